@@ -1,0 +1,145 @@
+using System.Text.Json.Serialization;
+
+namespace Harness.Protocol;
+
+/// <summary>
+/// Everything one agent run attempts. The agent runs all steps concurrently, each under its own timeout,
+/// and answers with one <see cref="AgentReport"/>.
+/// </summary>
+public sealed record AgentPlan
+{
+    /// <summary>The steps to run; ids must be unique.</summary>
+    public required IReadOnlyList<AgentStep> Steps { get; init; }
+
+    /// <summary>Where the agent finds the Kubernetes API and the pod's credentials, for <see cref="StepKinds.KubernetesRequest"/> steps.</summary>
+    public KubernetesAccess? Kubernetes { get; init; }
+}
+
+/// <summary>One attempt the agent makes. <see cref="Kind"/> is one of <see cref="StepKinds"/>.</summary>
+public sealed record AgentStep
+{
+    /// <summary>Unique id within the plan; the result carries it back.</summary>
+    public required string Id { get; init; }
+
+    /// <summary>What to attempt: one of the constants in <see cref="StepKinds"/>.</summary>
+    public required string Kind { get; init; }
+
+    /// <summary>The object of the attempt: a path, a host, <c>host:port</c>, a URL, an API path, or a uid.</summary>
+    public string? Target { get; init; }
+
+    /// <summary>Time the step may take before it is reported as <see cref="StepOutcomes.TimedOut"/>.</summary>
+    public int TimeoutMs { get; init; } = 5000;
+
+    /// <summary>Kind-specific arguments (HTTP method, request body, expected sink token, ...).</summary>
+    public IReadOnlyDictionary<string, string>? Args { get; init; }
+}
+
+/// <summary>How the agent reaches the Kubernetes API from inside a pod.</summary>
+public sealed record KubernetesAccess
+{
+    /// <summary>API server base URL; defaults to the in-cluster service address.</summary>
+    public string ApiServer { get; init; } = "https://kubernetes.default.svc";
+
+    /// <summary>File holding the bearer token; the agent reads it and never prints it.</summary>
+    public string TokenPath { get; init; } = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+    /// <summary>CA bundle that signs the API server certificate.</summary>
+    public string CaPath { get; init; } = "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt";
+
+    /// <summary>The pod's namespace file, used to expand <c>{namespace}</c> in request paths.</summary>
+    public string NamespacePath { get; init; } = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+}
+
+/// <summary>The agent's answer to one plan.</summary>
+public sealed record AgentReport
+{
+    /// <summary>Version of the agent that produced the report.</summary>
+    public required string AgentVersion { get; init; }
+
+    /// <summary>Wall time of the whole plan.</summary>
+    public long DurationMs { get; init; }
+
+    /// <summary>One result per plan step, in plan order.</summary>
+    public required IReadOnlyList<StepResult> Results { get; init; }
+}
+
+/// <summary>What happened when the agent attempted one step. Raw observation; the harness classifies it.</summary>
+public sealed record StepResult
+{
+    /// <summary>The step id.</summary>
+    public required string Id { get; init; }
+
+    /// <summary>The step kind.</summary>
+    public required string Kind { get; init; }
+
+    /// <summary>One of <see cref="StepOutcomes"/>.</summary>
+    public required string Outcome { get; init; }
+
+    /// <summary>Symbolic errno (<c>EROFS</c>, <c>EPERM</c>, <c>ECONNREFUSED</c>, ...) when a system call failed.</summary>
+    public string? Errno { get; init; }
+
+    /// <summary>HTTP status for HTTP and Kubernetes steps.</summary>
+    public int? HttpStatus { get; init; }
+
+    /// <summary><c>V1Status.reason</c> for Kubernetes steps (e.g. <c>Forbidden</c>).</summary>
+    public string? StatusReason { get; init; }
+
+    /// <summary>Human-readable detail, trimmed; never contains credentials.</summary>
+    public string? Detail { get; init; }
+
+    /// <summary>Structured facts the step observed (uid, capability masks, euid after exec, resolved addresses...).</summary>
+    public IReadOnlyDictionary<string, string>? Data { get; init; }
+
+    /// <summary>Time the step took.</summary>
+    public long DurationMs { get; init; }
+}
+
+/// <summary>Step outcomes as the agent reports them.</summary>
+public static class StepOutcomes
+{
+    /// <summary>The attempt did what it asked for.</summary>
+    public const string Succeeded = "succeeded";
+
+    /// <summary>The attempt was refused; <see cref="StepResult.Errno"/>, <see cref="StepResult.HttpStatus"/> or <see cref="StepResult.Detail"/> says how.</summary>
+    public const string Failed = "failed";
+
+    /// <summary>The step's own timeout expired first.</summary>
+    public const string TimedOut = "timedOut";
+
+    /// <summary>The agent could not make the attempt at all (missing helper, bad arguments, unexpected exception).</summary>
+    public const string Error = "error";
+}
+
+/// <summary>The kinds of step the agent knows.</summary>
+public static class StepKinds
+{
+    /// <summary>Create, write, sync and remove a file in the directory <see cref="AgentStep.Target"/>.</summary>
+    public const string FileWrite = "fs.write";
+
+    /// <summary>Read identity, capabilities, no_new_privs and seccomp mode from <c>/proc/self/status</c>.</summary>
+    public const string ProcessStatus = "proc.status";
+
+    /// <summary>Run the kernel helper with the arguments in <c>Args["argv"]</c> (space separated); see <c>kprobe.c</c>.</summary>
+    public const string Kernel = "kernel";
+
+    /// <summary>Resolve <see cref="AgentStep.Target"/> with the system resolver.</summary>
+    public const string Dns = "net.dns";
+
+    /// <summary>Open a TCP connection to <see cref="AgentStep.Target"/> (<c>host:port</c>).</summary>
+    public const string Tcp = "net.tcp";
+
+    /// <summary>HTTP(S) GET of the URL in <see cref="AgentStep.Target"/>.</summary>
+    public const string Http = "net.http";
+
+    /// <summary>A request to the Kubernetes API with the pod's own token; path in <see cref="AgentStep.Target"/>.</summary>
+    public const string KubernetesRequest = "k8s.request";
+}
+
+/// <summary>Source-generated JSON metadata, so the NativeAOT agent needs no reflection.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    WriteIndented = false)]
+[JsonSerializable(typeof(AgentPlan))]
+[JsonSerializable(typeof(AgentReport))]
+public sealed partial class ProtocolJsonContext : JsonSerializerContext;

@@ -1,0 +1,206 @@
+using System.Globalization;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using DotNet.Testcontainers.Configurations;
+
+namespace Harness.Docker;
+
+/// <summary>Docker is not reachable; the message says where the harness looked and what to do.</summary>
+public sealed class DockerUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
+/// A connection to the Docker engine for one harness session. Everything it creates carries the session labels
+/// and is removed on dispose (unless <see cref="KeepResources"/> is set for debugging). The endpoint is resolved
+/// the way Testcontainers resolves it (DOCKER_HOST, ~/.testcontainers.properties, the default socket).
+/// </summary>
+public sealed class DockerHost : IAsyncDisposable
+{
+    /// <summary>Label that marks every resource the harness creates.</summary>
+    public const string OwnerLabel = "io.harness.owner";
+
+    /// <summary>Label carrying the session id.</summary>
+    public const string SessionLabel = "io.harness.session";
+
+    /// <summary>Label carrying the creation time (Unix seconds), used to reap stale resources.</summary>
+    public const string CreatedLabel = "io.harness.created";
+
+    private int disposed;
+
+    private DockerHost(DockerClient client, string sessionId, Uri endpoint)
+    {
+        Client = client;
+        SessionId = sessionId;
+        Endpoint = endpoint;
+    }
+
+    /// <summary>The session id in every label.</summary>
+    public string SessionId { get; }
+
+    /// <summary>The Docker endpoint in use.</summary>
+    public Uri Endpoint { get; }
+
+    /// <summary>Leave containers and networks behind on dispose, for debugging.</summary>
+    public bool KeepResources { get; set; }
+
+    internal DockerClient Client { get; }
+
+    /// <summary>Labels for a new resource of this session.</summary>
+    public IDictionary<string, string> Labels(string? role = null)
+    {
+        var labels = new Dictionary<string, string>
+        {
+            [OwnerLabel] = "harness",
+            [SessionLabel] = SessionId,
+            [CreatedLabel] = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
+        };
+        if (role is not null)
+        {
+            labels["io.harness.role"] = role;
+        }
+        return labels;
+    }
+
+    /// <summary>Connects and pings the engine.</summary>
+    /// <exception cref="DockerUnavailableException">No engine answers; the message names the endpoint and what to do.</exception>
+    public static async Task<DockerHost> ConnectAsync(string? sessionId = null, CancellationToken ct = default)
+    {
+        sessionId ??= "h" + Guid.NewGuid().ToString("N")[..12];
+        Uri endpoint;
+        DockerClient client;
+        try
+        {
+            var auth = TestcontainersSettings.OS.DockerEndpointAuthConfig
+                ?? throw new DockerUnavailableException(NoDockerMessage("no Docker endpoint was found (no DOCKER_HOST, no socket)"));
+            endpoint = auth.Endpoint;
+            var builder = auth.GetDockerClientBuilder(Guid.NewGuid());
+            if (Environment.GetEnvironmentVariable("DOCKER_API_VERSION") is { Length: > 0 } v && System.Version.TryParse(v, out var version))
+            {
+                builder = builder.WithApiVersion(version);
+            }
+            client = builder.Build();
+        }
+        catch (Exception ex) when (ex is not DockerUnavailableException and not OperationCanceledException)
+        {
+            throw new DockerUnavailableException(NoDockerMessage(ex.Message), ex);
+        }
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(TimeSpan.FromSeconds(10));
+            await client.System.PingAsync(timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            client.Dispose();
+            throw new DockerUnavailableException(NoDockerMessage($"{endpoint} did not answer a ping ({ex.GetType().Name}: {ex.Message})"), ex);
+        }
+        return new DockerHost(client, sessionId, endpoint);
+    }
+
+    private static string NoDockerMessage(string why) =>
+        $"Docker is not available: {why}. Start the Docker engine (e.g. `sudo dockerd &` or Docker Desktop), " +
+        "or point DOCKER_HOST at one; with an engine older than the client, set DOCKER_API_VERSION (e.g. 1.41).";
+
+    /// <summary>Creates a bridge network of this session.</summary>
+    /// <param name="name">Network name (made unique with the session id).</param>
+    /// <param name="isolated">An internal network: no route off the host.</param>
+    /// <param name="ct">Cancellation.</param>
+    /// <returns>The network's name.</returns>
+    public async Task<string> CreateNetworkAsync(string name, bool isolated, CancellationToken ct = default)
+    {
+        var full = $"harness-{SessionId}-{name}";
+        await Client.Networks.CreateNetworkAsync(new NetworksCreateParameters
+        {
+            Name = full,
+            Driver = "bridge",
+            Internal = isolated,
+            Labels = Labels("network"),
+        }, ct).ConfigureAwait(false);
+        return full;
+    }
+
+    /// <summary>Removes a container now (idempotent).</summary>
+    internal async Task RemoveContainerAsync(string id, CancellationToken ct)
+    {
+        try
+        {
+            await Client.Containers.RemoveContainerAsync(id, new ContainerRemoveParameters { Force = true, RemoveVolumes = true }, ct).ConfigureAwait(false);
+        }
+        catch (DockerContainerNotFoundException)
+        {
+            // Already gone.
+        }
+    }
+
+    /// <summary>Removes everything this session created, containers before networks.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) == 1)
+        {
+            return;
+        }
+        try
+        {
+            if (!KeepResources)
+            {
+                await RemoveSessionResourcesAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            Client.Dispose();
+        }
+    }
+
+    private async Task RemoveSessionResourcesAsync(CancellationToken ct)
+    {
+        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{SessionLabel}={SessionId}"] = true } };
+        var containers = await Client.Containers.ListContainersAsync(new ContainersListParameters { All = true, Filters = filter }, ct).ConfigureAwait(false);
+        foreach (var c in containers)
+        {
+            await RemoveContainerAsync(c.ID, ct).ConfigureAwait(false);
+        }
+        var networks = await Client.Networks.ListNetworksAsync(new NetworksListParameters { Filters = filter }, ct).ConfigureAwait(false);
+        foreach (var n in networks)
+        {
+            try
+            {
+                await Client.Networks.DeleteNetworkAsync(n.ID, ct).ConfigureAwait(false);
+            }
+            catch (DockerNetworkNotFoundException)
+            {
+                // Already gone.
+            }
+        }
+    }
+
+    /// <summary>Removes harness containers and networks of any session older than <paramref name="olderThan"/> (crashed runs).</summary>
+    /// <returns>How many resources were removed.</returns>
+    public async Task<int> ReapStaleAsync(TimeSpan olderThan, CancellationToken ct = default)
+    {
+        var cutoff = DateTimeOffset.UtcNow - olderThan;
+        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{OwnerLabel}=harness"] = true } };
+        var removed = 0;
+        bool Stale(IDictionary<string, string>? labels) =>
+            labels is not null && labels.TryGetValue(SessionLabel, out var s) && s != SessionId
+            && labels.TryGetValue(CreatedLabel, out var t) && long.TryParse(t, CultureInfo.InvariantCulture, out var secs)
+            && DateTimeOffset.FromUnixTimeSeconds(secs) < cutoff;
+        foreach (var c in await Client.Containers.ListContainersAsync(new ContainersListParameters { All = true, Filters = filter }, ct).ConfigureAwait(false))
+        {
+            if (Stale(c.Labels))
+            {
+                await RemoveContainerAsync(c.ID, ct).ConfigureAwait(false);
+                removed++;
+            }
+        }
+        foreach (var n in await Client.Networks.ListNetworksAsync(new NetworksListParameters { Filters = filter }, ct).ConfigureAwait(false))
+        {
+            if (Stale(n.Labels))
+            {
+                await Client.Networks.DeleteNetworkAsync(n.ID, ct).ConfigureAwait(false);
+                removed++;
+            }
+        }
+        return removed;
+    }
+}

@@ -1,0 +1,272 @@
+using System.Formats.Tar;
+using System.Security.Cryptography;
+using System.Text;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using Harness.Docker;
+using Harness.Probes;
+
+namespace Harness.Images;
+
+/// <summary>The build inputs of the probe image: the NativeAOT agent and the kernel helper, built by <c>eng/build-probe.sh</c>.</summary>
+/// <param name="AgentPath">The NativeAOT <c>probe-agent</c> binary.</param>
+/// <param name="KernelHelperPath">The static <c>kprobe</c> helper.</param>
+public sealed record ProbeArtifacts(string AgentPath, string KernelHelperPath)
+{
+    /// <summary>Environment variable naming the folder that holds <c>probe-agent</c> and <c>kprobe</c>.</summary>
+    public const string EnvironmentVariable = "HARNESS_PROBE_ARTIFACTS";
+
+    /// <summary>
+    /// Finds the artifacts: <see cref="EnvironmentVariable"/>, else <c>artifacts/probe</c> in this directory or a parent.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">Not built yet; the message says which script builds them.</exception>
+    public static ProbeArtifacts Locate(string? startDirectory = null)
+    {
+        var candidates = new List<string>();
+        if (Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } env)
+        {
+            candidates.Add(env);
+        }
+        for (var dir = new DirectoryInfo(startDirectory ?? AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            candidates.Add(Path.Combine(dir.FullName, "artifacts", "probe"));
+        }
+        foreach (var folder in candidates)
+        {
+            var agent = Path.Combine(folder, "probe-agent");
+            var helper = Path.Combine(folder, "kprobe");
+            if (File.Exists(agent) && File.Exists(helper))
+            {
+                return new ProbeArtifacts(agent, helper);
+            }
+        }
+        throw new FileNotFoundException(
+            $"The probe agent is not built: no probe-agent and kprobe in {string.Join(", ", candidates.Take(3))}. " +
+            $"Run `bash eng/build-probe.sh` from the repository root, or set {EnvironmentVariable} to a folder holding them.");
+    }
+}
+
+/// <summary>One file or directory of the image.</summary>
+/// <param name="Path">Absolute path inside the image.</param>
+/// <param name="Source">Host file to copy, or null for a directory.</param>
+/// <param name="Mode">Unix mode bits, including setuid (04000) and sticky (01000).</param>
+/// <param name="Content">Inline content instead of a host file.</param>
+public sealed record ImageEntry(string Path, string? Source, UnixFileMode Mode, string? Content = null)
+{
+    /// <summary>True for a directory entry.</summary>
+    public bool IsDirectory => Source is null && Content is null;
+}
+
+/// <summary>
+/// Builds the probe image FROM scratch: the agent, the kernel helper (plain and setuid-root), the loader and the
+/// few libraries the agent needs, CA certificates, a passwd entry for the non-root user. No registry is involved.
+/// </summary>
+public static class ProbeImage
+{
+    /// <summary>Repository part of the image tag; the tag is a hash of the inputs, so identical inputs reuse the image.</summary>
+    public const string Repository = "harness/probe";
+
+    private const UnixFileMode Exec = (UnixFileMode)0b111_101_101; // 0755
+    private const UnixFileMode Data = (UnixFileMode)0b110_100_100; // 0644
+    private const UnixFileMode Sticky = (UnixFileMode)0b1_111_111_111; // 1777
+    private const UnixFileMode SetuidExec = (UnixFileMode)0b100_111_101_101; // 4755
+
+    /// <summary>Shared libraries the agent loads: glibc and its loader always, OpenSSL for HTTPS (dlopen'ed).</summary>
+    internal static readonly string[] RequiredLibraries = ["libc.so.6", "libm.so.6"];
+
+    internal static readonly string[] OptionalLibraries = ["libssl.so.3", "libcrypto.so.3"];
+
+    private static readonly string[] LibraryDirectories =
+        ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"];
+
+    /// <summary>The image's files. Pure given <paramref name="fileExists"/>; throws when a required library is missing.</summary>
+    /// <exception cref="FileNotFoundException">The loader or libc was not found on this host.</exception>
+    public static IReadOnlyList<ImageEntry> Layout(ProbeArtifacts artifacts, Func<string, bool>? fileExists = null)
+    {
+        ArgumentNullException.ThrowIfNull(artifacts);
+        fileExists ??= File.Exists;
+        var id = ProbeImageLayout.NonRootId;
+        var entries = new List<ImageEntry>
+        {
+            new("/probe", null, Exec),
+            new("/probe/bin", null, Exec),
+            new(ProbeImageLayout.Agent, artifacts.AgentPath, Exec),
+            new(ProbeImageLayout.KernelHelper, artifacts.KernelHelperPath, Exec),
+            new(ProbeImageLayout.SetuidHelper, artifacts.KernelHelperPath, SetuidExec),
+            new(ProbeImageLayout.RootfsCanary, null, Sticky),
+            new(ProbeImageLayout.MountPoint, null, Exec),
+            new("/tmp", null, Sticky),
+            // Present so the standard read-only probes of /usr and /var hit the filesystem, not ENOENT.
+            new("/usr", null, Exec),
+            new("/var", null, Exec),
+            new("/etc", null, Exec),
+            new("/etc/passwd", null, Data, $"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{id}:{id}:nonroot:/home/nonroot:/sbin/nologin\n"),
+            new("/etc/group", null, Data, $"root:x:0:\nnonroot:x:{id}:\n"),
+            new("/etc/nsswitch.conf", null, Data, "hosts: files dns\n"),
+        };
+
+        var loader = new[] { "/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1" }.FirstOrDefault(fileExists)
+            ?? throw new FileNotFoundException("The dynamic loader (ld-linux) was not found on this host; the probe image needs it.");
+        entries.Add(new(Path.GetDirectoryName(loader)!, null, Exec));
+        entries.Add(new(loader, loader, Exec));
+        var libDir = LibraryDirectories.First(d => RequiredLibraries.All(l => fileExists(Path.Combine(d, l))) || d == LibraryDirectories[^1]);
+        foreach (var lib in RequiredLibraries.Concat(OptionalLibraries))
+        {
+            var found = LibraryDirectories.Select(d => Path.Combine(d, lib)).FirstOrDefault(fileExists);
+            if (found is null)
+            {
+                if (RequiredLibraries.Contains(lib))
+                {
+                    throw new FileNotFoundException($"{lib} was not found in {string.Join(", ", LibraryDirectories)}; the agent cannot run without it.");
+                }
+                continue; // Without OpenSSL only HTTPS probes fail, and they say so.
+            }
+            entries.Add(new(Path.Combine(libDir, lib), found, Exec));
+        }
+        if (!entries.Any(e => e.Path == libDir))
+        {
+            entries.Add(new(libDir, null, Exec));
+        }
+        const string ca = "/etc/ssl/certs/ca-certificates.crt";
+        if (fileExists(ca))
+        {
+            entries.Add(new("/etc/ssl", null, Exec));
+            entries.Add(new("/etc/ssl/certs", null, Exec));
+            entries.Add(new(ca, ca, Data));
+        }
+        return entries;
+    }
+
+    /// <summary>The Dockerfile that turns the layout into an image.</summary>
+    internal static string Dockerfile() => $"""
+        FROM scratch
+        COPY rootfs/ /
+        USER {ProbeImageLayout.NonRootId}:{ProbeImageLayout.NonRootId}
+        ENV DOTNET_gcServer=0 DOTNET_GCHeapHardLimit=0x4000000
+        LABEL io.harness.probe-image="1"
+        ENTRYPOINT ["{ProbeImageLayout.Agent}"]
+        CMD ["idle"]
+        """;
+
+    /// <summary>Writes the build context (Dockerfile + rootfs) as a tar stream; modes and ownership come from <paramref name="layout"/>.</summary>
+    internal static async Task WriteContextAsync(IReadOnlyList<ImageEntry> layout, Stream output, CancellationToken ct)
+    {
+        await using var tar = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
+        await WriteBytesAsync(tar, "Dockerfile", Encoding.UTF8.GetBytes(Dockerfile()), Data, ct).ConfigureAwait(false);
+        foreach (var dir in new[] { "rootfs" }.Concat(ParentsOf(layout)))
+        {
+            await tar.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, dir + "/") { Mode = Exec }, ct).ConfigureAwait(false);
+        }
+        foreach (var e in layout.OrderBy(e => e.Path, StringComparer.Ordinal))
+        {
+            var name = "rootfs" + e.Path;
+            if (e.IsDirectory)
+            {
+                await tar.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, name + "/") { Mode = e.Mode }, ct).ConfigureAwait(false);
+                continue;
+            }
+            var bytes = e.Content is not null ? Encoding.UTF8.GetBytes(e.Content) : await File.ReadAllBytesAsync(e.Source!, ct).ConfigureAwait(false);
+            await WriteBytesAsync(tar, name, bytes, e.Mode, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static IEnumerable<string> ParentsOf(IReadOnlyList<ImageEntry> layout)
+    {
+        var declared = layout.Where(e => e.IsDirectory).Select(e => e.Path).ToHashSet(StringComparer.Ordinal);
+        return layout.SelectMany(e => Ancestors(e.Path)).Distinct().Where(p => !declared.Contains(p)).Order(StringComparer.Ordinal).Select(p => "rootfs" + p);
+    }
+
+    private static IEnumerable<string> Ancestors(string path)
+    {
+        for (var p = Path.GetDirectoryName(path); p is not null && p != "/"; p = Path.GetDirectoryName(p))
+        {
+            yield return p;
+        }
+    }
+
+    private static async Task WriteBytesAsync(TarWriter tar, string name, byte[] bytes, UnixFileMode mode, CancellationToken ct)
+    {
+        var entry = new PaxTarEntry(TarEntryType.RegularFile, name) { Mode = mode, Uid = 0, Gid = 0, DataStream = new MemoryStream(bytes) };
+        await tar.WriteEntryAsync(entry, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>A content hash of the layout: equal inputs give the same tag.</summary>
+    internal static async Task<string> TagAsync(IReadOnlyList<ImageEntry> layout, CancellationToken ct)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        hash.AppendData(Encoding.UTF8.GetBytes(Dockerfile()));
+        foreach (var e in layout.OrderBy(e => e.Path, StringComparer.Ordinal))
+        {
+            hash.AppendData(Encoding.UTF8.GetBytes($"{e.Path}\0{(int)e.Mode}\0{e.Content}\0"));
+            if (e.Source is not null)
+            {
+                hash.AppendData(await File.ReadAllBytesAsync(e.Source, ct).ConfigureAwait(false));
+            }
+        }
+        return $"{Repository}:{Convert.ToHexStringLower(hash.GetHashAndReset())[..16]}";
+    }
+
+    /// <summary>Builds the image (or reuses an identical one) and returns its tag.</summary>
+    /// <exception cref="FileNotFoundException">An input is missing.</exception>
+    /// <exception cref="InvalidOperationException">The Docker build failed; the message carries the builder's error.</exception>
+    public static async Task<string> BuildAsync(DockerHost docker, ProbeArtifacts artifacts, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(docker);
+        var layout = Layout(artifacts);
+        var tag = await TagAsync(layout, ct).ConfigureAwait(false);
+        try
+        {
+            await docker.Client.Images.InspectImageAsync(tag, ct).ConfigureAwait(false);
+            return tag;
+        }
+        catch (DockerImageNotFoundException)
+        {
+            // Build it.
+        }
+        using var context = new MemoryStream();
+        await WriteContextAsync(layout, context, ct).ConfigureAwait(false);
+        context.Position = 0;
+        var progress = new BuildLog();
+        await docker.Client.Images.BuildImageFromDockerfileAsync(
+            new ImageBuildParameters { Tags = [tag], Remove = true, ForceRemove = true, Labels = new Dictionary<string, string> { ["io.harness.owner"] = "harness" } },
+            context, [], new Dictionary<string, string>(), progress, ct).ConfigureAwait(false);
+        try
+        {
+            await docker.Client.Images.InspectImageAsync(tag, ct).ConfigureAwait(false);
+        }
+        catch (DockerImageNotFoundException)
+        {
+            var why = progress.Errors.Count > 0 ? string.Join("; ", progress.Errors) : "the builder reported no error";
+            throw new InvalidOperationException($"Building the probe image {tag} failed: {why}");
+        }
+        return tag;
+    }
+
+    /// <summary>Collects build errors synchronously (Progress&lt;T&gt; would post them after the build returned).</summary>
+    private sealed class BuildLog : IProgress<JSONMessage>
+    {
+        private readonly List<string> errors = [];
+
+        public IReadOnlyList<string> Errors
+        {
+            get
+            {
+                lock (errors)
+                {
+                    return [.. errors];
+                }
+            }
+        }
+
+        public void Report(JSONMessage value)
+        {
+            if (value.Error?.Message is { } message)
+            {
+                lock (errors)
+                {
+                    errors.Add(message);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+using System.Collections.Immutable;
+using Harness.Protocol;
+
+namespace Harness.Probes;
+
+/// <summary>The hardening checks a probe belongs to; reports group verdicts by them.</summary>
+public enum HardeningCheck
+{
+    /// <summary>Egress to destinations outside the allowlist fails.</summary>
+    EgressDenied,
+
+    /// <summary>The root filesystem (and other image paths) cannot be written.</summary>
+    RootFilesystemReadOnly,
+
+    /// <summary>Privilege escalation attempts fail, in the kernel and through the API.</summary>
+    PrivilegeEscalationDenied,
+
+    /// <summary>The ServiceAccount cannot read Secrets.</summary>
+    SecretsNotReadable,
+
+    /// <summary>The process runs with hardened attributes (non-root, no capabilities, no_new_privs, seccomp).</summary>
+    ProcessHardening,
+
+    /// <summary>Things that must keep working (DNS, the API server, the writable scratch directory).</summary>
+    RequiredAccess,
+}
+
+/// <summary>How the agent's raw observation is turned into a verdict.</summary>
+public enum Interpretation
+{
+    /// <summary>Success is <see cref="Verdicts.VerdictKind.Allowed"/>; a failure's errno names the mechanism.</summary>
+    Errno,
+
+    /// <summary>A setuid-root helper ran: euid 0 is Allowed, anything else is <see cref="Mechanism.SetuidIgnored"/>.</summary>
+    SetuidExec,
+
+    /// <summary>Process attribute: a non-zero effective uid.</summary>
+    NonRootUid,
+
+    /// <summary>Process attribute: no effective, permitted or ambient capabilities and a bounding set inside the allowed set.</summary>
+    NoCapabilities,
+
+    /// <summary>Process attribute: no_new_privs set.</summary>
+    NoNewPrivileges,
+
+    /// <summary>Process attribute: seccomp filter in force.</summary>
+    Seccomp,
+
+    /// <summary>A network attempt: connected/answered is Allowed; resets, drops and DNS failures name their mechanism.</summary>
+    Network,
+
+    /// <summary>A Kubernetes API request: 2xx is Allowed; 401/403 name RBAC, PodSecurity or admission.</summary>
+    KubernetesApi,
+}
+
+/// <summary>Where a control runs.</summary>
+public enum Vantage
+{
+    /// <summary>In the same agent run as the attempt: same pod, same identity, same mounts.</summary>
+    Target,
+
+    /// <summary>From a vantage point without the protection (a control pod outside the policed namespace, a container on the sink network).</summary>
+    Outside,
+}
+
+/// <summary>
+/// A positive control: an attempt that must succeed for a denial to mean anything. It proves the probe's machinery
+/// works (the binary exists, the sink is up, the token is valid) so that a failure of the real attempt is the
+/// protection's doing and not an accident.
+/// </summary>
+/// <param name="Step">The agent step. Several probes may share one control by using the same step id.</param>
+/// <param name="Vantage">Where the control runs.</param>
+/// <param name="Proves">What success demonstrates, in words a report reader understands.</param>
+/// <param name="SinkToken">When set, the control only counts if the answer carried this sink token.</param>
+public sealed record ControlSpec(AgentStep Step, Vantage Vantage, string Proves, string? SinkToken = null);
+
+/// <summary>What a probe expects to see.</summary>
+public sealed record Expectation
+{
+    private Expectation(bool denied, ImmutableArray<Mechanism> accepted)
+    {
+        ExpectDenied = denied;
+        Accepted = accepted;
+    }
+
+    /// <summary>True when the attempt must be denied; false when it must be allowed.</summary>
+    public bool ExpectDenied { get; }
+
+    /// <summary>For a denial: the mechanisms accepted as proof. Any other denial is inconclusive.</summary>
+    public ImmutableArray<Mechanism> Accepted { get; }
+
+    /// <summary>The attempt must fail by one of <paramref name="mechanisms"/>.</summary>
+    /// <exception cref="ArgumentException">No mechanism given.</exception>
+    public static Expectation Denied(params Mechanism[] mechanisms) =>
+        mechanisms.Length == 0
+            ? throw new ArgumentException("A denial must name at least one accepted mechanism.", nameof(mechanisms))
+            : new(true, [.. mechanisms.Distinct()]);
+
+    /// <summary>The attempt must succeed (allowlisted egress, the writable scratch directory, the API server).</summary>
+    public static Expectation Allowed() => new(false, []);
+
+    /// <inheritdoc />
+    public override string ToString() =>
+        ExpectDenied ? $"denied by {string.Join(" or ", Accepted)}" : "allowed";
+}
+
+/// <summary>One probe: what to attempt, what to expect, and the control that makes the verdict trustworthy.</summary>
+/// <param name="Id">Stable id, unique within a plan (<c>fs.root</c>, <c>egress.sink.tcp</c>).</param>
+/// <param name="Title">One line for reports.</param>
+/// <param name="Check">The hardening check it supports.</param>
+/// <param name="Attempt">The agent step that makes the attempt; its id is the probe id.</param>
+/// <param name="Interpretation">How to read the observation.</param>
+/// <param name="Expectation">What must happen.</param>
+/// <param name="Control">The positive control, or null when the observation is its own control (process attributes).</param>
+public sealed record ProbeDefinition(
+    string Id,
+    string Title,
+    HardeningCheck Check,
+    AgentStep Attempt,
+    Interpretation Interpretation,
+    Expectation Expectation,
+    ControlSpec? Control)
+{
+    /// <summary>For <see cref="Interpretation.NoCapabilities"/>: capability names (<c>CAP_NET_BIND_SERVICE</c>) the bounding set may keep.</summary>
+    public ImmutableArray<string> AllowedCapabilities { get; init; } = [];
+}

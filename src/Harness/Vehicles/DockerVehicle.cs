@@ -1,0 +1,185 @@
+using System.Collections.Immutable;
+using System.Text;
+using System.Text.Json;
+using Docker.DotNet;
+using Docker.DotNet.Models;
+using Harness.Docker;
+using Harness.Probes;
+using Harness.Protocol;
+
+namespace Harness.Vehicles;
+
+/// <summary>The result of a raw exec in a container.</summary>
+/// <param name="ExitCode">The process's exit code.</param>
+/// <param name="Stdout">Standard output.</param>
+/// <param name="Stderr">Standard error.</param>
+public readonly record struct ExecResult(long ExitCode, string Stdout, string Stderr);
+
+/// <summary>
+/// Runs the agent in a local container that mirrors a pod spec (<see cref="ContainerRunSpec"/>). A fast
+/// pre-flight without a cluster, and how this project proves the agent against real kernels. Its reports say
+/// they are a local approximation of a kubelet.
+/// </summary>
+public sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
+{
+    private readonly DockerHost docker;
+    private int disposed;
+
+    private DockerVehicle(DockerHost docker, string containerId, ContainerRunSpec spec, string name)
+    {
+        this.docker = docker;
+        ContainerId = containerId;
+        Spec = spec;
+        Name = name;
+    }
+
+    /// <inheritdoc />
+    public string Name { get; }
+
+    /// <inheritdoc />
+    public ImmutableArray<string> Notes => Spec.Notes;
+
+    /// <summary>The container's id.</summary>
+    public string ContainerId { get; }
+
+    /// <summary>The spec it was started from.</summary>
+    public ContainerRunSpec Spec { get; }
+
+    /// <summary>Creates and starts the container, attached to every network of the spec.</summary>
+    /// <param name="docker">The session's Docker connection (owns cleanup).</param>
+    /// <param name="spec">What to run.</param>
+    /// <param name="name">Report name (<c>docker</c>, <c>docker:outside</c>).</param>
+    /// <param name="ct">Cancellation.</param>
+    /// <exception cref="InvalidOperationException">The container did not start; the message carries Docker's reason.</exception>
+    public static async Task<DockerVehicle> StartAsync(DockerHost docker, ContainerRunSpec spec, string name = "docker", CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(docker);
+        ArgumentNullException.ThrowIfNull(spec);
+        var parameters = ToCreateParameters(spec, docker.Labels("vehicle"));
+        string id;
+        try
+        {
+            id = (await docker.Client.Containers.CreateContainerAsync(parameters, ct).ConfigureAwait(false)).ID;
+        }
+        catch (DockerApiException ex)
+        {
+            throw new InvalidOperationException($"Docker refused to create the {name} container from image {spec.Image}: {ex.ResponseBody?.Trim()}", ex);
+        }
+        var vehicle = new DockerVehicle(docker, id, spec, name);
+        try
+        {
+            foreach (var network in spec.Networks.Skip(1))
+            {
+                await docker.Client.Networks.ConnectNetworkAsync(network, new NetworkConnectParameters
+                {
+                    Container = id,
+                    EndpointConfig = new EndpointSettings { Aliases = spec.Alias is null ? [] : [spec.Alias] },
+                }, ct).ConfigureAwait(false);
+            }
+            await docker.Client.Containers.StartContainerAsync(id, new ContainerStartParameters(), ct).ConfigureAwait(false);
+        }
+        catch (DockerApiException ex)
+        {
+            await vehicle.DisposeAsync().ConfigureAwait(false);
+            throw new InvalidOperationException($"The {name} container did not start ({spec.Image}): {ex.ResponseBody?.Trim()}", ex);
+        }
+        catch
+        {
+            await vehicle.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return vehicle;
+    }
+
+    /// <summary>The Docker API form of <paramref name="spec"/>. Pure.</summary>
+    internal static CreateContainerParameters ToCreateParameters(ContainerRunSpec spec, IDictionary<string, string> labels)
+    {
+        var first = spec.Networks.FirstOrDefault();
+        return new CreateContainerParameters
+        {
+            Image = spec.Image,
+            Cmd = [.. spec.Command],
+            User = spec.User ?? "",
+            Labels = labels,
+            HostConfig = new HostConfig
+            {
+                ReadonlyRootfs = spec.ReadOnlyRootfs,
+                CapDrop = [.. spec.CapDrop],
+                CapAdd = [.. spec.CapAdd],
+                SecurityOpt = [.. spec.SecurityOpt],
+                Privileged = spec.Privileged,
+                Tmpfs = spec.Tmpfs.ToDictionary(kv => kv.Key, kv => kv.Value),
+                GroupAdd = [.. spec.GroupAdd],
+                Memory = spec.MemoryBytes,
+                NanoCPUs = spec.NanoCpus,
+                PidMode = spec.HostPid ? "host" : "",
+                NetworkMode = first ?? "none",
+                DNS = [.. spec.Dns],
+                Init = false,
+            },
+            NetworkingConfig = first is null ? new NetworkingConfig() : new NetworkingConfig
+            {
+                EndpointsConfig = new Dictionary<string, EndpointSettings>
+                {
+                    [first] = new EndpointSettings { Aliases = spec.Alias is null ? [] : [spec.Alias] },
+                },
+            },
+        };
+    }
+
+    /// <summary>The container's IP address on <paramref name="network"/>.</summary>
+    /// <exception cref="InvalidOperationException">The container is not on that network.</exception>
+    public async Task<string> IpAddressAsync(string network, CancellationToken ct = default)
+    {
+        var inspect = await docker.Client.Containers.InspectContainerAsync(ContainerId, ct).ConfigureAwait(false);
+        return inspect.NetworkSettings?.Networks is { } networks && networks.TryGetValue(network, out var endpoint) && !string.IsNullOrEmpty(endpoint.IPAddress)
+            ? endpoint.IPAddress
+            : throw new InvalidOperationException($"{Name} has no address on network {network}.");
+    }
+
+    /// <inheritdoc />
+    public async Task<AgentReport> RunAsync(AgentPlan plan, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var json = JsonSerializer.Serialize(plan, ProtocolJsonContext.Default.AgentPlan);
+        var exec = await ExecAsync([ProbeImageLayout.Agent, "run", "--plan-b64", Convert.ToBase64String(Encoding.UTF8.GetBytes(json))], ct).ConfigureAwait(false);
+        AgentReport? report = null;
+        if (exec.ExitCode == 0)
+        {
+            try
+            {
+                report = JsonSerializer.Deserialize(exec.Stdout, ProtocolJsonContext.Default.AgentReport);
+            }
+            catch (JsonException)
+            {
+                // Reported below with the output.
+            }
+        }
+        return report ?? throw new AgentFailedException(Name, exec.ExitCode, exec.Stderr, exec.Stdout);
+    }
+
+    /// <summary>Runs a command in the container (no shell) and collects its output.</summary>
+    public async Task<ExecResult> ExecAsync(IReadOnlyList<string> command, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(command);
+        var created = await docker.Client.Exec.CreateContainerExecAsync(ContainerId, new ContainerExecCreateParameters
+        {
+            AttachStdout = true,
+            AttachStderr = true,
+            Cmd = [.. command],
+        }, ct).ConfigureAwait(false);
+        using var stream = await docker.Client.Exec.StartContainerExecAsync(created.ID, new ContainerExecStartParameters(), ct).ConfigureAwait(false);
+        var (stdout, stderr) = await stream.ReadOutputToEndAsync(ct).ConfigureAwait(false);
+        var inspect = await docker.Client.Exec.InspectContainerExecAsync(created.ID, ct).ConfigureAwait(false);
+        return new ExecResult(inspect.ExitCode ?? -1, stdout, stderr);
+    }
+
+    /// <summary>Removes the container (idempotent).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) == 0 && !docker.KeepResources)
+        {
+            await docker.RemoveContainerAsync(ContainerId, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,31 @@
+using System.Collections.Immutable;
+using Harness.Protocol;
+
+namespace Harness.Vehicles;
+
+/// <summary>How the agent reaches a security context: a twin pod, an ephemeral container, a direct exec, a local container.</summary>
+public interface IProbeVehicle
+{
+    /// <summary>Short name for reports (<c>docker</c>, <c>twin-pod</c>...).</summary>
+    string Name { get; }
+
+    /// <summary>Where this vehicle's verdicts may differ from the real thing; shown in every report.</summary>
+    ImmutableArray<string> Notes { get; }
+
+    /// <summary>Runs <paramref name="plan"/> with one agent exec and returns its report.</summary>
+    /// <exception cref="AgentFailedException">The agent did not produce a report.</exception>
+    Task<AgentReport> RunAsync(AgentPlan plan, CancellationToken ct = default);
+}
+
+/// <summary>The agent ran but produced no usable report: the vehicle's exit code and output say why.</summary>
+public sealed class AgentFailedException(string vehicle, long exitCode, string stderr, string stdout)
+    : Exception($"The probe agent in {vehicle} exited {exitCode} without a usable report: {Trim(stderr.Length > 0 ? stderr : stdout)}")
+{
+    /// <summary>Exit code of the agent (or the exec).</summary>
+    public long ExitCode { get; } = exitCode;
+
+    /// <summary>What the agent wrote to stderr.</summary>
+    public string Stderr { get; } = stderr;
+
+    private static string Trim(string s) => s.Length > 500 ? s[..500] + "…" : s.Trim();
+}

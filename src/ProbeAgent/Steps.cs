@@ -1,0 +1,355 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Harness.Protocol;
+
+namespace Harness.ProbeAgent;
+
+/// <summary>The attempts themselves. Each returns what it observed; none throws for an expected denial.</summary>
+internal static class Steps
+{
+    public const string DefaultHelper = "/probe/bin/kprobe";
+
+    public static Task<Observation> RunAsync(AgentStep step, StepContext context, CancellationToken ct) => step.Kind switch
+    {
+        StepKinds.FileWrite => Task.FromResult(FileWrite(Require(step))),
+        StepKinds.ProcessStatus => Task.FromResult(ProcessStatus()),
+        StepKinds.Kernel => KernelAsync(step, ct),
+        StepKinds.Dns => DnsAsync(Require(step), ct),
+        StepKinds.Tcp => TcpAsync(Require(step), ct),
+        StepKinds.Http => HttpAsync(step, ct),
+        StepKinds.KubernetesRequest => KubernetesClientStep.RunAsync(step, context.Kubernetes ?? new KubernetesAccess(), ct),
+        _ => throw new StepArgumentException($"unknown step kind '{step.Kind}'"),
+    };
+
+    private static string Require(AgentStep step) =>
+        string.IsNullOrWhiteSpace(step.Target) ? throw new StepArgumentException($"step '{step.Id}' ({step.Kind}) needs a target") : step.Target;
+
+    private static string? Arg(AgentStep step, string name) =>
+        step.Args is not null && step.Args.TryGetValue(name, out var value) ? value : null;
+
+    // ---- filesystem -------------------------------------------------------------------------------------------
+
+    internal static unsafe Observation FileWrite(string directory)
+    {
+        var file = Path.Combine(directory, $".harness-probe-{Environment.ProcessId}-{Guid.NewGuid():N}");
+        var data = new Dictionary<string, string> { ["file"] = file };
+        var fd = Native.Open(file, Native.O_WRONLY | Native.O_CREAT | Native.O_EXCL | Native.O_CLOEXEC, 0x180 /* 0600 */);
+        if (fd < 0)
+        {
+            data["stage"] = "open";
+            return Failed(Marshal.GetLastPInvokeError(), $"open({file}, O_CREAT|O_EXCL|O_WRONLY)", data);
+        }
+        try
+        {
+            var payload = "harness probe\n"u8;
+            fixed (byte* p = payload)
+            {
+                if (Native.Write(fd, p, payload.Length) < 0)
+                {
+                    data["stage"] = "write";
+                    return Failed(Marshal.GetLastPInvokeError(), $"write({file})", data);
+                }
+            }
+            if (Native.Fsync(fd) < 0)
+            {
+                data["stage"] = "fsync";
+                return Failed(Marshal.GetLastPInvokeError(), $"fsync({file})", data);
+            }
+        }
+        finally
+        {
+            Native.Close(fd);
+            Native.Unlink(file);
+        }
+        return Observation.Succeeded($"created, wrote and removed {file}", data);
+    }
+
+    private static Observation Failed(int errno, string call, IReadOnlyDictionary<string, string>? data = null)
+    {
+        var name = Native.ErrnoName(errno);
+        return Observation.Failed(name, $"{call}: {name} ({errno})", data);
+    }
+
+    // ---- process ----------------------------------------------------------------------------------------------
+
+    private static readonly string[] StatusFields =
+        ["Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"];
+
+    internal static Observation ProcessStatus()
+    {
+        string text;
+        try
+        {
+            text = File.ReadAllText("/proc/self/status");
+        }
+        catch (IOException ex)
+        {
+            return Observation.Error($"cannot read /proc/self/status: {ex.Message}");
+        }
+        var data = ParseStatus(text);
+        var missing = StatusFields.Where(f => !data.ContainsKey(f)).ToArray();
+        return missing.Length == 0
+            ? Observation.Succeeded("read /proc/self/status", data)
+            : Observation.Error($"/proc/self/status lacks {string.Join(", ", missing)}");
+    }
+
+    internal static Dictionary<string, string> ParseStatus(string text)
+    {
+        var data = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var line in text.Split('\n'))
+        {
+            var colon = line.IndexOf(':', StringComparison.Ordinal);
+            if (colon <= 0)
+            {
+                continue;
+            }
+            var key = line[..colon];
+            if (StatusFields.Contains(key))
+            {
+                // Uid/Gid hold "real effective saved fs"; keep them space-separated.
+                data[key] = string.Join(' ', line[(colon + 1)..].Split(['\t', ' '], StringSplitOptions.RemoveEmptyEntries));
+            }
+        }
+        return data;
+    }
+
+    // ---- kernel (through the single-threaded helper) ---------------------------------------------------------
+
+    private static async Task<Observation> KernelAsync(AgentStep step, CancellationToken ct)
+    {
+        var helper = Arg(step, "helper") ?? DefaultHelper;
+        var argv = Arg(step, "argv") ?? throw new StepArgumentException($"step '{step.Id}' (kernel) needs Args.argv");
+        if (!File.Exists(helper))
+        {
+            return Observation.Error($"kernel helper {helper} does not exist in this container");
+        }
+        var start = new ProcessStartInfo(helper)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in argv.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            start.ArgumentList.Add(a);
+        }
+        Process process;
+        try
+        {
+            process = Process.Start(start) ?? throw new InvalidOperationException("Process.Start returned null");
+        }
+        catch (System.ComponentModel.Win32Exception ex)
+        {
+            // exec itself refused (EACCES on a noexec mount, ENOENT for a missing loader...): not the attempt.
+            return Observation.Error($"cannot exec {helper}: {Native.ErrnoName(ex.NativeErrorCode)} ({ex.Message})");
+        }
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync(ct);
+            var stderr = process.StandardError.ReadToEndAsync(ct);
+            try
+            {
+                await process.WaitForExitAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                throw;
+            }
+            var line = (await stdout.ConfigureAwait(false)).Trim();
+            var err = (await stderr.ConfigureAwait(false)).Trim();
+            return ParseHelperLine(helper, argv, process.ExitCode, line, err);
+        }
+    }
+
+    internal static Observation ParseHelperLine(string helper, string argv, int exitCode, string line, string stderr)
+    {
+        var call = $"{Path.GetFileName(helper)} {argv}";
+        var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (exitCode == 0 && parts.Length >= 1 && parts[0] == "ok")
+        {
+            var data = parts.Skip(1)
+                .Select(p => p.Split('=', 2))
+                .Where(kv => kv.Length == 2)
+                .ToDictionary(kv => kv[0], kv => kv[1], StringComparer.Ordinal);
+            return Observation.Succeeded($"{call}: {line}", data);
+        }
+        if (exitCode == 0 && parts.Length >= 3 && parts[0] == "err")
+        {
+            return Observation.Failed(parts[1], $"{call}: {parts[1]} ({parts[2]})");
+        }
+        return Observation.Error($"{call}: exit {exitCode}, unexpected output '{line}' {stderr}".Trim());
+    }
+
+    // ---- network ----------------------------------------------------------------------------------------------
+
+    private static async Task<Observation> DnsAsync(string host, CancellationToken ct)
+    {
+        try
+        {
+            var addresses = await Dns.GetHostAddressesAsync(host, ct).ConfigureAwait(false);
+            var list = string.Join(',', addresses.Select(a => a.ToString()));
+            return Observation.Succeeded($"{host} resolved to {list}", new Dictionary<string, string> { ["addresses"] = list });
+        }
+        catch (SocketException ex)
+        {
+            return DnsFailure(host, ex);
+        }
+    }
+
+    private static Observation DnsFailure(string host, SocketException ex)
+    {
+        var code = ex.SocketErrorCode switch
+        {
+            SocketError.HostNotFound => "EAI_NONAME",
+            SocketError.NoData => "EAI_NODATA",
+            SocketError.TryAgain => "EAI_AGAIN",
+            SocketError.NoRecovery => "EAI_FAIL",
+            _ => "EAI_" + ex.SocketErrorCode,
+        };
+        return Observation.Failed(code, $"resolve {host}: {code} ({ex.Message})", new Dictionary<string, string> { ["stage"] = "dns" });
+    }
+
+    private static async Task<Observation> TcpAsync(string target, CancellationToken ct)
+    {
+        var (host, port) = SplitHostPort(target);
+        var data = new Dictionary<string, string>(StringComparer.Ordinal);
+        IPAddress[] addresses;
+        if (IPAddress.TryParse(host, out var literal))
+        {
+            addresses = [literal];
+        }
+        else
+        {
+            try
+            {
+                addresses = await Dns.GetHostAddressesAsync(host, ct).ConfigureAwait(false);
+            }
+            catch (SocketException ex)
+            {
+                return DnsFailure(host, ex);
+            }
+        }
+        var address = addresses.First();
+        data["address"] = address.ToString();
+        using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            await socket.ConnectAsync(new IPEndPoint(address, port), ct).ConfigureAwait(false);
+            return Observation.Succeeded($"connected to {address}:{port}", data);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            data["stage"] = "connect";
+            return Observation.TimedOut($"connect to {address}:{port}: no answer (packets dropped?)", data);
+        }
+        catch (SocketException ex)
+        {
+            data["stage"] = "connect";
+            var name = SocketErrno(ex);
+            return Observation.Failed(name, $"connect to {address}:{port}: {name} ({ex.Message})", data);
+        }
+    }
+
+    internal static (string Host, int Port) SplitHostPort(string target)
+    {
+        var colon = target.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(target.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port) || port is < 1 or > 65535)
+        {
+            throw new StepArgumentException($"'{target}' is not host:port");
+        }
+        return (target[..colon].Trim('[', ']'), port);
+    }
+
+    private static string SocketErrno(SocketException ex) => ex.SocketErrorCode switch
+    {
+        SocketError.ConnectionRefused => "ECONNREFUSED",
+        SocketError.NetworkUnreachable => "ENETUNREACH",
+        SocketError.HostUnreachable => "EHOSTUNREACH",
+        SocketError.TimedOut => "ETIMEDOUT",
+        SocketError.AccessDenied => Native.ErrnoName(ex.NativeErrorCode is > 0 and < 200 ? ex.NativeErrorCode : 13),
+        SocketError.ConnectionReset => "ECONNRESET",
+        _ => ex.NativeErrorCode is > 0 and < 200 ? Native.ErrnoName(ex.NativeErrorCode) : "E" + ex.SocketErrorCode,
+    };
+
+    private static async Task<Observation> HttpAsync(AgentStep step, CancellationToken ct)
+    {
+        var url = Require(step);
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+        {
+            throw new StepArgumentException($"'{url}' is not an http(s) URL");
+        }
+        using var handler = new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.Zero };
+        if (Arg(step, "caPath") is { } caPath)
+        {
+            handler.SslOptions = TrustOnly(caPath);
+        }
+        using var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
+        var data = new Dictionary<string, string>(StringComparer.Ordinal);
+        try
+        {
+            using var response = await client.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
+            data["stage"] = "http";
+            if (response.Headers.TryGetValues("X-Harness-Sink", out var sink))
+            {
+                data["sinkToken"] = sink.First();
+            }
+            return new Observation(StepOutcomes.Succeeded)
+            {
+                HttpStatus = (int)response.StatusCode,
+                Detail = $"GET {uri} → {(int)response.StatusCode} {response.ReasonPhrase}",
+                Data = data,
+            };
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return Observation.TimedOut($"GET {uri}: no answer", data);
+        }
+        catch (HttpRequestException ex)
+        {
+            var socket = ex.InnerException as SocketException ?? ex.InnerException?.InnerException as SocketException;
+            switch (ex.HttpRequestError)
+            {
+                case HttpRequestError.NameResolutionError when socket is not null:
+                    return DnsFailure(uri.Host, socket);
+                case HttpRequestError.SecureConnectionError:
+                    data["stage"] = "tls";
+                    return Observation.Failed("TLS", $"GET {uri}: TLS handshake failed ({ex.InnerException?.Message ?? ex.Message})", data);
+                default:
+                    data["stage"] = "connect";
+                    var errno = socket is not null ? SocketErrno(socket) : "E" + ex.HttpRequestError;
+                    return Observation.Failed(errno, $"GET {uri}: {errno} ({ex.Message})", data);
+            }
+        }
+    }
+
+    /// <summary>TLS options that trust exactly the CAs in <paramref name="caPath"/>.</summary>
+    internal static SslClientAuthenticationOptions TrustOnly(string caPath)
+    {
+        var roots = new X509Certificate2Collection();
+        roots.ImportFromPemFile(caPath);
+        return new SslClientAuthenticationOptions
+        {
+            RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (certificate is null)
+                {
+                    return false;
+                }
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.AddRange(roots);
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                var nameOk = (errors & SslPolicyErrors.RemoteCertificateNameMismatch) == 0;
+                return nameOk && chain.Build(new X509Certificate2(certificate));
+            },
+            EnabledSslProtocols = SslProtocols.None,
+        };
+    }
+}
