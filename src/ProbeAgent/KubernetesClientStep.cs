@@ -12,7 +12,7 @@ namespace Harness.ProbeAgent;
 /// </summary>
 internal static class KubernetesClientStep
 {
-    public static async Task<Observation> RunAsync(AgentStep step, KubernetesAccess access, CancellationToken ct)
+    public static async Task<Observation> RunAsync(AgentStep step, KubernetesAccess access, StepProgress progress, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(step.Target))
         {
@@ -45,6 +45,7 @@ internal static class KubernetesClientStep
         }
         var data = new Dictionary<string, string>(StringComparer.Ordinal) { ["method"] = method, ["path"] = path };
         HttpResponseMessage response;
+        progress.Enter("request");
         try
         {
             response = await client.SendAsync(request, ct).ConfigureAwait(false);

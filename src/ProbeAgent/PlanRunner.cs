@@ -20,16 +20,18 @@ internal static class PlanRunner
         var clock = Stopwatch.StartNew();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(TimeSpan.FromMilliseconds(Math.Max(1, step.TimeoutMs)));
+        var progress = new StepProgress();
         Observation observation;
         try
         {
-            var work = Steps.RunAsync(step, context, timeout.Token);
+            var work = Steps.RunAsync(step, context, progress, timeout.Token);
             // WaitAsync also bounds steps whose API ignores cancellation (getaddrinfo).
             observation = await work.WaitAsync(timeout.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (timeout.IsCancellationRequested && !ct.IsCancellationRequested)
         {
-            observation = Observation.TimedOut($"no answer within {step.TimeoutMs} ms");
+            // Say how far the step got: a DNS stall and a dropped connect are different verdicts.
+            observation = Observation.TimedOut($"no answer within {step.TimeoutMs} ms during {progress.Stage ?? "the attempt"}", progress.Snapshot());
         }
         catch (StepArgumentException ex)
         {
@@ -57,6 +59,42 @@ internal static class PlanRunner
 
     private static string? Trim(string? text) =>
         text is { Length: > 600 } ? string.Concat(text.AsSpan(0, 600), "…") : text;
+}
+
+/// <summary>How far a step got, so a timeout can say where it stalled (dns, connect, tls, http, exec).</summary>
+internal sealed class StepProgress
+{
+    private readonly Lock gate = new();
+    private readonly Dictionary<string, string> data = new(StringComparer.Ordinal);
+
+    public string? Stage
+    {
+        get
+        {
+            lock (gate)
+            {
+                return data.GetValueOrDefault("stage");
+            }
+        }
+    }
+
+    public void Enter(string stage) => Set("stage", stage);
+
+    public void Set(string key, string value)
+    {
+        lock (gate)
+        {
+            data[key] = value;
+        }
+    }
+
+    public Dictionary<string, string> Snapshot()
+    {
+        lock (gate)
+        {
+            return new Dictionary<string, string>(data, StringComparer.Ordinal);
+        }
+    }
 }
 
 /// <summary>A step's arguments are unusable; reported as an error outcome.</summary>

@@ -15,15 +15,15 @@ internal static class Steps
 {
     public const string DefaultHelper = "/probe/bin/kprobe";
 
-    public static Task<Observation> RunAsync(AgentStep step, StepContext context, CancellationToken ct) => step.Kind switch
+    public static Task<Observation> RunAsync(AgentStep step, StepContext context, StepProgress progress, CancellationToken ct) => step.Kind switch
     {
         StepKinds.FileWrite => Task.FromResult(FileWrite(Require(step))),
         StepKinds.ProcessStatus => Task.FromResult(ProcessStatus()),
-        StepKinds.Kernel => KernelAsync(step, ct),
-        StepKinds.Dns => DnsAsync(Require(step), ct),
-        StepKinds.Tcp => TcpAsync(Require(step), ct),
-        StepKinds.Http => HttpAsync(step, ct),
-        StepKinds.KubernetesRequest => KubernetesClientStep.RunAsync(step, context.Kubernetes ?? new KubernetesAccess(), ct),
+        StepKinds.Kernel => KernelAsync(step, progress, ct),
+        StepKinds.Dns => DnsAsync(Require(step), progress, ct),
+        StepKinds.Tcp => TcpAsync(Require(step), progress, ct),
+        StepKinds.Http => HttpAsync(step, progress, ct),
+        StepKinds.KubernetesRequest => KubernetesClientStep.RunAsync(step, context.Kubernetes ?? new KubernetesAccess(), progress, ct),
         _ => throw new StepArgumentException($"unknown step kind '{step.Kind}'"),
     };
 
@@ -121,13 +121,19 @@ internal static class Steps
 
     // ---- kernel (through the single-threaded helper) ---------------------------------------------------------
 
-    private static async Task<Observation> KernelAsync(AgentStep step, CancellationToken ct)
+    private static async Task<Observation> KernelAsync(AgentStep step, StepProgress progress, CancellationToken ct)
     {
+        progress.Enter("exec");
         var helper = Arg(step, "helper") ?? DefaultHelper;
         var argv = Arg(step, "argv") ?? throw new StepArgumentException($"step '{step.Id}' (kernel) needs Args.argv");
         if (!File.Exists(helper))
         {
             return Observation.Error($"kernel helper {helper} does not exist in this container");
+        }
+        if (Arg(step, "expectSetuid") == "true" && (File.GetUnixFileMode(helper) & UnixFileMode.SetUser) == 0)
+        {
+            // Without the bit the helper could never escalate, and "denied" would prove nothing.
+            return Observation.Error($"{helper} is not setuid (mode {Convert.ToString((int)File.GetUnixFileMode(helper), 8)}): the escalation attempt would prove nothing");
         }
         var start = new ProcessStartInfo(helper)
         {
@@ -189,8 +195,9 @@ internal static class Steps
 
     // ---- network ----------------------------------------------------------------------------------------------
 
-    private static async Task<Observation> DnsAsync(string host, CancellationToken ct)
+    private static async Task<Observation> DnsAsync(string host, StepProgress progress, CancellationToken ct)
     {
+        progress.Enter("dns");
         try
         {
             var addresses = await Dns.GetHostAddressesAsync(host, ct).ConfigureAwait(false);
@@ -216,44 +223,62 @@ internal static class Steps
         return Observation.Failed(code, $"resolve {host}: {code} ({ex.Message})", new Dictionary<string, string> { ["stage"] = "dns" });
     }
 
-    private static async Task<Observation> TcpAsync(string target, CancellationToken ct)
+    private static async Task<Observation> TcpAsync(string target, StepProgress progress, CancellationToken ct)
     {
         var (host, port) = SplitHostPort(target);
-        var data = new Dictionary<string, string>(StringComparer.Ordinal);
-        IPAddress[] addresses;
+        var resolved = await ResolveAsync(host, progress, ct).ConfigureAwait(false);
+        if (resolved.Failure is not null)
+        {
+            return resolved.Failure;
+        }
+        var address = resolved.Address!;
+        using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var failure = await ConnectAsync(socket, new IPEndPoint(address, port), progress, ct).ConfigureAwait(false);
+        return failure ?? Observation.Succeeded($"connected to {address}:{port}", progress.Snapshot());
+    }
+
+    /// <summary>Resolves <paramref name="host"/> (an IP literal skips DNS), recording the stage and the address.</summary>
+    private static async Task<(IPAddress? Address, Observation? Failure)> ResolveAsync(string host, StepProgress progress, CancellationToken ct)
+    {
         if (IPAddress.TryParse(host, out var literal))
         {
-            addresses = [literal];
+            progress.Set("address", literal.ToString());
+            return (literal, null);
         }
-        else
-        {
-            try
-            {
-                addresses = await Dns.GetHostAddressesAsync(host, ct).ConfigureAwait(false);
-            }
-            catch (SocketException ex)
-            {
-                return DnsFailure(host, ex);
-            }
-        }
-        var address = addresses.First();
-        data["address"] = address.ToString();
-        using var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        progress.Enter("dns");
         try
         {
-            await socket.ConnectAsync(new IPEndPoint(address, port), ct).ConfigureAwait(false);
-            return Observation.Succeeded($"connected to {address}:{port}", data);
-        }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            data["stage"] = "connect";
-            return Observation.TimedOut($"connect to {address}:{port}: no answer (packets dropped?)", data);
+            var addresses = await Dns.GetHostAddressesAsync(host, ct).ConfigureAwait(false);
+            if (addresses.Length == 0)
+            {
+                return (null, Observation.Failed("EAI_NODATA", $"resolve {host}: no addresses", progress.Snapshot()));
+            }
+            progress.Set("address", addresses[0].ToString());
+            return (addresses[0], null);
         }
         catch (SocketException ex)
         {
-            data["stage"] = "connect";
+            return (null, DnsFailure(host, ex));
+        }
+    }
+
+    /// <summary>Connects, recording the stage; returns null on success or the failure observation.</summary>
+    private static async Task<Observation?> ConnectAsync(Socket socket, IPEndPoint endpoint, StepProgress progress, CancellationToken ct)
+    {
+        progress.Enter("connect");
+        try
+        {
+            await socket.ConnectAsync(endpoint, ct).ConfigureAwait(false);
+            return null;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            return Observation.TimedOut($"connect to {endpoint}: no answer (packets dropped?)", progress.Snapshot());
+        }
+        catch (SocketException ex)
+        {
             var name = SocketErrno(ex);
-            return Observation.Failed(name, $"connect to {address}:{port}: {name} ({ex.Message})", data);
+            return Observation.Failed(name, $"connect to {endpoint}: {name} ({ex.Message})", progress.Snapshot());
         }
     }
 
@@ -278,54 +303,77 @@ internal static class Steps
         _ => ex.NativeErrorCode is > 0 and < 200 ? Native.ErrnoName(ex.NativeErrorCode) : "E" + ex.SocketErrorCode,
     };
 
-    private static async Task<Observation> HttpAsync(AgentStep step, CancellationToken ct)
+    private static async Task<Observation> HttpAsync(AgentStep step, StepProgress progress, CancellationToken ct)
     {
         var url = Require(step);
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
         {
             throw new StepArgumentException($"'{url}' is not an http(s) URL");
         }
-        using var handler = new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.Zero };
+        // Resolve and connect ourselves, so every failure and every timeout names its stage.
+        var resolved = await ResolveAsync(uri.Host, progress, ct).ConfigureAwait(false);
+        if (resolved.Failure is not null)
+        {
+            return resolved.Failure;
+        }
+        Observation? connectFailure = null;
+        using var handler = new SocketsHttpHandler
+        {
+            UseProxy = false,
+            AllowAutoRedirect = false,
+            PooledConnectionLifetime = TimeSpan.Zero,
+            ConnectCallback = async (context, token) =>
+            {
+                var socket = new Socket(resolved.Address!.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+                connectFailure = await ConnectAsync(socket, new IPEndPoint(resolved.Address, context.DnsEndPoint.Port), progress, token).ConfigureAwait(false);
+                if (connectFailure is not null)
+                {
+                    socket.Dispose();
+                    throw new HttpRequestException(HttpRequestError.ConnectionError, connectFailure.Detail);
+                }
+                progress.Enter(uri.Scheme == "https" ? "tls" : "http");
+                return new NetworkStream(socket, ownsSocket: true);
+            },
+        };
         if (Arg(step, "caPath") is { } caPath)
         {
             handler.SslOptions = TrustOnly(caPath);
         }
         using var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-        var data = new Dictionary<string, string>(StringComparer.Ordinal);
         try
         {
             using var response = await client.GetAsync(uri, HttpCompletionOption.ResponseHeadersRead, ct).ConfigureAwait(false);
-            data["stage"] = "http";
+            progress.Enter("http");
             if (response.Headers.TryGetValues("X-Harness-Sink", out var sink))
             {
-                data["sinkToken"] = sink.First();
+                progress.Set("sinkToken", sink.First());
             }
             return new Observation(StepOutcomes.Succeeded)
             {
                 HttpStatus = (int)response.StatusCode,
                 Detail = $"GET {uri} → {(int)response.StatusCode} {response.ReasonPhrase}",
-                Data = data,
+                Data = progress.Snapshot(),
             };
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
-            return Observation.TimedOut($"GET {uri}: no answer", data);
+            return connectFailure ?? Observation.TimedOut($"GET {uri}: no answer during {progress.Stage}", progress.Snapshot());
+        }
+        catch (HttpRequestException ex) when (connectFailure is not null)
+        {
+            _ = ex;
+            return connectFailure;
         }
         catch (HttpRequestException ex)
         {
-            var socket = ex.InnerException as SocketException ?? ex.InnerException?.InnerException as SocketException;
-            switch (ex.HttpRequestError)
+            if (ex.HttpRequestError == HttpRequestError.SecureConnectionError)
             {
-                case HttpRequestError.NameResolutionError when socket is not null:
-                    return DnsFailure(uri.Host, socket);
-                case HttpRequestError.SecureConnectionError:
-                    data["stage"] = "tls";
-                    return Observation.Failed("TLS", $"GET {uri}: TLS handshake failed ({ex.InnerException?.Message ?? ex.Message})", data);
-                default:
-                    data["stage"] = "connect";
-                    var errno = socket is not null ? SocketErrno(socket) : "E" + ex.HttpRequestError;
-                    return Observation.Failed(errno, $"GET {uri}: {errno} ({ex.Message})", data);
+                progress.Enter("tls");
+                return Observation.Failed("TLS", $"GET {uri}: TLS handshake failed ({ex.InnerException?.Message ?? ex.Message})", progress.Snapshot());
             }
+            var socket = ex.InnerException as SocketException;
+            var errno = socket is not null ? SocketErrno(socket) : "E" + ex.HttpRequestError;
+            return Observation.Failed(errno, $"GET {uri}: {errno} during {progress.Stage} ({ex.Message})", progress.Snapshot());
         }
     }
 

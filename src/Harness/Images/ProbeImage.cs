@@ -137,43 +137,45 @@ public static class ProbeImage
         return entries;
     }
 
-    /// <summary>The Dockerfile that turns the layout into an image.</summary>
-    internal static string Dockerfile() => $"""
-        FROM scratch
-        COPY rootfs/ /
-        USER {ProbeImageLayout.NonRootId}:{ProbeImageLayout.NonRootId}
-        ENV DOTNET_gcServer=0 DOTNET_GCHeapHardLimit=0x4000000
-        LABEL io.harness.probe-image="1"
-        ENTRYPOINT ["{ProbeImageLayout.Agent}"]
-        CMD ["idle"]
-        """;
+    /// <summary>
+    /// The image configuration applied on import. The image is imported from a rootfs tar rather than built from a
+    /// Dockerfile: the classic builder's COPY drops the setuid bit, which would make the setuid probe meaningless.
+    /// </summary>
+    internal static IReadOnlyList<string> ImageChanges() =>
+    [
+        $"USER {ProbeImageLayout.NonRootId}:{ProbeImageLayout.NonRootId}",
+        "ENV DOTNET_gcServer=0",
+        "LABEL io.harness.owner=harness",
+        $"ENTRYPOINT [\"{ProbeImageLayout.Agent}\"]",
+        "CMD [\"idle\"]",
+    ];
 
-    /// <summary>Writes the build context (Dockerfile + rootfs) as a tar stream; modes and ownership come from <paramref name="layout"/>.</summary>
-    internal static async Task WriteContextAsync(IReadOnlyList<ImageEntry> layout, Stream output, CancellationToken ct)
+    /// <summary>Writes the root filesystem as a tar stream; modes (setuid included) and ownership come from <paramref name="layout"/>.</summary>
+    internal static async Task WriteRootfsAsync(IReadOnlyList<ImageEntry> layout, Stream output, CancellationToken ct)
     {
         await using var tar = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
-        await WriteBytesAsync(tar, "Dockerfile", Encoding.UTF8.GetBytes(Dockerfile()), Data, ct).ConfigureAwait(false);
-        foreach (var dir in new[] { "rootfs" }.Concat(ParentsOf(layout)))
+        foreach (var dir in ParentsOf(layout))
         {
             await tar.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, dir + "/") { Mode = Exec }, ct).ConfigureAwait(false);
         }
         foreach (var e in layout.OrderBy(e => e.Path, StringComparer.Ordinal))
         {
-            var name = "rootfs" + e.Path;
+            var name = e.Path.TrimStart('/');
             if (e.IsDirectory)
             {
                 await tar.WriteEntryAsync(new PaxTarEntry(TarEntryType.Directory, name + "/") { Mode = e.Mode }, ct).ConfigureAwait(false);
                 continue;
             }
             var bytes = e.Content is not null ? Encoding.UTF8.GetBytes(e.Content) : await File.ReadAllBytesAsync(e.Source!, ct).ConfigureAwait(false);
-            await WriteBytesAsync(tar, name, bytes, e.Mode, ct).ConfigureAwait(false);
+            var entry = new PaxTarEntry(TarEntryType.RegularFile, name) { Mode = e.Mode, Uid = 0, Gid = 0, DataStream = new MemoryStream(bytes) };
+            await tar.WriteEntryAsync(entry, ct).ConfigureAwait(false);
         }
     }
 
     private static IEnumerable<string> ParentsOf(IReadOnlyList<ImageEntry> layout)
     {
         var declared = layout.Where(e => e.IsDirectory).Select(e => e.Path).ToHashSet(StringComparer.Ordinal);
-        return layout.SelectMany(e => Ancestors(e.Path)).Distinct().Where(p => !declared.Contains(p)).Order(StringComparer.Ordinal).Select(p => "rootfs" + p);
+        return layout.SelectMany(e => Ancestors(e.Path)).Distinct().Where(p => !declared.Contains(p)).Order(StringComparer.Ordinal).Select(p => p.TrimStart('/'));
     }
 
     private static IEnumerable<string> Ancestors(string path)
@@ -184,17 +186,11 @@ public static class ProbeImage
         }
     }
 
-    private static async Task WriteBytesAsync(TarWriter tar, string name, byte[] bytes, UnixFileMode mode, CancellationToken ct)
-    {
-        var entry = new PaxTarEntry(TarEntryType.RegularFile, name) { Mode = mode, Uid = 0, Gid = 0, DataStream = new MemoryStream(bytes) };
-        await tar.WriteEntryAsync(entry, ct).ConfigureAwait(false);
-    }
-
     /// <summary>A content hash of the layout: equal inputs give the same tag.</summary>
     internal static async Task<string> TagAsync(IReadOnlyList<ImageEntry> layout, CancellationToken ct)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(Encoding.UTF8.GetBytes(Dockerfile()));
+        hash.AppendData(Encoding.UTF8.GetBytes(string.Join('\n', ImageChanges())));
         foreach (var e in layout.OrderBy(e => e.Path, StringComparer.Ordinal))
         {
             hash.AppendData(Encoding.UTF8.GetBytes($"{e.Path}\0{(int)e.Mode}\0{e.Content}\0"));
@@ -209,10 +205,17 @@ public static class ProbeImage
     /// <summary>Builds the image (or reuses an identical one) and returns its tag.</summary>
     /// <exception cref="FileNotFoundException">An input is missing.</exception>
     /// <exception cref="InvalidOperationException">The Docker build failed; the message carries the builder's error.</exception>
-    public static async Task<string> BuildAsync(DockerHost docker, ProbeArtifacts artifacts, CancellationToken ct = default)
+    public static Task<string> BuildAsync(DockerHost docker, ProbeArtifacts artifacts, CancellationToken ct = default) =>
+        BuildAsync(docker, artifacts, [], ct);
+
+    /// <summary>Builds the image with <paramref name="extra"/> files added (a shell for comparisons, test fixtures).</summary>
+    /// <exception cref="FileNotFoundException">An input is missing.</exception>
+    /// <exception cref="InvalidOperationException">The Docker build failed; the message carries the builder's error.</exception>
+    public static async Task<string> BuildAsync(DockerHost docker, ProbeArtifacts artifacts, IReadOnlyList<ImageEntry> extra, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(docker);
-        var layout = Layout(artifacts);
+        ArgumentNullException.ThrowIfNull(extra);
+        var layout = Layout(artifacts).Concat(extra).ToList();
         var tag = await TagAsync(layout, ct).ConfigureAwait(false);
         try
         {
@@ -223,13 +226,14 @@ public static class ProbeImage
         {
             // Build it.
         }
-        using var context = new MemoryStream();
-        await WriteContextAsync(layout, context, ct).ConfigureAwait(false);
-        context.Position = 0;
+        using var rootfs = new MemoryStream();
+        await WriteRootfsAsync(layout, rootfs, ct).ConfigureAwait(false);
+        rootfs.Position = 0;
         var progress = new BuildLog();
-        await docker.Client.Images.BuildImageFromDockerfileAsync(
-            new ImageBuildParameters { Tags = [tag], Remove = true, ForceRemove = true, Labels = new Dictionary<string, string> { ["io.harness.owner"] = "harness" } },
-            context, [], new Dictionary<string, string>(), progress, ct).ConfigureAwait(false);
+        var colon = tag.LastIndexOf(':');
+        await docker.Client.Images.CreateImageAsync(
+            new ImagesCreateParameters { FromSrc = "-", Repo = tag[..colon], Tag = tag[(colon + 1)..], Changes = [.. ImageChanges()] },
+            rootfs, new AuthConfig(), progress, ct).ConfigureAwait(false);
         try
         {
             await docker.Client.Images.InspectImageAsync(tag, ct).ConfigureAwait(false);
@@ -237,7 +241,7 @@ public static class ProbeImage
         catch (DockerImageNotFoundException)
         {
             var why = progress.Errors.Count > 0 ? string.Join("; ", progress.Errors) : "the builder reported no error";
-            throw new InvalidOperationException($"Building the probe image {tag} failed: {why}");
+            throw new InvalidOperationException($"Importing the probe image {tag} failed: {why}");
         }
         return tag;
     }

@@ -11,7 +11,7 @@ public sealed class DockerVehicleTests(DockerFixture fixture)
     {
         var (docker, image) = fixture.Require();
         var ct = TestContext.Current.CancellationToken;
-        var spec = ContainerRunSpec.FromPodSpec(PodSpecs.Hardened(), null, image);
+        var spec = ContainerRunSpec.FromPodSpec(ReferencePods.Hardened(), null, image);
         await using var vehicle = await DockerVehicle.StartAsync(docker, spec, ct: ct);
 
         var report = await ProbeRunner.RunAsync(StandardProbes.Create(new StandardProbeOptions()), vehicle, ct: ct);

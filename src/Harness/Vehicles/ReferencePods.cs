@@ -1,11 +1,14 @@
 using k8s.Models;
 
-namespace Harness.Tests;
+namespace Harness.Vehicles;
 
-/// <summary>Pod specs the tests start from.</summary>
-internal static class PodSpecs
+/// <summary>Reference pod specs: what a hardened, PodSecurity-restricted operator pod looks like.</summary>
+public static class ReferencePods
 {
-    /// <summary>The hardened baseline of the mutation matrix: non-root, read-only root with an emptyDir /tmp, drop ALL, no escalation, RuntimeDefault seccomp.</summary>
+    /// <summary>
+    /// Non-root uid/gid 1000, read-only root filesystem with an emptyDir at <c>/tmp</c>, all capabilities dropped,
+    /// no privilege escalation, RuntimeDefault seccomp. The baseline of the mutation matrix and the benchmark.
+    /// </summary>
     public static V1PodSpec Hardened() => new()
     {
         SecurityContext = new V1PodSecurityContext

@@ -1,0 +1,130 @@
+using Harness.Clusters;
+using Harness.Docker;
+
+namespace Harness.Cli;
+
+/// <summary>Bad command-line input; the message names the option and what to do.</summary>
+internal sealed class UsageException(string message) : Exception(message);
+
+internal static class Commands
+{
+    public const string Usage = """
+        usage: harness <command> [options]
+
+          kind-config [--cni calico|cilium|kindnet] [--node-image IMAGE@sha256:...] [--workers N]
+                      [--psa-level restricted|baseline] [--psa-version latest|vX.Y]
+                      [--admission-dir DIR] [--write DIR]
+              Print (or write into DIR) the kind cluster config and the PodSecurity admission config.
+
+          bench [--runs N]
+              Benchmark one batched agent exec against one exec per probe and a by-hand shell script,
+              in a hardened local container (needs Docker and `bash eng/build-probe.sh`).
+        """;
+
+    public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
+    {
+        try
+        {
+            var options = Options.Parse(args.Skip(1));
+            switch (args.FirstOrDefault())
+            {
+                case "kind-config":
+                    return await KindConfigCommand(options, stdout, ct).ConfigureAwait(false);
+                case "bench":
+                    return await Bench.RunAsync(options.Int("runs", 5, min: 5, max: 100), stdout, ct).ConfigureAwait(false);
+                case null or "help" or "--help" or "-h":
+                    await stdout.WriteLineAsync(Usage).ConfigureAwait(false);
+                    return args.Length == 0 ? 2 : 0;
+                default:
+                    throw new UsageException($"unknown command '{args[0]}'.\n{Usage}");
+            }
+        }
+        catch (Exception ex) when (ex is UsageException or ArgumentException)
+        {
+            await stderr.WriteLineAsync($"harness: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+        catch (Exception ex) when (ex is DockerUnavailableException or FileNotFoundException or InvalidOperationException)
+        {
+            await stderr.WriteLineAsync($"harness: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            await stderr.WriteLineAsync("harness: cancelled").ConfigureAwait(false);
+            return 2;
+        }
+    }
+
+    private static async Task<int> KindConfigCommand(Options o, TextWriter stdout, CancellationToken ct)
+    {
+        var defaults = new KindClusterOptions();
+        var options = defaults with
+        {
+            Cni = o.Get("cni") is { } cni
+                ? Enum.TryParse<Cni>(cni, ignoreCase: true, out var parsed) ? parsed : throw new UsageException($"--cni must be calico, cilium or kindnet, got '{cni}'")
+                : defaults.Cni,
+            NodeImage = o.Get("node-image") ?? defaults.NodeImage,
+            Workers = o.Int("workers", defaults.Workers, min: 0, max: 10),
+            PodSecurityLevel = o.Get("psa-level") ?? defaults.PodSecurityLevel,
+            PodSecurityVersion = o.Get("psa-version") ?? defaults.PodSecurityVersion,
+            AdmissionConfigDirectory = o.Get("admission-dir") ?? defaults.AdmissionConfigDirectory,
+        };
+        var cluster = KindConfig.RenderCluster(options);
+        var admission = KindConfig.RenderAdmission(options);
+        if (o.Get("write") is { } dir)
+        {
+            Directory.CreateDirectory(dir);
+            var clusterPath = Path.Combine(dir, "kind-config.yaml");
+            var admissionPath = Path.Combine(dir, KindConfig.AdmissionFileName);
+            await File.WriteAllTextAsync(clusterPath, cluster, ct).ConfigureAwait(false);
+            await File.WriteAllTextAsync(admissionPath, admission, ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"wrote {clusterPath} and {admissionPath}").ConfigureAwait(false);
+            return 0;
+        }
+        await stdout.WriteLineAsync("# ---- kind-config.yaml ----").ConfigureAwait(false);
+        await stdout.WriteAsync(cluster).ConfigureAwait(false);
+        await stdout.WriteLineAsync($"# ---- {options.AdmissionConfigDirectory}/{KindConfig.AdmissionFileName} ----").ConfigureAwait(false);
+        await stdout.WriteAsync(admission).ConfigureAwait(false);
+        return 0;
+    }
+}
+
+/// <summary><c>--name value</c> options.</summary>
+internal sealed class Options
+{
+    private readonly Dictionary<string, string> values = new(StringComparer.Ordinal);
+
+    public static Options Parse(IEnumerable<string> args)
+    {
+        var o = new Options();
+        var list = args.ToList();
+        for (var i = 0; i < list.Count; i++)
+        {
+            var a = list[i];
+            if (!a.StartsWith("--", StringComparison.Ordinal))
+            {
+                throw new UsageException($"unexpected argument '{a}'");
+            }
+            if (i + 1 >= list.Count || list[i + 1].StartsWith("--", StringComparison.Ordinal))
+            {
+                throw new UsageException($"{a} needs a value");
+            }
+            o.values[a[2..]] = list[++i];
+        }
+        return o;
+    }
+
+    public string? Get(string name) => values.GetValueOrDefault(name);
+
+    public int Int(string name, int fallback, int min, int max)
+    {
+        if (Get(name) is not { } raw)
+        {
+            return fallback;
+        }
+        return int.TryParse(raw, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
+            ? v
+            : throw new UsageException($"--{name} must be a whole number from {min} to {max}, got '{raw}'");
+    }
+}

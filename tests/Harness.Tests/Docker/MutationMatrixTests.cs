@@ -1,0 +1,187 @@
+using Harness.Probes;
+using Harness.Vehicles;
+using Harness.Verdicts;
+using k8s.Models;
+
+namespace Harness.Tests.Docker;
+
+/// <summary>
+/// Networks, the sink and the outside vantage for the matrix: the hardened pod sits on an internal network of its
+/// own (no path to the sink: packets are dropped, as under a default-deny NetworkPolicy); the sink and the outside
+/// control container share another. Nothing leaves the machine.
+/// </summary>
+public sealed class MatrixFixture(DockerFixture docker) : IAsyncLifetime
+{
+    private ProbeRunReport? baseline;
+
+    public DockerFixture Docker => docker;
+
+    public string PodNetwork { get; private set; } = "";
+
+    public string SinkNetwork { get; private set; } = "";
+
+    public EgressSink? Sink { get; private set; }
+
+    public DockerVehicle? Outside { get; private set; }
+
+    public async ValueTask InitializeAsync()
+    {
+        if (docker.Unavailable is not null)
+        {
+            return;
+        }
+        var ct = TestContext.Current.CancellationToken;
+        PodNetwork = await docker.Docker!.CreateNetworkAsync("matrix-pod", isolated: true, ct);
+        SinkNetwork = await docker.Docker.CreateNetworkAsync("matrix-sink", isolated: true, ct);
+        Sink = await EgressSink.StartAsync(docker.Docker, docker.ProbeImage!, SinkNetwork, ct: ct);
+        Outside = await DockerVehicle.StartAsync(docker.Docker, new ContainerRunSpec { Image = docker.ProbeImage!, Networks = [SinkNetwork] }, "docker:outside", ct);
+    }
+
+    public ProbePlan Plan(EgressTarget sink) =>
+        StandardProbes.Create(new StandardProbeOptions { EgressTargets = [sink], NetworkTimeoutMs = 2000 });
+
+    /// <summary>Runs the standard plan in a container made from <paramref name="pod"/>.</summary>
+    public async Task<ProbeRunReport> RunAsync(V1PodSpec pod, bool joinSinkNetwork, EgressTarget? sink, CancellationToken ct)
+    {
+        var (host, image) = docker.Require();
+        var spec = ContainerRunSpec.FromPodSpec(pod, null, image) with
+        {
+            Networks = joinSinkNetwork ? [PodNetwork, SinkNetwork] : [PodNetwork],
+        };
+        await using var vehicle = await DockerVehicle.StartAsync(host, spec, ct: ct);
+        var report = await ProbeRunner.RunAsync(Plan(sink ?? Sink!.Target), vehicle, Outside, ct: ct);
+        foreach (var r in report.Results)
+        {
+            TestContext.Current.TestOutputHelper?.WriteLine($"{r.Probe.Id,-26} {r.Status,-12} {r.Verdict} | {r.Evidence.Attempt}");
+        }
+        return report;
+    }
+
+    public async Task<ProbeRunReport> BaselineAsync(CancellationToken ct) =>
+        baseline ??= await RunAsync(ReferencePods.Hardened(), joinSinkNetwork: false, sink: null, ct);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Outside is not null)
+        {
+            await Outside.DisposeAsync();
+        }
+        if (Sink is not null)
+        {
+            await Sink.DisposeAsync();
+        }
+    }
+}
+
+public sealed class MutationMatrixTests(MatrixFixture matrix) : IClassFixture<MatrixFixture>
+{
+    private static readonly string[] Egress = ["egress.sink.tcp", "egress.sink.http"];
+
+    [Fact]
+    public async Task Baseline_HardenedPod_DeniesEveryProbeByItsMechanismWithControls()
+    {
+        matrix.Docker.Require();
+        var report = await matrix.BaselineAsync(TestContext.Current.CancellationToken);
+
+        report.Results.Where(r => r.Status != ProbeStatus.Passed).Should().BeEmpty("every probe passes on the hardened pod");
+        report["fs.root"].Verdict.Should().Be(Verdict.Denied(Mechanism.ReadOnlyFilesystem));
+        report["kernel.raw-socket"].Verdict.Should().Be(Verdict.Denied(Mechanism.OperationNotPermitted));
+        report["kernel.setuid-helper"].Verdict.Should().Be(Verdict.Denied(Mechanism.SetuidIgnored));
+        report["egress.sink.tcp"].Verdict.Should().Be(Verdict.Denied(Mechanism.ConnectTimeout), "the pod network drops packets to the sink");
+        report["egress.sink.tcp"].Evidence.Control!.Succeeded.Should().BeTrue("the outside vantage reaches the sink");
+        report.Results.Where(r => r.Evidence.Control is not null).Should().OnlyContain(r => r.Evidence.Control!.Succeeded);
+        report.Notes.Should().Contain(n => n.Contains("approximation", StringComparison.Ordinal));
+    }
+
+    public static TheoryData<string> Knobs => [.. Mutations.Keys];
+
+    private static readonly Dictionary<string, (Action<V1PodSpec> Weaken, bool JoinSink, string[] Flips)> Mutations = new()
+    {
+        // uid 1000 on a writable root: "/" and "/etc" refuse by EACCES (not EROFS: inconclusive), the world-writable canary accepts the write.
+        ["writable rootfs"] = (p => Sc(p).ReadOnlyRootFilesystem = false, false, ["fs.root", "fs.etc", "fs.usr", "fs.probe-rootfs-canary"]),
+        // Root: setuid(0) is a no-op success and the setuid helper runs with euid 0; setgid(0) still needs CAP_SETGID (gid stays 1000).
+        ["uid 0"] = (p => { p.SecurityContext.RunAsUser = 0; p.SecurityContext.RunAsNonRoot = false; }, false, ["proc.non-root", "kernel.setuid", "kernel.setuid-helper"]),
+        // A non-root process gets added capabilities in its bounding set only (no ambient caps): the capability check flips, the kernel attempts stay denied.
+        ["add NET_RAW"] = (p => Sc(p).Capabilities.Add = ["NET_RAW"], false, ["proc.capabilities"]),
+        // Docker's default seccomp profile opens unshare/mount/... to a container granted SYS_ADMIN: an unprivileged user namespace becomes possible.
+        ["add SYS_ADMIN"] = (p => Sc(p).Capabilities.Add = ["SYS_ADMIN"], false, ["proc.capabilities", "kernel.unshare-user"]),
+        ["add SETUID"] = (p => Sc(p).Capabilities.Add = ["SETUID"], false, ["proc.capabilities"]),
+        // Without no_new_privs the setuid-root helper gets euid 0.
+        ["allow privilege escalation"] = (p => Sc(p).AllowPrivilegeEscalation = true, false, ["proc.no-new-privs", "kernel.setuid-helper"]),
+        // Without a filter, unshare(CLONE_NEWUSER) is allowed to an unprivileged process by this kernel.
+        ["seccomp unconfined"] = (p => p.SecurityContext.SeccompProfile.Type = "Unconfined", false, ["proc.seccomp", "kernel.unshare-user"]),
+        ["network path to the sink"] = (_ => { }, true, Egress),
+    };
+
+    private static V1SecurityContext Sc(V1PodSpec pod) => pod.Containers[0].SecurityContext;
+
+    [Theory]
+    [MemberData(nameof(Knobs))]
+    public async Task Weaken_OneKnob_FlipsExactlyTheMatchingProbes(string knob)
+    {
+        matrix.Docker.Require();
+        var ct = TestContext.Current.CancellationToken;
+        var baseline = await matrix.BaselineAsync(ct);
+        var (weaken, joinSink, expected) = Mutations[knob];
+        var pod = ReferencePods.Hardened();
+        weaken(pod);
+
+        var report = await matrix.RunAsync(pod, joinSink, sink: null, ct);
+
+        var flipped = report.Results
+            .Where(r => r.Status != baseline[r.Probe.Id].Status)
+            .Select(r => r.Probe.Id)
+            .ToList();
+        flipped.Should().BeEquivalentTo(expected, $"weakening '{knob}' must flip exactly its probes");
+        report.Results.Where(r => expected.Contains(r.Probe.Id)).Should().OnlyContain(r => r.Status != ProbeStatus.Passed);
+    }
+
+    [Fact]
+    public async Task NetworkPath_Egress_IsAllowedAndReachesTheSink()
+    {
+        matrix.Docker.Require();
+        var report = await matrix.RunAsync(ReferencePods.Hardened(), joinSinkNetwork: true, sink: null, TestContext.Current.CancellationToken);
+
+        report["egress.sink.http"].Verdict.Should().Be(Verdict.Allowed());
+        report["egress.sink.http"].Status.Should().Be(ProbeStatus.Failed);
+        report["egress.sink.http"].Evidence.Data["sinkToken"].Should().Be(matrix.Sink!.Target.SinkToken, "the answer came from the harness's own sink");
+    }
+
+    [Fact]
+    public async Task FalsePassGuard_NoWritableTmp_MakesFilesystemVerdictsInconclusiveNotDenied()
+    {
+        matrix.Docker.Require();
+        var pod = ReferencePods.Hardened();
+        pod.Volumes.Clear();
+        pod.Containers[0].VolumeMounts.Clear();
+
+        var report = await matrix.RunAsync(pod, joinSinkNetwork: false, sink: null, TestContext.Current.CancellationToken);
+
+        foreach (var id in new[] { "fs.root", "fs.etc", "fs.usr", "fs.probe-rootfs-canary", "fs.serviceaccount" })
+        {
+            report[id].Verdict.Should().Be(Verdict.Denied(Mechanism.ReadOnlyFilesystem), "the write itself still fails with EROFS");
+            report[id].Status.Should().Be(ProbeStatus.Inconclusive, $"{id}: without a working control the denial proves nothing");
+            report[id].Explanation.Should().Contain("control failed");
+        }
+        report["fs.writable"].Status.Should().Be(ProbeStatus.Failed, "the pod has nowhere to write");
+    }
+
+    [Fact]
+    public async Task FalsePassGuard_SinkStopped_MakesEgressVerdictsInconclusive()
+    {
+        var (host, image) = matrix.Docker.Require();
+        var ct = TestContext.Current.CancellationToken;
+        var sink = await EgressSink.StartAsync(host, image, matrix.SinkNetwork, alias: "stopped-sink", ct);
+        var target = sink.Target;
+        await sink.StopAsync();
+
+        var report = await matrix.RunAsync(ReferencePods.Hardened(), joinSinkNetwork: false, target, ct);
+
+        foreach (var id in Egress)
+        {
+            report[id].Verdict.Kind.Should().Be(VerdictKind.Denied, "the attempt still fails");
+            report[id].Status.Should().Be(ProbeStatus.Inconclusive, $"{id}: the sink is down, so the failure may not be the policy's doing");
+            report[id].Evidence.Control!.Succeeded.Should().BeFalse();
+        }
+    }
+}
