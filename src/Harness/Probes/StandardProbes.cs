@@ -195,8 +195,10 @@ public static class StandardProbes
             Interpretation.KubernetesApi, Expectation.Denied(Mechanism.RbacForbidden, Mechanism.PodSecurityRejected), control);
     }
 
-    /// <summary>A pod that every PodSecurity level rejects; created only with dryRun=All.</summary>
-    internal static string PrivilegedPod(string ns) =>
+    /// <summary>A pod manifest (JSON) that every PodSecurity level rejects: privileged and hostPID. Create it only with dryRun=All.</summary>
+    public static string PrivilegedPodJson(string ns) => PrivilegedPod(ns);
+
+    private static string PrivilegedPod(string ns) =>
         $$$"""{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"harness-privileged-","namespace":"{{{ns}}}"},"spec":{"hostPID":true,"containers":[{"name":"p","image":"harness.invalid/probe:never-pulled","securityContext":{"privileged":true}}]}}""";
 
     internal static string Slug(string path)

@@ -25,7 +25,7 @@ public sealed class DockerFixture : IAsyncLifetime
             var artifacts = ProbeArtifacts.Locate();
             Docker = await DockerHost.ConnectAsync(ct: TestContext.Current.CancellationToken);
             await Docker.ReapStaleAsync(TimeSpan.FromHours(2), TestContext.Current.CancellationToken);
-            ProbeImage = await Images.ProbeImage.BuildAsync(Docker, artifacts, TestContext.Current.CancellationToken);
+            ProbeImage = await Harness.Images.ProbeImage.BuildAsync(Docker, artifacts, TestContext.Current.CancellationToken);
         }
         catch (Exception ex) when (ex is DockerUnavailableException or FileNotFoundException)
         {

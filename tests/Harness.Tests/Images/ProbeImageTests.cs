@@ -1,0 +1,127 @@
+using System.Formats.Tar;
+using Harness.Images;
+using Harness.Probes;
+
+namespace Harness.Tests.Images;
+
+public sealed class ProbeImageTests
+{
+    private static readonly ProbeArtifacts Fake = new("/build/probe-agent", "/build/kprobe");
+
+    private static bool Host(string path) =>
+        path is "/lib64/ld-linux-x86-64.so.2" or "/lib/x86_64-linux-gnu/libc.so.6" or "/lib/x86_64-linux-gnu/libm.so.6"
+            or "/usr/lib/x86_64-linux-gnu/libssl.so.3" or "/etc/ssl/certs/ca-certificates.crt";
+
+    [Fact]
+    public void Layout_SetuidHelper_IsSetuidRoot_AndThePlainHelperIsNot()
+    {
+        var layout = ProbeImage.Layout(Fake, Host);
+
+        layout.Single(e => e.Path == ProbeImageLayout.SetuidHelper).Mode.Should().HaveFlag(UnixFileMode.SetUser);
+        layout.Single(e => e.Path == ProbeImageLayout.KernelHelper).Mode.Should().NotHaveFlag(UnixFileMode.SetUser);
+    }
+
+    [Fact]
+    public void Layout_RootfsCanaryAndTmp_AreWorldWritableSticky()
+    {
+        var layout = ProbeImage.Layout(Fake, Host);
+
+        foreach (var dir in new[] { ProbeImageLayout.RootfsCanary, "/tmp" })
+        {
+            layout.Single(e => e.Path == dir).Mode.Should().HaveFlag(UnixFileMode.StickyBit).And.HaveFlag(UnixFileMode.OtherWrite);
+        }
+    }
+
+    [Fact]
+    public void Layout_LibrariesComeFromTheHost_MissingOptionalOnesAreLeftOut()
+    {
+        var layout = ProbeImage.Layout(Fake, Host);
+
+        layout.Should().Contain(e => e.Path == "/lib/x86_64-linux-gnu/libssl.so.3" && e.Source == "/usr/lib/x86_64-linux-gnu/libssl.so.3");
+        layout.Should().NotContain(e => e.Path.EndsWith("libcrypto.so.3", StringComparison.Ordinal));
+        layout.Should().Contain(e => e.Path == "/etc/passwd" && e.Content!.Contains("65532", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Layout_NoLoader_SaysWhatIsMissing()
+    {
+        var act = () => ProbeImage.Layout(Fake, _ => false);
+
+        act.Should().Throw<FileNotFoundException>().WithMessage("*loader*");
+    }
+
+    [Fact]
+    public void Layout_NoLibc_NamesIt()
+    {
+        var act = () => ProbeImage.Layout(Fake, p => p == "/lib64/ld-linux-x86-64.so.2");
+
+        act.Should().Throw<FileNotFoundException>().WithMessage("*libc.so.6*");
+    }
+
+    [Fact]
+    public async Task WriteRootfsAsync_KeepsModesIncludingSetuid_AndRootOwnership()
+    {
+        var dir = Directory.CreateTempSubdirectory("harness-image-test");
+        try
+        {
+            var agent = Path.Combine(dir.FullName, "agent");
+            await File.WriteAllTextAsync(agent, "binary", TestContext.Current.CancellationToken);
+            var layout = new[]
+            {
+                new ImageEntry("/probe/bin/kprobe-suid", agent, (UnixFileMode)0b100_111_101_101),
+                new ImageEntry("/probe/rootfs-canary", null, (UnixFileMode)0b1_111_111_111),
+                new ImageEntry("/etc/passwd", null, (UnixFileMode)0b110_100_100, "root:x:0:0::/:/sbin/nologin\n"),
+            };
+            using var tar = new MemoryStream();
+
+            await ProbeImage.WriteRootfsAsync(layout, tar, TestContext.Current.CancellationToken);
+
+            tar.Position = 0;
+            var entries = new Dictionary<string, TarEntry>();
+            using (var reader = new TarReader(tar))
+            {
+                while (reader.GetNextEntry() is { } e)
+                {
+                    entries[e.Name] = e;
+                }
+            }
+            entries.Keys.Should().Contain(["probe/", "probe/bin/", "probe/bin/kprobe-suid", "probe/rootfs-canary/", "etc/", "etc/passwd"]);
+            entries["probe/bin/kprobe-suid"].Mode.Should().HaveFlag(UnixFileMode.SetUser);
+            entries["probe/bin/kprobe-suid"].Uid.Should().Be(0);
+            entries["probe/rootfs-canary/"].Mode.Should().HaveFlag(UnixFileMode.StickyBit);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task TagAsync_DependsOnContent()
+    {
+        var a = await ProbeImage.TagAsync([new ImageEntry("/etc/x", null, UnixFileMode.UserRead, "one")], TestContext.Current.CancellationToken);
+        var b = await ProbeImage.TagAsync([new ImageEntry("/etc/x", null, UnixFileMode.UserRead, "two")], TestContext.Current.CancellationToken);
+        var a2 = await ProbeImage.TagAsync([new ImageEntry("/etc/x", null, UnixFileMode.UserRead, "one")], TestContext.Current.CancellationToken);
+
+        a.Should().StartWith(ProbeImage.Repository + ":").And.NotBe(b).And.Be(a2);
+    }
+
+    [Fact]
+    public void Locate_NothingBuilt_NamesTheScriptThatBuildsIt()
+    {
+        var empty = Directory.CreateTempSubdirectory("harness-empty");
+        var saved = Environment.GetEnvironmentVariable(ProbeArtifacts.EnvironmentVariable);
+        try
+        {
+            Environment.SetEnvironmentVariable(ProbeArtifacts.EnvironmentVariable, null);
+            var act = () => ProbeArtifacts.Locate(empty.FullName);
+
+            act.Should().Throw<FileNotFoundException>().WithMessage("*eng/build-probe.sh*");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(ProbeArtifacts.EnvironmentVariable, saved);
+            empty.Delete();
+        }
+    }
+}

@@ -1,0 +1,1 @@
+[assembly: AssemblyFixture(typeof(Harness.Scenarios.LiveCluster))]
