@@ -197,17 +197,9 @@ internal static class Steps
 
     private static async Task<Observation> DnsAsync(string host, StepProgress progress, CancellationToken ct)
     {
-        progress.Enter("dns");
-        try
-        {
-            var addresses = await Dns.GetHostAddressesAsync(host, ct).ConfigureAwait(false);
-            var list = string.Join(',', addresses.Select(a => a.ToString()));
-            return Observation.Succeeded($"{host} resolved to {list}", new Dictionary<string, string> { ["addresses"] = list });
-        }
-        catch (SocketException ex)
-        {
-            return DnsFailure(host, ex);
-        }
+        var resolved = await ResolveAsync(host, progress, ct).ConfigureAwait(false);
+        var data = progress.Snapshot();
+        return resolved.Failure ?? Observation.Succeeded($"{host} resolved to {data.GetValueOrDefault("addresses", resolved.Address!.ToString())}", data);
     }
 
     private static Observation DnsFailure(string host, SocketException ex)
@@ -220,7 +212,7 @@ internal static class Steps
             SocketError.NoRecovery => "EAI_FAIL",
             _ => "EAI_" + ex.SocketErrorCode,
         };
-        return Observation.Failed(code, $"resolve {host}: {code} ({ex.Message})", new Dictionary<string, string> { ["stage"] = "dns" });
+        return Observation.Failed(code, $"resolve {host}: {code} ({ex.Message})", new Dictionary<string, string> { ["stage"] = "dns", ["host"] = host });
     }
 
     private static async Task<Observation> TcpAsync(string target, StepProgress progress, CancellationToken ct)
@@ -253,6 +245,7 @@ internal static class Steps
             {
                 return (null, Observation.Failed("EAI_NODATA", $"resolve {host}: no addresses", progress.Snapshot()));
             }
+            progress.Set("addresses", string.Join(',', addresses.Select(a => a.ToString())));
             progress.Set("address", addresses[0].ToString());
             return (addresses[0], null);
         }
