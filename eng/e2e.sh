@@ -21,9 +21,11 @@ fetch() { # name url sha256
   if [ ! -x "$target" ]; then
     echo "e2e: downloading $1 from $2"
     curl -fsSL --retry 3 -o "$target.part" "$2" || { echo "e2e: cannot download $1 from $2 (no internet?). Install $1 on PATH instead." >&2; exit 2; }
-    if [ -n "$3" ]; then
-      echo "$3  $target.part" | sha256sum -c --quiet - || { echo "e2e: checksum mismatch for $1; refusing to run it" >&2; rm -f "$target.part"; exit 2; }
+    if [ -z "$3" ]; then
+      echo "e2e: no pinned SHA-256 for $1 on $arch; refusing to run an unverified binary. Install $1 on PATH instead." >&2
+      rm -f "$target.part"; exit 2
     fi
+    echo "$3  $target.part" | sha256sum -c --quiet - || { echo "e2e: checksum mismatch for $1; refusing to run it" >&2; rm -f "$target.part"; exit 2; }
     chmod +x "$target.part" && mv "$target.part" "$target"
   fi
   echo "$target"
