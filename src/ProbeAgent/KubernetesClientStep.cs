@@ -30,7 +30,7 @@ internal static class KubernetesClientStep
         var method = step.Args?.GetValueOrDefault("method") ?? "GET";
         var body = step.Args?.GetValueOrDefault("body")?.Replace("{namespace}", ns, StringComparison.Ordinal);
 
-        using var handler = new SocketsHttpHandler { UseProxy = false, AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.Zero };
+        using var handler = Steps.DirectHandler();
         if (access.ApiServer.StartsWith("https:", StringComparison.Ordinal) && File.Exists(access.CaPath))
         {
             handler.SslOptions = Steps.TrustOnly(access.CaPath);

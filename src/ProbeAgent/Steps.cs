@@ -130,10 +130,10 @@ internal static class Steps
         {
             return Observation.Error($"kernel helper {helper} does not exist in this container");
         }
-        if (Arg(step, "expectSetuid") == "true" && (File.GetUnixFileMode(helper) & UnixFileMode.SetUser) == 0)
+        if (Arg(step, "expectSetuid") == "true" && File.GetUnixFileMode(helper) is var mode && (mode & UnixFileMode.SetUser) == 0)
         {
             // Without the bit the helper could never escalate, and "denied" would prove nothing.
-            return Observation.Error($"{helper} is not setuid (mode {Convert.ToString((int)File.GetUnixFileMode(helper), 8)}): the escalation attempt would prove nothing");
+            return Observation.Error($"{helper} is not setuid (mode {Convert.ToString((int)mode, 8)}): the escalation attempt would prove nothing");
         }
         var start = new ProcessStartInfo(helper)
         {
@@ -202,7 +202,7 @@ internal static class Steps
         return resolved.Failure ?? Observation.Succeeded($"{host} resolved to {data.GetValueOrDefault("addresses", resolved.Address!.ToString())}", data);
     }
 
-    private static Observation DnsFailure(string host, SocketException ex)
+    private static Observation DnsFailure(string host, SocketException ex, StepProgress progress)
     {
         var code = ex.SocketErrorCode switch
         {
@@ -212,7 +212,8 @@ internal static class Steps
             SocketError.NoRecovery => "EAI_FAIL",
             _ => "EAI_" + ex.SocketErrorCode,
         };
-        return Observation.Failed(code, $"resolve {host}: {code} ({ex.Message})", new Dictionary<string, string> { ["stage"] = "dns", ["host"] = host });
+        progress.Set("host", host);
+        return Observation.Failed(code, $"resolve {host}: {code} ({ex.Message})", progress.Snapshot());
     }
 
     private static async Task<Observation> TcpAsync(string target, StepProgress progress, CancellationToken ct)
@@ -251,7 +252,7 @@ internal static class Steps
         }
         catch (SocketException ex)
         {
-            return (null, DnsFailure(host, ex));
+            return (null, DnsFailure(host, ex, progress));
         }
     }
 
@@ -310,23 +311,18 @@ internal static class Steps
             return resolved.Failure;
         }
         Observation? connectFailure = null;
-        using var handler = new SocketsHttpHandler
+        using var handler = DirectHandler();
+        handler.ConnectCallback = async (context, token) =>
         {
-            UseProxy = false,
-            AllowAutoRedirect = false,
-            PooledConnectionLifetime = TimeSpan.Zero,
-            ConnectCallback = async (context, token) =>
+            var socket = new Socket(resolved.Address!.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+            connectFailure = await ConnectAsync(socket, new IPEndPoint(resolved.Address, context.DnsEndPoint.Port), progress, token).ConfigureAwait(false);
+            if (connectFailure is not null)
             {
-                var socket = new Socket(resolved.Address!.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
-                connectFailure = await ConnectAsync(socket, new IPEndPoint(resolved.Address, context.DnsEndPoint.Port), progress, token).ConfigureAwait(false);
-                if (connectFailure is not null)
-                {
-                    socket.Dispose();
-                    throw new HttpRequestException(HttpRequestError.ConnectionError, connectFailure.Detail);
-                }
-                progress.Enter(uri.Scheme == "https" ? "tls" : "http");
-                return new NetworkStream(socket, ownsSocket: true);
-            },
+                socket.Dispose();
+                throw new HttpRequestException(HttpRequestError.ConnectionError, connectFailure.Detail);
+            }
+            progress.Enter(uri.Scheme == "https" ? "tls" : "http");
+            return new NetworkStream(socket, ownsSocket: true);
         };
         if (Arg(step, "caPath") is { } caPath)
         {
@@ -352,9 +348,8 @@ internal static class Steps
         {
             return connectFailure ?? Observation.TimedOut($"GET {uri}: no answer during {progress.Stage}", progress.Snapshot());
         }
-        catch (HttpRequestException ex) when (connectFailure is not null)
+        catch (HttpRequestException) when (connectFailure is not null)
         {
-            _ = ex;
             return connectFailure;
         }
         catch (HttpRequestException ex)
@@ -369,6 +364,10 @@ internal static class Steps
             return Observation.Failed(errno, $"GET {uri}: {errno} during {progress.Stage} ({ex.Message})", progress.Snapshot());
         }
     }
+
+    /// <summary>An HTTP handler that talks only to the target: no proxy, no redirects, a new connection per request.</summary>
+    internal static SocketsHttpHandler DirectHandler() =>
+        new() { UseProxy = false, AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.Zero };
 
     /// <summary>TLS options that trust exactly the CAs in <paramref name="caPath"/>.</summary>
     internal static SslClientAuthenticationOptions TrustOnly(string caPath)

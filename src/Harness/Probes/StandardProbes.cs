@@ -188,17 +188,15 @@ public static class StandardProbes
         yield return new("api.secrets.cluster", "list Secrets in all namespaces", HardeningCheck.SecretsNotReadable,
             Api("api.secrets.cluster", "/api/v1/secrets?limit=1"), Interpretation.KubernetesApi, rbac, control);
         yield return new("api.pod.privileged", "create a privileged pod (server-side dry run)", HardeningCheck.PrivilegeEscalationDenied,
-            Api("api.pod.privileged", "/api/v1/namespaces/{namespace}/pods?dryRun=All", "POST", PrivilegedPod("{namespace}")),
+            Api("api.pod.privileged", "/api/v1/namespaces/{namespace}/pods?dryRun=All", "POST", PrivilegedPodJson("{namespace}")),
             Interpretation.KubernetesApi, Expectation.Denied(Mechanism.RbacForbidden, Mechanism.PodSecurityRejected), control);
         yield return new("api.pod.other-namespace", $"create a pod in {o.OtherNamespace} (server-side dry run)", HardeningCheck.PrivilegeEscalationDenied,
-            Api("api.pod.other-namespace", $"/api/v1/namespaces/{o.OtherNamespace}/pods?dryRun=All", "POST", PrivilegedPod(o.OtherNamespace)),
+            Api("api.pod.other-namespace", $"/api/v1/namespaces/{o.OtherNamespace}/pods?dryRun=All", "POST", PrivilegedPodJson(o.OtherNamespace)),
             Interpretation.KubernetesApi, Expectation.Denied(Mechanism.RbacForbidden, Mechanism.PodSecurityRejected), control);
     }
 
     /// <summary>A pod manifest (JSON) that every PodSecurity level rejects: privileged and hostPID. Create it only with dryRun=All.</summary>
-    public static string PrivilegedPodJson(string ns) => PrivilegedPod(ns);
-
-    private static string PrivilegedPod(string ns) =>
+    public static string PrivilegedPodJson(string ns) =>
         $$$"""{"apiVersion":"v1","kind":"Pod","metadata":{"generateName":"harness-privileged-","namespace":"{{{ns}}}"},"spec":{"hostPID":true,"containers":[{"name":"p","image":"harness.invalid/probe:never-pulled","securityContext":{"privileged":true}}]}}""";
 
     internal static string Slug(string path)
