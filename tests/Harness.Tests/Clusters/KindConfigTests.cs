@@ -5,17 +5,7 @@ namespace Harness.Tests.Clusters;
 
 public sealed class KindConfigTests
 {
-    private static string RepoFile(string relative)
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Harness.sln")))
-            {
-                return Path.Combine(dir.FullName, relative);
-            }
-        }
-        throw new FileNotFoundException("repository root (Harness.sln) not found above the test binaries");
-    }
+    private static string RepoFile(string relative) => RepoPaths.File(relative);
 
     private static YamlMappingNode Parse(string yaml)
     {

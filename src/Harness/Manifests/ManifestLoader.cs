@@ -1,0 +1,179 @@
+using System.Collections.Frozen;
+using System.Reflection;
+using k8s;
+using k8s.Models;
+using YamlDotNet.Core;
+using YamlDotNet.Core.Events;
+using YamlDotNet.RepresentationModel;
+
+namespace Harness.Manifests;
+
+/// <summary>
+/// Reads Kubernetes manifests: a file or a folder (every <c>.yaml</c>, <c>.yml</c> and <c>.json</c> in it, recursively, in
+/// path order), multi-document YAML, and <c>List</c> objects. Built-in kinds become typed KubernetesClient models; other
+/// kinds (custom resources) are kept untyped. Errors name the file, line and column.
+/// </summary>
+public static class ManifestLoader
+{
+    private static readonly string[] Extensions = [".yaml", ".yml", ".json"];
+
+    // apiVersion/kind -> model type, from the KubernetesEntity attributes on KubernetesClient's models.
+    private static readonly FrozenDictionary<string, Type> BuiltIn = typeof(V1Pod).Assembly.GetTypes()
+        .Select(t => (Type: t, Entity: t.GetCustomAttribute<KubernetesEntityAttribute>()))
+        .Where(x => x.Entity is not null && !string.IsNullOrEmpty(x.Entity.Kind) && typeof(IKubernetesObject<V1ObjectMeta>).IsAssignableFrom(x.Type))
+        .GroupBy(x => Key(string.IsNullOrEmpty(x.Entity!.Group) ? x.Entity.ApiVersion : $"{x.Entity.Group}/{x.Entity.ApiVersion}", x.Entity.Kind), StringComparer.Ordinal)
+        .ToFrozenDictionary(g => g.Key, g => g.First().Type, StringComparer.Ordinal);
+
+    /// <summary>Loads a file or every manifest under a folder.</summary>
+    /// <exception cref="ManifestException">The path does not exist, a file is not valid YAML, or a document lacks apiVersion or kind.</exception>
+    public static IReadOnlyList<ManifestDocument> LoadPath(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path))
+        {
+            var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
+                .Where(f => Extensions.Contains(System.IO.Path.GetExtension(f), StringComparer.OrdinalIgnoreCase))
+                .Order(StringComparer.Ordinal)
+                .ToList();
+            if (files.Count == 0)
+            {
+                throw new ManifestException(path, 0, 0, "the folder has no .yaml, .yml or .json files; give a manifest file or a folder of manifests.");
+            }
+            return files.SelectMany(f => LoadText(File.ReadAllText(f), f)).ToList();
+        }
+        if (!File.Exists(path))
+        {
+            throw new ManifestException(path, 0, 0, "no such file or folder.");
+        }
+        return LoadText(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Loads every document of one file's text.</summary>
+    /// <param name="text">YAML or JSON, possibly several documents.</param>
+    /// <param name="path">The name used in errors and in <see cref="ManifestDocument.Path"/>.</param>
+    /// <exception cref="ManifestException">Invalid YAML, or a document without apiVersion or kind.</exception>
+    public static IReadOnlyList<ManifestDocument> LoadText(string text, string path)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var result = new List<ManifestDocument>();
+        foreach (var (docText, startLine) in SplitDocuments(text, path))
+        {
+            var stream = new YamlStream();
+            try
+            {
+                stream.Load(new StringReader(docText));
+            }
+            catch (YamlException e)
+            {
+                throw Located(path, startLine, e);
+            }
+            if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+            {
+                continue; // an empty document (only comments, or a Helm template that rendered nothing)
+            }
+            if (stream.Documents[0].RootNode is not YamlMappingNode root)
+            {
+                throw new ManifestException(path, startLine, 0, "the document is not a mapping; a manifest is an object with apiVersion, kind and metadata.");
+            }
+            AddObject(root, docText, path, startLine, result);
+        }
+        return result;
+    }
+
+    private static void AddObject(YamlMappingNode root, string docText, string path, int startLine, List<ManifestDocument> result)
+    {
+        var apiVersion = Scalar(root, "apiVersion");
+        var kind = Scalar(root, "kind");
+        var line = startLine + (int)root.Start.Line - 1;
+        if (string.IsNullOrEmpty(apiVersion) || string.IsNullOrEmpty(kind))
+        {
+            throw new ManifestException(path, line, (int)root.Start.Column, $"the object has no {(string.IsNullOrEmpty(apiVersion) ? "apiVersion" : "kind")}; every manifest needs apiVersion and kind.");
+        }
+        if (kind.EndsWith("List", StringComparison.Ordinal) && root.Children.TryGetValue(new YamlScalarNode("items"), out var items) && items is YamlSequenceNode seq)
+        {
+            foreach (var item in seq.Children.OfType<YamlMappingNode>())
+            {
+                var itemText = Serialize(item);
+                AddObject(item, itemText, path, startLine, result);
+            }
+            return;
+        }
+        var metadata = root.Children.TryGetValue(new YamlScalarNode("metadata"), out var m) ? m as YamlMappingNode : null;
+        var name = metadata is null ? "" : Scalar(metadata, "name") ?? "";
+        var ns = metadata is null ? null : Scalar(metadata, "namespace");
+        IKubernetesObject<V1ObjectMeta>? typed = null;
+        if (BuiltIn.TryGetValue(Key(apiVersion, kind), out var type))
+        {
+            try
+            {
+                var objects = KubernetesYaml.LoadAllFromString(docText, new Dictionary<string, Type> { [Key(apiVersion, kind)] = type });
+                typed = objects.OfType<IKubernetesObject<V1ObjectMeta>>().FirstOrDefault();
+            }
+            catch (YamlException e)
+            {
+                throw Located(path, startLine, e, $"{kind} {name}: ");
+            }
+        }
+        result.Add(new ManifestDocument(path, line, apiVersion, kind, name, ns, typed, docText));
+    }
+
+    private static string Key(string apiVersion, string kind) => $"{apiVersion}/{kind}";
+
+    private static string? Scalar(YamlMappingNode node, string key) =>
+        node.Children.TryGetValue(new YamlScalarNode(key), out var v) && v is YamlScalarNode s ? s.Value : null;
+
+    private static string Serialize(YamlNode node)
+    {
+        var stream = new YamlStream(new YamlDocument(node));
+        using var writer = new StringWriter();
+        stream.Save(writer, assignAnchors: false);
+        return writer.ToString();
+    }
+
+    private static ManifestException Located(string path, int startLine, YamlException e, string prefix = "")
+    {
+        var line = startLine + (int)e.Start.Line - 1;
+        var problem = e.InnerException is { } inner && inner.Message != e.Message ? $"{e.Message} {inner.Message}" : e.Message;
+        // YamlDotNet prefixes its messages with the position; the exception already carries it.
+        var at = problem.IndexOf("): ", StringComparison.Ordinal);
+        if (problem.StartsWith("(Line:", StringComparison.Ordinal) && at > 0)
+        {
+            problem = problem[(at + 3)..];
+        }
+        return new ManifestException(path, line, (int)e.Start.Column, prefix + problem, e);
+    }
+
+    /// <summary>Splits a multi-document stream into each document's text and its first line.</summary>
+    private static List<(string Text, int Line)> SplitDocuments(string text, string path)
+    {
+        var documents = new List<(string, int)>();
+        var parser = new Parser(new StringReader(text));
+        try
+        {
+            parser.Consume<StreamStart>();
+            while (parser.TryConsume<DocumentStart>(out var start))
+            {
+                var depth = 0;
+                while (true)
+                {
+                    var e = parser.Consume<ParsingEvent>();
+                    if (e is DocumentEnd end && depth == 0)
+                    {
+                        var from = (int)start.Start.Index;
+                        var to = (int)Math.Min(end.End.Index, text.Length);
+                        // Keep the leading lines so that positions inside the document stay true to the file.
+                        var line = (int)start.Start.Line;
+                        documents.Add((text[from..Math.Max(from, to)], line));
+                        break;
+                    }
+                    depth += e.NestingIncrease;
+                }
+            }
+        }
+        catch (YamlException e)
+        {
+            throw Located(path, 1, e);
+        }
+        return documents;
+    }
+}
