@@ -1,5 +1,8 @@
 using Harness.Clusters;
 using Harness.Docker;
+using Harness.Manifests;
+using Harness.PodSecurity;
+using Harness.Preflight;
 
 namespace Harness.Cli;
 
@@ -19,6 +22,11 @@ internal static class Commands
           bench [--runs N]
               Benchmark one batched agent exec against one exec per probe and a by-hand shell script,
               in a hardened local container (needs Docker and `bash eng/build-probe.sh`).
+
+          preflight PATH [--level baseline|restricted] [--version vX.Y|latest] [--format text|json]
+                    [--namespace NS]
+              Without a cluster: Pod Security, RBAC and NetworkPolicy analysis of a manifest file or folder.
+              Exit 0 when everything passes, 1 when something violates, 2 on bad input.
         """;
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
@@ -30,7 +38,11 @@ internal static class Commands
             {
                 case "kind-config":
                     return await KindConfigCommand(options, stdout, ct).ConfigureAwait(false);
+                case "preflight":
+                    return await PreflightCommand(options, stdout).ConfigureAwait(false);
                 case "bench":
+                    options.Only("runs");
+                    options.NoPositional();
                     return await Bench.RunAsync(options.Int("runs", 5, min: 5, max: 100), stdout, ct).ConfigureAwait(false);
                 case null or "help" or "--help" or "-h":
                     await stdout.WriteLineAsync(Usage).ConfigureAwait(false);
@@ -38,6 +50,11 @@ internal static class Commands
                 default:
                     throw new UsageException($"unknown command '{args[0]}'.\n{Usage}");
             }
+        }
+        catch (ManifestException ex)
+        {
+            await stderr.WriteLineAsync($"harness: {ex.Message}").ConfigureAwait(false);
+            return 2;
         }
         catch (Exception ex) when (ex is UsageException or ArgumentException)
         {
@@ -56,8 +73,35 @@ internal static class Commands
         }
     }
 
+    private static async Task<int> PreflightCommand(Options o, TextWriter stdout)
+    {
+        o.Only("level", "version", "format", "namespace");
+        var path = o.Positional.Count == 1
+            ? o.Positional[0]
+            : throw new UsageException($"preflight needs exactly one PATH (a manifest file or folder), got {o.Positional.Count}.");
+        var level = o.Get("level") switch
+        {
+            null or "restricted" => PodSecurityLevel.Restricted,
+            "baseline" => PodSecurityLevel.Baseline,
+            var other => throw new UsageException($"--level must be baseline or restricted, got '{other}'"),
+        };
+        var version = o.Get("version") is { } v
+            ? PolicyVersion.TryParse(v, out var parsed) ? parsed : throw new UsageException($"--version must be latest or v1.MINOR (for example v1.34), got '{v}'")
+            : PolicyVersion.Latest;
+        var format = o.Get("format") ?? "text";
+        if (format is not ("text" or "json"))
+        {
+            throw new UsageException($"--format must be text or json, got '{format}'");
+        }
+        var report = PreflightAnalyzer.Run(path, new PreflightOptions { Level = level, Version = version, DefaultNamespace = o.Get("namespace") ?? "default" });
+        await stdout.WriteAsync(format == "json" ? PreflightAnalyzer.RenderJson(report) : PreflightAnalyzer.RenderText(report)).ConfigureAwait(false);
+        return report.ExitCode;
+    }
+
     private static async Task<int> KindConfigCommand(Options o, TextWriter stdout, CancellationToken ct)
     {
+        o.Only("cni", "node-image", "workers", "psa-level", "psa-version", "admission-dir", "write");
+        o.NoPositional();
         var defaults = new KindClusterOptions();
         var options = defaults with
         {
@@ -95,6 +139,9 @@ internal sealed class Options
 {
     private readonly Dictionary<string, string> values = new(StringComparer.Ordinal);
 
+    /// <summary>Arguments that are not options, in order.</summary>
+    public List<string> Positional { get; } = [];
+
     public static Options Parse(IEnumerable<string> args)
     {
         var o = new Options();
@@ -104,7 +151,8 @@ internal sealed class Options
             var a = list[i];
             if (!a.StartsWith("--", StringComparison.Ordinal))
             {
-                throw new UsageException($"unexpected argument '{a}'");
+                o.Positional.Add(a);
+                continue;
             }
             if (i + 1 >= list.Count || list[i + 1].StartsWith("--", StringComparison.Ordinal))
             {
@@ -116,6 +164,24 @@ internal sealed class Options
     }
 
     public string? Get(string name) => values.GetValueOrDefault(name);
+
+    /// <summary>Refuses options the command does not know, and positional arguments unless it takes them.</summary>
+    public void Only(params string[] known)
+    {
+        if (values.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
+        {
+            throw new UsageException($"unknown option --{unknown}; this command takes {string.Join(", ", known.Select(k => "--" + k))}");
+        }
+    }
+
+    /// <summary>Refuses positional arguments.</summary>
+    public void NoPositional()
+    {
+        if (Positional.Count > 0)
+        {
+            throw new UsageException($"unexpected argument '{Positional[0]}'");
+        }
+    }
 
     public int Int(string name, int fallback, int min, int max)
     {

@@ -13,7 +13,7 @@ namespace Harness.Manifests;
 /// path order), multi-document YAML, and <c>List</c> objects. Built-in kinds become typed KubernetesClient models; other
 /// kinds (custom resources) are kept untyped. Errors name the file, line and column.
 /// </summary>
-public static class ManifestLoader
+public static partial class ManifestLoader
 {
     private static readonly string[] Extensions = [".yaml", ".yml", ".json"];
 
@@ -140,8 +140,43 @@ public static class ManifestLoader
         {
             problem = problem[(at + 3)..];
         }
-        return new ManifestException(path, line, (int)e.Start.Column, prefix + problem, e);
+        return new ManifestException(path, line, (int)e.Start.Column, prefix + Friendly(problem), e);
     }
+
+    /// <summary>Rewrites the deserializer's type-level wording into the manifest's terms.</summary>
+    private static string Friendly(string problem)
+    {
+        problem = problem.Replace("Exception during deserialization ", "", StringComparison.Ordinal).Trim();
+        var cast = InvalidCast().Match(problem);
+        if (cast.Success)
+        {
+            return $"wrong type for this field: expected {TypeWords(cast.Groups[2].Value)}, found {TypeWords(cast.Groups[1].Value)}.";
+        }
+        return problem;
+    }
+
+    private static string TypeWords(string clrType)
+    {
+        if (clrType.Contains("IList", StringComparison.Ordinal) || clrType.Contains("List`1", StringComparison.Ordinal))
+        {
+            return "a list";
+        }
+        if (clrType.Contains("IDictionary", StringComparison.Ordinal))
+        {
+            return "a map";
+        }
+        return clrType switch
+        {
+            "System.String" => "a string",
+            "System.Int32" or "System.Int64" => "a number",
+            "System.Boolean" => "true or false",
+            _ when clrType.StartsWith("k8s.Models.", StringComparison.Ordinal) => $"an object ({clrType["k8s.Models.".Length..]})",
+            _ => clrType,
+        };
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"Invalid cast from '([^']+)' to '([^']+)'")]
+    private static partial System.Text.RegularExpressions.Regex InvalidCast();
 
     /// <summary>Splits a multi-document stream into each document's text and its first line.</summary>
     private static List<(string Text, int Line)> SplitDocuments(string text, string path)

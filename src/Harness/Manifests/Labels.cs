@@ -1,0 +1,42 @@
+using k8s.Models;
+
+namespace Harness.Manifests;
+
+/// <summary>Label selector matching as the API server does it (matchLabels and matchExpressions, ANDed).</summary>
+public static class Labels
+{
+    /// <summary>Whether the labels satisfy the selector. A null selector matches nothing; an empty one matches everything.</summary>
+    public static bool Matches(V1LabelSelector? selector, IDictionary<string, string>? labels)
+    {
+        if (selector is null)
+        {
+            return false;
+        }
+        labels ??= new Dictionary<string, string>();
+        foreach (var (key, value) in selector.MatchLabels ?? new Dictionary<string, string>())
+        {
+            if (!labels.TryGetValue(key, out var actual) || actual != value)
+            {
+                return false;
+            }
+        }
+        foreach (var requirement in selector.MatchExpressions ?? [])
+        {
+            var has = labels.TryGetValue(requirement.Key, out var actual);
+            var values = requirement.Values ?? [];
+            var ok = requirement.OperatorProperty switch
+            {
+                "In" => has && values.Contains(actual!),
+                "NotIn" => !has || !values.Contains(actual!),
+                "Exists" => has,
+                "DoesNotExist" => !has,
+                _ => false,
+            };
+            if (!ok)
+            {
+                return false;
+            }
+        }
+        return true;
+    }
+}

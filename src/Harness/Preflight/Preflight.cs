@@ -1,0 +1,207 @@
+using System.Collections.Immutable;
+using System.Text;
+using System.Text.Json;
+using Harness.Manifests;
+using Harness.NetworkPolicies;
+using Harness.PodSecurity;
+using Harness.Rbac;
+using k8s.Models;
+
+namespace Harness.Preflight;
+
+/// <summary>Options for a pre-flight run.</summary>
+public sealed record PreflightOptions
+{
+    /// <summary>Pod Security level to check against (default restricted).</summary>
+    public PodSecurityLevel Level { get; init; } = PodSecurityLevel.Restricted;
+
+    /// <summary>Pod Security policy version (default latest).</summary>
+    public PolicyVersion Version { get; init; } = PolicyVersion.Latest;
+
+    /// <summary>Namespace for namespaced objects that do not name one (what <c>kubectl apply -n</c> would use).</summary>
+    public string DefaultNamespace { get; init; } = "default";
+}
+
+/// <summary>Pre-flight of one manifest file: whether it passes and what was found in it.</summary>
+/// <param name="Path">The file.</param>
+/// <param name="Objects">How many objects it holds.</param>
+/// <param name="Findings">Findings that point into this file.</param>
+public sealed record PreflightFile(string Path, int Objects, ImmutableArray<Finding> Findings)
+{
+    /// <summary>No error points into this file.</summary>
+    public bool Allowed => Findings.All(f => f.Severity != FindingSeverity.Error);
+}
+
+/// <summary>The result of a pre-flight run.</summary>
+/// <param name="Options">What was checked.</param>
+/// <param name="Files">Each manifest file, in path order.</param>
+/// <param name="Notes">What pre-flight could not judge (kinds it does not model, bindings to roles not in the manifests).</param>
+public sealed record PreflightReport(PreflightOptions Options, ImmutableArray<PreflightFile> Files, ImmutableArray<string> Notes)
+{
+    /// <summary>Every finding, errors first.</summary>
+    public ImmutableArray<Finding> Findings => [.. Files.SelectMany(f => f.Findings).OrderByDescending(f => f.Severity)];
+
+    /// <summary>Nothing is an error.</summary>
+    public bool Passed => Files.All(f => f.Allowed);
+
+    /// <summary>0 when everything passes, 1 when something violates.</summary>
+    public int ExitCode => Passed ? 0 : 1;
+}
+
+/// <summary>
+/// Pre-flight without a cluster: Pod Security for every pod and pod template, RBAC for every ServiceAccount a workload
+/// runs as, NetworkPolicy for every workload, and the namespaces' PodSecurity labels and image pinning.
+/// </summary>
+public static class PreflightAnalyzer
+{
+    private const string EnforceLabel = "pod-security.kubernetes.io/enforce";
+
+    /// <summary>Loads a manifest file or folder and analyzes it.</summary>
+    /// <exception cref="ManifestException">A file cannot be read or parsed (names the file, line and problem).</exception>
+    public static PreflightReport Run(string path, PreflightOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return Analyze(ManifestLoader.LoadPath(path), options);
+    }
+
+    /// <summary>Analyzes loaded manifests.</summary>
+    public static PreflightReport Analyze(IReadOnlyList<ManifestDocument> documents, PreflightOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(documents);
+        ArgumentNullException.ThrowIfNull(options);
+        var findings = new List<Finding>();
+        var notes = new List<string>();
+        var accounts = new Dictionary<ServiceAccountRef, ManifestDocument>();
+
+        foreach (var doc in documents)
+        {
+            if (!PodTemplates.TryGet(doc.Object, out var metadata, out var spec))
+            {
+                continue;
+            }
+            var ns = doc.Namespace ?? options.DefaultNamespace;
+            var subject = $"{doc.Kind} {ns}/{doc.Name}";
+            var psa = PodSecurityEvaluator.Evaluate(metadata, spec, options.Level, options.Version);
+            findings.AddRange(psa.Violations.Select(v => new Finding("PSA", FindingSeverity.Error, subject, $"violates PodSecurity \"{Level(options)}\": {v}", doc.Path, doc.Line)));
+            findings.AddRange(UnpinnedImages(spec).Select(image => new Finding("IMAGE-NOT-PINNED", FindingSeverity.Warning, subject, $"image \"{image}\" is not pinned by digest (@sha256:...)", doc.Path, doc.Line)));
+            findings.AddRange(WritableRootFilesystems(spec).Select(c => new Finding("ROOTFS-WRITABLE", FindingSeverity.Warning, subject, $"container \"{c}\" does not set securityContext.readOnlyRootFilesystem=true; mount an emptyDir where it must write", doc.Path, doc.Line)));
+            findings.AddRange(NetworkPolicyAnalyzer.Analyze(documents, doc, options.DefaultNamespace));
+            var account = new ServiceAccountRef(ns, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName);
+            accounts.TryAdd(account, doc);
+        }
+
+        var rbac = RbacModel.From(documents, options.DefaultNamespace);
+        foreach (var account in accounts.Keys)
+        {
+            findings.AddRange(RbacAnalyzer.Analyze(rbac, account));
+        }
+        notes.AddRange(rbac.DanglingReferences.Select(d => $"{d}: the role is not in these manifests, so what it grants was not analyzed"));
+
+        foreach (var doc in documents.Where(d => d.Object is V1Namespace))
+        {
+            var labels = doc.Object!.Metadata?.Labels;
+            var enforce = labels is not null && labels.TryGetValue(EnforceLabel, out var l) ? l : null;
+            var wanted = options.Level.ToString().ToLowerInvariant();
+            if (enforce != wanted && !(options.Level == PodSecurityLevel.Baseline && enforce == "restricted"))
+            {
+                findings.Add(new Finding(
+                    "NS-PSA-LABEL", FindingSeverity.Warning, $"Namespace {doc.Name}",
+                    enforce is null ? $"has no {EnforceLabel} label; set it to {wanted}" : $"enforces {enforce}, not {wanted}", doc.Path, doc.Line));
+            }
+        }
+
+        var untyped = documents.Where(d => d.Object is null).GroupBy(d => d.Kind).Select(g => $"{g.Count()} {g.Key}").ToList();
+        if (untyped.Count > 0)
+        {
+            notes.Add($"not analyzed (kinds without a built-in model): {string.Join(", ", untyped)}");
+        }
+
+        var files = documents.GroupBy(d => d.Path, StringComparer.Ordinal)
+            .Select(g => new PreflightFile(g.Key, g.Count(), [.. findings.Where(f => f.Path == g.Key).OrderBy(f => f.Line).ThenByDescending(f => f.Severity)]))
+            .ToImmutableArray();
+        return new PreflightReport(options, files, [.. notes]);
+    }
+
+    private static string Level(PreflightOptions options) => $"{options.Level.ToString().ToLowerInvariant()}:{options.Version}";
+
+    private static IEnumerable<string> UnpinnedImages(V1PodSpec spec) =>
+        (spec.InitContainers ?? []).Select(c => c.Image)
+            .Concat((spec.Containers ?? []).Select(c => c.Image))
+            .Where(i => !string.IsNullOrEmpty(i) && !i.Contains("@sha256:", StringComparison.Ordinal))
+            .Distinct(StringComparer.Ordinal)!;
+
+    private static IEnumerable<string> WritableRootFilesystems(V1PodSpec spec) =>
+        (spec.InitContainers ?? []).Concat(spec.Containers ?? [])
+            .Where(c => c.SecurityContext?.ReadOnlyRootFilesystem != true)
+            .Select(c => c.Name);
+
+    /// <summary>A readable table of findings, then notes and a one-line summary.</summary>
+    public static string RenderText(PreflightReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        var sb = new StringBuilder();
+        var findings = report.Findings;
+        sb.AppendLine($"Pre-flight at PodSecurity {Level(report.Options)} (policy {PodSecurityEvaluator.NewestVersion} is the newest this harness knows)");
+        if (findings.Length > 0)
+        {
+            var rows = findings.Select(f => (Sev: f.Severity == FindingSeverity.Error ? "ERROR" : "warn", f.Id, f.Subject, f.Location, f.Message)).ToList();
+            var w1 = Math.Max(5, rows.Max(r => r.Sev.Length));
+            var w2 = Math.Max(5, rows.Max(r => r.Id.Length));
+            var w3 = Math.Max(7, rows.Max(r => r.Subject.Length));
+            var w4 = Math.Max(8, rows.Max(r => r.Location.Length));
+            sb.AppendLine($"{"LEVEL".PadRight(w1)}  {"CHECK".PadRight(w2)}  {"SUBJECT".PadRight(w3)}  {"LOCATION".PadRight(w4)}  FINDING");
+            foreach (var r in rows)
+            {
+                sb.AppendLine($"{r.Sev.PadRight(w1)}  {r.Id.PadRight(w2)}  {r.Subject.PadRight(w3)}  {r.Location.PadRight(w4)}  {r.Message}");
+            }
+        }
+        foreach (var note in report.Notes)
+        {
+            sb.AppendLine($"note: {note}");
+        }
+        var errors = findings.Count(f => f.Severity == FindingSeverity.Error);
+        var warnings = findings.Length - errors;
+        var objects = report.Files.Sum(f => f.Objects);
+        sb.AppendLine($"{report.Files.Length} files, {objects} objects: {errors} errors, {warnings} warnings: {(report.Passed ? "PASS" : "FAIL")}");
+        return sb.ToString();
+    }
+
+    /// <summary>One JSON object per manifest file: its path, whether it is allowed, its violations (errors) and warnings.</summary>
+    public static string RenderJson(PreflightReport report)
+    {
+        ArgumentNullException.ThrowIfNull(report);
+        using var stream = new MemoryStream();
+        using (var w = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartArray();
+            foreach (var file in report.Files)
+            {
+                w.WriteStartObject();
+                w.WriteString("path", file.Path);
+                w.WriteBoolean("allowed", file.Allowed);
+                w.WriteString("level", report.Options.Level.ToString().ToLowerInvariant());
+                w.WriteString("version", report.Options.Version.ToString());
+                WriteFindings(w, "violations", file.Findings.Where(f => f.Severity == FindingSeverity.Error));
+                WriteFindings(w, "warnings", file.Findings.Where(f => f.Severity == FindingSeverity.Warning));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+        return Encoding.UTF8.GetString(stream.ToArray()) + Environment.NewLine;
+    }
+
+    private static void WriteFindings(Utf8JsonWriter w, string name, IEnumerable<Finding> findings)
+    {
+        w.WriteStartArray(name);
+        foreach (var f in findings)
+        {
+            w.WriteStartObject();
+            w.WriteString("check", f.Id);
+            w.WriteString("subject", f.Subject);
+            w.WriteNumber("line", f.Line);
+            w.WriteString("message", f.Message);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+    }
+}

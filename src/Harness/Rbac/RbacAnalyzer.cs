@@ -1,0 +1,81 @@
+using System.Collections.Immutable;
+using Harness.Preflight;
+
+namespace Harness.Rbac;
+
+/// <summary>
+/// What a ServiceAccount may do that an operator should not: read Secrets, wildcards, escalate/bind/impersonate, exec into
+/// pods, create pods or NetworkPolicies outside its namespace, patch webhook configurations, create CRDs, patch namespaces.
+/// </summary>
+public static class RbacAnalyzer
+{
+    private sealed record Danger(string Id, string What, string ApiGroup, string Resource, string? Subresource, ImmutableArray<string> Verbs, bool OnlyOutsideOwnNamespace = false);
+
+    private static readonly ImmutableArray<Danger> Dangers =
+    [
+        new("RBAC-SECRETS", "can read Secrets", "", "secrets", null, ["get", "list", "watch"]),
+        new("RBAC-ESCALATE", "can escalate roles", "rbac.authorization.k8s.io", "roles", null, ["escalate"]),
+        new("RBAC-ESCALATE", "can escalate cluster roles", "rbac.authorization.k8s.io", "clusterroles", null, ["escalate"]),
+        new("RBAC-BIND", "can bind roles", "rbac.authorization.k8s.io", "roles", null, ["bind"]),
+        new("RBAC-BIND", "can bind cluster roles", "rbac.authorization.k8s.io", "clusterroles", null, ["bind"]),
+        new("RBAC-IMPERSONATE", "can impersonate users", "", "users", null, ["impersonate"]),
+        new("RBAC-IMPERSONATE", "can impersonate groups", "", "groups", null, ["impersonate"]),
+        new("RBAC-IMPERSONATE", "can impersonate service accounts", "", "serviceaccounts", null, ["impersonate"]),
+        new("RBAC-POD-EXEC", "can exec into pods", "", "pods", "exec", ["create", "get"]),
+        new("RBAC-POD-EXEC", "can attach to pods", "", "pods", "attach", ["create", "get"]),
+        new("RBAC-PODS-ELSEWHERE", "can create pods outside its namespace", "", "pods", null, ["create"], OnlyOutsideOwnNamespace: true),
+        new("RBAC-WEBHOOKS", "can change mutating webhook configurations", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", null, ["patch", "update"]),
+        new("RBAC-WEBHOOKS", "can change validating webhook configurations", "admissionregistration.k8s.io", "validatingwebhookconfigurations", null, ["patch", "update"]),
+        new("RBAC-CRDS", "can create CustomResourceDefinitions", "apiextensions.k8s.io", "customresourcedefinitions", null, ["create"]),
+        new("RBAC-NETPOL-ELSEWHERE", "can create or change NetworkPolicies outside its namespace", "networking.k8s.io", "networkpolicies", null, ["create", "update", "patch", "delete"], OnlyOutsideOwnNamespace: true),
+        new("RBAC-NAMESPACES", "can patch namespaces (and so their PodSecurity labels)", "", "namespaces", null, ["patch", "update"]),
+    ];
+
+    /// <summary>The findings for one account. Grants limited by resourceNames are warnings that name them; others are errors.</summary>
+    public static ImmutableArray<Finding> Analyze(RbacModel model, ServiceAccountRef account)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(account);
+        var grants = model.GrantsFor(account);
+        var subject = $"ServiceAccount {account}";
+        var findings = ImmutableArray.CreateBuilder<Finding>();
+
+        foreach (var grant in grants.Where(g => IsWildcard(g.Rule)))
+        {
+            findings.Add(Make("RBAC-WILDCARD", FindingSeverity.Error, subject, $"has a wildcard rule \"{grant.Rule}\" {grant.Scope}", grant));
+        }
+
+        foreach (var danger in Dangers)
+        {
+            var matching = grants
+                .Where(g => !danger.OnlyOutsideOwnNamespace || g.Namespace != account.Namespace)
+                .Select(g => (Grant: g, Verbs: danger.Verbs.Where(v => AllowsAnyName(g.Rule, v, danger)).ToList()))
+                .Where(x => x.Verbs.Count > 0)
+                .ToList();
+            foreach (var (grant, verbs) in matching)
+            {
+                var named = !grant.Rule.ResourceNames.IsEmpty;
+                var names = named ? $" (only {string.Join(", ", grant.Rule.ResourceNames.Select(n => $"\"{n}\""))})" : "";
+                findings.Add(Make(
+                    danger.Id,
+                    named ? FindingSeverity.Warning : FindingSeverity.Error,
+                    subject,
+                    $"{danger.What}{names}: {string.Join("/", verbs)} {grant.Scope}",
+                    grant));
+            }
+        }
+        return findings.ToImmutable();
+    }
+
+    private static bool IsWildcard(RbacRule rule) =>
+        rule.Verbs.Contains("*") || rule.Resources.Any(r => r == "*" || r.StartsWith("*/", StringComparison.Ordinal)) || rule.NonResourceUrls.Contains("*");
+
+    // A rule limited to resourceNames still matters: it is matched here and reported as a warning naming them.
+    private static bool AllowsAnyName(RbacRule rule, string verb, Danger danger) =>
+        rule.Allows(verb, danger.ApiGroup, danger.Resource, danger.Subresource, rule.ResourceNames.IsEmpty ? null : rule.ResourceNames[0]);
+
+    private static Finding Make(string id, FindingSeverity severity, string subject, string message, RbacGrant grant)
+    {
+        return new Finding(id, severity, subject, $"{message} via {grant.Binding} -> {grant.Role}", grant.Path, grant.Line);
+    }
+}

@@ -1,0 +1,127 @@
+using Harness.Cli;
+using Harness.Preflight;
+using System.Text.Json;
+
+namespace Harness.Tests.Preflight;
+
+public sealed class PreflightTests
+{
+    private static readonly string Hardened = RepoPaths.File("fixtures/sample-operator/hardened");
+    private static readonly string Weak = RepoPaths.File("fixtures/sample-operator/weak");
+
+    private static async Task<(int Exit, string Out, string Err)> Cli(params string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var exit = await Commands.RunAsync(args, stdout, stderr, TestContext.Current.CancellationToken);
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public void Run_HardenedSample_PassesWithOnlyTheUnpinnedLocalImageAsWarning()
+    {
+        var report = PreflightAnalyzer.Run(Hardened, new PreflightOptions());
+
+        report.Passed.Should().BeTrue(PreflightAnalyzer.RenderText(report));
+        report.Findings.Select(f => f.Id).Should().Equal("IMAGE-NOT-PINNED");
+    }
+
+    [Fact]
+    public void Run_WeakSample_FindsEveryWeaknessEachForItsOwnReason()
+    {
+        var report = PreflightAnalyzer.Run(Weak, new PreflightOptions());
+        var byId = report.Findings.ToLookup(f => f.Id);
+
+        report.Passed.Should().BeFalse();
+        report.ExitCode.Should().Be(1);
+        byId["PSA"].Select(f => f.Message).Should().BeEquivalentTo(
+        [
+            "violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"operator\" must set securityContext.allowPrivilegeEscalation=false)",
+            "violates PodSecurity \"restricted:latest\": runAsNonRoot != true (pod or container \"operator\" must set securityContext.runAsNonRoot=true)",
+            "violates PodSecurity \"restricted:latest\": runAsUser=0 (pod must not set runAsUser=0)",
+            "violates PodSecurity \"restricted:latest\": seccompProfile (pod must not set securityContext.seccompProfile.type to \"Unconfined\")",
+            "violates PodSecurity \"restricted:latest\": unrestricted capabilities (container \"operator\" must set securityContext.capabilities.drop=[\"ALL\"]; container \"operator\" must not include \"NET_ADMIN\", \"SYS_ADMIN\" in securityContext.capabilities.add)",
+        ]);
+        report.Findings.Where(f => f.Severity == FindingSeverity.Error).Select(f => f.Id).Distinct().Should().BeEquivalentTo(
+        [
+            "PSA", "NETPOL-EGRESS-OPEN", "RBAC-WILDCARD", "RBAC-SECRETS", "RBAC-ESCALATE", "RBAC-BIND", "RBAC-IMPERSONATE", "RBAC-POD-EXEC",
+            "RBAC-PODS-ELSEWHERE", "RBAC-WEBHOOKS", "RBAC-CRDS", "RBAC-NETPOL-ELSEWHERE", "RBAC-NAMESPACES",
+        ]);
+        report.Findings.Where(f => f.Severity == FindingSeverity.Warning).Select(f => f.Id).Should().BeEquivalentTo(
+            ["IMAGE-NOT-PINNED", "ROOTFS-WRITABLE", "NETPOL-INGRESS-OPEN", "NS-PSA-LABEL"]);
+    }
+
+    [Fact]
+    public void Run_WeakSampleAtBaseline_KeepsOnlyTheBaselineViolations()
+    {
+        var report = PreflightAnalyzer.Run(Path.Combine(Weak, "deployment.yaml"), new PreflightOptions { Level = Harness.PodSecurity.PodSecurityLevel.Baseline });
+
+        report.Findings.Where(f => f.Id == "PSA").Select(f => f.Message).Should().Equal(
+            "violates PodSecurity \"baseline:latest\": non-default capabilities (container \"operator\" must not include \"NET_ADMIN\", \"SYS_ADMIN\" in securityContext.capabilities.add)",
+            "violates PodSecurity \"baseline:latest\": seccompProfile (pod must not set securityContext.seccompProfile.type to \"Unconfined\")");
+    }
+
+    [Fact]
+    public async Task Preflight_Cli_ExitsZeroOnTheHardenedSample()
+    {
+        var (exit, output, _) = await Cli("preflight", Hardened);
+
+        exit.Should().Be(0, output);
+        output.Should().Contain("0 errors, 1 warnings: PASS");
+    }
+
+    [Fact]
+    public async Task Preflight_CliJson_GivesOneObjectPerFileWithPathAllowedAndViolations()
+    {
+        var (exit, output, _) = await Cli("preflight", Weak, "--format", "json", "--version", "v1.34");
+
+        exit.Should().Be(1);
+        using var json = JsonDocument.Parse(output);
+        var files = json.RootElement.EnumerateArray().ToList();
+        files.Select(f => Path.GetFileName(f.GetProperty("path").GetString())).Should().Equal("deployment.yaml", "namespace.yaml", "rbac.yaml");
+        var deployment = files[0];
+        deployment.GetProperty("allowed").GetBoolean().Should().BeFalse();
+        deployment.GetProperty("version").GetString().Should().Be("v1.34");
+        deployment.GetProperty("violations").EnumerateArray().Select(v => v.GetProperty("message").GetString())
+            .Should().Contain(m => m!.StartsWith("violates PodSecurity \"restricted:v1.34\": runAsUser=0", StringComparison.Ordinal));
+        files[1].GetProperty("allowed").GetBoolean().Should().BeTrue("a namespace label is a warning");
+        files[1].GetProperty("warnings").GetArrayLength().Should().Be(1);
+    }
+
+    [Theory]
+    [InlineData(new[] { "preflight" }, "exactly one PATH")]
+    [InlineData(new[] { "preflight", "x", "y" }, "exactly one PATH")]
+    [InlineData(new[] { "preflight", ".", "--level", "strict" }, "--level must be baseline or restricted")]
+    [InlineData(new[] { "preflight", ".", "--version", "2.0" }, "--version must be latest or v1.MINOR")]
+    [InlineData(new[] { "preflight", ".", "--format", "xml" }, "--format must be text or json")]
+    [InlineData(new[] { "preflight", ".", "--levle", "baseline" }, "unknown option --levle")]
+    [InlineData(new[] { "preflight", "/nonexistent.yaml" }, "/nonexistent.yaml:0: no such file or folder")]
+    public async Task Preflight_BadInput_ExitsTwoAndSaysWhy(string[] args, string message)
+    {
+        var (exit, output, error) = await Cli(args);
+
+        exit.Should().Be(2);
+        output.Should().BeEmpty();
+        error.Should().StartWith("harness: ").And.Contain(message);
+    }
+
+    [Fact]
+    public async Task Preflight_MalformedManifest_ExitsTwoNamingFileAndLine()
+    {
+        var dir = Directory.CreateTempSubdirectory("harness-preflight-");
+        try
+        {
+            var file = Path.Combine(dir.FullName, "broken.yaml");
+            await File.WriteAllTextAsync(file, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n spec: {}\n", TestContext.Current.CancellationToken);
+
+            var (exit, _, error) = await Cli("preflight", dir.FullName);
+
+            exit.Should().Be(2);
+            error.Should().MatchRegex($@"^harness: {System.Text.RegularExpressions.Regex.Escape(file)}:5:\d+: ");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+}
