@@ -417,46 +417,15 @@ internal static class PodSecurityChecks
 
     private static PodSecurityViolation? RunAsNonRoot(PodView p)
     {
-        var setters = new List<string>();
-        var podNonRoot = false;
-        if (p.PodSecurityContext?.RunAsNonRoot is { } podValue)
-        {
-            if (podValue)
-            {
-                podNonRoot = true;
-            }
-            else
-            {
-                setters.Add("pod");
-            }
-        }
-        var explicitBad = new List<string>();
-        var implicitBad = new List<string>();
-        foreach (var c in p.Containers)
-        {
-            if (c.SecurityContext?.RunAsNonRoot is { } value)
-            {
-                if (!value)
-                {
-                    explicitBad.Add(c.Name);
-                }
-            }
-            else if (!podNonRoot)
-            {
-                implicitBad.Add(c.Name);
-            }
-        }
-        if (explicitBad.Count > 0)
-        {
-            setters.Add(Containers(explicitBad));
-        }
+        static string? Text(bool? value) => value?.ToString().ToLowerInvariant();
+        var (setters, unset, _) = PodOrContainers(p, Text(p.PodSecurityContext?.RunAsNonRoot), c => Text(c.SecurityContext?.RunAsNonRoot), v => v == "true");
         if (setters.Count > 0)
         {
             return Violation("runAsNonRoot != true", $"{string.Join(" and ", setters)} must not set securityContext.runAsNonRoot=false");
         }
-        return implicitBad.Count == 0
+        return unset.Count == 0
             ? null
-            : Violation("runAsNonRoot != true", $"pod or {Containers(implicitBad)} must set securityContext.runAsNonRoot=true");
+            : Violation("runAsNonRoot != true", $"pod or {Containers(unset)} must set securityContext.runAsNonRoot=true");
     }
 
     private static PodSecurityViolation? RunAsUser(PodView p)
@@ -476,49 +445,53 @@ internal static class PodSecurityChecks
 
     private static PodSecurityViolation? SeccompRestricted(PodView p)
     {
+        // A profile without a type is treated as a bad value, like an explicit Unconfined.
+        var (setters, unset, values) = PodOrContainers(
+            p, p.PodSecurityContext?.SeccompProfile is { } pod ? pod.Type ?? "" : null, c => c.SecurityContext?.SeccompProfile is { } sp ? sp.Type ?? "" : null, ValidSeccomp);
+        if (setters.Count > 0)
+        {
+            return Violation("seccompProfile", $"{string.Join(" and ", setters)} must not set securityContext.seccompProfile.type to {Quote(values)}");
+        }
+        return unset.Count == 0
+            ? null
+            : Violation("seccompProfile", $"pod or {Containers(unset)} must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\"");
+    }
+
+    /// <summary>
+    /// A setting a container inherits from the pod: who set a bad value explicitly (<c>pod</c>, <c>containers "a"</c>),
+    /// which containers leave it unset without a good pod-level value, and the bad values.
+    /// </summary>
+    private static (List<string> Setters, List<string> Unset, SortedSet<string> BadValues) PodOrContainers(
+        PodView p, string? podValue, Func<ContainerView, string?> containerValue, Func<string, bool> valid)
+    {
         var setters = new List<string>();
         var values = new SortedSet<string>(StringComparer.Ordinal);
-        var podValid = false;
-        if (p.PodSecurityContext?.SeccompProfile is { } podProfile)
+        var podValid = podValue is not null && valid(podValue);
+        if (podValue is not null && !podValid)
         {
-            if (ValidSeccomp(podProfile.Type))
-            {
-                podValid = true;
-            }
-            else
-            {
-                setters.Add("pod");
-                values.Add(podProfile.Type ?? "");
-            }
+            setters.Add("pod");
+            values.Add(podValue);
         }
         var explicitBad = new List<string>();
-        var implicitBad = new List<string>();
+        var unset = new List<string>();
         foreach (var c in p.Containers)
         {
-            if (c.SecurityContext?.SeccompProfile is { } profile)
+            switch (containerValue(c))
             {
-                if (!ValidSeccomp(profile.Type))
-                {
+                case { } value when !valid(value):
                     explicitBad.Add(c.Name);
-                    values.Add(profile.Type ?? "");
-                }
-            }
-            else if (!podValid)
-            {
-                implicitBad.Add(c.Name);
+                    values.Add(value);
+                    break;
+                case null when !podValid:
+                    unset.Add(c.Name);
+                    break;
             }
         }
         if (explicitBad.Count > 0)
         {
             setters.Add(Containers(explicitBad));
         }
-        if (setters.Count > 0)
-        {
-            return Violation("seccompProfile", $"{string.Join(" and ", setters)} must not set securityContext.seccompProfile.type to {Quote(values)}");
-        }
-        return implicitBad.Count == 0
-            ? null
-            : Violation("seccompProfile", $"pod or {Containers(implicitBad)} must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\"");
+        return (setters, unset, values);
     }
 
     private static PodSecurityViolation? CapabilitiesRestricted(PodView p)
