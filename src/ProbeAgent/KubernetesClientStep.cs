@@ -33,7 +33,7 @@ internal static class KubernetesClientStep
         using var handler = Steps.DirectHandler();
         if (access.ApiServer.StartsWith("https:", StringComparison.Ordinal) && File.Exists(access.CaPath))
         {
-            handler.SslOptions = Steps.TrustOnly(access.CaPath);
+            handler.SslOptions = Steps.TrustOnly(Steps.PemCertificates(File.ReadAllText(access.CaPath)));
         }
         using var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         using var request = new HttpRequestMessage(new HttpMethod(method), access.ApiServer.TrimEnd('/') + path);

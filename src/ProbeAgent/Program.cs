@@ -25,7 +25,9 @@ namespace Harness.ProbeAgent
 
         private const string Usage =
             "usage: probe-agent run (--plan-b64 BASE64 | --plan FILE | -)  run a plan, print the JSON report\n" +
-            "       probe-agent sink --port PORT --token TOKEN            serve HTTP answers carrying TOKEN\n" +
+            "       probe-agent sink --port PORT --token TOKEN [--tls-port PORT]\n" +
+            "                                                             serve HTTP (and HTTPS with the PEM certificate and key\n" +
+            "                                                             in HARNESS_SINK_CERT_PEM / HARNESS_SINK_KEY_PEM) answers carrying TOKEN\n" +
             "       probe-agent idle                                      wait for SIGTERM (keeps a pod alive)\n" +
             "       probe-agent version";
 
@@ -45,7 +47,8 @@ namespace Harness.ProbeAgent
                 case "sink":
                     var port = int.Parse(Option(args, "--port") ?? "8080", System.Globalization.CultureInfo.InvariantCulture);
                     var token = Option(args, "--token") ?? throw new AgentUsageException("sink needs --token");
-                    await Sink.ServeAsync(port, token, StopToken()).ConfigureAwait(false);
+                    var tlsPort = Option(args, "--tls-port") is { } tp ? int.Parse(tp, System.Globalization.CultureInfo.InvariantCulture) : (int?)null;
+                    await Sink.ServeAsync(port, tlsPort, token, StopToken()).ConfigureAwait(false);
                     return 0;
                 case "idle":
                     try

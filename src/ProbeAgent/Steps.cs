@@ -324,9 +324,13 @@ internal static class Steps
             progress.Enter(uri.Scheme == "https" ? "tls" : "http");
             return new NetworkStream(socket, ownsSocket: true);
         };
-        if (Arg(step, "caPath") is { } caPath)
+        if (Arg(step, "caPem") is { } caPem)
         {
-            handler.SslOptions = TrustOnly(caPath);
+            handler.SslOptions = TrustOnly(PemCertificates(caPem));
+        }
+        else if (Arg(step, "caPath") is { } caPath)
+        {
+            handler.SslOptions = TrustOnly(PemCertificates(File.ReadAllText(caPath)));
         }
         using var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
         try
@@ -369,11 +373,16 @@ internal static class Steps
     internal static SocketsHttpHandler DirectHandler() =>
         new() { UseProxy = false, AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.Zero };
 
-    /// <summary>TLS options that trust exactly the CAs in <paramref name="caPath"/>.</summary>
-    internal static SslClientAuthenticationOptions TrustOnly(string caPath)
+    internal static X509Certificate2Collection PemCertificates(string pem)
     {
         var roots = new X509Certificate2Collection();
-        roots.ImportFromPemFile(caPath);
+        roots.ImportFromPem(pem);
+        return roots;
+    }
+
+    /// <summary>TLS options that trust exactly these CAs (the cluster's, or the harness's sink CA), not the system's.</summary>
+    internal static SslClientAuthenticationOptions TrustOnly(X509Certificate2Collection roots)
+    {
         return new SslClientAuthenticationOptions
         {
             RemoteCertificateValidationCallback = (_, certificate, _, errors) =>

@@ -10,7 +10,8 @@ namespace Harness.Probes;
 /// <param name="Port">TCP port.</param>
 /// <param name="SinkToken">The token the harness's own sink puts in every answer; null for user-supplied targets.</param>
 /// <param name="Scheme">http or https.</param>
-public sealed record EgressTarget(string Name, string Address, string HostName, int Port, string? SinkToken, string Scheme = "http")
+/// <param name="CaPem">For https: the only CA the probe trusts (the sink's own), so an answer proves it reached the sink.</param>
+public sealed record EgressTarget(string Name, string Address, string HostName, int Port, string? SinkToken, string Scheme = "http", string? CaPem = null)
 {
     /// <summary>URL the HTTP probe fetches.</summary>
     public string Url => $"{Scheme}://{HostName}:{Port}/";
@@ -157,7 +158,14 @@ public static class StandardProbes
             tcp, Interpretation.Network, denied,
             new ControlSpec(tcp with { Id = $"control.{tcp.Id}" }, Vantage.Outside, $"{t.Address}:{t.Port} accepts connections from outside the policed pod"));
 
-        var http = new AgentStep { Id = $"egress.{t.Name}.http", Kind = StepKinds.Http, Target = t.Url, TimeoutMs = o.NetworkTimeoutMs };
+        var http = new AgentStep
+        {
+            Id = $"egress.{t.Name}.{t.Scheme}",
+            Kind = StepKinds.Http,
+            Target = t.Url,
+            TimeoutMs = o.NetworkTimeoutMs,
+            Args = t.CaPem is null ? null : new Dictionary<string, string> { ["caPem"] = t.CaPem },
+        };
         // By name: a DNS denial is a denial too, and the evidence says which stage stopped it.
         var byName = Expectation.Denied([.. o.EgressMechanisms, Mechanism.DnsNameNotFound, Mechanism.DnsTimeout]);
         yield return new(http.Id, $"HTTP GET {t.Url} ({t.Name}, by name)", HardeningCheck.EgressDenied,

@@ -62,6 +62,9 @@ public sealed record ContainerRunSpec
     /// <summary>Command (the image's entrypoint is the agent).</summary>
     public ImmutableArray<string> Command { get; init; } = ["idle"];
 
+    /// <summary>Environment variables (the sink's TLS certificate; never secrets of the user's).</summary>
+    public ImmutableSortedDictionary<string, string> Environment { get; init; } = ImmutableSortedDictionary<string, string>.Empty;
+
     /// <summary>Where this approximation differs from what a kubelet would do.</summary>
     public ImmutableArray<string> Notes { get; init; } = [];
 

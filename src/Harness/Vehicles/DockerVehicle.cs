@@ -99,6 +99,7 @@ public sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
         {
             Image = spec.Image,
             Cmd = [.. spec.Command],
+            Env = [.. spec.Environment.Select(kv => $"{kv.Key}={kv.Value}")],
             User = spec.User ?? "",
             Labels = labels,
             HostConfig = new HostConfig

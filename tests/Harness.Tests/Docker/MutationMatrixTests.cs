@@ -37,11 +37,11 @@ public sealed class MatrixFixture(DockerFixture docker) : IAsyncLifetime
         Outside = await DockerVehicle.StartAsync(docker.Docker, new ContainerRunSpec { Image = docker.ProbeImage!, Networks = [SinkNetwork] }, "docker:outside", ct);
     }
 
-    public ProbePlan Plan(EgressTarget sink) =>
-        StandardProbes.Create(new StandardProbeOptions { EgressTargets = [sink], NetworkTimeoutMs = 2000 });
+    public static ProbePlan Plan(IEnumerable<EgressTarget> targets) =>
+        StandardProbes.Create(new StandardProbeOptions { EgressTargets = [.. targets], NetworkTimeoutMs = 2000 });
 
-    /// <summary>Runs the standard plan in a container made from <paramref name="pod"/>.</summary>
-    public async Task<ProbeRunReport> RunAsync(V1PodSpec pod, bool joinSinkNetwork, EgressTarget? sink, CancellationToken ct)
+    /// <summary>Runs the standard plan (egress to the sink's HTTP and HTTPS targets) in a container made from <paramref name="pod"/>.</summary>
+    public async Task<ProbeRunReport> RunAsync(V1PodSpec pod, bool joinSinkNetwork, EgressSink? sink, CancellationToken ct)
     {
         var (host, image) = docker.Require();
         var spec = ContainerRunSpec.FromPodSpec(pod, null, image) with
@@ -49,7 +49,8 @@ public sealed class MatrixFixture(DockerFixture docker) : IAsyncLifetime
             Networks = joinSinkNetwork ? [PodNetwork, SinkNetwork] : [PodNetwork],
         };
         await using var vehicle = await DockerVehicle.StartAsync(host, spec, ct: ct);
-        var report = await ProbeRunner.RunAsync(Plan(sink ?? Sink!.Target), vehicle, Outside, ct: ct);
+        var targets = sink ?? Sink!;
+        var report = await ProbeRunner.RunAsync(Plan([targets.Target, targets.HttpsTarget]), vehicle, Outside, ct: ct);
         foreach (var r in report.Results)
         {
             TestContext.Current.TestOutputHelper?.WriteLine($"{r.Probe.Id,-26} {r.Status,-12} {r.Verdict} | {r.Evidence.Attempt}");
@@ -75,7 +76,7 @@ public sealed class MatrixFixture(DockerFixture docker) : IAsyncLifetime
 
 public sealed class MutationMatrixTests(MatrixFixture matrix) : IClassFixture<MatrixFixture>
 {
-    private static readonly string[] Egress = ["egress.sink.tcp", "egress.sink.http"];
+    private static readonly string[] Egress = ["egress.sink.tcp", "egress.sink.http", "egress.sink-tls.tcp", "egress.sink-tls.https"];
 
     [Fact]
     public async Task Baseline_HardenedPod_DeniesEveryProbeByItsMechanismWithControls()
@@ -145,6 +146,28 @@ public sealed class MutationMatrixTests(MatrixFixture matrix) : IClassFixture<Ma
         report["egress.sink.http"].Verdict.Should().Be(Verdict.Allowed());
         report["egress.sink.http"].Status.Should().Be(ProbeStatus.Failed);
         report["egress.sink.http"].Evidence.Data["sinkToken"].Should().Be(matrix.Sink!.Target.SinkToken, "the answer came from the harness's own sink");
+        report["egress.sink-tls.https"].Verdict.Should().Be(Verdict.Allowed(), "HTTPS to the sink verifies against the sink's own CA");
+        report["egress.sink-tls.https"].Evidence.Data["sinkToken"].Should().Be(matrix.Sink!.Target.SinkToken);
+        report["egress.sink-tls.https"].Evidence.Data["stage"].Should().Be("http", "the TLS handshake completed and the request was answered");
+    }
+
+    [Fact]
+    public async Task Https_SinkCertificateFromAnotherCa_IsRefusedAtTheTlsStage()
+    {
+        var (host, image) = matrix.Docker.Require();
+        var ct = TestContext.Current.CancellationToken;
+        var stranger = SinkCertificate.Create(["harness-sink"], []);
+        var target = matrix.Sink!.HttpsTarget with { CaPem = stranger.CaPem };
+
+        // From the sink's own network: the connection is made, but the answer is not trusted.
+        var report = await ProbeRunner.RunAsync(MatrixFixture.Plan([target]).Where(p => p.Id == "egress.sink-tls.https"), matrix.Outside!, matrix.Outside, ct: ct);
+
+        var result = report["egress.sink-tls.https"];
+        result.Evidence.Attempt.Should().Contain("TLS handshake failed");
+        result.Evidence.Data["stage"].Should().Be("tls");
+        result.Evidence.Data.Should().NotContainKey("sinkToken", "nothing was read from a peer the probe does not trust");
+        result.Verdict.Should().Be(Verdict.Allowed(), "a TLS failure comes after the packets got through: egress was possible");
+        result.Evidence.Control!.Succeeded.Should().BeFalse("the control cannot prove it reached the harness's sink either");
     }
 
     [Fact]
@@ -172,10 +195,9 @@ public sealed class MutationMatrixTests(MatrixFixture matrix) : IClassFixture<Ma
         var (host, image) = matrix.Docker.Require();
         var ct = TestContext.Current.CancellationToken;
         var sink = await EgressSink.StartAsync(host, image, matrix.SinkNetwork, alias: "stopped-sink", ct);
-        var target = sink.Target;
         await sink.StopAsync();
 
-        var report = await matrix.RunAsync(ReferencePods.Hardened(), joinSinkNetwork: false, target, ct);
+        var report = await matrix.RunAsync(ReferencePods.Hardened(), joinSinkNetwork: false, sink, ct);
 
         foreach (var id in Egress)
         {
