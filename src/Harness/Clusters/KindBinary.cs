@@ -31,7 +31,7 @@ public sealed record KindBinaryOptions
     /// <summary>Whether a download may happen (off with <c>HARNESS_KIND_DOWNLOAD=0</c>).</summary>
     public bool AllowDownload { get; init; } = Environment.GetEnvironmentVariable("HARNESS_KIND_DOWNLOAD") != "0";
 
-    /// <summary>The PATH searched for <c>kind</c>; the process's PATH by default.</summary>
+    /// <summary>The PATH searched for <c>kind</c> (and the CNI installers, <c>kubectl</c> and <c>helm</c>); the process's PATH by default.</summary>
     public string? SearchPath { get; init; } = Environment.GetEnvironmentVariable("PATH");
 
     /// <summary>Bound on the download.</summary>

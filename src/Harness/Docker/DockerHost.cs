@@ -174,6 +174,39 @@ public sealed class DockerHost : IAsyncDisposable
         }
     }
 
+    /// <summary>When a container was created, or null when there is none by that name.</summary>
+    public async Task<DateTimeOffset?> ContainerCreatedAsync(string name, CancellationToken ct = default)
+    {
+        try
+        {
+            var inspect = await Client.Containers.InspectContainerAsync(name, ct).ConfigureAwait(false);
+            return new DateTimeOffset(inspect.Created.ToUniversalTime(), TimeSpan.Zero);
+        }
+        catch (DockerContainerNotFoundException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The first network a container is attached to.</summary>
+    public async Task<string?> ContainerNetworkAsync(string id, CancellationToken ct = default)
+    {
+        var inspect = await Client.Containers.InspectContainerAsync(id, ct).ConfigureAwait(false);
+        return inspect.NetworkSettings?.Networks?.Keys.FirstOrDefault();
+    }
+
+    /// <summary>An image as a <c>docker save</c> tar.</summary>
+    public async Task<byte[]> SaveImageAsync(string image, CancellationToken ct = default)
+    {
+        var stream = await Client.Images.SaveImageAsync(image, ct).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            using var buffer = new MemoryStream();
+            await stream.CopyToAsync(buffer, ct).ConfigureAwait(false);
+            return buffer.ToArray();
+        }
+    }
+
     /// <summary>Removes harness containers and networks of any session older than <paramref name="olderThan"/> (crashed runs).</summary>
     /// <returns>How many resources were removed.</returns>
     public async Task<int> ReapStaleAsync(TimeSpan olderThan, CancellationToken ct = default)

@@ -1,0 +1,66 @@
+using System.Text;
+using System.Text.Json;
+using Harness.Protocol;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+
+namespace Harness.Kubernetes;
+
+/// <summary>What an exec in a pod printed and returned.</summary>
+/// <param name="ExitCode">Exit code from the exec status channel.</param>
+/// <param name="Stdout">Standard output.</param>
+/// <param name="Stderr">Standard error.</param>
+public sealed record ExecResult(int ExitCode, string Stdout, string Stderr);
+
+/// <summary>Exec in a pod through the API server (the status channel gives the exit code).</summary>
+public static class KubernetesExec
+{
+    /// <summary>Runs a command in a container and collects its output.</summary>
+    /// <exception cref="KubernetesException">The exec failed for another reason than a non-zero exit (pod gone, container not running).</exception>
+    public static async Task<ExecResult> RunAsync(IKubernetes client, string ns, string pod, string container, IReadOnlyList<string> command, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var stdout = new StringBuilder();
+        var stderr = new StringBuilder();
+        var exit = await client.NamespacedPodExecAsync(pod, ns, container, command, tty: false, async (_, output, error) =>
+        {
+            using var outReader = new StreamReader(output);
+            using var errReader = new StreamReader(error);
+            var o = outReader.ReadToEndAsync(ct);
+            var e = errReader.ReadToEndAsync(ct);
+            stdout.Append(await o.ConfigureAwait(false));
+            stderr.Append(await e.ConfigureAwait(false));
+        }, ct).ConfigureAwait(false);
+        return new ExecResult(exit, stdout.ToString(), stderr.ToString());
+    }
+
+    /// <summary>Runs a plan with the probe agent in a pod and parses its report.</summary>
+    /// <exception cref="InvalidOperationException">The agent did not produce a report; the message has its output.</exception>
+    public static async Task<AgentReport> RunPlanAsync(IKubernetes client, string ns, string pod, string container, AgentPlan plan, CancellationToken ct = default)
+    {
+        var json = JsonSerializer.Serialize(plan, ProtocolJsonContext.Default.AgentPlan);
+        var result = await RunAsync(client, ns, pod, container,
+            [Harness.Probes.ProbeImageLayout.Agent, "run", "--plan-b64", Convert.ToBase64String(Encoding.UTF8.GetBytes(json))], ct).ConfigureAwait(false);
+        if (result.ExitCode != 0 || string.IsNullOrWhiteSpace(result.Stdout))
+        {
+            throw new InvalidOperationException($"the probe agent in {ns}/{pod} exited {result.ExitCode}: {result.Stderr.Trim()}");
+        }
+        return JsonSerializer.Deserialize(result.Stdout, ProtocolJsonContext.Default.AgentReport)
+            ?? throw new InvalidOperationException($"the probe agent in {ns}/{pod} printed no report");
+    }
+
+    /// <summary>The <c>V1Status</c> the API server sent with an error, if it sent one.</summary>
+    public static V1Status? Status(HttpOperationException e)
+    {
+        ArgumentNullException.ThrowIfNull(e);
+        try
+        {
+            return string.IsNullOrEmpty(e.Response?.Content) ? null : KubernetesJson.Deserialize<V1Status>(e.Response.Content);
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,179 @@
+using Harness.Clusters;
+using Harness.Tests.Docker;
+
+namespace Harness.Tests.Clusters;
+
+/// <summary>
+/// The cluster lifecycle against a fake `kind` (a script that records its arguments) and a kubeconfig that points at a
+/// closed loopback port: everything the harness decides and runs is real, only kind's own work is not.
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class HarnessClusterTests(DockerFixture docker) : IDisposable
+{
+    private const string DeadKubeconfig = """
+        apiVersion: v1
+        kind: Config
+        clusters:
+        - name: dead
+          cluster: {server: "https://127.0.0.1:1", insecure-skip-tls-verify: true}
+        users:
+        - name: u
+          user: {token: not-a-real-token}
+        contexts:
+        - name: dead
+          context: {cluster: dead, user: u}
+        current-context: dead
+        """;
+
+    private const string FakeKind = """
+        #!/bin/sh
+        d=$(dirname "$0")
+        echo "$*" >> "$d/calls.log"
+        case "$1 $2" in
+          "get clusters") cat "$d/clusters" 2>/dev/null || echo "No kind clusters found." ;;
+          "create cluster"|"export kubeconfig")
+            while [ $# -gt 0 ]; do [ "$1" = "--kubeconfig" ] && cp "$d/kubeconfig" "$2"; shift; done ;;
+          "export logs") mkdir -p "$3" && echo "node logs" > "$3/kind.log" ;;
+        esac
+        exit 0
+        """;
+
+    private readonly DirectoryInfo work = Directory.CreateTempSubdirectory("harness-fake-kind-");
+
+    private string Bin => Path.Combine(work.FullName, "bin");
+
+    private string[] Calls => File.Exists(Path.Combine(Bin, "calls.log")) ? File.ReadAllLines(Path.Combine(Bin, "calls.log")) : [];
+
+    public void Dispose() => work.Delete(recursive: true);
+
+    private ClusterOptions Options(Cni cni = Cni.Kindnet)
+    {
+        Directory.CreateDirectory(Bin);
+        var kind = Path.Combine(Bin, "kind");
+        File.WriteAllText(kind, FakeKind.Replace("\r", "", StringComparison.Ordinal) + "\n");
+        File.SetUnixFileMode(kind, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        File.WriteAllText(Path.Combine(Bin, "kubeconfig"), DeadKubeconfig);
+        return ClusterOptions.ForKind(new KindClusterOptions { Cni = cni }) with
+        {
+            KindBinary = new KindBinaryOptions { SearchPath = Bin, AllowDownload = false },
+            LogDirectory = Path.Combine(work.FullName, "logs"),
+            RemoveStaleAfter = null,
+            ProbeImage = "harness.local/probe:test",
+        };
+    }
+
+    [Fact]
+    public async Task StartAsync_KindApiServerDead_ExportsLogsDeletesTheClusterAndSaysWhy()
+    {
+        docker.Require();
+        var options = Options();
+        var name = options.KindClusterName;
+
+        var act = () => HarnessCluster.StartAsync(options, ct: TestContext.Current.CancellationToken);
+
+        var ex = (await act.Should().ThrowAsync<PrerequisiteException>()).Which;
+        ex.Prerequisite.Should().Be("cluster");
+        ex.Message.Should().Contain("https://127.0.0.1:1").And.Contain("did not answer");
+        Calls.Should().HaveCount(4);
+        Calls[0].Should().Be("get clusters");
+        Calls[1].Should().MatchRegex($@"^create cluster --name {name} --config \S+/harness-{name}/kind-config.yaml --image kindest/node:v1\.34\.0@sha256:[0-9a-f]{{64}} --kubeconfig \S+/kubeconfig --wait 480s$");
+        Calls[2].Should().Be($"export logs {Path.Combine(work.FullName, "logs", name)} --name {name}");
+        Calls[3].Should().StartWith($"delete cluster --name {name} --kubeconfig ");
+        File.Exists(Path.Combine(work.FullName, "logs", name, "kind.log")).Should().BeTrue();
+        Directory.Exists(Path.Combine(Path.GetTempPath(), $"harness-{name}")).Should().BeFalse("the session folder goes with the cluster");
+    }
+
+    [Fact]
+    public async Task StartAsync_KeepOnFailure_RetainsNodesAndKeepsTheCluster()
+    {
+        docker.Require();
+        var options = Options() with { KeepOnFailure = true };
+        var name = options.KindClusterName;
+
+        await FluentActions.Awaiting(() => HarnessCluster.StartAsync(options, ct: TestContext.Current.CancellationToken)).Should().ThrowAsync<PrerequisiteException>();
+
+        Calls[1].Should().EndWith("--retain");
+        Calls.Should().NotContain(c => c.StartsWith("delete", StringComparison.Ordinal));
+        var session = Path.Combine(Path.GetTempPath(), $"harness-{name}");
+        File.ReadAllText(Path.Combine(session, "podsecurity", "admission-config.yaml")).Should().Contain("enforce: \"restricted\"");
+        Directory.Delete(session, recursive: true);
+    }
+
+    [Fact]
+    public async Task StartAsync_ReuseOfARunningCluster_ExportsItsKubeconfigAndNeverDeletesIt()
+    {
+        docker.Require();
+        var options = Options() with { Reuse = true };
+        File.WriteAllText(Path.Combine(Bin, "clusters"), "harness\nsomething-else\n");
+
+        await FluentActions.Awaiting(() => HarnessCluster.StartAsync(options, ct: TestContext.Current.CancellationToken)).Should().ThrowAsync<PrerequisiteException>();
+
+        Calls.Should().Contain(c => c.StartsWith("export kubeconfig --name harness --kubeconfig ", StringComparison.Ordinal));
+        Calls.Should().NotContain(c => c.StartsWith("create", StringComparison.Ordinal) || c.StartsWith("delete", StringComparison.Ordinal));
+        Directory.Delete(Path.Combine(Path.GetTempPath(), "harness-harness"), recursive: true);
+    }
+
+    [Fact]
+    public async Task StartAsync_CalicoWithoutKubectl_StopsBeforeCreatingAnything()
+    {
+        docker.Require();
+
+        var act = () => HarnessCluster.StartAsync(Options(Cni.Calico), ct: TestContext.Current.CancellationToken);
+
+        var ex = (await act.Should().ThrowAsync<PrerequisiteException>()).Which;
+        ex.Prerequisite.Should().Be("kubectl");
+        ex.Message.Should().Contain("install Calico");
+        Calls.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task StartAsync_NoKindAndNoDownload_NamesKind()
+    {
+        docker.Require();
+        var options = Options() with { KindBinary = new KindBinaryOptions { SearchPath = work.FullName, AllowDownload = false } };
+
+        var act = () => HarnessCluster.StartAsync(options, ct: TestContext.Current.CancellationToken);
+
+        (await act.Should().ThrowAsync<PrerequisiteException>()).Which.Message.Should().StartWith("kind: kind is not on PATH; downloading is turned off");
+    }
+
+    [Fact]
+    public async Task StartAsync_ExistingClusterWithoutProbeImage_SaysHowToProvideOne()
+    {
+        var act = () => HarnessCluster.StartAsync(ClusterOptions.ForExisting("/nonexistent"), ct: TestContext.Current.CancellationToken);
+
+        (await act.Should().ThrowAsync<PrerequisiteException>()).Which.Message.Should().Contain("HARNESS_PROBE_IMAGE");
+    }
+
+    [Fact]
+    public async Task ConnectAsync_MissingKubeconfig_NamesThePath()
+    {
+        var act = () => HarnessCluster.ConnectAsync("/nonexistent/kubeconfig", null, TestContext.Current.CancellationToken);
+
+        (await act.Should().ThrowAsync<PrerequisiteException>()).Which.Message.Should().Be(
+            "kubeconfig: no file at /nonexistent/kubeconfig. Set HARNESS_KUBECONFIG (or KUBECONFIG) to the cluster's kubeconfig, or let the harness create a kind cluster.");
+    }
+
+    [Fact]
+    public async Task ConnectAsync_UnknownContext_NamesIt()
+    {
+        var path = Path.Combine(work.FullName, "kubeconfig");
+        await File.WriteAllTextAsync(path, DeadKubeconfig, TestContext.Current.CancellationToken);
+
+        var act = () => HarnessCluster.ConnectAsync(path, "staging", TestContext.Current.CancellationToken);
+
+        (await act.Should().ThrowAsync<PrerequisiteException>()).Which.Message.Should().Contain("(context staging) cannot be used");
+    }
+
+    [Fact]
+    public async Task ConnectAsync_ApiServerNotAnswering_SaysSoWithoutLeakingTheToken()
+    {
+        var path = Path.Combine(work.FullName, "kubeconfig");
+        await File.WriteAllTextAsync(path, DeadKubeconfig, TestContext.Current.CancellationToken);
+
+        var act = () => HarnessCluster.ConnectAsync(path, null, TestContext.Current.CancellationToken);
+
+        var ex = (await act.Should().ThrowAsync<PrerequisiteException>()).Which;
+        ex.Message.Should().StartWith("cluster: the API server at https://127.0.0.1:1").And.NotContain("not-a-real-token");
+    }
+}
