@@ -305,7 +305,10 @@ internal static class Steps
             throw new StepArgumentException($"'{url}' is not an http(s) URL");
         }
         // Resolve and connect ourselves, so every failure and every timeout names its stage.
-        var resolved = await ResolveAsync(uri.Host, progress, ct).ConfigureAwait(false);
+        // connectTo pins the address (like curl --resolve): the URL's name still drives SNI and certificate checks.
+        var resolved = Arg(step, "connectTo") is { } pinned && IPAddress.TryParse(pinned, out var pinnedAddress)
+            ? (Address: pinnedAddress, Failure: (Observation?)null)
+            : await ResolveAsync(uri.Host, progress, ct).ConfigureAwait(false);
         if (resolved.Failure is not null)
         {
             return resolved.Failure;

@@ -16,7 +16,7 @@ public sealed class HarnessCluster : IAsyncDisposable
     private int disposed;
     private bool failed;
 
-    private HarnessCluster(ClusterProvider provider, string name, string kubeconfigPath, string? context, IKubernetes client, string probeImage, string cni, string? dockerNetwork, Func<bool, ValueTask> teardown)
+    private HarnessCluster(ClusterProvider provider, string name, string kubeconfigPath, string? context, IKubernetes client, string? probeImage, string cni, string? dockerNetwork, Func<bool, ValueTask> teardown)
     {
         Provider = provider;
         Name = name;
@@ -44,8 +44,8 @@ public sealed class HarnessCluster : IAsyncDisposable
     /// <summary>A client for the cluster.</summary>
     public IKubernetes Client { get; }
 
-    /// <summary>The probe image as the cluster pulls it.</summary>
-    public string ProbeImage { get; }
+    /// <summary>The probe image as the cluster pulls it; null for an existing cluster when none was given.</summary>
+    public string? ProbeImage { get; }
 
     /// <summary>The CNI (named in failures).</summary>
     public string Cni { get; }
@@ -79,7 +79,8 @@ public sealed class HarnessCluster : IAsyncDisposable
         }
         try
         {
-            cluster.Verification = await ClusterVerification.VerifyAsync(cluster.Client, options.SessionId, cluster.ProbeImage, cluster.Cni, log, ct: ct).ConfigureAwait(false);
+            var probeImage = cluster.ProbeImage ?? throw NoProbeImage();
+            cluster.Verification = await ClusterVerification.VerifyAsync(cluster.Client, options.SessionId, probeImage, cluster.Cni, log, ct: ct).ConfigureAwait(false);
             return cluster;
         }
         catch
@@ -105,14 +106,20 @@ public sealed class HarnessCluster : IAsyncDisposable
 
     private static async Task<HarnessCluster> ConnectExistingAsync(ClusterOptions options, TextWriter log, CancellationToken ct)
     {
-        var probeImage = options.ProbeImage ?? throw new PrerequisiteException(
-            "probe image", "an existing cluster cannot see images on this machine.",
-            "Push the probe image (`harness` builds it as harness.local/probe) to a registry the cluster pulls from and set HARNESS_PROBE_IMAGE (or ClusterOptions.ProbeImage).");
+        if (options.Verify && options.ProbeImage is null)
+        {
+            throw NoProbeImage();
+        }
         var path = options.ResolveKubeconfig();
         var client = await ConnectAsync(path, options.Context, ct).ConfigureAwait(false);
         await log.WriteLineAsync($"using existing cluster {options.Context ?? "(current context)"} from {path}").ConfigureAwait(false);
-        return new HarnessCluster(ClusterProvider.Existing, options.Context ?? "current-context", path, options.Context, client, probeImage, "the cluster's CNI", null, _ => ValueTask.CompletedTask);
+        return new HarnessCluster(ClusterProvider.Existing, options.Context ?? "current-context", path, options.Context, client, options.ProbeImage, "the cluster's CNI", null, _ => ValueTask.CompletedTask);
     }
+
+    /// <summary>The error for an existing cluster without a probe image it can pull.</summary>
+    public static PrerequisiteException NoProbeImage() => new(
+        "probe image", "an existing cluster cannot see images on this machine.",
+        "Push the probe image (built locally as harness.local/probe) to a registry the cluster pulls from and set HARNESS_PROBE_IMAGE (or ClusterOptions.ProbeImage), or turn verification off.");
 
     /// <summary>A client for a kubeconfig and context, after checking the API server answers.</summary>
     /// <exception cref="PrerequisiteException">No kubeconfig, an unknown context, or an API server that does not answer.</exception>

@@ -11,7 +11,8 @@ namespace Harness.Probes;
 /// <param name="SinkToken">The token the harness's own sink puts in every answer; null for user-supplied targets.</param>
 /// <param name="Scheme">http or https.</param>
 /// <param name="CaPem">For https: the only CA the probe trusts (the sink's own), so an answer proves it reached the sink.</param>
-public sealed record EgressTarget(string Name, string Address, string HostName, int Port, string? SinkToken, string Scheme = "http", string? CaPem = null)
+/// <param name="PinAddress">Connect the HTTP probe to <see cref="Address"/> without resolving <see cref="HostName"/> (for a sink whose name only Docker's resolver knows, probed from a pod).</param>
+public sealed record EgressTarget(string Name, string Address, string HostName, int Port, string? SinkToken, string Scheme = "http", string? CaPem = null, bool PinAddress = false)
 {
     /// <summary>URL the HTTP probe fetches.</summary>
     public string Url => $"{Scheme}://{HostName}:{Port}/";
@@ -164,7 +165,7 @@ public static class StandardProbes
             Kind = StepKinds.Http,
             Target = t.Url,
             TimeoutMs = o.NetworkTimeoutMs,
-            Args = t.CaPem is null ? null : new Dictionary<string, string> { ["caPem"] = t.CaPem },
+            Args = HttpArgs(t),
         };
         // By name: a DNS denial is a denial too, and the evidence says which stage stopped it.
         var byName = Expectation.Denied([.. o.EgressMechanisms, Mechanism.DnsNameNotFound, Mechanism.DnsTimeout]);
@@ -173,6 +174,20 @@ public static class StandardProbes
             new ControlSpec(http with { Id = $"control.{http.Id}" }, Vantage.Outside,
                 t.SinkToken is null ? $"{t.Url} answers from outside the policed pod" : $"the harness's sink answers {t.Url} from outside the policed pod",
                 t.SinkToken));
+    }
+
+    private static Dictionary<string, string>? HttpArgs(EgressTarget t)
+    {
+        var args = new Dictionary<string, string>();
+        if (t.CaPem is not null)
+        {
+            args["caPem"] = t.CaPem;
+        }
+        if (t.PinAddress)
+        {
+            args["connectTo"] = t.Address;
+        }
+        return args.Count == 0 ? null : args;
     }
 
     private static IEnumerable<ProbeDefinition> KubernetesApi(StandardProbeOptions o)

@@ -1,3 +1,4 @@
+using Harness.Clusters;
 using Harness.Probes;
 using Harness.Vehicles;
 using Harness.Verdicts;
@@ -149,6 +150,26 @@ public sealed class MutationMatrixTests(MatrixFixture matrix) : IClassFixture<Ma
         report["egress.sink-tls.https"].Verdict.Should().Be(Verdict.Allowed(), "HTTPS to the sink verifies against the sink's own CA");
         report["egress.sink-tls.https"].Evidence.Data["sinkToken"].Should().Be(matrix.Sink!.Target.SinkToken);
         report["egress.sink-tls.https"].Evidence.Data["stage"].Should().Be("http", "the TLS handshake completed and the request was answered");
+    }
+
+    [Fact]
+    public async Task InClusterTargets_WithoutNameResolution_StillReachTheSinkByPinnedAddress()
+    {
+        matrix.Docker.Require();
+        var ct = TestContext.Current.CancellationToken;
+        var (http, https) = ClusterEgressSink.InClusterTargets(matrix.Sink!);
+
+        // The outside container resolves nothing (DNS is 127.0.0.1), like a pod asked for a Docker-only name.
+        var report = await ProbeRunner.RunAsync(MatrixFixture.Plan([http, https]).Where(p => p.Check == HardeningCheck.EgressDenied), matrix.Outside!, matrix.Outside, ct: ct);
+
+        http.Url.Should().Be($"http://{matrix.Sink!.Target.Address}:8080/");
+        https.Url.Should().Be("https://harness-sink:8443/");
+        foreach (var id in new[] { "egress.sink.http", "egress.sink-tls.https" })
+        {
+            report[id].Verdict.Should().Be(Verdict.Allowed(), id);
+            report[id].Evidence.Data["sinkToken"].Should().Be(matrix.Sink.Target.SinkToken, id);
+            report[id].Evidence.Control!.Succeeded.Should().BeTrue();
+        }
     }
 
     [Fact]
