@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: a kind cluster with PodSecurity enforcing `restricted` and Calico for NetworkPolicy, then the live
 # scenarios against it. Needs Docker and internet access (kind, kubectl, node image, Calico manifests).
-# HARNESS_KEEP_CLUSTER=1 keeps the cluster for debugging; otherwise it is deleted on success, failure or Ctrl-C.
+# HARNESS_KEEP_CLUSTER=1 keeps the cluster for debugging; otherwise the harness deletes it on success and failure.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -9,7 +9,6 @@ cd "$root"
 
 KIND_VERSION=v0.30.0
 KUBECTL_VERSION=v1.34.1
-CALICO_VERSION=v3.30.3
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/harness/bin
 mkdir -p "$cache"
 case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) echo "e2e: unsupported architecture" >&2; exit 2 ;; esac
@@ -33,32 +32,16 @@ fetch() { # name url sha256
 kind=$(command -v kind || fetch kind "https://kind.sigs.k8s.io/dl/$KIND_VERSION/kind-linux-$arch" "${KIND_SHA[$arch]}")
 kubectl=$(command -v kubectl || fetch kubectl "https://dl.k8s.io/release/$KUBECTL_VERSION/bin/linux/$arch/kubectl" "${KUBECTL_SHA[$arch]:-}")
 
-cluster=harness-e2e-$$
-kubeconfig=$(mktemp)
-cleanup() {
-  if [ "${HARNESS_KEEP_CLUSTER:-}" = 1 ]; then
-    echo "e2e: keeping cluster $cluster (kubeconfig $kubeconfig)"
-  else
-    "$kind" delete cluster --name "$cluster" >/dev/null 2>&1 || true
-    rm -f "$kubeconfig"
-  fi
-}
-trap cleanup EXIT
+# The harness's own kind provider does the rest: it renders the kind and PodSecurity configs, creates the cluster,
+# installs Calico (with kubectl), waits for readiness, loads the probe image, verifies that PodSecurity rejects a
+# privileged pod and that a deny-all NetworkPolicy really blocks, and deletes the cluster afterwards (exporting its
+# logs to artifacts/cluster-logs). HARNESS_KEEP_CLUSTER=1 keeps it.
+bin="$cache/path"
+mkdir -p "$bin"
+ln -sf "$kind" "$bin/kind"
+ln -sf "$kubectl" "$bin/kubectl"
+export PATH="$bin:$PATH"
 sysctl -w fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512 >/dev/null 2>&1 || true
 
-"$kind" create cluster --name "$cluster" --config kind-config.yaml --kubeconfig "$kubeconfig" --wait 120s
-export KUBECONFIG=$kubeconfig
-"$kubectl" create -f "https://raw.githubusercontent.com/projectcalico/calico/$CALICO_VERSION/manifests/tigera-operator.yaml"
-"$kubectl" create -f "https://raw.githubusercontent.com/projectcalico/calico/$CALICO_VERSION/manifests/custom-resources.yaml"
-echo "e2e: waiting for calico-node"
-for _ in $(seq 1 60); do "$kubectl" get ns calico-system >/dev/null 2>&1 && break; sleep 5; done
-"$kubectl" -n calico-system rollout status ds/calico-node --timeout=300s
-"$kubectl" wait --for=condition=Ready nodes --all --timeout=300s
-
-export HARNESS_KUBECONFIG=$kubeconfig
-set +e
-dotnet test --project tests/Scenarios
-status=$?
-set -e
-[ $status -eq 0 ] || "$kind" export logs --name "$cluster" "$root/artifacts/kind-logs" >/dev/null 2>&1 || true
-exit $status
+export HARNESS_CLUSTER=kind HARNESS_REQUIRE_CLUSTER=1 HARNESS_EXPORT_LOGS=1 HARNESS_LOG_DIR="$root/artifacts/cluster-logs"
+dotnet test --project tests/Scenarios --results-directory "$root/artifacts/scenarios" --report-junit --report-xunit-html

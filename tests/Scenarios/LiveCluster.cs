@@ -1,56 +1,98 @@
-using k8s;
+using Harness.Clusters;
+using Harness.Waits;
+using Xunit.Sdk;
+using Xunit.v3;
 
 namespace Harness.Scenarios;
 
 /// <summary>
-/// The cluster the live scenarios run against: the kubeconfig in HARNESS_KUBECONFIG (context HARNESS_CONTEXT), else
-/// KUBECONFIG or ~/.kube/config. Availability is decided once and recorded; tests skip with the one-line reason.
+/// The cluster the live scenarios run against, started once for the assembly through the harness's own providers:
+/// HARNESS_CLUSTER=kind|k3s creates a verified cluster; HARNESS_KUBECONFIG (and HARNESS_CONTEXT) use an existing one.
+/// A missing prerequisite skips every live test with its one-line reason (a failure instead with
+/// HARNESS_REQUIRE_CLUSTER=1); a cluster that fails verification fails them.
 /// </summary>
-public sealed class LiveCluster : IAsyncLifetime
+public sealed class LiveCluster(IMessageSink messages) : IAsyncLifetime
 {
-    public IKubernetes? Client { get; private set; }
+    public HarnessCluster? Cluster { get; private set; }
 
+    public ClusterOptions? Options { get; private set; }
+
+    /// <summary>Why there is no cluster (a skip).</summary>
     public string? Unavailable { get; private set; }
+
+    /// <summary>Why the cluster cannot be trusted (a failure).</summary>
+    public string? Failure { get; private set; }
+
+    public static bool Required => Environment.GetEnvironmentVariable("HARNESS_REQUIRE_CLUSTER") == "1";
 
     public async ValueTask InitializeAsync()
     {
-        var path = Environment.GetEnvironmentVariable("HARNESS_KUBECONFIG")
-            ?? Environment.GetEnvironmentVariable("KUBECONFIG")
-            ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".kube", "config");
-        if (!File.Exists(path))
+        string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } v ? v : null;
+        if (Env("HARNESS_CLUSTER") is null && Env("HARNESS_KUBECONFIG") is null && Env("HARNESS_CONTEXT") is null)
         {
-            Unavailable = $"no cluster: no kubeconfig at {path} (set HARNESS_KUBECONFIG, or run `bash eng/e2e.sh` to create a kind cluster)";
+            Unavailable = "no cluster: set HARNESS_CLUSTER=kind to create a verified kind cluster (needs Docker, and kind on PATH or internet), or HARNESS_KUBECONFIG=path for an existing one";
             return;
         }
         try
         {
-            var config = KubernetesClientConfiguration.BuildConfigFromConfigFile(path, Environment.GetEnvironmentVariable("HARNESS_CONTEXT"));
-            var client = new Kubernetes(config);
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken);
-            timeout.CancelAfter(TimeSpan.FromSeconds(10));
-            await client.CoreV1.ListNamespaceAsync(limit: 1, cancellationToken: timeout.Token);
-            Client = client;
+            var options = ClusterOptions.FromEnvironment();
+            if (options.Provider == ClusterProvider.Existing && options.ProbeImage is null)
+            {
+                // PodSecurity scenarios still run; the ones that need the probe agent in the cluster skip and say why.
+                options = options with { Verify = false };
+            }
+            Options = options;
+            using var log = new SinkWriter(messages);
+            Cluster = await HarnessCluster.StartAsync(options, log, TestContext.Current.CancellationToken);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !TestContext.Current.CancellationToken.IsCancellationRequested)
+        catch (PrerequisiteException e)
         {
-            Unavailable = $"no cluster: the API server in {path} did not answer ({ex.GetType().Name}: {FirstLine(ex.Message)})";
+            Unavailable = $"no cluster: {e.Message}";
+        }
+        catch (Exception e) when (e is ClusterVerificationException or WaitTimeoutException or TimeoutException or ArgumentException or Harness.Processes.CommandFailedException)
+        {
+            Failure = $"the cluster cannot be used: {e.Message}";
         }
     }
 
-    private static string FirstLine(string s) => s.Split('\n')[0].Trim();
-
-    public IKubernetes Require()
+    public HarnessCluster Require()
     {
-        if (Client is null)
+        if (Failure is not null)
         {
+            throw new InvalidOperationException(Failure);
+        }
+        if (Cluster is null)
+        {
+            if (Required)
+            {
+                throw new InvalidOperationException($"HARNESS_REQUIRE_CLUSTER=1 but {Unavailable}");
+            }
             Assert.Skip(Unavailable ?? "no cluster");
         }
-        return Client;
+        return Cluster;
     }
 
-    public ValueTask DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
-        Client?.Dispose();
-        return ValueTask.CompletedTask;
+        if (Cluster is not null)
+        {
+            if (Environment.GetEnvironmentVariable("HARNESS_EXPORT_LOGS") == "1")
+            {
+                Cluster.MarkFailed(); // exports the logs; the cluster is still removed unless asked to keep it
+            }
+            await Cluster.DisposeAsync();
+        }
+    }
+
+    /// <summary>Progress lines from the providers into the test run's diagnostic messages.</summary>
+    private sealed class SinkWriter(IMessageSink sink) : StringWriter
+    {
+        public override void WriteLine(string? value) => sink.OnMessage(new DiagnosticMessage("[cluster] {0}", value));
+
+        public override Task WriteLineAsync(string? value)
+        {
+            WriteLine(value);
+            return Task.CompletedTask;
+        }
     }
 }

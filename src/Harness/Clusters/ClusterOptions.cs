@@ -90,7 +90,7 @@ public sealed record ClusterOptions
     /// <summary>
     /// Options from the environment: <c>HARNESS_CLUSTER</c> (kind, k3s, existing), <c>HARNESS_KUBECONFIG</c> and
     /// <c>HARNESS_CONTEXT</c> (which imply existing), <c>HARNESS_KEEP_CLUSTER=1</c>, <c>HARNESS_REUSE_CLUSTER=1</c>,
-    /// <c>HARNESS_CNI</c>, <c>HARNESS_PROBE_IMAGE</c>.
+    /// <c>HARNESS_CNI</c>, <c>HARNESS_PROBE_IMAGE</c>, <c>HARNESS_LOG_DIR</c>.
     /// </summary>
     /// <exception cref="ArgumentException">A variable has a value the harness does not know; the message names it.</exception>
     public static ClusterOptions FromEnvironment(Func<string, string?>? read = null)
@@ -120,6 +120,7 @@ public sealed record ClusterOptions
             Keep = read("HARNESS_KEEP_CLUSTER") == "1",
             Reuse = read("HARNESS_REUSE_CLUSTER") == "1",
             ProbeImage = read("HARNESS_PROBE_IMAGE") is { Length: > 0 } image ? image : null,
+            LogDirectory = read("HARNESS_LOG_DIR") is { Length: > 0 } logs ? logs : new ClusterOptions().LogDirectory,
         };
     }
 
