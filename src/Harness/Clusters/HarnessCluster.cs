@@ -63,16 +63,20 @@ public sealed class HarnessCluster : IAsyncDisposable
     /// <exception cref="PrerequisiteException">Docker, kind, kubectl, a kubeconfig or the probe image is missing; names it and what to do.</exception>
     /// <exception cref="ClusterVerificationException">The cluster does not enforce PodSecurity or NetworkPolicy.</exception>
     /// <exception cref="TimeoutException">Creation or readiness took longer than the bound; the message has what was seen.</exception>
-    public static async Task<HarnessCluster> StartAsync(ClusterOptions options, TextWriter? log = null, CancellationToken ct = default)
+    public static Task<HarnessCluster> StartAsync(ClusterOptions options, TextWriter? log = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        return StartAsync(BuiltInProvider.For(options.Provider), options, log, ct);
+    }
+
+    /// <summary>Starts a cluster with any provider (yours too), then verifies it the same way.</summary>
+    /// <exception cref="ClusterVerificationException">The cluster does not enforce PodSecurity or NetworkPolicy.</exception>
+    public static async Task<HarnessCluster> StartAsync(IClusterProvider provider, ClusterOptions options, TextWriter? log = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(provider);
+        ArgumentNullException.ThrowIfNull(options);
         log ??= TextWriter.Null;
-        var cluster = options.Provider switch
-        {
-            ClusterProvider.Kind => await StartKindAsync(options, log, ct).ConfigureAwait(false),
-            ClusterProvider.K3s => await StartK3sAsync(options, log, ct).ConfigureAwait(false),
-            _ => await ConnectExistingAsync(options, log, ct).ConfigureAwait(false),
-        };
+        var cluster = await provider.StartAsync(options, log, ct).ConfigureAwait(false);
         if (!options.Verify)
         {
             return cluster;
@@ -80,7 +84,14 @@ public sealed class HarnessCluster : IAsyncDisposable
         try
         {
             var probeImage = cluster.ProbeImage ?? throw NoProbeImage();
-            cluster.Verification = await ClusterVerification.VerifyAsync(cluster.Client, options.SessionId, probeImage, cluster.Cni, log, ct: ct).ConfigureAwait(false);
+            try
+            {
+                cluster.Verification = await ClusterVerification.VerifyAsync(cluster.Client, options.SessionId, probeImage, cluster.Cni, log, ct: ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpRequestException or k8s.Autorest.HttpOperationException { Response.StatusCode: not System.Net.HttpStatusCode.Forbidden })
+            {
+                throw new PrerequisiteException("cluster", $"verification of {cluster.Name} could not complete against the API server ({e.Message}).", "Check that the cluster is reachable and that these credentials may create namespaces and pods.", e);
+            }
             return cluster;
         }
         catch
@@ -89,6 +100,28 @@ public sealed class HarnessCluster : IAsyncDisposable
             await cluster.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>Wraps a cluster a custom <see cref="IClusterProvider"/> started; <paramref name="teardown"/> runs on dispose with whether the run failed.</summary>
+    public static HarnessCluster Adopt(string name, string kubeconfigPath, string? context, IKubernetes client, string? probeImage, string cni, string? dockerNetwork, Func<bool, ValueTask> teardown)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(teardown);
+        return new HarnessCluster(ClusterProvider.Existing, name, kubeconfigPath, context, client, probeImage, cni, dockerNetwork, teardown);
+    }
+
+    private sealed class BuiltInProvider(ClusterProvider kind, Func<ClusterOptions, TextWriter, CancellationToken, Task<HarnessCluster>> start) : IClusterProvider
+    {
+        public static IClusterProvider For(ClusterProvider provider) => provider switch
+        {
+            ClusterProvider.Kind => new BuiltInProvider(provider, StartKindAsync),
+            ClusterProvider.K3s => new BuiltInProvider(provider, StartK3sAsync),
+            _ => new BuiltInProvider(provider, ConnectExistingAsync),
+        };
+
+        public string Name => kind.ToString();
+
+        public Task<HarnessCluster> StartAsync(ClusterOptions options, TextWriter log, CancellationToken ct) => start(options, log, ct);
     }
 
     /// <inheritdoc/>

@@ -153,27 +153,9 @@ internal static class PodSecurityChecks
 
     private static PodSecurityViolation? AppArmor(PodView p)
     {
-        static bool Allowed(string? type) => type is RuntimeDefault or Localhost;
-        var setters = new List<string>();
-        var values = new SortedSet<string>(StringComparer.Ordinal);
-        if (p.PodSecurityContext?.AppArmorProfile is { } podProfile && !Allowed(podProfile.Type))
-        {
-            setters.Add("pod");
-            values.Add(podProfile.Type ?? "");
-        }
-        var bad = new List<string>();
-        foreach (var c in p.Containers)
-        {
-            if (c.SecurityContext?.AppArmorProfile is { } profile && !Allowed(profile.Type))
-            {
-                bad.Add(c.Name);
-                values.Add(profile.Type ?? "");
-            }
-        }
-        if (bad.Count > 0)
-        {
-            setters.Add(Containers(bad));
-        }
+        static bool Allowed(string type) => type is RuntimeDefault or Localhost;
+        var (setters, _, values) = PodOrContainers(
+            p, p.PodSecurityContext?.AppArmorProfile is { } pod ? pod.Type ?? "" : null, c => c.SecurityContext?.AppArmorProfile is { } ap ? ap.Type ?? "" : null, Allowed);
         var annotations = p.Annotations
             .Where(a => a.Key.StartsWith(AppArmorAnnotationPrefix, StringComparison.Ordinal))
             .Where(a => !(a.Value.Length == 0 || a.Value == "runtime/default" || a.Value.StartsWith("localhost/", StringComparison.Ordinal)))
@@ -291,26 +273,9 @@ internal static class PodSecurityChecks
 
     private static PodSecurityViolation? SeccompBaselineFields(PodView p)
     {
-        var setters = new List<string>();
-        var values = new SortedSet<string>(StringComparer.Ordinal);
-        if (p.PodSecurityContext?.SeccompProfile is { } podProfile && !ValidSeccomp(podProfile.Type))
-        {
-            setters.Add("pod");
-            values.Add(podProfile.Type ?? "");
-        }
-        var bad = new List<string>();
-        foreach (var c in p.Containers)
-        {
-            if (c.SecurityContext?.SeccompProfile is { } profile && !ValidSeccomp(profile.Type))
-            {
-                bad.Add(c.Name);
-                values.Add(profile.Type ?? "");
-            }
-        }
-        if (bad.Count > 0)
-        {
-            setters.Add(Containers(bad));
-        }
+        // Baseline only forbids bad values; leaving the profile unset is fine.
+        var (setters, _, values) = PodOrContainers(
+            p, p.PodSecurityContext?.SeccompProfile is { } pod ? pod.Type ?? "" : null, c => c.SecurityContext?.SeccompProfile is { } sp ? sp.Type ?? "" : null, ValidSeccomp);
         return setters.Count == 0
             ? null
             : Violation("seccompProfile", $"{string.Join(" and ", setters)} must not set securityContext.seccompProfile.type to {Quote(values)}");

@@ -177,3 +177,49 @@ public sealed class HarnessClusterTests(DockerFixture docker) : IDisposable
         ex.Message.Should().StartWith("cluster: the API server at https://127.0.0.1:1").And.NotContain("not-a-real-token");
     }
 }
+
+public sealed class CustomProviderTests
+{
+    private sealed class DeadProvider : IClusterProvider
+    {
+        public List<bool> Teardowns { get; } = [];
+
+        public string Name => "dead";
+
+        public Task<HarnessCluster> StartAsync(ClusterOptions options, TextWriter log, CancellationToken ct)
+        {
+            var config = new k8s.KubernetesClientConfiguration { Host = "https://127.0.0.1:1", SkipTlsVerify = true, AccessToken = "not-a-real-token" };
+            return Task.FromResult(HarnessCluster.Adopt("dead", "/none", null, new k8s.Kubernetes(config), "harness.local/probe:x", "none", null, failed =>
+            {
+                Teardowns.Add(failed);
+                return ValueTask.CompletedTask;
+            }));
+        }
+    }
+
+    [Fact]
+    public async Task StartAsync_CustomProviderFailingVerification_TearsDownAsFailedAndSaysWhy()
+    {
+        var provider = new DeadProvider();
+
+        var act = () => HarnessCluster.StartAsync(provider, new ClusterOptions(), ct: TestContext.Current.CancellationToken);
+
+        var ex = (await act.Should().ThrowAsync<PrerequisiteException>()).Which;
+        ex.Message.Should().StartWith("cluster: verification of dead could not complete against the API server").And.NotContain("not-a-real-token");
+        provider.Teardowns.Should().Equal(true);
+    }
+
+    [Fact]
+    public async Task StartAsync_VerificationOff_HandsTheClusterOutAndTearsDownOnDispose()
+    {
+        var provider = new DeadProvider();
+
+        var cluster = await HarnessCluster.StartAsync(provider, new ClusterOptions { Verify = false }, ct: TestContext.Current.CancellationToken);
+        provider.Teardowns.Should().BeEmpty();
+        await cluster.DisposeAsync();
+        await cluster.DisposeAsync();
+
+        provider.Teardowns.Should().Equal(false);
+        cluster.Verification.Should().BeNull();
+    }
+}
