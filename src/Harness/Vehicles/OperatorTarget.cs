@@ -1,0 +1,70 @@
+using Harness.Manifests;
+using k8s;
+using k8s.Models;
+
+namespace Harness.Vehicles;
+
+/// <summary>The operator under test, resolved: where it runs, which container, as which ServiceAccount, with which pod spec.</summary>
+/// <param name="Namespace">Its namespace.</param>
+/// <param name="Workload">The workload (<c>Deployment/widget-operator</c>) or pod it was found from.</param>
+/// <param name="Container">The container the probes stand in for.</param>
+/// <param name="ServiceAccount">The ServiceAccount its pods run as.</param>
+/// <param name="PodMetadata">The pod template's metadata (labels select NetworkPolicies; annotations carry legacy settings).</param>
+/// <param name="PodSpec">The pod spec.</param>
+/// <param name="PodName">A running pod of it, when one was found (the ephemeral and direct vehicles need it).</param>
+public sealed record OperatorTarget(string Namespace, string Workload, string Container, string ServiceAccount, V1ObjectMeta PodMetadata, V1PodSpec PodSpec, string? PodName = null);
+
+/// <summary>A target that cannot be resolved: names what was looked for and what exists.</summary>
+public sealed class TargetNotFoundException(string message) : Exception(message);
+
+/// <summary>Resolves the operator under test from a workload or a pod. Pure.</summary>
+public static class TargetDiscovery
+{
+    private const string DefaultContainerAnnotation = "kubectl.kubernetes.io/default-container";
+
+    /// <summary>From a Deployment, StatefulSet, DaemonSet, Job, CronJob, ReplicaSet or Pod.</summary>
+    /// <exception cref="TargetNotFoundException">Not a workload, or the container cannot be chosen.</exception>
+    public static OperatorTarget FromWorkload(IKubernetesObject<V1ObjectMeta> workload, string? container = null, string defaultNamespace = "default")
+    {
+        ArgumentNullException.ThrowIfNull(workload);
+        if (!PodTemplates.TryGet(workload, out var metadata, out var spec))
+        {
+            throw new TargetNotFoundException($"{workload.Kind} {workload.Metadata?.Name} has no pod template; give a Deployment, StatefulSet, DaemonSet, Job, CronJob or Pod.");
+        }
+        metadata ??= new V1ObjectMeta();
+        var ns = workload.Metadata?.NamespaceProperty ?? defaultNamespace;
+        var podName = workload is V1Pod ? workload.Metadata?.Name : null;
+        return new OperatorTarget(
+            ns,
+            $"{workload.Kind ?? workload.GetType().Name[2..]}/{workload.Metadata?.Name}",
+            ChooseContainer(spec, metadata, container, $"{workload.Kind} {ns}/{workload.Metadata?.Name}"),
+            string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName,
+            metadata,
+            spec,
+            podName);
+    }
+
+    /// <summary>The container to probe: the one named, else the default-container annotation, else the only one.</summary>
+    /// <exception cref="TargetNotFoundException">The name does not exist, or there are several and none is named.</exception>
+    public static string ChooseContainer(V1PodSpec spec, V1ObjectMeta? metadata, string? requested, string where)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var names = (spec.Containers ?? []).Select(c => c.Name).ToList();
+        if (requested is not null)
+        {
+            return names.Contains(requested)
+                ? requested
+                : throw new TargetNotFoundException($"{where} has no container \"{requested}\"; its containers are {string.Join(", ", names.Select(n => $"\"{n}\""))}.");
+        }
+        if (metadata?.Annotations is { } a && a.TryGetValue(DefaultContainerAnnotation, out var annotated) && names.Contains(annotated))
+        {
+            return annotated;
+        }
+        return names.Count switch
+        {
+            1 => names[0],
+            0 => throw new TargetNotFoundException($"{where} has no containers."),
+            _ => throw new TargetNotFoundException($"{where} has containers {string.Join(", ", names.Select(n => $"\"{n}\""))}; name the one to probe (ContainerName)."),
+        };
+    }
+}

@@ -1,0 +1,115 @@
+using System.Collections.Immutable;
+using Harness.Probes;
+using k8s;
+using k8s.Models;
+
+namespace Harness.Vehicles;
+
+/// <summary>Options for the twin pod.</summary>
+public sealed record TwinPodOptions
+{
+    /// <summary>The probe image as the cluster pulls it.</summary>
+    public required string ProbeImage { get; init; }
+
+    /// <summary>Session id (name suffix and label).</summary>
+    public required string Session { get; init; }
+
+    /// <summary>The uid the operator's image runs as when the pod spec does not say (its USER); null to leave the probe image's.</summary>
+    public long? ImageUser { get; init; }
+
+    /// <summary>The gid to go with <see cref="ImageUser"/>.</summary>
+    public long? ImageGroup { get; init; }
+}
+
+/// <summary>
+/// The default vehicle's pod: a clone of the operator's pod template with every image swapped for the probe image.
+/// Same ServiceAccount, securityContext, volumes, labels (so the same NetworkPolicies select it) and annotations; no
+/// owner references and no <c>pod-template-hash</c>, so no ReplicaSet adopts it; probes, lifecycle hooks and the
+/// operator's commands removed. Pure.
+/// </summary>
+public static class TwinPod
+{
+    /// <summary>Label marking the twin.</summary>
+    public const string RoleLabel = "io.harness.role";
+
+    /// <summary>What the twin cannot reproduce; shown in every report it produces.</summary>
+    public static ImmutableArray<string> Notes { get; } =
+    [
+        "twin pod: the operator's pod spec with the probe image in place of its images; the operator's own binary does not run, and the image's filesystem is the probe image's",
+        "twin pod: it carries the operator's labels, so Services selecting them may route to it while it exists",
+        "twin pod: required pod anti-affinity is dropped so the twin can schedule beside the operator",
+    ];
+
+    /// <summary>Builds the twin of <paramref name="target"/>.</summary>
+    public static V1Pod Build(OperatorTarget target, TwinPodOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(options);
+        var spec = Clone(target.PodSpec);
+        spec.NodeName = null;
+        spec.EphemeralContainers = null;
+        spec.RestartPolicy = "Never";
+        spec.TerminationGracePeriodSeconds = 1;
+        if (spec.Affinity?.PodAntiAffinity is { } anti)
+        {
+            anti.RequiredDuringSchedulingIgnoredDuringExecution = null;
+        }
+        foreach (var init in spec.InitContainers ?? [])
+        {
+            // Init containers (and native sidecars) keep their security context and mounts but do nothing.
+            Swap(init, options, init.RestartPolicy == "Always" ? ["idle"] : ["version"]);
+        }
+        foreach (var container in spec.Containers ?? [])
+        {
+            Swap(container, options, ["idle"]);
+        }
+        if (options.ImageUser is { } uid)
+        {
+            var target_ = spec.Containers!.Single(c => c.Name == target.Container);
+            if (spec.SecurityContext?.RunAsUser is null && target_.SecurityContext?.RunAsUser is null)
+            {
+                target_.SecurityContext ??= new V1SecurityContext();
+                target_.SecurityContext.RunAsUser = uid;
+                target_.SecurityContext.RunAsGroup ??= options.ImageGroup ?? uid;
+            }
+        }
+
+        var labels = new Dictionary<string, string>(target.PodMetadata.Labels ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        labels.Remove("pod-template-hash");
+        labels.Remove("controller-revision-hash");
+        labels[RoleLabel] = "twin";
+        labels["io.harness.session"] = options.Session;
+        var baseName = target.Workload.Split('/')[^1];
+        return new V1Pod
+        {
+            ApiVersion = "v1",
+            Kind = "Pod",
+            Metadata = new V1ObjectMeta
+            {
+                Name = Truncate($"{baseName}-harness-twin-{options.Session}", 63),
+                NamespaceProperty = target.Namespace,
+                Labels = labels,
+                Annotations = target.PodMetadata.Annotations is { } a ? new Dictionary<string, string>(a) : null,
+            },
+            Spec = spec,
+        };
+    }
+
+    private static void Swap(V1Container container, TwinPodOptions options, string[] agentArgs)
+    {
+        container.Image = options.ProbeImage;
+        container.ImagePullPolicy = "IfNotPresent";
+        container.Command = [ProbeImageLayout.Agent, .. agentArgs];
+        container.Args = null;
+        container.LivenessProbe = null;
+        container.ReadinessProbe = null;
+        container.StartupProbe = null;
+        container.Lifecycle = null;
+        container.WorkingDir = null;
+    }
+
+    /// <summary>A deep copy of a pod spec (JSON round trip: the builders never touch the caller's objects).</summary>
+    public static V1PodSpec Clone(V1PodSpec spec) => KubernetesJson.Deserialize<V1PodSpec>(KubernetesJson.Serialize(spec));
+
+    private static string Truncate(string s, int max) => s.Length <= max ? s : s[..max].TrimEnd('-');
+}

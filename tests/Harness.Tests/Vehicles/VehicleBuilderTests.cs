@@ -1,0 +1,126 @@
+using Harness.Manifests;
+using Harness.PodSecurity;
+using Harness.Vehicles;
+using k8s;
+using k8s.Models;
+
+namespace Harness.Tests.Vehicles;
+
+public sealed class VehicleBuilderTests
+{
+    private static V1Deployment Deployment(string path) =>
+        (V1Deployment)ManifestLoader.LoadPath(RepoPaths.File(path)).Single(d => d.Kind == "Deployment").Object!;
+
+    private static readonly TwinPodOptions Options = new() { ProbeImage = "harness.local/probe:abc", Session = "s1" };
+
+    private static IEnumerable<string> Violations(V1ObjectMeta meta, V1PodSpec spec) =>
+        PodSecurityEvaluator.Evaluate(meta, spec, PodSecurityLevel.Restricted, PolicyVersion.Latest).Violations.Select(v => v.CheckId);
+
+    [Fact]
+    public void TargetDiscovery_ComplexOperator_UsesTheDefaultContainerAnnotation()
+    {
+        var target = TargetDiscovery.FromWorkload(Deployment("fixtures/manifests/complex-operator.yaml"));
+
+        target.Should().Match<OperatorTarget>(t => t.Namespace == "widgets" && t.Workload == "Deployment/widget-operator"
+            && t.Container == "manager" && t.ServiceAccount == "widget-operator" && t.PodName == null);
+    }
+
+    [Fact]
+    public void TargetDiscovery_UnknownOrAmbiguousContainer_ListsTheContainers()
+    {
+        var deployment = Deployment("fixtures/manifests/complex-operator.yaml");
+        deployment.Spec.Template.Spec.Containers.Add(new V1Container { Name = "proxy", Image = "x" });
+        deployment.Spec.Template.Metadata.Annotations.Clear();
+
+        FluentActions.Invoking(() => TargetDiscovery.FromWorkload(deployment, "mgr")).Should().Throw<TargetNotFoundException>()
+            .WithMessage("Deployment widgets/widget-operator has no container \"mgr\"; its containers are \"manager\", \"proxy\".");
+        FluentActions.Invoking(() => TargetDiscovery.FromWorkload(deployment)).Should().Throw<TargetNotFoundException>()
+            .WithMessage("*has containers \"manager\", \"proxy\"; name the one to probe*");
+    }
+
+    [Fact]
+    public void TwinPod_ComplexOperator_KeepsTheSecurityContextAndSwapsEveryImage()
+    {
+        var deployment = Deployment("fixtures/manifests/complex-operator.yaml");
+        var before = KubernetesJson.Serialize(deployment);
+        var target = TargetDiscovery.FromWorkload(deployment);
+
+        var twin = TwinPod.Build(target, Options);
+
+        KubernetesJson.Serialize(deployment).Should().Be(before, "the builder never changes the caller's objects");
+        twin.Metadata.Name.Should().Be("widget-operator-harness-twin-s1");
+        twin.Metadata.NamespaceProperty.Should().Be("widgets");
+        twin.Metadata.OwnerReferences.Should().BeNull();
+        twin.Metadata.Labels.Should().Contain("app.kubernetes.io/name", "widget-operator").And.Contain(TwinPod.RoleLabel, "twin").And.NotContainKey("pod-template-hash");
+        twin.Metadata.Annotations.Should().ContainKey("kubectl.kubernetes.io/default-container");
+        twin.Spec.ServiceAccountName.Should().Be("widget-operator");
+        twin.Spec.AutomountServiceAccountToken.Should().BeFalse();
+        KubernetesJson.Serialize(twin.Spec.SecurityContext).Should().Be(KubernetesJson.Serialize(deployment.Spec.Template.Spec.SecurityContext));
+        KubernetesJson.Serialize(twin.Spec.Volumes).Should().Be(KubernetesJson.Serialize(deployment.Spec.Template.Spec.Volumes), "the projected token volume comes along");
+        twin.Spec.Tolerations.Should().ContainSingle();
+        twin.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution.Should().BeNull();
+        twin.Spec.RestartPolicy.Should().Be("Never");
+
+        var all = twin.Spec.InitContainers.Concat(twin.Spec.Containers).ToList();
+        all.Should().OnlyContain(c => c.Image == "harness.local/probe:abc" && c.LivenessProbe == null && c.ReadinessProbe == null && c.Lifecycle == null && c.Args == null);
+        twin.Spec.InitContainers.Single(c => c.Name == "wait-for-crds").Command.Should().Equal("/probe/agent", "version");
+        twin.Spec.InitContainers.Single(c => c.Name == "config-reloader").Command.Should().Equal("/probe/agent", "idle");
+        var manager = twin.Spec.Containers.Single();
+        manager.Command.Should().Equal("/probe/agent", "idle");
+        KubernetesJson.Serialize(manager.SecurityContext).Should().Be(KubernetesJson.Serialize(deployment.Spec.Template.Spec.Containers[0].SecurityContext));
+        manager.VolumeMounts.Select(m => m.MountPath).Should().Equal("/tmp", "/etc/widget", "/var/run/secrets/kubernetes.io/serviceaccount");
+        manager.Env.Should().ContainSingle(e => e.Name == "WATCH_NAMESPACE");
+    }
+
+    [Theory]
+    [InlineData("fixtures/manifests/complex-operator.yaml")]
+    [InlineData("fixtures/sample-operator/hardened")]
+    [InlineData("fixtures/sample-operator/weak")]
+    public void TwinPod_AddsNoPodSecurityViolationOfItsOwn(string path)
+    {
+        var deployment = Deployment(path);
+        var target = TargetDiscovery.FromWorkload(deployment);
+
+        var twin = TwinPod.Build(target, Options);
+
+        Violations(twin.Metadata, twin.Spec).Should().BeEquivalentTo(Violations(deployment.Spec.Template.Metadata, deployment.Spec.Template.Spec),
+            "the twin is exactly as compliant as the operator: never less (it would be rejected), never more (it would hide a weakness)");
+    }
+
+    [Fact]
+    public void TwinPod_ImageUser_AppliesOnlyWhereThePodSpecIsSilent()
+    {
+        var hardened = TargetDiscovery.FromWorkload(Deployment("fixtures/sample-operator/hardened"));
+        var silent = hardened with { PodSpec = TwinPod.Clone(hardened.PodSpec) };
+        silent.PodSpec.SecurityContext.RunAsUser = null;
+
+        TwinPod.Build(silent, Options with { ImageUser = 1234 }).Spec.Containers[0].SecurityContext.RunAsUser.Should().Be(1234);
+        TwinPod.Build(hardened, Options with { ImageUser = 1234 }).Spec.Containers[0].SecurityContext.RunAsUser.Should().BeNull("the pod already says 65532");
+    }
+
+    [Fact]
+    public void EphemeralProbe_TargetsTheContainerAsItsUserAndStaysRestricted()
+    {
+        var spec = Deployment("fixtures/manifests/complex-operator.yaml").Spec.Template.Spec;
+
+        var ephemeral = EphemeralProbe.Build(spec, "manager", "harness.local/probe:abc", "s1");
+
+        ephemeral.TargetContainerName.Should().Be("manager");
+        ephemeral.SecurityContext.RunAsUser.Should().Be(10001);
+        ephemeral.SecurityContext.RunAsGroup.Should().Be(10001);
+        ephemeral.Command.Should().Equal("/probe/agent", "idle");
+        ephemeral.VolumeMounts.Select(m => m.MountPath).Should().Equal("/tmp", "/etc/widget", "/var/run/secrets/kubernetes.io/serviceaccount");
+        var withProbe = TwinPod.Clone(spec);
+        withProbe.EphemeralContainers = [ephemeral];
+        Violations(new V1ObjectMeta(), withProbe).Should().BeEmpty("PodSecurity evaluates the whole pod on every ephemeralcontainers update");
+        KubernetesJson.Serialize(EphemeralProbe.Patch(ephemeral)).Should().StartWith("{\"spec\":{\"ephemeralContainers\":[{");
+    }
+
+    [Fact]
+    public void EphemeralProbe_UnknownTarget_SaysSo()
+    {
+        var spec = Deployment("fixtures/sample-operator/hardened").Spec.Template.Spec;
+
+        FluentActions.Invoking(() => EphemeralProbe.Build(spec, "manager", "i", "s")).Should().Throw<TargetNotFoundException>().WithMessage("*no container \"manager\"*");
+    }
+}
