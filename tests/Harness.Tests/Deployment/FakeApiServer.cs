@@ -1,0 +1,70 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Harness.Tests.Deployment;
+
+/// <summary>A real HTTP server on loopback that answers like an API server for the requests a test scripts, and records them.</summary>
+internal sealed class FakeApiServer : IDisposable
+{
+    private readonly HttpListener listener = new();
+    private readonly Task loop;
+
+    public FakeApiServer(Func<Request, (int Status, string Json)> answer)
+    {
+        var probe = new TcpListener(IPAddress.Loopback, 0);
+        probe.Start();
+        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        probe.Stop();
+        Url = $"http://127.0.0.1:{port}";
+        listener.Prefixes.Add(Url + "/");
+        listener.Start();
+        loop = Task.Run(() => ServeAsync(answer));
+    }
+
+    public sealed record Request(string Method, string PathAndQuery, string? ContentType, string Body)
+    {
+        public string Path => PathAndQuery.Split('?')[0];
+    }
+
+    public string Url { get; }
+
+    public ConcurrentQueue<Request> Requests { get; } = new();
+
+    public k8s.Kubernetes Client() => new(new k8s.KubernetesClientConfiguration { Host = Url });
+
+    private async Task ServeAsync(Func<Request, (int Status, string Json)> answer)
+    {
+        while (listener.IsListening)
+        {
+            HttpListenerContext context;
+            try
+            {
+                context = await listener.GetContextAsync();
+            }
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
+            {
+                return;
+            }
+            using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
+            var request = new Request(context.Request.HttpMethod, context.Request.Url!.PathAndQuery, context.Request.ContentType, await reader.ReadToEndAsync());
+            Requests.Enqueue(request);
+            var (status, json) = answer(request);
+            context.Response.StatusCode = status;
+            context.Response.ContentType = "application/json";
+            var bytes = Encoding.UTF8.GetBytes(json);
+            await context.Response.OutputStream.WriteAsync(bytes);
+            context.Response.Close();
+        }
+    }
+
+    public static string NotFound => """{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"NotFound","code":404}""";
+
+    public void Dispose()
+    {
+        listener.Stop();
+        listener.Close();
+        loop.Wait(TimeSpan.FromSeconds(5));
+    }
+}
