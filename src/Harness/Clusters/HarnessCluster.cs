@@ -13,6 +13,7 @@ namespace Harness.Clusters;
 public sealed class HarnessCluster : IAsyncDisposable
 {
     private readonly Func<bool, ValueTask> teardown;
+    private Func<string, CancellationToken, Task>? imageLoader;
     private int disposed;
     private bool failed;
 
@@ -55,6 +56,12 @@ public sealed class HarnessCluster : IAsyncDisposable
 
     /// <summary>What verification proved; null when verification was turned off.</summary>
     public VerificationReport? Verification { get; private set; }
+
+    /// <summary>Makes a locally built image available to the cluster's nodes (kind load, K3s import).</summary>
+    /// <exception cref="PrerequisiteException">An existing cluster: images must come from a registry it pulls from.</exception>
+    public Task LoadImageAsync(string image, CancellationToken ct = default) =>
+        imageLoader?.Invoke(image, ct) ?? throw new PrerequisiteException("image " + image,
+            $"cannot be loaded into {Name}, which is not a cluster the harness runs.", "Push it to a registry the cluster pulls from and reference it by digest.");
 
     /// <summary>Marks the run failed: logs are exported on dispose, and the cluster is kept when KeepOnFailure is set.</summary>
     public void MarkFailed() => failed = true;
@@ -284,7 +291,10 @@ public sealed class HarnessCluster : IAsyncDisposable
             await ClusterReadiness.WaitAsync(client, options.Kind.Cni, options.ReadyTimeout, ct).ConfigureAwait(false);
             var probeImage = options.ProbeImage ?? await Images.ProbeImage.BuildAsync(docker, Images.ProbeArtifacts.Locate(), ct).ConfigureAwait(false);
             await Kind(kind, KindCommands.LoadImage(name, probeImage), TimeSpan.FromMinutes(3), ct).ConfigureAwait(false);
-            return new HarnessCluster(ClusterProvider.Kind, name, kubeconfig, $"kind-{name}", client, probeImage, options.Kind.Cni.ToString(), "kind", Teardown);
+            return new HarnessCluster(ClusterProvider.Kind, name, kubeconfig, $"kind-{name}", client, probeImage, options.Kind.Cni.ToString(), "kind", Teardown)
+            {
+                imageLoader = (image, t) => Kind(kind, KindCommands.LoadImage(name, image), TimeSpan.FromMinutes(3), t),
+            };
         }
         catch
         {
@@ -375,7 +385,17 @@ public sealed class HarnessCluster : IAsyncDisposable
             var probeImage = options.ProbeImage ?? await Images.ProbeImage.BuildAsync(docker, Images.ProbeArtifacts.Locate(), ct).ConfigureAwait(false);
             await K3sConfig.LoadImageAsync(docker, container, probeImage, ct).ConfigureAwait(false);
             var network = await docker.ContainerNetworkAsync(container.Id, ct).ConfigureAwait(false);
-            return new HarnessCluster(ClusterProvider.K3s, container.Name.TrimStart('/'), kubeconfig, null, client, probeImage, "K3s kube-router", network, Teardown);
+            return new HarnessCluster(ClusterProvider.K3s, container.Name.TrimStart('/'), kubeconfig, null, client, probeImage, "K3s kube-router", network, Teardown)
+            {
+                imageLoader = async (image, t) =>
+                {
+                    var host = await ConnectDockerAsync(options.SessionId, t).ConfigureAwait(false);
+                    await using (host.ConfigureAwait(false))
+                    {
+                        await K3sConfig.LoadImageAsync(host, container, image, t).ConfigureAwait(false);
+                    }
+                },
+            };
         }
         catch
         {

@@ -1,0 +1,170 @@
+using System.Collections.Immutable;
+using Harness.Clusters;
+using Harness.Manifests;
+using Harness.Vehicles;
+using Harness.Waits;
+using k8s;
+using k8s.Models;
+
+namespace Harness.Deployment;
+
+/// <summary>The operator to deploy and probe.</summary>
+public sealed record OperatorSpec
+{
+    /// <summary>A manifest file or folder (multi-document YAML, rendered Helm or kustomize output).</summary>
+    public required string Manifests { get; init; }
+
+    /// <summary>The Deployment (or StatefulSet, DaemonSet) that runs the operator.</summary>
+    public required string Workload { get; init; }
+
+    /// <summary>The container to probe; by default the annotated default container or the only one.</summary>
+    public string? Container { get; init; }
+
+    /// <summary>Images built on this machine to load into the cluster before applying (kind and K3s).</summary>
+    public ImmutableArray<string> LocalImages { get; init; } = [];
+
+    /// <summary>The namespace to deploy into; by default <c>harness-{workload}-{session}</c>.</summary>
+    public string? Namespace { get; init; }
+
+    /// <summary>Bound on the rollout.</summary>
+    public TimeSpan RolloutTimeout { get; init; } = TimeSpan.FromMinutes(3);
+}
+
+/// <summary>A deployed operator: where it runs and what was applied; disposing it removes what the harness created.</summary>
+public sealed class DeployedOperator : IAsyncDisposable
+{
+    private readonly IKubernetes client;
+    private readonly TextWriter log;
+    private int disposed;
+
+    internal DeployedOperator(IKubernetes client, OperatorTarget target, ImmutableArray<AppliedObject> applied, ImmutableArray<string> unpinned, IReadOnlyList<ManifestDocument> manifests, TextWriter log)
+    {
+        this.client = client;
+        this.log = log;
+        Target = target;
+        Applied = applied;
+        UnpinnedImages = unpinned;
+        Manifests = manifests;
+    }
+
+    /// <summary>The operator, resolved to a running pod.</summary>
+    public OperatorTarget Target { get; }
+
+    /// <summary>What was applied.</summary>
+    public ImmutableArray<AppliedObject> Applied { get; }
+
+    /// <summary>Images its pods run that are not pinned by digest (a finding for the report).</summary>
+    public ImmutableArray<string> UnpinnedImages { get; }
+
+    /// <summary>The manifests as loaded.</summary>
+    public IReadOnlyList<ManifestDocument> Manifests { get; }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) == 0)
+        {
+            await ManifestApplier.DeleteCreatedAsync(client, Applied, log).ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>Deploys an operator from its manifests into its own namespace and waits for it to roll out.</summary>
+public static class OperatorDeployment
+{
+    /// <summary>Loads local images, applies the manifests, waits for the rollout and resolves the running pod.</summary>
+    /// <exception cref="ManifestException">A manifest cannot be read, or names a kind the cluster does not serve.</exception>
+    /// <exception cref="TargetNotFoundException">The workload is not among the manifests, or its container cannot be chosen.</exception>
+    /// <exception cref="WaitTimeoutException">The rollout did not finish; the message has the pods' states and events.</exception>
+    public static async Task<DeployedOperator> DeployAsync(HarnessCluster cluster, OperatorSpec spec, string session, TextWriter? log = null, TimeProvider? time = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(spec);
+        log ??= TextWriter.Null;
+        var documents = ManifestLoader.LoadPath(spec.Manifests);
+        var workloadDoc = documents.FirstOrDefault(d => d.Name == spec.Workload && d.Kind is "Deployment" or "StatefulSet" or "DaemonSet")
+            ?? throw new TargetNotFoundException($"no Deployment, StatefulSet or DaemonSet named \"{spec.Workload}\" in {spec.Manifests}; it has {string.Join(", ", documents.Where(d => PodTemplates.TryGet(d.Object, out _, out _)).Select(d => d.DisplayName))}.");
+        var ns = spec.Namespace ?? Truncate($"harness-{spec.Workload}-{session}");
+        foreach (var image in spec.LocalImages)
+        {
+            await cluster.LoadImageAsync(image, ct).ConfigureAwait(false);
+        }
+        var plan = ManifestPlan.Build(documents, ns);
+        var applied = await ManifestApplier.ApplyAsync(cluster.Client, plan, log, time, ct).ConfigureAwait(false);
+        try
+        {
+            var pod = await WaitForRolloutAsync(cluster.Client, ns, workloadDoc, spec.RolloutTimeout, time, ct).ConfigureAwait(false);
+            var target = TargetDiscovery.FromWorkload(pod, spec.Container ?? TargetDiscovery.ChooseContainer(pod.Spec, PodTemplateMetadata(workloadDoc), null, workloadDoc.DisplayName), ns)
+                with { Workload = $"{workloadDoc.Kind}/{workloadDoc.Name}", PodMetadata = PodTemplateMetadata(workloadDoc) ?? pod.Metadata };
+            return new DeployedOperator(cluster.Client, target, applied, ManifestPlan.UnpinnedImages(documents), documents, log);
+        }
+        catch
+        {
+            await ManifestApplier.DeleteCreatedAsync(cluster.Client, applied, log).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static V1ObjectMeta? PodTemplateMetadata(ManifestDocument workload) =>
+        PodTemplates.TryGet(workload.Object, out var metadata, out _) ? metadata : null;
+
+    /// <summary>Whether a Deployment has finished rolling out, and if not, why (pure).</summary>
+    public static (bool Done, string Why) RolloutStatus(V1Deployment deployment)
+    {
+        ArgumentNullException.ThrowIfNull(deployment);
+        var want = deployment.Spec?.Replicas ?? 1;
+        var s = deployment.Status;
+        if (s is null || (s.ObservedGeneration ?? 0) < (deployment.Metadata?.Generation ?? 0))
+        {
+            return (false, "the controller has not observed the latest generation");
+        }
+        if ((s.Conditions ?? []).FirstOrDefault(c => c.Type == "Progressing") is { Reason: "ProgressDeadlineExceeded" } stuck)
+        {
+            return (false, $"progress deadline exceeded: {stuck.Message}");
+        }
+        if ((s.UpdatedReplicas ?? 0) < want)
+        {
+            return (false, $"{s.UpdatedReplicas ?? 0} of {want} replicas updated");
+        }
+        if ((s.Replicas ?? 0) > (s.UpdatedReplicas ?? 0))
+        {
+            return (false, $"{s.Replicas - s.UpdatedReplicas} old replicas pending termination");
+        }
+        if ((s.AvailableReplicas ?? 0) < want)
+        {
+            return (false, $"{s.AvailableReplicas ?? 0} of {want} updated replicas available");
+        }
+        return (true, "rolled out");
+    }
+
+    private static async Task<V1Pod> WaitForRolloutAsync(IKubernetes client, string ns, ManifestDocument workload, TimeSpan timeout, TimeProvider? time, CancellationToken ct)
+    {
+        var selector = workload.Object switch
+        {
+            V1Deployment d => d.Spec.Selector,
+            V1StatefulSet s => s.Spec.Selector,
+            V1DaemonSet ds => ds.Spec.Selector,
+            _ => null,
+        };
+        var labelSelector = string.Join(",", (selector?.MatchLabels ?? new Dictionary<string, string>()).Select(kv => $"{kv.Key}={kv.Value}"));
+        var seen = await BoundedWait.UntilAsync(
+            $"{workload.Kind} {ns}/{workload.Name} to roll out",
+            async t =>
+            {
+                var pods = (await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: t).ConfigureAwait(false)).Items;
+                var events = (await client.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: t).ConfigureAwait(false)).Items;
+                var status = workload.Kind == "Deployment"
+                    ? RolloutStatus(await client.AppsV1.ReadNamespacedDeploymentAsync(workload.Name, ns, cancellationToken: t).ConfigureAwait(false))
+                    : (pods.Count > 0 && pods.All(Ready), "pods ready");
+                return (Status: status, Pods: pods, Events: events);
+            },
+            x => x.Status.Item1 && x.Pods.Any(Ready),
+            x => $"{x.Status.Item2}; {Clusters.ClusterVerification.Describe(x.Pods, x.Events)}",
+            timeout, TimeSpan.FromSeconds(2), time: time, ct: ct).ConfigureAwait(false);
+        return seen.Pods.First(Ready);
+    }
+
+    private static bool Ready(V1Pod p) => p.Status?.Phase == "Running" && p.Metadata?.DeletionTimestamp is null && (p.Status.ContainerStatuses ?? []).All(s => s.Ready);
+
+    private static string Truncate(string s) => (s.Length <= 63 ? s : s[..63]).TrimEnd('-').ToLowerInvariant();
+}

@@ -1,0 +1,114 @@
+using System.Collections.Immutable;
+using Harness.Probes;
+using Harness.Verdicts;
+using k8s;
+using k8s.Models;
+
+namespace Harness.Rbac;
+
+/// <summary>One question put to the API server's authorizer about the ServiceAccount.</summary>
+/// <param name="Id">Stable id (<c>sar.secrets.list.cluster</c>).</param>
+/// <param name="Description">What it asks, in words.</param>
+/// <param name="Check">The hardening check it belongs to.</param>
+/// <param name="Attributes">The resource attributes asked about.</param>
+public sealed record AccessQuestion(string Id, string Description, HardeningCheck Check, V1ResourceAttributes Attributes);
+
+/// <summary>The authorizer's answer to one question, judged.</summary>
+/// <param name="Question">The question.</param>
+/// <param name="Status">Passed when denied, Failed when allowed, Inconclusive when the control failed or the authorizer erred.</param>
+/// <param name="Evidence">Allowed/denied, the authorizer's reason and any evaluation error.</param>
+public sealed record AccessAnswer(AccessQuestion Question, ProbeStatus Status, string Evidence);
+
+/// <summary>
+/// A SubjectAccessReview matrix for the operator's ServiceAccount, asked from outside the pod: what it must not be
+/// able to do (read Secrets, create pods elsewhere, create CRDs, change NetworkPolicies elsewhere, patch webhook
+/// configurations and namespaces, impersonate, bind or escalate roles), plus a control it must be able to do (read
+/// its own pods' namespace objects it was granted), which proves the questions reach the right identity.
+/// </summary>
+public static class AccessReviewMatrix
+{
+    /// <summary>The questions for an account, with another namespace to ask about.</summary>
+    public static ImmutableArray<AccessQuestion> Build(ServiceAccountRef account, string otherNamespace)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        var ns = account.Namespace;
+        static V1ResourceAttributes A(string verb, string group, string resource, string? ns, string? sub = null) =>
+            new() { Verb = verb, Group = group, Resource = resource, NamespaceProperty = ns, Subresource = sub };
+        return
+        [
+            new("sar.secrets.get", $"get Secrets in {ns}", HardeningCheck.SecretsNotReadable, A("get", "", "secrets", ns)),
+            new("sar.secrets.list", $"list Secrets in {ns}", HardeningCheck.SecretsNotReadable, A("list", "", "secrets", ns)),
+            new("sar.secrets.watch", $"watch Secrets in {ns}", HardeningCheck.SecretsNotReadable, A("watch", "", "secrets", ns)),
+            new("sar.secrets.list.cluster", "list Secrets in all namespaces", HardeningCheck.SecretsNotReadable, A("list", "", "secrets", null)),
+            new("sar.pods.create.other", $"create pods in {otherNamespace}", HardeningCheck.PrivilegeEscalationDenied, A("create", "", "pods", otherNamespace)),
+            new("sar.pods.exec", $"exec into pods in {ns}", HardeningCheck.PrivilegeEscalationDenied, A("create", "", "pods", ns, "exec")),
+            new("sar.crds.create", "create CustomResourceDefinitions", HardeningCheck.PrivilegeEscalationDenied, A("create", "apiextensions.k8s.io", "customresourcedefinitions", null)),
+            new("sar.netpol.create.other", $"create NetworkPolicies in {otherNamespace}", HardeningCheck.PrivilegeEscalationDenied, A("create", "networking.k8s.io", "networkpolicies", otherNamespace)),
+            new("sar.webhooks.mutating.patch", "patch MutatingWebhookConfigurations", HardeningCheck.PrivilegeEscalationDenied, A("patch", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", null)),
+            new("sar.webhooks.validating.patch", "patch ValidatingWebhookConfigurations", HardeningCheck.PrivilegeEscalationDenied, A("patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", null)),
+            new("sar.namespaces.patch", $"patch namespace {ns} (its PodSecurity labels)", HardeningCheck.PrivilegeEscalationDenied, new V1ResourceAttributes { Verb = "patch", Group = "", Resource = "namespaces", Name = ns }),
+            new("sar.impersonate.users", "impersonate users", HardeningCheck.PrivilegeEscalationDenied, A("impersonate", "", "users", null)),
+            new("sar.impersonate.serviceaccounts", "impersonate service accounts", HardeningCheck.PrivilegeEscalationDenied, A("impersonate", "", "serviceaccounts", null)),
+            new("sar.clusterroles.bind", "bind cluster roles", HardeningCheck.PrivilegeEscalationDenied, A("bind", "rbac.authorization.k8s.io", "clusterroles", null)),
+            new("sar.clusterroles.escalate", "escalate cluster roles", HardeningCheck.PrivilegeEscalationDenied, A("escalate", "rbac.authorization.k8s.io", "clusterroles", null)),
+        ];
+    }
+
+    /// <summary>The SubjectAccessReview for an account and question.</summary>
+    public static V1SubjectAccessReview Review(ServiceAccountRef account, V1ResourceAttributes attributes)
+    {
+        ArgumentNullException.ThrowIfNull(account);
+        return new V1SubjectAccessReview
+        {
+            ApiVersion = "authorization.k8s.io/v1",
+            Kind = "SubjectAccessReview",
+            Spec = new V1SubjectAccessReviewSpec { User = account.UserName, Groups = [.. account.Groups], ResourceAttributes = attributes },
+        };
+    }
+
+    /// <summary>Judges one answer: denied is Passed, allowed is Failed, an authorizer error or a failed control is Inconclusive.</summary>
+    public static AccessAnswer Judge(AccessQuestion question, V1SubjectAccessReviewStatus status, bool controlAllowed)
+    {
+        ArgumentNullException.ThrowIfNull(question);
+        ArgumentNullException.ThrowIfNull(status);
+        var evidence = $"{(status.Allowed ? "allowed" : "denied")}{(string.IsNullOrEmpty(status.Reason) ? "" : $": {status.Reason}")}{(string.IsNullOrEmpty(status.EvaluationError) ? "" : $" (evaluation error: {status.EvaluationError})")}";
+        var verdict = !controlAllowed ? ProbeStatus.Inconclusive
+            : status.Allowed ? ProbeStatus.Failed
+            : !string.IsNullOrEmpty(status.EvaluationError) ? ProbeStatus.Inconclusive
+            : ProbeStatus.Passed;
+        return new AccessAnswer(question, verdict, controlAllowed ? evidence : $"{evidence}; control failed: the account was not allowed what it was granted, so denials prove nothing");
+    }
+
+    /// <summary>Asks every question; the control is a permission the account's own Role grants (verb, group, resource).</summary>
+    public static async Task<ImmutableArray<AccessAnswer>> AskAsync(IKubernetes client, ServiceAccountRef account, string otherNamespace, V1ResourceAttributes control, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var controlStatus = (await client.AuthorizationV1.CreateSubjectAccessReviewAsync(Review(account, control), cancellationToken: ct).ConfigureAwait(false)).Status;
+        var answers = ImmutableArray.CreateBuilder<AccessAnswer>();
+        foreach (var q in Build(account, otherNamespace))
+        {
+            var status = (await client.AuthorizationV1.CreateSubjectAccessReviewAsync(Review(account, q.Attributes), cancellationToken: ct).ConfigureAwait(false)).Status;
+            answers.Add(Judge(q, status, controlStatus.Allowed));
+        }
+        return answers.ToImmutable();
+    }
+
+    /// <summary>
+    /// A control question from the first plain rule the manifests grant the account (null if none), asked in the
+    /// namespace it was deployed to (the manifests may name another).
+    /// </summary>
+    public static V1ResourceAttributes? ControlFrom(RbacModel model, ServiceAccountRef account, string deployedNamespace)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var grant = model.GrantsFor(account).FirstOrDefault(g => g.Rule.NonResourceUrls.IsEmpty && g.Rule.ResourceNames.IsEmpty
+            && !g.Rule.Verbs.Contains("*") && !g.Rule.Resources.Any(r => r.Contains('*', StringComparison.Ordinal)));
+        return grant is null ? null : new V1ResourceAttributes
+        {
+            Verb = grant.Rule.Verbs[0],
+            Group = grant.Rule.ApiGroups.FirstOrDefault() ?? "",
+            Resource = grant.Rule.Resources[0].Split('/')[0],
+            Subresource = grant.Rule.Resources[0].Contains('/', StringComparison.Ordinal) ? grant.Rule.Resources[0].Split('/')[1] : null,
+            NamespaceProperty = deployedNamespace,
+        };
+    }
+}

@@ -1,0 +1,157 @@
+using System.Collections.Immutable;
+using Harness.Clusters;
+using Harness.Kubernetes;
+using Harness.Protocol;
+using Harness.Waits;
+using k8s;
+using k8s.Autorest;
+using k8s.Models;
+
+namespace Harness.Vehicles;
+
+/// <summary>Which vehicle carries the agent into the operator's security context on a cluster.</summary>
+public enum ClusterVehicleKind
+{
+    /// <summary>A clone of the operator's pod with the probe image (the default; leaves the operator untouched).</summary>
+    TwinPod,
+
+    /// <summary>An ephemeral container in the operator's running pod (opt-in; cannot be removed afterwards).</summary>
+    EphemeralContainer,
+
+    /// <summary>Exec into the operator's own container, whose image already contains the agent.</summary>
+    DirectExec,
+}
+
+/// <summary>Runs agent plans by exec through the API server in one container of one pod.</summary>
+public class KubernetesVehicle : IProbeVehicle, IAsyncDisposable
+{
+    private readonly Func<ValueTask>? cleanup;
+    private int disposed;
+
+    /// <summary>Creates a vehicle for a pod and container that already run the agent.</summary>
+    public KubernetesVehicle(IKubernetes client, string ns, string pod, string container, string name, ImmutableArray<string> notes, Func<ValueTask>? cleanup = null)
+    {
+        Client = client;
+        Namespace = ns;
+        Pod = pod;
+        Container = container;
+        Name = name;
+        Notes = notes;
+        this.cleanup = cleanup;
+    }
+
+    /// <summary>The client.</summary>
+    public IKubernetes Client { get; }
+
+    /// <summary>The pod's namespace.</summary>
+    public string Namespace { get; }
+
+    /// <summary>The pod.</summary>
+    public string Pod { get; }
+
+    /// <summary>The container the agent runs in.</summary>
+    public string Container { get; }
+
+    /// <inheritdoc/>
+    public string Name { get; }
+
+    /// <inheritdoc/>
+    public ImmutableArray<string> Notes { get; }
+
+    /// <inheritdoc/>
+    public async Task<AgentReport> RunAsync(AgentPlan plan, CancellationToken ct = default)
+    {
+        try
+        {
+            return await KubernetesExec.RunPlanAsync(Client, Namespace, Pod, Container, plan, ct).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new AgentFailedException($"{Name} {Namespace}/{Pod}", -1, e.Message, "");
+        }
+        catch (KubernetesException e)
+        {
+            throw new AgentFailedException($"{Name} {Namespace}/{Pod}", e.Status?.Code ?? -1, $"exec failed: {e.Status?.Reason} {e.Status?.Message}", "");
+        }
+    }
+
+    /// <inheritdoc/>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref disposed, 1) == 0 && cleanup is not null)
+        {
+            await cleanup().ConfigureAwait(false);
+        }
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>Starts the vehicles on a cluster.</summary>
+public static class ClusterVehicles
+{
+    /// <summary>Starts the chosen vehicle for the target.</summary>
+    /// <exception cref="WaitTimeoutException">The twin pod or ephemeral container did not start (pod states and events in the message).</exception>
+    /// <exception cref="HttpOperationException">The API server refused the pod (a PodSecurity or RBAC refusal is in the status).</exception>
+    public static Task<KubernetesVehicle> StartAsync(ClusterVehicleKind kind, IKubernetes client, OperatorTarget target, string probeImage, string session, TimeProvider? time = null, CancellationToken ct = default) => kind switch
+    {
+        ClusterVehicleKind.TwinPod => StartTwinAsync(client, target, new TwinPodOptions { ProbeImage = probeImage, Session = session }, time, ct),
+        ClusterVehicleKind.EphemeralContainer => StartEphemeralAsync(client, target, probeImage, session, time, ct),
+        _ => Task.FromResult(new KubernetesVehicle(client, target.Namespace, target.PodName ?? throw new TargetNotFoundException("direct exec needs a running pod of the operator"), target.Container, "direct-exec",
+            ["direct exec: the agent runs inside the operator's own container; its image must contain /probe/agent"])),
+    };
+
+    /// <summary>Creates the twin pod and waits until its agent runs.</summary>
+    public static async Task<KubernetesVehicle> StartTwinAsync(IKubernetes client, OperatorTarget target, TwinPodOptions options, TimeProvider? time = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var pod = TwinPod.Build(target, options);
+        await client.CoreV1.CreateNamespacedPodAsync(pod, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+        async ValueTask Delete()
+        {
+            try
+            {
+                using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                await client.CoreV1.DeleteNamespacedPodAsync(pod.Metadata.Name, target.Namespace, gracePeriodSeconds: 0, cancellationToken: bound.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpOperationException or OperationCanceledException or HttpRequestException)
+            {
+                // It carries the session label; the namespace's removal takes it too.
+            }
+        }
+        try
+        {
+            await WaitRunningAsync(client, target.Namespace, pod.Metadata.Name, target.Container, ephemeral: false, time, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            await Delete().ConfigureAwait(false);
+            throw;
+        }
+        return new KubernetesVehicle(client, target.Namespace, pod.Metadata.Name, target.Container, "twin-pod", TwinPod.Notes, Delete);
+    }
+
+    /// <summary>Adds the ephemeral container to the operator's running pod and waits until it runs.</summary>
+    public static async Task<KubernetesVehicle> StartEphemeralAsync(IKubernetes client, OperatorTarget target, string probeImage, string session, TimeProvider? time = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(target);
+        var podName = target.PodName ?? throw new TargetNotFoundException("the ephemeral container vehicle needs a running pod of the operator");
+        var pod = await client.CoreV1.ReadNamespacedPodAsync(podName, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+        var container = EphemeralProbe.Build(pod.Spec, target.Container, probeImage, session);
+        var patch = new V1Patch(KubernetesJson.Serialize(EphemeralProbe.Patch(container)), V1Patch.PatchType.StrategicMergePatch);
+        await client.CoreV1.PatchNamespacedPodEphemeralcontainersAsync(patch, podName, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+        await WaitRunningAsync(client, target.Namespace, podName, container.Name, ephemeral: true, time, ct).ConfigureAwait(false);
+        return new KubernetesVehicle(client, target.Namespace, podName, container.Name, "ephemeral-container", EphemeralProbe.Notes);
+    }
+
+    private static Task WaitRunningAsync(IKubernetes client, string ns, string pod, string container, bool ephemeral, TimeProvider? time, CancellationToken ct) =>
+        BoundedWait.UntilAsync(
+            $"{(ephemeral ? "ephemeral container" : "twin pod")} {ns}/{pod} ({container}) to run",
+            async t => (
+                Pod: await client.CoreV1.ReadNamespacedPodAsync(pod, ns, cancellationToken: t).ConfigureAwait(false),
+                Events: (await client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: $"involvedObject.name={pod}", cancellationToken: t).ConfigureAwait(false)).Items),
+            x => ((ephemeral ? x.Pod.Status?.EphemeralContainerStatuses : x.Pod.Status?.ContainerStatuses) ?? [])
+                .Any(s => s.Name == container && s.State?.Running is not null),
+            x => ClusterVerification.Describe([x.Pod], x.Events),
+            TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), time: time, ct: ct);
+}
