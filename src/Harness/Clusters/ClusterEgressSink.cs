@@ -18,11 +18,12 @@ public sealed class ClusterEgressSink : IAsyncDisposable
     private readonly IKubernetes client;
     private readonly string controlNamespace;
 
-    private ClusterEgressSink(EgressSink sink, IKubernetes client, string controlNamespace, EgressTarget http, EgressTarget https, string evidence)
+    private ClusterEgressSink(EgressSink sink, IKubernetes client, string controlNamespace, string controlPod, EgressTarget http, EgressTarget https, string evidence)
     {
         this.sink = sink;
         this.client = client;
         this.controlNamespace = controlNamespace;
+        ControlPod = controlPod;
         Http = http;
         Https = https;
         Evidence = evidence;
@@ -36,6 +37,9 @@ public sealed class ClusterEgressSink : IAsyncDisposable
 
     /// <summary>What the control pod saw.</summary>
     public string Evidence { get; }
+
+    /// <summary>The control pod: the outside vantage for egress controls.</summary>
+    public string ControlPod { get; }
 
     /// <summary>The namespace of the control pod (no NetworkPolicy applies there).</summary>
     public string ControlNamespace => controlNamespace;
@@ -83,7 +87,7 @@ public sealed class ClusterEgressSink : IAsyncDisposable
                     $"a pod in {ns} (no NetworkPolicy) cannot reach the sink at {sink.Target.Address} on network {network}: {string.Join("; ", failures.Select(f => $"{f.Id} {f.Outcome} {f.Errno} {f.Detail}"))}. Egress denials would prove nothing.");
             }
             var evidence = string.Join("; ", report.Results.Select(r => r.Detail));
-            return new ClusterEgressSink(sink, cluster.Client, ns, http, https, evidence);
+            return new ClusterEgressSink(sink, cluster.Client, ns, pod.Metadata.Name, http, https, evidence);
         }
         catch
         {

@@ -11,8 +11,8 @@ namespace Harness.Deployment;
 /// <summary>The operator to deploy and probe.</summary>
 public sealed record OperatorSpec
 {
-    /// <summary>A manifest file or folder (multi-document YAML, rendered Helm or kustomize output).</summary>
-    public required string Manifests { get; init; }
+    /// <summary>Manifest files or folders (multi-document YAML, rendered Helm or kustomize output).</summary>
+    public required ImmutableArray<string> Manifests { get; init; }
 
     /// <summary>The Deployment (or StatefulSet, DaemonSet) that runs the operator.</summary>
     public required string Workload { get; init; }
@@ -81,9 +81,9 @@ public static class OperatorDeployment
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(spec);
         log ??= TextWriter.Null;
-        var documents = ManifestLoader.LoadPath(spec.Manifests);
+        var documents = spec.Manifests.SelectMany(ManifestLoader.LoadPath).ToList();
         var workloadDoc = documents.FirstOrDefault(d => d.Name == spec.Workload && d.Kind is "Deployment" or "StatefulSet" or "DaemonSet")
-            ?? throw new TargetNotFoundException($"no Deployment, StatefulSet or DaemonSet named \"{spec.Workload}\" in {spec.Manifests}; it has {string.Join(", ", documents.Where(d => PodTemplates.TryGet(d.Object, out _, out _)).Select(d => d.DisplayName))}.");
+            ?? throw new TargetNotFoundException($"no Deployment, StatefulSet or DaemonSet named \"{spec.Workload}\" in {string.Join(", ", spec.Manifests)}; they have {string.Join(", ", documents.Where(d => PodTemplates.TryGet(d.Object, out _, out _)).Select(d => d.DisplayName))}.");
         var ns = spec.Namespace ?? Truncate($"harness-{spec.Workload}-{session}");
         foreach (var image in spec.LocalImages)
         {

@@ -79,11 +79,22 @@ public static class AccessReviewMatrix
         return new AccessAnswer(question, verdict, controlAllowed ? evidence : $"{evidence}; control failed: the account was not allowed what it was granted, so denials prove nothing");
     }
 
-    /// <summary>Asks every question; the control is a permission the account's own Role grants (verb, group, resource).</summary>
-    public static async Task<ImmutableArray<AccessAnswer>> AskAsync(IKubernetes client, ServiceAccountRef account, string otherNamespace, V1ResourceAttributes control, CancellationToken ct = default)
+    /// <summary>
+    /// Asks every question. The control is a permission the account's own Role grants; without one, reading
+    /// <c>/version</c>, which every authenticated identity may (weaker: it proves the authorizer answers, not the name).
+    /// </summary>
+    public static async Task<ImmutableArray<AccessAnswer>> AskAsync(IKubernetes client, ServiceAccountRef account, string otherNamespace, V1ResourceAttributes? control, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(client);
-        var controlStatus = (await client.AuthorizationV1.CreateSubjectAccessReviewAsync(Review(account, control), cancellationToken: ct).ConfigureAwait(false)).Status;
+        var controlReview = control is not null
+            ? Review(account, control)
+            : new V1SubjectAccessReview
+            {
+                ApiVersion = "authorization.k8s.io/v1",
+                Kind = "SubjectAccessReview",
+                Spec = new V1SubjectAccessReviewSpec { User = account.UserName, Groups = [.. account.Groups], NonResourceAttributes = new V1NonResourceAttributes { Path = "/version", Verb = "get" } },
+            };
+        var controlStatus = (await client.AuthorizationV1.CreateSubjectAccessReviewAsync(controlReview, cancellationToken: ct).ConfigureAwait(false)).Status;
         var answers = ImmutableArray.CreateBuilder<AccessAnswer>();
         foreach (var q in Build(account, otherNamespace))
         {

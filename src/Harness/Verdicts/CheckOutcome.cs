@@ -1,0 +1,32 @@
+using System.Collections.Immutable;
+using Harness.Probes;
+using Harness.Rbac;
+
+namespace Harness.Verdicts;
+
+/// <summary>The verdict on one hardening check, from every probe and access question that bears on it.</summary>
+/// <param name="Check">The check.</param>
+/// <param name="Status">Failed if any part failed; else Inconclusive if any part was, or if nothing tested it; else Passed.</param>
+/// <param name="Evidence">One line per part: id, status, explanation.</param>
+public sealed record CheckOutcome(HardeningCheck Check, ProbeStatus Status, ImmutableArray<string> Evidence)
+{
+    /// <summary>The four checks of the mission, in the order reports show them.</summary>
+    public static ImmutableArray<HardeningCheck> Mission { get; } =
+        [HardeningCheck.EgressDenied, HardeningCheck.RootFilesystemReadOnly, HardeningCheck.PrivilegeEscalationDenied, HardeningCheck.SecretsNotReadable];
+
+    /// <summary>Combines probe results and access answers for one check. Pure.</summary>
+    public static CheckOutcome Of(HardeningCheck check, IEnumerable<ProbeResult> results, IEnumerable<AccessAnswer>? access = null)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var parts = results.Where(r => r.Probe.Check == check)
+            .Select(r => (r.Status, Line: $"{r.Probe.Id}: {r.Status} - {r.Explanation}"))
+            .Concat((access ?? []).Where(a => a.Question.Check == check).Select(a => (a.Status, Line: $"{a.Question.Id}: {a.Status} - {a.Question.Description}: {a.Evidence}")))
+            .ToList();
+        var status = parts.Count == 0 ? ProbeStatus.Inconclusive
+            : parts.Any(p => p.Status == ProbeStatus.Failed) ? ProbeStatus.Failed
+            : parts.Any(p => p.Status == ProbeStatus.Inconclusive) ? ProbeStatus.Inconclusive
+            : ProbeStatus.Passed;
+        var evidence = parts.Count == 0 ? ["no probe for this check ran"] : parts.Select(p => p.Line).ToImmutableArray();
+        return new CheckOutcome(check, status, evidence);
+    }
+}
