@@ -1,1 +1,1 @@
-[assembly: AssemblyFixture(typeof(Harness.Scenarios.LiveCluster))]
+[assembly: AssemblyFixture(typeof(Harness.Xunit.HarnessClusterFixture))]

@@ -3,11 +3,12 @@ using Harness.Docker;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
+using Harness.Xunit;
 
 namespace Harness.Scenarios;
 
 /// <summary>Verify, then trust: the cluster must really enforce PodSecurity and NetworkPolicy before any verdict relies on it.</summary>
-public sealed class PodSecurityScenarios(LiveCluster live)
+public sealed class PodSecurityScenarios(HarnessClusterFixture live)
 {
     [Fact]
     public async Task UnlabelledNamespace_PrivilegedPod_IsRejectedByPodSecurityNotRbac()

@@ -1,0 +1,40 @@
+using Harness.Probes;
+using Xunit;
+
+namespace Harness.Xunit;
+
+/// <summary>
+/// The mission's four checks as facts. <c>public class MyOperatorHardening : OperatorHardeningTests&lt;MyOperatorFixture&gt; {}</c>
+/// gives them for your operator; each failure prints the evidence and the control that made it trustworthy.
+/// </summary>
+/// <typeparam name="TFixture">The operator's fixture.</typeparam>
+public abstract class OperatorHardeningTests<TFixture> : IClassFixture<TFixture>
+    where TFixture : OperatorFixture
+{
+    /// <summary>The fixture of this class.</summary>
+    protected static async Task<TFixture> FixtureAsync() =>
+        await TestContext.Current.GetFixture<TFixture>().ConfigureAwait(false)
+        ?? throw new InvalidOperationException($"{typeof(TFixture).Name} is not a fixture of this test class.");
+
+    private static async Task Check(HardeningCheck check)
+    {
+        var fixture = await FixtureAsync().ConfigureAwait(false);
+        fixture.RequireReport()[check].Should().Pass(fixture.AllowInconclusive);
+    }
+
+    /// <summary>Egress to the internet (the harness's sink outside the cluster, by address and by name, HTTP and HTTPS) is denied by a network mechanism, while a pod without the policy reaches it.</summary>
+    [Fact]
+    public Task EgressToTheInternetIsDenied() => Check(HardeningCheck.EgressDenied);
+
+    /// <summary>Writes to <c>/</c>, <c>/etc</c>, <c>/usr</c> and a world-writable directory of the image fail with EROFS, while the pod's scratch directory accepts them.</summary>
+    [Fact]
+    public Task RootFilesystemIsReadOnly() => Check(HardeningCheck.RootFilesystemReadOnly);
+
+    /// <summary>setuid(0), a setuid-root helper, unshare, mount, chroot and raw sockets fail in the kernel; a privileged pod and pods in other namespaces are refused by the API; the ServiceAccount cannot escalate, bind, impersonate or patch webhooks.</summary>
+    [Fact]
+    public Task PrivilegeEscalationIsDenied() => Check(HardeningCheck.PrivilegeEscalationDenied);
+
+    /// <summary>The pod's own token cannot list Secrets in its namespace or cluster-wide (RBAC 403, while the same token authenticates), and the authorizer says the same for get/list/watch.</summary>
+    [Fact]
+    public Task ServiceAccountCannotReadSecrets() => Check(HardeningCheck.SecretsNotReadable);
+}
