@@ -30,3 +30,4 @@ export TESTCONTAINERS_RYUK_DISABLED=true
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 bash "$_root/eng/build-probe.sh"
+bash "$_root/eng/build-sample-operator.sh"

@@ -19,6 +19,9 @@ internal static class Commands
                       [--admission-dir DIR] [--write DIR]
               Print (or write into DIR) the kind cluster config and the PodSecurity admission config.
 
+          build-image --binary PATH --image NAME:TAG
+              Import a NativeAOT program as a scratch image (runtime libraries, CA certificates, non-root user).
+
           bench [--runs N]
               Benchmark one batched agent exec against one exec per probe and a by-hand shell script,
               in a hardened local container (needs Docker and `bash eng/build-probe.sh`).
@@ -40,6 +43,8 @@ internal static class Commands
                     return await KindConfigCommand(options, stdout, ct).ConfigureAwait(false);
                 case "preflight":
                     return await PreflightCommand(options, stdout).ConfigureAwait(false);
+                case "build-image":
+                    return await BuildImageCommand(options, stdout, ct).ConfigureAwait(false);
                 case "bench":
                     options.Only("runs");
                     options.NoPositional();
@@ -71,6 +76,19 @@ internal static class Commands
             await stderr.WriteLineAsync("harness: cancelled").ConfigureAwait(false);
             return 2;
         }
+    }
+
+    private static async Task<int> BuildImageCommand(Options o, TextWriter stdout, CancellationToken ct)
+    {
+        o.Only("binary", "image");
+        o.NoPositional();
+        var binary = o.Get("binary") ?? throw new UsageException("build-image needs --binary PATH (a NativeAOT executable)");
+        var image = o.Get("image") ?? throw new UsageException("build-image needs --image NAME:TAG");
+        await using var docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
+        docker.KeepResources = true;
+        var built = await Images.ProbeImage.BuildApplicationAsync(docker, binary, image, ct).ConfigureAwait(false);
+        await stdout.WriteLineAsync($"built {built} from {binary}").ConfigureAwait(false);
+        return 0;
     }
 
     private static async Task<int> PreflightCommand(Options o, TextWriter stdout)

@@ -84,8 +84,6 @@ public static class ProbeImage
     public static IReadOnlyList<ImageEntry> Layout(ProbeArtifacts artifacts, Func<string, bool>? fileExists = null)
     {
         ArgumentNullException.ThrowIfNull(artifacts);
-        fileExists ??= File.Exists;
-        var id = ProbeImageLayout.NonRootId;
         var entries = new List<ImageEntry>
         {
             new("/probe", null, Exec),
@@ -95,6 +93,22 @@ public static class ProbeImage
             new(ProbeImageLayout.SetuidHelper, artifacts.KernelHelperPath, SetuidExec),
             new(ProbeImageLayout.RootfsCanary, null, Sticky),
             new(ProbeImageLayout.MountPoint, null, Exec),
+        };
+        entries.AddRange(RuntimeLayout(fileExists));
+        return entries;
+    }
+
+    /// <summary>
+    /// What a NativeAOT program needs in a scratch image: the loader, glibc, libm, OpenSSL when present, CA
+    /// certificates, passwd and group entries for the non-root user, <c>/tmp</c>. Pure given <paramref name="fileExists"/>.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The loader or libc was not found on this host.</exception>
+    public static IReadOnlyList<ImageEntry> RuntimeLayout(Func<string, bool>? fileExists = null)
+    {
+        fileExists ??= File.Exists;
+        var id = ProbeImageLayout.NonRootId;
+        var entries = new List<ImageEntry>
+        {
             new("/tmp", null, Sticky),
             // Present so the standard read-only probes of /usr and /var hit the filesystem, not ENOENT.
             new("/usr", null, Exec),
@@ -187,10 +201,12 @@ public static class ProbeImage
     }
 
     /// <summary>A content hash of the layout: equal inputs give the same tag.</summary>
-    internal static async Task<string> TagAsync(IReadOnlyList<ImageEntry> layout, CancellationToken ct)
+    internal static Task<string> TagAsync(IReadOnlyList<ImageEntry> layout, CancellationToken ct) => TagAsync(Repository, layout, ImageChanges(), ct);
+
+    private static async Task<string> TagAsync(string repository, IReadOnlyList<ImageEntry> layout, IReadOnlyList<string> changes, CancellationToken ct)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(Encoding.UTF8.GetBytes(string.Join('\n', ImageChanges())));
+        hash.AppendData(Encoding.UTF8.GetBytes(string.Join('\n', changes)));
         foreach (var e in layout.OrderBy(e => e.Path, StringComparer.Ordinal))
         {
             hash.AppendData(Encoding.UTF8.GetBytes($"{e.Path}\0{(int)e.Mode}\0{e.Content}\0"));
@@ -199,7 +215,7 @@ public static class ProbeImage
                 hash.AppendData(await File.ReadAllBytesAsync(e.Source, ct).ConfigureAwait(false));
             }
         }
-        return $"{Repository}:{Convert.ToHexStringLower(hash.GetHashAndReset())[..16]}";
+        return $"{repository}:{Convert.ToHexStringLower(hash.GetHashAndReset())[..16]}";
     }
 
     /// <summary>Builds the image (or reuses an identical one) and returns its tag.</summary>
@@ -215,8 +231,40 @@ public static class ProbeImage
     {
         ArgumentNullException.ThrowIfNull(docker);
         ArgumentNullException.ThrowIfNull(extra);
-        var layout = Layout(artifacts).Concat(extra).ToList();
-        var tag = await TagAsync(layout, ct).ConfigureAwait(false);
+        return await ImportAsync(docker, Repository, [.. Layout(artifacts).Concat(extra)], ImageChanges(), ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Builds a scratch image for a NativeAOT program (the sample operator's, yours): the runtime files, the binary at
+    /// <c>/app/NAME</c> as entrypoint, the non-root user; then tags it <paramref name="image"/>.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The binary or a runtime file is missing.</exception>
+    public static async Task<string> BuildApplicationAsync(DockerHost docker, string binaryPath, string image, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(docker);
+        if (!File.Exists(binaryPath))
+        {
+            throw new FileNotFoundException($"{binaryPath} does not exist; publish the program with NativeAOT first.", binaryPath);
+        }
+        var entrypoint = "/app/" + Path.GetFileName(binaryPath);
+        var layout = new List<ImageEntry> { new("/app", null, Exec), new(entrypoint, binaryPath, Exec) };
+        layout.AddRange(RuntimeLayout());
+        string[] changes =
+        [
+            $"USER {ProbeImageLayout.NonRootId}:{ProbeImageLayout.NonRootId}",
+            "LABEL io.harness.owner=harness",
+            $"ENTRYPOINT [\"{entrypoint}\"]",
+        ];
+        var colon = image.LastIndexOf(':');
+        var repository = colon > image.LastIndexOf('/') ? image[..colon] : image;
+        var built = await ImportAsync(docker, repository, layout, changes, ct).ConfigureAwait(false);
+        await docker.Client.Images.TagImageAsync(built, new ImageTagParameters { RepositoryName = repository, Tag = colon > image.LastIndexOf('/') ? image[(colon + 1)..] : "latest" }, ct).ConfigureAwait(false);
+        return image;
+    }
+
+    private static async Task<string> ImportAsync(DockerHost docker, string repository, IReadOnlyList<ImageEntry> layout, IReadOnlyList<string> changes, CancellationToken ct)
+    {
+        var tag = await TagAsync(repository, layout, changes, ct).ConfigureAwait(false);
         try
         {
             await docker.Client.Images.InspectImageAsync(tag, ct).ConfigureAwait(false);
@@ -232,7 +280,7 @@ public static class ProbeImage
         var progress = new BuildLog();
         var colon = tag.LastIndexOf(':');
         await docker.Client.Images.CreateImageAsync(
-            new ImagesCreateParameters { FromSrc = "-", Repo = tag[..colon], Tag = tag[(colon + 1)..], Changes = [.. ImageChanges()] },
+            new ImagesCreateParameters { FromSrc = "-", Repo = tag[..colon], Tag = tag[(colon + 1)..], Changes = [.. changes] },
             rootfs, new AuthConfig(), progress, ct).ConfigureAwait(false);
         try
         {
@@ -241,7 +289,7 @@ public static class ProbeImage
         catch (DockerImageNotFoundException)
         {
             var why = progress.Errors.Count > 0 ? string.Join("; ", progress.Errors) : "the builder reported no error";
-            throw new InvalidOperationException($"Importing the probe image {tag} failed: {why}");
+            throw new InvalidOperationException($"Importing the image {tag} failed: {why}");
         }
         return tag;
     }

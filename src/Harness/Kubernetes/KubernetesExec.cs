@@ -1,17 +1,12 @@
 using System.Text;
 using System.Text.Json;
 using Harness.Protocol;
+using Harness.Vehicles;
 using k8s;
 using k8s.Autorest;
 using k8s.Models;
 
 namespace Harness.Kubernetes;
-
-/// <summary>What an exec in a pod printed and returned.</summary>
-/// <param name="ExitCode">Exit code from the exec status channel.</param>
-/// <param name="Stdout">Standard output.</param>
-/// <param name="Stderr">Standard error.</param>
-public sealed record ExecResult(int ExitCode, string Stdout, string Stderr);
 
 /// <summary>Exec in a pod through the API server (the status channel gives the exit code).</summary>
 public static class KubernetesExec

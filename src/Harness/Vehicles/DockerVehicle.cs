@@ -175,6 +175,15 @@ public sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
         return new ExecResult(inspect.ExitCode ?? -1, stdout, stderr);
     }
 
+    /// <summary>Waits for the container's own process to exit and returns its exit code and output.</summary>
+    public async Task<ExecResult> WaitAsync(CancellationToken ct = default)
+    {
+        var exit = await docker.Client.Containers.WaitContainerAsync(ContainerId, ct).ConfigureAwait(false);
+        using var logs = await docker.Client.Containers.GetContainerLogsAsync(ContainerId, new ContainerLogsParameters { ShowStdout = true, ShowStderr = true }, ct).ConfigureAwait(false);
+        var (stdout, stderr) = await logs.ReadOutputToEndAsync(ct).ConfigureAwait(false);
+        return new ExecResult(exit.StatusCode, stdout, stderr);
+    }
+
     /// <summary>Removes the container (idempotent).</summary>
     public async ValueTask DisposeAsync()
     {
