@@ -43,6 +43,9 @@ public sealed record StandardProbeOptions
     /// <summary>Include the probes that use the pod's ServiceAccount token against the API server (cluster vehicles only).</summary>
     public bool IncludeKubernetesApi { get; init; }
 
+    /// <summary>A name cluster DNS must resolve for the pod (the expected-allowed DNS probe on clusters).</summary>
+    public string ClusterDnsName { get; init; } = "kubernetes.default.svc.cluster.local";
+
     /// <summary>Namespace used for the "create a pod in another namespace" probe.</summary>
     public string OtherNamespace { get; init; } = "kube-system";
 
@@ -206,6 +209,9 @@ public static class StandardProbes
         var control = new ControlSpec(self, Vantage.Target, "the pod's token authenticates to the API server (SelfSubjectReview)");
         var rbac = Expectation.Denied(Mechanism.RbacForbidden);
         yield return new("api.self", "authenticate with the pod's token", HardeningCheck.RequiredAccess, self, Interpretation.KubernetesApi, Expectation.Allowed(), null);
+        // What a default-deny egress policy must still allow: cluster DNS (the API server is api.self above).
+        var dns = new AgentStep { Id = "dns.cluster", Kind = StepKinds.Dns, Target = o.ClusterDnsName, TimeoutMs = o.NetworkTimeoutMs };
+        yield return new("dns.cluster", $"resolve {o.ClusterDnsName} through cluster DNS", HardeningCheck.RequiredAccess, dns, Interpretation.Network, Expectation.Allowed(), null);
         yield return new("api.secrets.namespace", "list Secrets in its own namespace", HardeningCheck.SecretsNotReadable,
             Api("api.secrets.namespace", "/api/v1/namespaces/{namespace}/secrets?limit=1"), Interpretation.KubernetesApi, rbac, control);
         yield return new("api.secrets.cluster", "list Secrets in all namespaces", HardeningCheck.SecretsNotReadable,

@@ -98,4 +98,27 @@ public sealed class ProbePlanTests
         doc.RootElement.GetProperty("metadata").GetProperty("namespace").GetString().Should().Be("ns1");
         doc.RootElement.GetProperty("spec").GetProperty("containers")[0].GetProperty("securityContext").GetProperty("privileged").GetBoolean().Should().BeTrue();
     }
+
+    [Fact]
+    public void Create_OnACluster_AddsTheExpectedAllowedDnsAndApiProbes()
+    {
+        var cluster = StandardProbes.Create(new StandardProbeOptions { IncludeKubernetesApi = true });
+        var local = StandardProbes.Create(new StandardProbeOptions());
+
+        cluster.Probes.Where(p => p.Check == HardeningCheck.RequiredAccess).Select(p => p.Id).Should().Contain(["dns.cluster", "api.self", "fs.writable"]);
+        cluster.Probes.Single(p => p.Id == "dns.cluster").Expectation.ExpectDenied.Should().BeFalse();
+        cluster.Probes.Single(p => p.Id == "dns.cluster").Attempt.Target.Should().Be("kubernetes.default.svc.cluster.local");
+        local.Probes.Should().NotContain(p => p.Id == "dns.cluster" || p.Id.StartsWith("api.", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Egress_HttpsTargetWithPinnedAddress_PassesCaAndAddressToTheAgent()
+    {
+        var target = new EgressTarget("sink-tls", "172.30.0.2", "harness-sink", 8443, "tok", "https", "-----BEGIN CERTIFICATE-----", PinAddress: true);
+
+        var step = StandardProbes.Create(new StandardProbeOptions { EgressTargets = [target] }).Probes.Single(p => p.Id == "egress.sink-tls.https").Attempt;
+
+        step.Target.Should().Be("https://harness-sink:8443/");
+        step.Args.Should().Contain("caPem", "-----BEGIN CERTIFICATE-----").And.Contain("connectTo", "172.30.0.2");
+    }
 }
