@@ -72,7 +72,7 @@ public sealed class DeploymentTests
         "/apis/networking.k8s.io/v1" => (200, """{"kind":"APIResourceList","groupVersion":"networking.k8s.io/v1","resources":[{"name":"networkpolicies","namespaced":true,"kind":"NetworkPolicy","verbs":[]}]}"""),
         "/apis/apiextensions.k8s.io/v1" => (200, """{"kind":"APIResourceList","groupVersion":"apiextensions.k8s.io/v1","resources":[{"name":"customresourcedefinitions","namespaced":false,"kind":"CustomResourceDefinition","verbs":[]}]}"""),
         "/apis/demo.harness.dev/v1" => (200, """{"kind":"APIResourceList","groupVersion":"demo.harness.dev/v1","resources":[{"name":"greetings","namespaced":true,"kind":"Greeting","verbs":[]}]}"""),
-        _ => (404, FakeApiServer.NotFound),
+        _ => (404, LoopbackHttpServer.NotFound),
     };
 
     [Fact]
@@ -80,12 +80,12 @@ public sealed class DeploymentTests
     {
         const string CrdPath = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/greetings.demo.harness.dev";
         var crdApplied = false;
-        (int, string) Patched(FakeApiServer.Request r)
+        (int, string) Patched(LoopbackHttpServer.Request r)
         {
             crdApplied |= r.Path == CrdPath;
             return (200, r.Body);
         }
-        using var api = new FakeApiServer(r => r.Method switch
+        using var api = new LoopbackHttpServer(r => r.Method switch
         {
             "PATCH" => Patched(r),
             "GET" when r.Path == CrdPath && crdApplied => (200, """{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"greetings.demo.harness.dev"},"status":{"conditions":[{"type":"Established","status":"True"}]}}"""),
@@ -122,7 +122,7 @@ public sealed class DeploymentTests
     [Fact]
     public async Task ApplyAsync_KindTheClusterDoesNotServe_NamesTheManifestLine()
     {
-        using var api = new FakeApiServer(r => r.Method == "GET" ? Discovery(r.Path) : (200, r.Body));
+        using var api = new LoopbackHttpServer(r => r.Method == "GET" ? Discovery(r.Path) : (200, r.Body));
         using var client = api.Client();
         var docs = ManifestLoader.LoadText("apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n---\napiVersion: widgets.example/v1\nkind: Widget\nmetadata: {name: w}\n", "cr.yaml");
 

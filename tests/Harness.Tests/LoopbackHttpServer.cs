@@ -3,15 +3,23 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace Harness.Tests.Deployment;
+namespace Harness.Tests;
 
-/// <summary>A real HTTP server on loopback that answers like an API server for the requests a test scripts, and records them.</summary>
-internal sealed class FakeApiServer : IDisposable
+/// <summary>
+/// A real HTTP server on 127.0.0.1 that answers what a test scripts (an API server, a download site) and records every
+/// request. Nothing leaves the machine.
+/// </summary>
+internal sealed class LoopbackHttpServer : IDisposable
 {
     private readonly HttpListener listener = new();
     private readonly Task loop;
 
-    public FakeApiServer(Func<Request, (int Status, string Json)> answer)
+    public LoopbackHttpServer(Func<Request, (int Status, string Json)> answer)
+        : this(r => answer(r) is var (status, json) ? (status, Encoding.UTF8.GetBytes(json)) : default)
+    {
+    }
+
+    public LoopbackHttpServer(Func<Request, (int Status, byte[] Body)> answer)
     {
         var probe = new TcpListener(IPAddress.Loopback, 0);
         probe.Start();
@@ -34,7 +42,7 @@ internal sealed class FakeApiServer : IDisposable
 
     public k8s.Kubernetes Client() => new(new k8s.KubernetesClientConfiguration { Host = Url });
 
-    private async Task ServeAsync(Func<Request, (int Status, string Json)> answer)
+    private async Task ServeAsync(Func<Request, (int Status, byte[] Body)> answer)
     {
         while (listener.IsListening)
         {
@@ -50,11 +58,10 @@ internal sealed class FakeApiServer : IDisposable
             using var reader = new StreamReader(context.Request.InputStream, Encoding.UTF8);
             var request = new Request(context.Request.HttpMethod, context.Request.Url!.PathAndQuery, context.Request.ContentType, await reader.ReadToEndAsync());
             Requests.Enqueue(request);
-            var (status, json) = answer(request);
+            var (status, body) = answer(request);
             context.Response.StatusCode = status;
             context.Response.ContentType = "application/json";
-            var bytes = Encoding.UTF8.GetBytes(json);
-            await context.Response.OutputStream.WriteAsync(bytes);
+            await context.Response.OutputStream.WriteAsync(body);
             context.Response.Close();
         }
     }
