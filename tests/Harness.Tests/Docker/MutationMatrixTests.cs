@@ -32,8 +32,10 @@ public sealed class MatrixFixture(DockerFixture docker) : IAsyncLifetime
             return;
         }
         var ct = TestContext.Current.CancellationToken;
-        PodNetwork = await docker.Docker!.CreateNetworkAsync("matrix-pod", isolated: true, ct);
-        SinkNetwork = await docker.Docker.CreateNetworkAsync("matrix-sink", isolated: true, ct);
+        // Each test class gets its own instance: the names must not collide within the session.
+        var instance = Guid.NewGuid().ToString("N")[..6];
+        PodNetwork = await docker.Docker!.CreateNetworkAsync($"matrix-pod-{instance}", isolated: true, ct);
+        SinkNetwork = await docker.Docker.CreateNetworkAsync($"matrix-sink-{instance}", isolated: true, ct);
         Sink = await EgressSink.StartAsync(docker.Docker, docker.ProbeImage!, SinkNetwork, ct: ct);
         Outside = await DockerVehicle.StartAsync(docker.Docker, new ContainerRunSpec { Image = docker.ProbeImage!, Networks = [SinkNetwork] }, "docker:outside", ct);
     }
