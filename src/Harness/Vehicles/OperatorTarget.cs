@@ -44,6 +44,39 @@ public static class TargetDiscovery
             podName);
     }
 
+    /// <summary>
+    /// Finds a running operator on a cluster, by Deployment name or by label selector (release qualification against
+    /// an operator the harness did not deploy). Picks a Running, ready pod.
+    /// </summary>
+    /// <exception cref="TargetNotFoundException">No such Deployment, or no running pod matches; says what exists.</exception>
+    public static async Task<OperatorTarget> FindAsync(IKubernetes client, string ns, string? deployment, string? labelSelector, string? container = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        V1ObjectMeta? templateMetadata = null;
+        var workload = $"pods/{labelSelector}";
+        if (deployment is not null)
+        {
+            V1Deployment found;
+            try
+            {
+                found = await client.AppsV1.ReadNamespacedDeploymentAsync(deployment, ns, cancellationToken: ct).ConfigureAwait(false);
+            }
+            catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                var names = (await client.AppsV1.ListNamespacedDeploymentAsync(ns, cancellationToken: ct).ConfigureAwait(false)).Items.Select(d => d.Metadata.Name);
+                throw new TargetNotFoundException($"no Deployment \"{deployment}\" in namespace {ns}; it has {string.Join(", ", names.DefaultIfEmpty("none"))}.");
+            }
+            labelSelector = string.Join(",", (found.Spec.Selector.MatchLabels ?? new Dictionary<string, string>()).Select(kv => $"{kv.Key}={kv.Value}"));
+            templateMetadata = found.Spec.Template.Metadata;
+            workload = $"Deployment/{deployment}";
+        }
+        var pods = (await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: ct).ConfigureAwait(false)).Items;
+        var pod = pods.FirstOrDefault(p => p.Status?.Phase == "Running" && p.Metadata.DeletionTimestamp is null && (p.Status.ContainerStatuses ?? []).All(s => s.Ready))
+            ?? throw new TargetNotFoundException($"no running, ready pod in {ns} matches \"{labelSelector}\" ({pods.Count} pods: {string.Join(", ", pods.Select(p => $"{p.Metadata.Name} {p.Status?.Phase}"))}).");
+        var target = FromWorkload(pod, container ?? ChooseContainer(pod.Spec, templateMetadata ?? pod.Metadata, null, workload), ns);
+        return target with { Workload = workload, PodMetadata = templateMetadata ?? pod.Metadata };
+    }
+
     /// <summary>The container to probe: the one named, else the default-container annotation, else the only one.</summary>
     /// <exception cref="TargetNotFoundException">The name does not exist, or there are several and none is named.</exception>
     public static string ChooseContainer(V1PodSpec spec, V1ObjectMeta? metadata, string? requested, string where)

@@ -124,3 +124,62 @@ public sealed class VehicleBuilderTests
         FluentActions.Invoking(() => EphemeralProbe.Build(spec, "manager", "i", "s")).Should().Throw<TargetNotFoundException>().WithMessage("*no container \"manager\"*");
     }
 }
+
+public sealed class TargetFindTests
+{
+    private static string DeploymentJson()
+    {
+        var d = (V1Deployment)ManifestLoader.LoadPath(RepoPaths.File("fixtures/manifests/complex-operator.yaml")).Single().Object!;
+        d.ApiVersion = "apps/v1";
+        d.Kind = "Deployment";
+        return KubernetesJson.Serialize(d);
+    }
+
+    private static string PodList(string phase)
+    {
+        var d = (V1Deployment)ManifestLoader.LoadPath(RepoPaths.File("fixtures/manifests/complex-operator.yaml")).Single().Object!;
+        var pod = new V1Pod
+        {
+            Metadata = new V1ObjectMeta { Name = "widget-operator-7d9f-abcde", NamespaceProperty = "widgets", Labels = d.Spec.Template.Metadata.Labels },
+            Spec = d.Spec.Template.Spec,
+            Status = new V1PodStatus { Phase = phase, ContainerStatuses = [new V1ContainerStatus { Name = "manager", Ready = phase == "Running", Image = "x", ImageID = "y", RestartCount = 0 }] },
+        };
+        return KubernetesJson.Serialize(new V1PodList { ApiVersion = "v1", Kind = "PodList", Items = [pod], Metadata = new V1ListMeta() });
+    }
+
+    [Fact]
+    public async Task FindAsync_ByDeployment_ResolvesARunningPodWithTheTemplateLabels()
+    {
+        using var api = new LoopbackHttpServer(r => r.Path switch
+        {
+            "/apis/apps/v1/namespaces/widgets/deployments/widget-operator" => (200, DeploymentJson()),
+            "/api/v1/namespaces/widgets/pods" => (200, PodList("Running")),
+            _ => (404, LoopbackHttpServer.NotFound),
+        });
+        using var client = api.Client();
+
+        var target = await TargetDiscovery.FindAsync(client, "widgets", "widget-operator", null, ct: TestContext.Current.CancellationToken);
+
+        target.Should().Match<OperatorTarget>(t => t.PodName == "widget-operator-7d9f-abcde" && t.Container == "manager" && t.Workload == "Deployment/widget-operator" && t.ServiceAccount == "widget-operator");
+        api.Requests.Single(r => r.Path == "/api/v1/namespaces/widgets/pods").PathAndQuery.Should().Contain("labelSelector=app.kubernetes.io%2Fname%3Dwidget-operator");
+    }
+
+    [Fact]
+    public async Task FindAsync_NoRunningPodOrNoDeployment_SaysWhatExists()
+    {
+        using var api = new LoopbackHttpServer(r => r.Path switch
+        {
+            "/apis/apps/v1/namespaces/widgets/deployments/widget-operator" => (200, DeploymentJson()),
+            "/apis/apps/v1/namespaces/widgets/deployments" => (200, """{"apiVersion":"apps/v1","kind":"DeploymentList","metadata":{},"items":[{"metadata":{"name":"widget-operator"}}]}"""),
+            "/api/v1/namespaces/widgets/pods" => (200, PodList("Pending")),
+            _ => (404, LoopbackHttpServer.NotFound),
+        });
+        using var client = api.Client();
+
+        var pending = () => TargetDiscovery.FindAsync(client, "widgets", "widget-operator", null, ct: TestContext.Current.CancellationToken);
+        var missing = () => TargetDiscovery.FindAsync(client, "widgets", "widgets-operator", null, ct: TestContext.Current.CancellationToken);
+
+        (await pending.Should().ThrowAsync<TargetNotFoundException>()).Which.Message.Should().Contain("widget-operator-7d9f-abcde Pending");
+        (await missing.Should().ThrowAsync<TargetNotFoundException>()).Which.Message.Should().Be("no Deployment \"widgets-operator\" in namespace widgets; it has widget-operator.");
+    }
+}
