@@ -3,6 +3,11 @@ using Harness.Docker;
 using Harness.Manifests;
 using Harness.PodSecurity;
 using Harness.Preflight;
+using Harness.Processes;
+using Harness.Qualification;
+using Harness.Vehicles;
+using Harness.Waits;
+using System.Collections.Immutable;
 
 namespace Harness.Cli;
 
@@ -18,6 +23,15 @@ internal static class Commands
                       [--psa-level restricted|baseline] [--psa-version latest|vX.Y]
                       [--admission-dir DIR] [--write DIR]
               Print (or write into DIR) the kind cluster config and the PodSecurity admission config.
+
+          qualify [--scenario FILE] [--kubeconfig PATH] [--context NAME] [--cluster kind] [--namespace NS]
+                  [--deployment NAME | --selector LABELS] [--container NAME] [--manifests PATH[,PATH]]
+                  [--local-images IMAGE[,IMAGE]] [--vehicle twin-pod|ephemeral-container|direct-exec|docker]
+                  [--probe-image IMAGE] [--cosign-key FILE] [--output DIR]
+              Release qualification against an existing cluster, a fresh kind cluster, or (--vehicle docker) the
+              pod spec in a local container. Writes Markdown, JSON, JUnit XML and HTML reports into DIR
+              (default artifacts/qualification). Exit 0 all checks pass, 1 a check failed, 2 inconclusive or
+              infrastructure error.
 
           build-image --binary PATH --image NAME:TAG
               Import a NativeAOT program as a scratch image (runtime libraries, CA certificates, non-root user).
@@ -43,6 +57,8 @@ internal static class Commands
                     return await KindConfigCommand(options, stdout, ct).ConfigureAwait(false);
                 case "preflight":
                     return await PreflightCommand(options, stdout).ConfigureAwait(false);
+                case "qualify":
+                    return await QualifyCommand(options, stdout, ct).ConfigureAwait(false);
                 case "build-image":
                     return await BuildImageCommand(options, stdout, ct).ConfigureAwait(false);
                 case "bench":
@@ -55,6 +71,13 @@ internal static class Commands
                 default:
                     throw new UsageException($"unknown command '{args[0]}'.\n{Usage}");
             }
+        }
+        catch (Exception ex) when (ex is PrerequisiteException or TargetNotFoundException or ClusterVerificationException or WaitTimeoutException
+            or AgentFailedException or CommandFailedException or k8s.Autorest.HttpOperationException)
+        {
+            var detail = ex is k8s.Autorest.HttpOperationException http ? $"the API server answered {(int)http.Response.StatusCode}: {Kubernetes.KubernetesExec.Status(http)?.Message ?? http.Message}" : ex.Message;
+            await stderr.WriteLineAsync($"harness: {detail}").ConfigureAwait(false);
+            return 2;
         }
         catch (ManifestException ex)
         {
@@ -77,6 +100,59 @@ internal static class Commands
             return 2;
         }
     }
+
+    private static async Task<int> QualifyCommand(Options o, TextWriter stdout, CancellationToken ct)
+    {
+        o.Only("scenario", "kubeconfig", "context", "cluster", "namespace", "deployment", "selector", "container", "manifests", "local-images", "vehicle", "probe-image", "cosign-key", "output");
+        o.NoPositional();
+        static ImmutableArray<string> Csv(string? v) => v is null ? [] : [.. v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+        var scenario = o.Get("scenario") is { } file
+            ? ScenarioParser.Load(file)
+            : new QualificationScenario { Path = "(command line)", Name = o.Get("deployment") ?? o.Get("selector") ?? "operator" };
+        scenario = scenario with
+        {
+            Namespace = o.Get("namespace") ?? scenario.Namespace,
+            Deployment = o.Get("deployment") ?? scenario.Deployment,
+            Selector = o.Get("selector") ?? scenario.Selector,
+            Container = o.Get("container") ?? scenario.Container,
+            Manifests = o.Get("manifests") is { } m ? [.. Csv(m).Select(Path.GetFullPath)] : scenario.Manifests,
+            LocalImages = o.Get("local-images") is { } li ? Csv(li) : scenario.LocalImages,
+            Vehicle = o.Get("vehicle") ?? scenario.Vehicle,
+            CosignKey = o.Get("cosign-key") is { } key ? Path.GetFullPath(key) : scenario.CosignKey,
+        };
+        if (scenario.Deployment is null && scenario.Selector is null)
+        {
+            throw new UsageException("qualify needs the operator: --deployment NAME or --selector LABELS (or a --scenario file)");
+        }
+        if (scenario.Vehicle is not ("docker" or "twin-pod" or "ephemeral-container" or "direct-exec"))
+        {
+            throw new UsageException($"--vehicle must be twin-pod, ephemeral-container, direct-exec or docker, got '{scenario.Vehicle}'");
+        }
+        var cluster = o.Get("cluster");
+        if (cluster is not (null or "kind"))
+        {
+            throw new UsageException($"--cluster takes only 'kind' (a fresh kind cluster); for an existing one give --kubeconfig and --context");
+        }
+        var request = new QualifyRequest
+        {
+            Scenario = scenario,
+            Kubeconfig = o.Get("kubeconfig") ?? Environment.GetEnvironmentVariable("HARNESS_KUBECONFIG"),
+            Context = o.Get("context") ?? Environment.GetEnvironmentVariable("HARNESS_CONTEXT"),
+            CreateKind = cluster == "kind",
+            ProbeImage = o.Get("probe-image") ?? Environment.GetEnvironmentVariable("HARNESS_PROBE_IMAGE"),
+        };
+        var output = o.Get("output") ?? Path.Combine("artifacts", "qualification");
+        using var progress = new StatusWriter(stdout, Interactive());
+        var report = await Qualifier.RunAsync(request, progress, ct).ConfigureAwait(false);
+        var paths = await ReportWriters.WriteAllAsync(report, output, ct: ct).ConfigureAwait(false);
+        await stdout.WriteLineAsync($"reports: {string.Join(", ", paths)}").ConfigureAwait(false);
+        await stdout.WriteLineAsync(report.Verdict).ConfigureAwait(false);
+        return report.ExitCode;
+    }
+
+    /// <summary>Colours only for a person at a terminal; plain text in CI and when redirected.</summary>
+    private static bool Interactive() =>
+        !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("CI") is null && Environment.GetEnvironmentVariable("NO_COLOR") is null;
 
     private static async Task<int> BuildImageCommand(Options o, TextWriter stdout, CancellationToken ct)
     {

@@ -1,10 +1,7 @@
 using Harness.Docker;
-using Harness.Kubernetes;
 using Harness.Probes;
 using Harness.Protocol;
 using Harness.Vehicles;
-using Harness.Waits;
-using k8s;
 
 namespace Harness.Clusters;
 
@@ -15,15 +12,11 @@ namespace Harness.Clusters;
 public sealed class ClusterEgressSink : IAsyncDisposable
 {
     private readonly EgressSink sink;
-    private readonly IKubernetes client;
-    private readonly string controlNamespace;
 
-    private ClusterEgressSink(EgressSink sink, IKubernetes client, string controlNamespace, string controlPod, EgressTarget http, EgressTarget https, string evidence)
+    private ClusterEgressSink(EgressSink sink, KubernetesVehicle control, EgressTarget http, EgressTarget https, string evidence)
     {
         this.sink = sink;
-        this.client = client;
-        this.controlNamespace = controlNamespace;
-        ControlPod = controlPod;
+        Control = control;
         Http = http;
         Https = https;
         Evidence = evidence;
@@ -38,11 +31,8 @@ public sealed class ClusterEgressSink : IAsyncDisposable
     /// <summary>What the control pod saw.</summary>
     public string Evidence { get; }
 
-    /// <summary>The control pod: the outside vantage for egress controls.</summary>
-    public string ControlPod { get; }
-
-    /// <summary>The namespace of the control pod (no NetworkPolicy applies there).</summary>
-    public string ControlNamespace => controlNamespace;
+    /// <summary>The control pod (no NetworkPolicy applies to it): the outside vantage for egress controls.</summary>
+    public KubernetesVehicle Control { get; }
 
     /// <summary>Control targets as seen from inside the cluster.</summary>
     public static (EgressTarget Http, EgressTarget Https) InClusterTargets(EgressSink sink)
@@ -62,36 +52,30 @@ public sealed class ClusterEgressSink : IAsyncDisposable
             "Give real egress targets for qualification (StandardProbeOptions.EgressTargets), or run against kind or K3s.");
         var probeImage = cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage();
         var sink = await EgressSink.StartAsync(docker, localProbeImage, network, alias: $"harness-sink-{session}", ct).ConfigureAwait(false);
-        var ns = $"harness-control-{session}";
+        KubernetesVehicle? control = null;
         try
         {
             var (http, https) = InClusterTargets(sink);
-            await cluster.Client.CoreV1.CreateNamespaceAsync(ClusterVerification.CanaryNamespace(ns, session), cancellationToken: ct).ConfigureAwait(false);
-            var pod = ClusterVerification.ClientPod(ns, probeImage, session);
-            await cluster.Client.CoreV1.CreateNamespacedPodAsync(pod, ns, cancellationToken: ct).ConfigureAwait(false);
-            await BoundedWait.UntilAsync(
-                $"control pod {ns}/{pod.Metadata.Name} to be ready",
-                async t => await cluster.Client.CoreV1.ReadNamespacedPodAsync(pod.Metadata.Name, ns, cancellationToken: t).ConfigureAwait(false),
-                p => p.Status?.Phase == "Running" && (p.Status.ContainerStatuses ?? []).All(s => s.Ready),
-                p => ClusterVerification.Describe([p], []),
-                TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), time: time, ct: ct).ConfigureAwait(false);
+            control = await ControlPod.StartAsync(cluster.Client, probeImage, session, time, ct).ConfigureAwait(false);
             // The egress probes' own controls (TCP by address, HTTP and HTTPS with the sink token), run from the control pod.
             var plan = StandardProbes.Create(new StandardProbeOptions { EgressTargets = [http, https] })
                 .Where(p => p.Check == HardeningCheck.EgressDenied)
                 .OutsidePlan()!;
-            var report = await KubernetesExec.RunPlanAsync(cluster.Client, ns, pod.Metadata.Name, "agent", plan, ct).ConfigureAwait(false);
+            var report = await control.RunAsync(plan, ct).ConfigureAwait(false);
             var failures = report.Results.Where(r => r.Outcome != StepOutcomes.Succeeded || (r.Kind == StepKinds.Http && !TokenMatches(r, sink.Target.SinkToken))).ToList();
             if (failures.Count > 0)
             {
                 throw new ClusterVerificationException("the egress sink",
-                    $"a pod in {ns} (no NetworkPolicy) cannot reach the sink at {sink.Target.Address} on network {network}: {string.Join("; ", failures.Select(f => $"{f.Id} {f.Outcome} {f.Errno} {f.Detail}"))}. Egress denials would prove nothing.");
+                    $"a pod in {control.Namespace} (no NetworkPolicy) cannot reach the sink at {sink.Target.Address} on network {network}: {string.Join("; ", failures.Select(f => $"{f.Id} {f.Outcome} {f.Errno} {f.Detail}"))}. Egress denials would prove nothing.");
             }
-            var evidence = string.Join("; ", report.Results.Select(r => r.Detail));
-            return new ClusterEgressSink(sink, cluster.Client, ns, pod.Metadata.Name, http, https, evidence);
+            return new ClusterEgressSink(sink, control, http, https, string.Join("; ", report.Results.Select(r => r.Detail)));
         }
         catch
         {
-            await ClusterVerification.DeleteNamespaceQuietlyAsync(cluster.Client, ns).ConfigureAwait(false);
+            if (control is not null)
+            {
+                await control.DisposeAsync().ConfigureAwait(false);
+            }
             await sink.DisposeAsync().ConfigureAwait(false);
             throw;
         }
@@ -103,7 +87,7 @@ public sealed class ClusterEgressSink : IAsyncDisposable
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
-        await ClusterVerification.DeleteNamespaceQuietlyAsync(client, controlNamespace).ConfigureAwait(false);
+        await Control.DisposeAsync().ConfigureAwait(false);
         await sink.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -21,6 +21,30 @@ public sealed record OperatorProbeOptions
 
     /// <summary>Session id.</summary>
     public required string Session { get; init; }
+
+    /// <summary>Probe ids to leave out.</summary>
+    public ImmutableArray<string> SkipProbes { get; init; } = [];
+
+    /// <summary>Expectation overrides by probe id: true for allowed, false for denied.</summary>
+    public ImmutableDictionary<string, bool> ExpectAllowed { get; init; } = ImmutableDictionary<string, bool>.Empty;
+
+    /// <summary>Applies <see cref="SkipProbes"/> and <see cref="ExpectAllowed"/> to a plan.</summary>
+    public ProbePlan Adjust(ProbePlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var adjusted = plan.Where(p => !SkipProbes.Contains(p.Id));
+        foreach (var (id, allowed) in ExpectAllowed)
+        {
+            if (adjusted.Probes.FirstOrDefault(p => p.Id == id) is { } probe)
+            {
+                var expectation = allowed ? Expectation.Allowed()
+                    : probe.Expectation.ExpectDenied ? probe.Expectation
+                    : Expectation.Denied([.. Enum.GetValues<Mechanism>()]);
+                adjusted = adjusted.With(probe with { Expectation = expectation });
+            }
+        }
+        return adjusted;
+    }
 }
 
 /// <summary>Everything learned about one operator on a cluster.</summary>
@@ -42,29 +66,50 @@ public static class OperatorProbes
 {
     /// <summary>Starts the vehicle, runs every probe (egress to the sink, filesystem, process, kernel, API with the pod's token) and asks the access matrix.</summary>
     /// <exception cref="AgentFailedException">The agent did not produce a report.</exception>
-    public static async Task<OperatorHardeningReport> RunAsync(HarnessCluster cluster, DeployedOperator op, ClusterEgressSink sink, OperatorProbeOptions options, CancellationToken ct = default)
+    public static Task<OperatorHardeningReport> RunAsync(HarnessCluster cluster, DeployedOperator op, ClusterEgressSink sink, OperatorProbeOptions options, CancellationToken ct = default)
     {
-        ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(op);
         ArgumentNullException.ThrowIfNull(sink);
+        return RunAsync(cluster, op.Target, op.Manifests, op.UnpinnedImages, [sink.Http, sink.Https], sink.Control, options, ct);
+    }
+
+    /// <summary>
+    /// Probes an operator the harness may not have deployed (release qualification): egress to <paramref name="targets"/>
+    /// with controls from <paramref name="outside"/>, every other probe, and the access matrix.
+    /// </summary>
+    /// <param name="cluster">The cluster.</param>
+    /// <param name="target">The operator.</param>
+    /// <param name="manifests">Its manifests when known (RBAC is read from them for the access control); empty otherwise.</param>
+    /// <param name="unpinnedImages">Images not pinned by digest.</param>
+    /// <param name="targets">Egress destinations (the sink's, the user's).</param>
+    /// <param name="outside">The outside vantage (a control pod).</param>
+    /// <param name="options">Options.</param>
+    /// <param name="ct">Cancellation.</param>
+    public static async Task<OperatorHardeningReport> RunAsync(
+        HarnessCluster cluster, OperatorTarget target, IReadOnlyList<Manifests.ManifestDocument> manifests, ImmutableArray<string> unpinnedImages,
+        IReadOnlyList<EgressTarget> targets, IProbeVehicle outside, OperatorProbeOptions options, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(target);
+        ArgumentNullException.ThrowIfNull(manifests);
         ArgumentNullException.ThrowIfNull(options);
         var probeImage = cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage();
-        await using var vehicle = await ClusterVehicles.StartAsync(options.Vehicle, cluster.Client, op.Target, probeImage, options.Session, ct: ct).ConfigureAwait(false);
-        var outside = new KubernetesVehicle(cluster.Client, sink.ControlNamespace, sink.ControlPod, "agent", "control-pod", []);
+        await using var vehicle = await ClusterVehicles.StartAsync(options.Vehicle, cluster.Client, target, probeImage, options.Session, ct: ct).ConfigureAwait(false);
         var plan = StandardProbes.Create(new StandardProbeOptions
         {
-            EgressTargets = [sink.Http, sink.Https, .. options.ExtraEgressTargets],
+            EgressTargets = [.. targets, .. options.ExtraEgressTargets],
             IncludeKubernetesApi = true,
             OtherNamespace = options.OtherNamespace,
         });
+        plan = options.Adjust(plan);
         var probes = await ProbeRunner.RunAsync(plan, vehicle, outside, new Protocol.KubernetesAccess(), ct: ct).ConfigureAwait(false);
 
-        var account = new ServiceAccountRef(op.Target.Namespace, op.Target.ServiceAccount);
+        var account = new ServiceAccountRef(target.Namespace, target.ServiceAccount);
         // The manifests may name another namespace than the one the harness deployed into: RBAC is read in their terms.
-        var manifestsNamespace = op.Manifests.FirstOrDefault(d => d.DisplayName == op.Target.Workload)?.Namespace ?? "default";
-        var manifestsAccount = new ServiceAccountRef(manifestsNamespace, op.Target.ServiceAccount);
-        var control = AccessReviewMatrix.ControlFrom(RbacModel.From(op.Manifests, manifestsAccount.Namespace), manifestsAccount, op.Target.Namespace);
+        var manifestsNamespace = manifests.FirstOrDefault(d => d.DisplayName == target.Workload)?.Namespace ?? target.Namespace;
+        var manifestsAccount = new ServiceAccountRef(manifestsNamespace, target.ServiceAccount);
+        var control = AccessReviewMatrix.ControlFrom(RbacModel.From(manifests, manifestsAccount.Namespace), manifestsAccount, target.Namespace);
         var access = await AccessReviewMatrix.AskAsync(cluster.Client, account, options.OtherNamespace, control, ct).ConfigureAwait(false);
-        return new OperatorHardeningReport(op.Target, probes, access, op.UnpinnedImages);
+        return new OperatorHardeningReport(target, probes, access, unpinnedImages);
     }
 }

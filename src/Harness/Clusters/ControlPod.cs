@@ -1,0 +1,41 @@
+using Harness.Vehicles;
+using Harness.Waits;
+using k8s;
+
+namespace Harness.Clusters;
+
+/// <summary>
+/// The outside vantage on a cluster: the probe agent idling in a namespace of its own with no NetworkPolicy, so
+/// egress controls show what a pod can reach when nothing polices it. Disposing removes its namespace.
+/// </summary>
+public static class ControlPod
+{
+    /// <summary>Starts it and waits until it runs.</summary>
+    /// <exception cref="WaitTimeoutException">It did not start (its state and events are in the message).</exception>
+    public static async Task<KubernetesVehicle> StartAsync(IKubernetes client, string probeImage, string session, TimeProvider? time = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        var ns = $"harness-control-{session}";
+        await client.CoreV1.CreateNamespaceAsync(ClusterVerification.CanaryNamespace(ns, session), cancellationToken: ct).ConfigureAwait(false);
+        try
+        {
+            var pod = ClusterVerification.ClientPod(ns, probeImage, session);
+            await client.CoreV1.CreateNamespacedPodAsync(pod, ns, cancellationToken: ct).ConfigureAwait(false);
+            await BoundedWait.UntilAsync(
+                $"control pod {ns}/{pod.Metadata.Name} to be ready",
+                async t => (
+                    Pod: await client.CoreV1.ReadNamespacedPodAsync(pod.Metadata.Name, ns, cancellationToken: t).ConfigureAwait(false),
+                    Events: (await client.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: t).ConfigureAwait(false)).Items),
+                x => x.Pod.Status?.Phase == "Running" && (x.Pod.Status.ContainerStatuses ?? []).All(s => s.Ready),
+                x => ClusterVerification.Describe([x.Pod], x.Events),
+                TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), time: time, ct: ct).ConfigureAwait(false);
+            return new KubernetesVehicle(client, ns, pod.Metadata.Name, "agent", "control-pod", [],
+                () => new ValueTask(ClusterVerification.DeleteNamespaceQuietlyAsync(client, ns)));
+        }
+        catch
+        {
+            await ClusterVerification.DeleteNamespaceQuietlyAsync(client, ns).ConfigureAwait(false);
+            throw;
+        }
+    }
+}

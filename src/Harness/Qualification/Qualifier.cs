@@ -1,0 +1,307 @@
+using System.Collections.Immutable;
+using System.Security.Cryptography;
+using Harness.Clusters;
+using Harness.Deployment;
+using Harness.Docker;
+using Harness.Images;
+using Harness.Manifests;
+using Harness.NetworkPolicies;
+using Harness.Preflight;
+using Harness.Probes;
+using Harness.Processes;
+using Harness.Rbac;
+using Harness.Vehicles;
+using Harness.Verdicts;
+using k8s;
+using k8s.Models;
+
+namespace Harness.Qualification;
+
+/// <summary>Where to qualify: an existing cluster, a fresh kind cluster, or (without a cluster) the docker vehicle.</summary>
+public sealed record QualifyRequest
+{
+    /// <summary>The scenario (from a file or from command-line flags).</summary>
+    public required QualificationScenario Scenario { get; init; }
+
+    /// <summary>Existing cluster: kubeconfig.</summary>
+    public string? Kubeconfig { get; init; }
+
+    /// <summary>Existing cluster: context.</summary>
+    public string? Context { get; init; }
+
+    /// <summary>Create a kind cluster instead of using an existing one.</summary>
+    public bool CreateKind { get; init; }
+
+    /// <summary>Existing cluster: the probe image as it can pull it.</summary>
+    public string? ProbeImage { get; init; }
+
+    /// <summary>Where cosign is looked for (PATH by default).</summary>
+    public string? SearchPath { get; init; } = Environment.GetEnvironmentVariable("PATH");
+}
+
+/// <summary>Runs a qualification and builds its report. The CLI's <c>qualify</c> command is a thin layer over it.</summary>
+public static class Qualifier
+{
+    /// <summary>The harness version in reports.</summary>
+    public const string Version = "0.1.0";
+
+    /// <summary>Runs the scenario. Progress goes to <paramref name="log"/>, one line per step and per probe.</summary>
+    /// <exception cref="PrerequisiteException">Docker, a cluster, a kubeconfig, the probe image is missing.</exception>
+    /// <exception cref="ManifestException">A manifest cannot be read.</exception>
+    /// <exception cref="TargetNotFoundException">The operator is not there.</exception>
+    public static Task<QualificationReport> RunAsync(QualifyRequest request, TextWriter log, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        ArgumentNullException.ThrowIfNull(log);
+        return request.Scenario.Vehicle == "docker" ? RunDockerAsync(request, log, ct) : RunClusterAsync(request, log, ct);
+    }
+
+    private static async Task<QualificationReport> RunDockerAsync(QualifyRequest request, TextWriter log, CancellationToken ct)
+    {
+        var scenario = request.Scenario;
+        var started = DateTimeOffset.UtcNow;
+        if (scenario.Manifests.IsEmpty)
+        {
+            throw new ArgumentException("the docker vehicle reads the operator's pod spec from its manifests: give operator.manifests (or --manifests).");
+        }
+        var documents = scenario.Manifests.SelectMany(ManifestLoader.LoadPath).ToList();
+        var workload = FindWorkload(documents, scenario);
+        PodTemplates.TryGet(workload.Object, out var templateMeta, out var spec);
+        var ns = workload.Namespace ?? scenario.Namespace ?? "default";
+        var container = TargetDiscovery.ChooseContainer(spec!, templateMeta, scenario.Container, workload.DisplayName);
+        await log.WriteLineAsync($"[1/4] {workload.DisplayName} from {string.Join(", ", scenario.Manifests)}: probing container \"{container}\" with the docker vehicle").ConfigureAwait(false);
+
+        DockerHost docker;
+        try
+        {
+            docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
+        }
+        catch (DockerUnavailableException e)
+        {
+            throw new PrerequisiteException("Docker", e.Message, "The docker vehicle runs the pod spec in a local container.", e);
+        }
+        await using (docker.ConfigureAwait(false))
+        {
+            string image;
+            try
+            {
+                image = await ProbeImage.BuildAsync(docker, ProbeArtifacts.Locate(), ct).ConfigureAwait(false);
+            }
+            catch (FileNotFoundException e)
+            {
+                throw new PrerequisiteException("probe agent", e.Message, "Build it with `bash eng/build-probe.sh`.", e);
+            }
+            var podNet = await docker.CreateNetworkAsync("qualify-pod", isolated: true, ct).ConfigureAwait(false);
+            var sinkNet = await docker.CreateNetworkAsync("qualify-sink", isolated: true, ct).ConfigureAwait(false);
+            await using var sink = await EgressSink.StartAsync(docker, image, sinkNet, ct: ct).ConfigureAwait(false);
+            await using var outside = await DockerVehicle.StartAsync(docker, new ContainerRunSpec { Image = image, Networks = [sinkNet] }, "outside", ct).ConfigureAwait(false);
+            // NetworkPolicy is approximated from the manifests: egress open (no default deny) puts the pod on the sink's network.
+            var netpol = NetworkPolicyAnalyzer.Analyze(documents, workload, ns);
+            var egressOpen = netpol.Any(f => f.Id is "NETPOL-EGRESS-OPEN" or "NETPOL-EGRESS-ANY");
+            var runSpec = ContainerRunSpec.FromPodSpec(spec!, container, image) with { Networks = egressOpen ? [podNet, sinkNet] : [podNet] };
+            await using var vehicle = await DockerVehicle.StartAsync(docker, runSpec, ct: ct).ConfigureAwait(false);
+            await log.WriteLineAsync($"[2/4] sink at {sink.Target.Address}; egress {(egressOpen ? "open (no default-deny policy in the manifests)" : "default-deny (per the manifests' NetworkPolicies)")}").ConfigureAwait(false);
+
+            var options = new OperatorProbeOptions { Session = "docker", SkipProbes = scenario.SkipProbes, ExpectAllowed = scenario.ExpectAllowed };
+            var plan = options.Adjust(StandardProbes.Create(new StandardProbeOptions { EgressTargets = [sink.Target, sink.HttpsTarget, .. scenario.EgressTargets] }));
+            var probes = await ProbeRunner.RunAsync(plan, vehicle, outside, ct: ct).ConfigureAwait(false);
+            await PrintProbesAsync(log, probes).ConfigureAwait(false);
+
+            var inputs = await InputsAsync(request, documents, workload, ns, ct).ConfigureAwait(false);
+            var mission = CheckOutcome.Mission.Select(c => CheckOutcome.Of(c, probes.Results)).Where(m => m.Evidence is not ["no probe for this check ran"]).ToImmutableArray();
+            ImmutableArray<string> notes =
+            [
+                .. probes.Notes,
+                $"NetworkPolicy approximated from the manifests: {(egressOpen ? "egress open" : "egress default-deny")}",
+                "ServiceAccountCannotReadSecrets and the access matrix need a cluster; they are not part of a docker-vehicle verdict",
+            ];
+            var report = new QualificationReport(
+                new QualificationContext($"{workload.Kind} {ns}/{workload.Name}", "docker (local approximation, no cluster)", "docker", Version),
+                started, DateTimeOffset.UtcNow - started, Checklist.Build(probes.Results, [], inputs), mission, [.. probes.Results], [], notes);
+            await log.WriteLineAsync($"[4/4] {report.Verdict}").ConfigureAwait(false);
+            return report;
+        }
+    }
+
+    private static async Task<QualificationReport> RunClusterAsync(QualifyRequest request, TextWriter log, CancellationToken ct)
+    {
+        var scenario = request.Scenario;
+        var started = DateTimeOffset.UtcNow;
+        var session = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
+        var options = request.CreateKind
+            ? ClusterOptions.ForKind() with { SessionId = session }
+            : ClusterOptions.ForExisting(request.Kubeconfig, request.Context) with { SessionId = session, ProbeImage = request.ProbeImage };
+        await log.WriteLineAsync($"[1/4] {(request.CreateKind ? "creating a kind cluster" : $"connecting to {request.Context ?? "the current context"} ({options.ResolveKubeconfig()})")} and verifying it").ConfigureAwait(false);
+        await using var cluster = await HarnessCluster.StartAsync(options, log, ct).ConfigureAwait(false);
+        try
+        {
+            return await RunOnClusterAsync(cluster, request, session, started, log, ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            cluster.MarkFailed();
+            throw;
+        }
+    }
+
+    /// <summary>Qualifies on a cluster the caller already has (the xUnit layer's, for data-driven scenario tests).</summary>
+    public static Task<QualificationReport> RunOnClusterAsync(HarnessCluster cluster, QualificationScenario scenario, TextWriter log, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(log);
+        return RunOnClusterAsync(cluster, new QualifyRequest { Scenario = scenario }, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3)), DateTimeOffset.UtcNow, log, ct);
+    }
+
+    private static async Task<QualificationReport> RunOnClusterAsync(HarnessCluster cluster, QualifyRequest request, string session, DateTimeOffset started, TextWriter log, CancellationToken ct)
+    {
+        var scenario = request.Scenario;
+        {
+
+            var documents = scenario.Manifests.SelectMany(ManifestLoader.LoadPath).ToList();
+            DeployedOperator? deployed = null;
+            OperatorTarget target;
+            if (!documents.IsEmpty())
+            {
+                deployed = await OperatorDeployment.DeployAsync(cluster, new OperatorSpec
+                {
+                    Manifests = scenario.Manifests,
+                    Workload = scenario.Deployment ?? throw new ArgumentException("deploying from manifests needs operator.deployment"),
+                    Container = scenario.Container,
+                    LocalImages = scenario.LocalImages,
+                    Namespace = scenario.Namespace,
+                }, session, log, ct: ct).ConfigureAwait(false);
+                target = deployed.Target;
+            }
+            else
+            {
+                target = await TargetDiscovery.FindAsync(cluster.Client, scenario.Namespace ?? "default", scenario.Deployment, scenario.Selector, scenario.Container, ct).ConfigureAwait(false);
+            }
+            await using var deployedScope = deployed is null ? null : deployed;
+            await log.WriteLineAsync($"[2/4] probing {target.Workload} in {target.Namespace} (pod {target.PodName}, container {target.Container}) with the {scenario.Vehicle}").ConfigureAwait(false);
+
+            var probeOptions = new OperatorProbeOptions
+            {
+                Session = session,
+                Vehicle = ScenarioParser.ClusterVehicle(scenario.Vehicle) ?? ClusterVehicleKind.TwinPod,
+                SkipProbes = scenario.SkipProbes,
+                ExpectAllowed = scenario.ExpectAllowed,
+                ExtraEgressTargets = scenario.EgressTargets,
+            };
+            OperatorHardeningReport hardening;
+            var pod = await cluster.Client.CoreV1.ReadNamespacedPodAsync(target.PodName, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+            var images = (pod.Spec.InitContainers ?? []).Concat(pod.Spec.Containers).Select(c => c.Image).Where(i => !i.Contains("@sha256:", StringComparison.Ordinal)).Distinct().ToImmutableArray();
+            if (cluster.DockerNetwork is not null)
+            {
+                await using var docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
+                await using var sink = await ClusterEgressSink.StartAsync(cluster, docker, cluster.ProbeImage!, session, ct: ct).ConfigureAwait(false);
+                hardening = await OperatorProbes.RunAsync(cluster, target, documents, images, [sink.Http, sink.Https], sink.Control, probeOptions, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await using var control = await ControlPod.StartAsync(cluster.Client, cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage(), session, ct: ct).ConfigureAwait(false);
+                hardening = await OperatorProbes.RunAsync(cluster, target, documents, images, [], control, probeOptions, ct).ConfigureAwait(false);
+            }
+            await PrintProbesAsync(log, hardening.Probes).ConfigureAwait(false);
+            foreach (var a in hardening.Access)
+            {
+                await log.WriteLineAsync($"  {Label(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
+            }
+            var ns = await cluster.Client.CoreV1.ReadNamespaceAsync(target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+            var enforce = ns.Metadata.Labels is { } l && l.TryGetValue("pod-security.kubernetes.io/enforce", out var level) ? level : "";
+            var workloadDoc = documents.FirstOrDefault(d => d.DisplayName == target.Workload);
+            var inputs = await InputsAsync(request, documents, workloadDoc, target.Namespace, ct).ConfigureAwait(false) with
+            {
+                NamespaceEnforce = enforce,
+                UnpinnedImages = images,
+            };
+            var report = new QualificationReport(
+                new QualificationContext($"{target.Workload} in {target.Namespace}", $"{cluster.Provider} {cluster.Name}", scenario.Vehicle, Version),
+                started, DateTimeOffset.UtcNow - started,
+                Checklist.Build(hardening.Probes.Results, hardening.Access, inputs), hardening.Mission, [.. hardening.Probes.Results], hardening.Access,
+                [.. hardening.Probes.Notes, .. cluster.Verification is { } v ? new[] { $"verified: {v.PodSecurity}", $"verified: {v.NetworkPolicy}" } : []]);
+            await log.WriteLineAsync($"[4/4] {report.Verdict}").ConfigureAwait(false);
+            return report;
+        }
+    }
+
+    private static ManifestDocument FindWorkload(IReadOnlyList<ManifestDocument> documents, QualificationScenario scenario)
+    {
+        var workloads = documents.Where(d => PodTemplates.TryGet(d.Object, out _, out _) && d.Kind != "Pod").ToList();
+        if (scenario.Deployment is { } name)
+        {
+            return workloads.FirstOrDefault(d => d.Name == name)
+                ?? throw new TargetNotFoundException($"no workload named \"{name}\" in {string.Join(", ", scenario.Manifests)}; they have {string.Join(", ", workloads.Select(w => w.DisplayName).DefaultIfEmpty("none"))}.");
+        }
+        var selector = (scenario.Selector ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)).ToDictionary(p => p[0].Trim(), p => p.Length > 1 ? p[1].Trim() : "");
+        return workloads.FirstOrDefault(d => PodTemplates.TryGet(d.Object, out var m, out _) && Labels.Matches(new V1LabelSelector { MatchLabels = selector }, m?.Labels))
+            ?? throw new TargetNotFoundException($"no workload in {string.Join(", ", scenario.Manifests)} has pod labels matching \"{scenario.Selector}\".");
+    }
+
+    private static async Task<ChecklistInputs> InputsAsync(QualifyRequest request, IReadOnlyList<ManifestDocument> documents, ManifestDocument? workload, string ns, CancellationToken ct)
+    {
+        var scenario = request.Scenario;
+        var nsDoc = documents.FirstOrDefault(d => d.Kind == "Namespace" && d.Name == (workload?.Namespace ?? ns));
+        var enforce = nsDoc?.Object?.Metadata?.Labels is { } labels ? (labels.TryGetValue("pod-security.kubernetes.io/enforce", out var l) ? l : "") : null;
+        var unpinned = scenario.RequireDigest ? ManifestPlan.UnpinnedImages(documents) : [];
+        var images = documents.Select(d => PodTemplates.TryGet(d.Object, out _, out var s) ? s : null).Where(s => s is not null)
+            .SelectMany(s => (s!.InitContainers ?? []).Concat(s.Containers ?? [])).Select(c => c.Image).Distinct().ToList();
+        var (signatures, skipped) = await ImagePolicy.VerifyAsync(images, scenario.CosignKey, request.SearchPath, ct).ConfigureAwait(false);
+        ImmutableArray<string> patchers = [];
+        if (workload is not null && PodTemplates.TryGet(workload.Object, out _, out var spec))
+        {
+            var account = new ServiceAccountRef(workload.Namespace ?? ns, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName);
+            patchers = [.. RbacAnalyzer.Analyze(RbacModel.From(documents, ns), account)
+                .Where(f => f.Id == "RBAC-WEBHOOKS" && f.Severity == FindingSeverity.Error)
+                .Select(f => $"{f.Subject} ({f.Message})")];
+        }
+        return new ChecklistInputs(enforce, unpinned, signatures, skipped, patchers);
+    }
+
+    private static async Task PrintProbesAsync(TextWriter log, ProbeRunReport probes)
+    {
+        await log.WriteLineAsync($"[3/4] {probes.Results.Count} probes in {probes.Duration.TotalSeconds:0.0} s").ConfigureAwait(false);
+        foreach (var r in probes.Results)
+        {
+            await log.WriteLineAsync($"  {Label(r.Status),-12} {r.Probe.Id,-32} {r.Verdict}").ConfigureAwait(false);
+        }
+    }
+
+    private static string Label(ProbeStatus s) => s switch
+    {
+        ProbeStatus.Passed => "PASS",
+        ProbeStatus.Failed => "FAIL",
+        _ => "INCONCLUSIVE",
+    };
+
+    private static bool IsEmpty<T>(this IReadOnlyCollection<T> items) => items.Count == 0;
+}
+
+/// <summary>Image signature verification with cosign, when a cosign binary and a key are given.</summary>
+public static class ImagePolicy
+{
+    /// <summary>Verifies each image; returns per-image results, or why verification was skipped.</summary>
+    public static async Task<(ImmutableDictionary<string, string> Results, string? Skipped)> VerifyAsync(IReadOnlyList<string> images, string? key, string? searchPath, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        if (key is null)
+        {
+            return (ImmutableDictionary<string, string>.Empty, "no signature policy given (imagePolicy.cosign.key in the scenario, or --cosign-key)");
+        }
+        if (KindBinary.FindOnPath("cosign", searchPath) is not { } cosign)
+        {
+            return (ImmutableDictionary<string, string>.Empty, "cosign is not on PATH; install it to verify signatures");
+        }
+        if (!File.Exists(key))
+        {
+            return (ImmutableDictionary<string, string>.Empty, $"the cosign key {key} does not exist");
+        }
+        var results = ImmutableDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
+        foreach (var image in images)
+        {
+            var run = await ProcessRunner.RunAsync(cosign, ["verify", "--key", key, image], TimeSpan.FromMinutes(2), ct: ct).ConfigureAwait(false);
+            results[image] = run.ExitCode == 0 ? "verified" : $"failed: {run.Stderr.Trim().Split('\n').LastOrDefault()}";
+        }
+        return (results.ToImmutable(), null);
+    }
+}

@@ -1,0 +1,265 @@
+using System.Collections.Immutable;
+using System.Net;
+using Harness.Manifests;
+using Harness.Probes;
+using Harness.Vehicles;
+using YamlDotNet.Core;
+using YamlDotNet.RepresentationModel;
+
+namespace Harness.Qualification;
+
+/// <summary>A qualification scenario file: the operator, the vehicle, the probes and their expectations, egress targets, image policy.</summary>
+public sealed record QualificationScenario
+{
+    /// <summary>The file it was read from.</summary>
+    public required string Path { get; init; }
+
+    /// <summary><c>metadata.name</c>.</summary>
+    public required string Name { get; init; }
+
+    /// <summary>Namespace of the operator (where it runs, or where it is deployed).</summary>
+    public string? Namespace { get; init; }
+
+    /// <summary>The operator's Deployment.</summary>
+    public string? Deployment { get; init; }
+
+    /// <summary>A label selector for its pods, instead of a Deployment.</summary>
+    public string? Selector { get; init; }
+
+    /// <summary>The container to probe.</summary>
+    public string? Container { get; init; }
+
+    /// <summary>Manifests to deploy first (paths resolved against the scenario file's folder).</summary>
+    public ImmutableArray<string> Manifests { get; init; } = [];
+
+    /// <summary>Local images to load into the cluster.</summary>
+    public ImmutableArray<string> LocalImages { get; init; } = [];
+
+    /// <summary>The vehicle: twin-pod, ephemeral-container, direct-exec, or docker (no cluster).</summary>
+    public string Vehicle { get; init; } = "twin-pod";
+
+    /// <summary>Probe ids to leave out.</summary>
+    public ImmutableArray<string> SkipProbes { get; init; } = [];
+
+    /// <summary>Expectation overrides by probe id: true for allowed, false for denied.</summary>
+    public ImmutableDictionary<string, bool> ExpectAllowed { get; init; } = ImmutableDictionary<string, bool>.Empty;
+
+    /// <summary>Egress targets besides the harness's sink.</summary>
+    public ImmutableArray<EgressTarget> EgressTargets { get; init; } = [];
+
+    /// <summary>Images must be pinned by digest.</summary>
+    public bool RequireDigest { get; init; } = true;
+
+    /// <summary>Public key for cosign verification (resolved against the scenario's folder); null to skip.</summary>
+    public string? CosignKey { get; init; }
+}
+
+/// <summary>
+/// Reads scenario files. Unknown fields, wrong types, bad values and public egress targets not explicitly allowed are
+/// errors naming the file, line and column.
+/// </summary>
+public static class ScenarioParser
+{
+    private static readonly string[] TopLevel = ["apiVersion", "kind", "metadata", "operator", "vehicle", "probes", "egress", "imagePolicy"];
+    private static readonly string[] OperatorFields = ["namespace", "deployment", "selector", "container", "manifests", "localImages"];
+    private static readonly string[] Vehicles = ["twin-pod", "ephemeral-container", "direct-exec", "docker"];
+
+    /// <summary>Reads a scenario file.</summary>
+    /// <exception cref="ManifestException">The file is not a valid scenario; names the line, column and problem.</exception>
+    public static QualificationScenario Load(string path)
+    {
+        if (!File.Exists(path))
+        {
+            throw new ManifestException(path, 0, 0, "no such scenario file.");
+        }
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Parses scenario text; relative paths are resolved against <paramref name="path"/>'s folder.</summary>
+    /// <exception cref="ManifestException">The text is not a valid scenario.</exception>
+    public static QualificationScenario Parse(string text, string path)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var stream = new YamlStream();
+        try
+        {
+            stream.Load(new StringReader(text));
+        }
+        catch (YamlException e)
+        {
+            throw new ManifestException(path, (int)e.Start.Line, (int)e.Start.Column, e.Message[(e.Message.IndexOf("): ", StringComparison.Ordinal) is var i && i > 0 ? i + 3 : 0)..]);
+        }
+        if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
+        {
+            throw new ManifestException(path, 1, 1, "a scenario is one YAML mapping (apiVersion: harness.dev/v1alpha1, kind: QualificationScenario).");
+        }
+        var baseDir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path)) ?? ".";
+        ManifestException Error(YamlNode node, string problem) => new(path, (int)node.Start.Line, (int)node.Start.Column, problem);
+        void Known(YamlMappingNode map, string[] fields, string where)
+        {
+            foreach (var key in map.Children.Keys.OfType<YamlScalarNode>())
+            {
+                if (!fields.Contains(key.Value))
+                {
+                    throw Error(key, $"unknown field '{key.Value}' in {where}; expected {string.Join(", ", fields)}.");
+                }
+            }
+        }
+        YamlNode? Get(YamlMappingNode map, string key) => map.Children.TryGetValue(new YamlScalarNode(key), out var v) ? v : null;
+        string? Str(YamlMappingNode map, string key, string where) => Get(map, key) switch
+        {
+            null => null,
+            YamlScalarNode s => s.Value,
+            var other => throw Error(other, $"{where}.{key} must be a string."),
+        };
+        ImmutableArray<string> List(YamlMappingNode map, string key, string where) => Get(map, key) switch
+        {
+            null => [],
+            YamlSequenceNode seq => [.. seq.Children.Select(c => c is YamlScalarNode s && s.Value is { } v ? v : throw Error(c, $"{where}.{key} must be a list of strings."))],
+            var other => throw Error(other, $"{where}.{key} must be a list."),
+        };
+        YamlMappingNode? Map(YamlMappingNode map, string key, string where) => Get(map, key) switch
+        {
+            null => null,
+            YamlMappingNode m => m,
+            var other => throw Error(other, $"{where}.{key} must be a mapping."),
+        };
+
+        Known(root, TopLevel, "the scenario");
+        if (Str(root, "kind", "") is var kind && kind != "QualificationScenario")
+        {
+            throw Error(Get(root, "kind") ?? root, $"kind must be QualificationScenario, got '{kind}'.");
+        }
+        if (Str(root, "apiVersion", "") is var api && api != "harness.dev/v1alpha1")
+        {
+            throw Error(Get(root, "apiVersion") ?? root, $"apiVersion must be harness.dev/v1alpha1, got '{api}'.");
+        }
+        var name = Map(root, "metadata", "the scenario") is { } meta ? Str(meta, "name", "metadata") : null;
+        var op = Map(root, "operator", "the scenario") ?? throw Error(root, "operator is required (namespace and deployment or selector).");
+        Known(op, OperatorFields, "operator");
+        var deployment = Str(op, "deployment", "operator");
+        var selector = Str(op, "selector", "operator");
+        if ((deployment is null) == (selector is null))
+        {
+            throw Error(op, "operator needs exactly one of deployment and selector.");
+        }
+        var vehicleNode = Get(root, "vehicle");
+        var vehicle = Str(root, "vehicle", "the scenario") ?? "twin-pod";
+        if (!Vehicles.Contains(vehicle))
+        {
+            throw Error(vehicleNode!, $"vehicle must be one of {string.Join(", ", Vehicles)}, got '{vehicle}'.");
+        }
+
+        var skip = ImmutableArray<string>.Empty;
+        var expect = ImmutableDictionary.CreateBuilder<string, bool>(StringComparer.Ordinal);
+        if (Map(root, "probes", "the scenario") is { } probes)
+        {
+            Known(probes, ["skip", "expect"], "probes");
+            skip = List(probes, "skip", "probes");
+            if (Map(probes, "expect", "probes") is { } ex)
+            {
+                foreach (var (k, v) in ex.Children)
+                {
+                    var value = (v as YamlScalarNode)?.Value;
+                    expect[((YamlScalarNode)k).Value!] = value switch
+                    {
+                        "allowed" => true,
+                        "denied" => false,
+                        _ => throw Error(v, $"probes.expect.{((YamlScalarNode)k).Value} must be allowed or denied, got '{value}'."),
+                    };
+                }
+            }
+        }
+
+        var targets = ImmutableArray.CreateBuilder<EgressTarget>();
+        if (Map(root, "egress", "the scenario") is { } egress)
+        {
+            Known(egress, ["allowPublic", "targets"], "egress");
+            var allowPublic = Str(egress, "allowPublic", "egress") is { } ap && (ap == "true" || (ap != "false" ? throw Error(Get(egress, "allowPublic")!, "egress.allowPublic must be true or false.") : false));
+            if (Get(egress, "targets") is YamlSequenceNode list)
+            {
+                var index = 0;
+                foreach (var item in list.Children)
+                {
+                    var where = $"egress.targets[{index++}]";
+                    if (item is not YamlMappingNode t)
+                    {
+                        throw Error(item, $"{where} must be a mapping with name, url and address.");
+                    }
+                    Known(t, ["name", "url", "address"], where);
+                    var tname = Str(t, "name", where) ?? throw Error(t, $"{where}.name is required.");
+                    var url = Str(t, "url", where) is { } u && Uri.TryCreate(u, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+                        ? uri : throw Error(Get(t, "url") ?? t, $"{where}.url must be an http(s) URL.");
+                    var addressText = Str(t, "address", where) ?? throw Error(t, $"{where}.address (an IP literal, for the TCP probe) is required.");
+                    if (!IPAddress.TryParse(addressText, out var address))
+                    {
+                        throw Error(Get(t, "address")!, $"{where}.address must be an IP literal, got '{addressText}'.");
+                    }
+                    if (!allowPublic && !IsPrivate(address))
+                    {
+                        throw Error(Get(t, "address")!, $"{where} ({address}) is a public address; the harness probes public targets only when asked: set egress.allowPublic: true.");
+                    }
+                    targets.Add(new EgressTarget(tname, address.ToString(), url.Host, url.Port, null, url.Scheme));
+                }
+            }
+        }
+
+        var requireDigest = true;
+        string? cosignKey = null;
+        if (Map(root, "imagePolicy", "the scenario") is { } policy)
+        {
+            Known(policy, ["requireDigest", "cosign"], "imagePolicy");
+            requireDigest = Str(policy, "requireDigest", "imagePolicy") != "false";
+            if (Map(policy, "cosign", "imagePolicy") is { } cosign)
+            {
+                Known(cosign, ["key"], "imagePolicy.cosign");
+                cosignKey = Str(cosign, "key", "imagePolicy.cosign") is { } k ? System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, k)) : null;
+            }
+        }
+
+        return new QualificationScenario
+        {
+            Path = path,
+            Name = name ?? System.IO.Path.GetFileNameWithoutExtension(path),
+            Namespace = Str(op, "namespace", "operator"),
+            Deployment = deployment,
+            Selector = selector,
+            Container = Str(op, "container", "operator"),
+            Manifests = [.. List(op, "manifests", "operator").Select(m => System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, m)))],
+            LocalImages = List(op, "localImages", "operator"),
+            Vehicle = vehicle,
+            SkipProbes = skip,
+            ExpectAllowed = expect.ToImmutable(),
+            EgressTargets = targets.ToImmutable(),
+            RequireDigest = requireDigest,
+            CosignKey = cosignKey,
+        };
+    }
+
+    /// <summary>The vehicle kind for a cluster vehicle name.</summary>
+    public static ClusterVehicleKind? ClusterVehicle(string vehicle) => vehicle switch
+    {
+        "twin-pod" => ClusterVehicleKind.TwinPod,
+        "ephemeral-container" => ClusterVehicleKind.EphemeralContainer,
+        "direct-exec" => ClusterVehicleKind.DirectExec,
+        _ => null,
+    };
+
+    /// <summary>Loopback, private (RFC 1918, CGNAT, ULA) and link-local addresses; everything else is public.</summary>
+    public static bool IsPrivate(IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        if (IPAddress.IsLoopback(address))
+        {
+            return true;
+        }
+        if (address.IsIPv4MappedToIPv6)
+        {
+            address = address.MapToIPv4();
+        }
+        var b = address.GetAddressBytes();
+        return address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork
+            ? b[0] == 10 || (b[0] == 172 && b[1] >= 16 && b[1] <= 31) || (b[0] == 192 && b[1] == 168) || (b[0] == 100 && b[1] >= 64 && b[1] <= 127) || (b[0] == 169 && b[1] == 254)
+            : (b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80);
+    }
+}

@@ -1,0 +1,92 @@
+using Harness.Manifests;
+using Harness.Qualification;
+
+namespace Harness.Tests.Qualification;
+
+public sealed class ScenarioParserTests
+{
+    private const string Header = "apiVersion: harness.dev/v1alpha1\nkind: QualificationScenario\n";
+
+    [Fact]
+    public void Load_ShippedScenario_ResolvesPathsAgainstItsFolder()
+    {
+        var s = ScenarioParser.Load(RepoPaths.File("fixtures/scenarios/greeter-hardened.yaml"));
+
+        s.Name.Should().Be("greeter-hardened");
+        s.Namespace.Should().Be("greeter-qualify");
+        s.Deployment.Should().Be("greeter-operator");
+        s.Container.Should().Be("operator");
+        s.Vehicle.Should().Be("twin-pod");
+        s.Manifests.Should().Equal(RepoPaths.File("fixtures/sample-operator/shared"), RepoPaths.File("fixtures/sample-operator/hardened"));
+        s.LocalImages.Should().Equal("harness.local/greeter-operator:dev");
+        s.RequireDigest.Should().BeTrue();
+    }
+
+    [Fact]
+    public void Parse_ProbesAndTargets_AreRead()
+    {
+        var s = ScenarioParser.Parse(Header + """
+            operator: {selector: "app=op"}
+            probes:
+              skip: [kernel.raw-socket]
+              expect: {egress.lab.http: allowed, egress.lab.tcp: denied}
+            egress:
+              targets:
+              - {name: lab, url: "http://10.1.2.3:8080/", address: 10.1.2.3}
+            imagePolicy: {cosign: {key: keys/cosign.pub}}
+            """, "/tmp/s/scenario.yaml");
+
+        s.Selector.Should().Be("app=op");
+        s.SkipProbes.Should().Equal("kernel.raw-socket");
+        s.ExpectAllowed.Should().Contain("egress.lab.http", true).And.Contain("egress.lab.tcp", false);
+        s.EgressTargets.Single().Should().Be(new Harness.Probes.EgressTarget("lab", "10.1.2.3", "10.1.2.3", 8080, null, "http"));
+        s.CosignKey.Should().Be("/tmp/s/keys/cosign.pub");
+    }
+
+    [Theory]
+    [InlineData("operator: {deployment: op}\nprobs: {}\n", "s.yaml:4:1: unknown field 'probs' in the scenario; expected apiVersion, kind, metadata, operator, vehicle, probes, egress, imagePolicy.")]
+    [InlineData("operator: {deployment: op}\nvehicle: sidecar\n", "s.yaml:4:10: vehicle must be one of twin-pod, ephemeral-container, direct-exec, docker, got 'sidecar'.")]
+    [InlineData("operator: {namespace: ns}\n", "s.yaml:3:11: operator needs exactly one of deployment and selector.")]
+    [InlineData("operator: {deployment: op, image: x}\n", "s.yaml:3:28: unknown field 'image' in operator; expected namespace, deployment, selector, container, manifests, localImages.")]
+    [InlineData("operator: {deployment: op}\nprobes:\n  expect: {fs.root: maybe}\n", "s.yaml:5:21: probes.expect.fs.root must be allowed or denied, got 'maybe'.")]
+    [InlineData("operator: {deployment: op}\negress:\n  targets:\n  - {name: ex, url: \"https://example.com/\", address: 93.184.215.14}\n", "s.yaml:6:54: egress.targets[0] (93.184.215.14) is a public address; the harness probes public targets only when asked: set egress.allowPublic: true.")]
+    [InlineData("operator: {deployment: op}\negress:\n  targets:\n  - {name: ex, url: \"ftp://x/\", address: 10.0.0.1}\n", "s.yaml:6:21: egress.targets[0].url must be an http(s) URL.")]
+    [InlineData("operator: {deployment: [op]}\n", "s.yaml:3:24: operator.deployment must be a string.")]
+    [InlineData("operator: {deployment: op\n", "s.yaml:4:1: While parsing a flow mapping, did not find expected ',' or '}'.")]
+    public void Parse_BadScenario_NamesLineColumnAndProblem(string body, string message)
+    {
+        var act = () => ScenarioParser.Parse(Header + body, "s.yaml");
+
+        act.Should().Throw<ManifestException>().WithMessage(message);
+    }
+
+    [Fact]
+    public void Parse_WrongKind_SaysWhatItMustBe()
+    {
+        var act = () => ScenarioParser.Parse("apiVersion: harness.dev/v1alpha1\nkind: Scenario\noperator: {deployment: op}\n", "s.yaml");
+
+        act.Should().Throw<ManifestException>().WithMessage("s.yaml:2:7: kind must be QualificationScenario, got 'Scenario'.");
+    }
+
+    [Fact]
+    public void Parse_PublicTargetWhenAllowed_IsAccepted()
+    {
+        var s = ScenarioParser.Parse(Header + "operator: {deployment: op}\negress:\n  allowPublic: true\n  targets:\n  - {name: ex, url: \"https://example.com/\", address: 93.184.215.14}\n", "s.yaml");
+
+        s.EgressTargets.Single().Url.Should().Be("https://example.com:443/");
+    }
+
+    [Theory]
+    [InlineData("10.0.0.1", true)]
+    [InlineData("172.18.0.2", true)]
+    [InlineData("192.168.1.1", true)]
+    [InlineData("127.0.0.1", true)]
+    [InlineData("fd00::1", true)]
+    [InlineData("8.8.8.8", false)]
+    [InlineData("172.32.0.1", false)]
+    [InlineData("2001:db8::1", false)]
+    public void IsPrivate_KnowsThePrivateRanges(string address, bool expected)
+    {
+        ScenarioParser.IsPrivate(System.Net.IPAddress.Parse(address)).Should().Be(expected);
+    }
+}
