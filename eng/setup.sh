@@ -10,6 +10,8 @@ command -v dockerd >/dev/null || _need+=(docker.io)
 command -v gcc >/dev/null || _need+=(gcc)
 [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || [ -f /usr/lib/aarch64-linux-gnu/libc.a ] || _need+=(libc6-dev)
 [ -x /bin/busybox ] || _need+=(busybox-static)
+# Headless Chromium renders the HTML qualification report in its test.
+command -v chromium >/dev/null || _need+=(chromium)
 if [ ${#_need[@]} -gt 0 ]; then
   echo "setup: installing ${_need[*]}"
   $_sudo apt-get update -qq

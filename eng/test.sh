@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 . eng/setup.sh
 # Docker-backed tests must run here, never skip: a missing engine is a failure, not a pass.
-export HARNESS_REQUIRE_DOCKER=1
+export HARNESS_REQUIRE_DOCKER=1 HARNESS_REQUIRE_BROWSER=1
 # Without a cluster every live scenario skips, and the platform reports that project as "ran zero tests" (exit 8).
 # That is expected here; an empty run overall is still caught below. eng/e2e.sh keeps exit 8 an error.
 export TESTINGPLATFORM_EXITCODE_IGNORE=8

@@ -12,12 +12,12 @@ internal static class SampleOperator
 
     public static OperatorSpec Spec(string variant) => new()
     {
-        Manifests = [Repo("fixtures/sample-operator/shared"), Repo($"fixtures/sample-operator/{variant}")],
+        Manifests = [RepoPath("fixtures/sample-operator/shared"), RepoPath($"fixtures/sample-operator/{variant}")],
         Workload = "greeter-operator",
         LocalImages = [Image],
     };
 
-    private static string Repo(string relative)
+    public static string RepoPath(string relative)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {

@@ -1,0 +1,225 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+using System.Xml.Linq;
+using Harness.Cli;
+using Harness.Probes;
+using Harness.Qualification;
+using Harness.Tests.Docker;
+using Harness.Verdicts;
+
+namespace Harness.Tests.Qualification;
+
+/// <summary>Real qualifications of the sample operator through the docker vehicle, run once and shared.</summary>
+public sealed class QualifyFixture(DockerFixture docker) : IAsyncLifetime
+{
+    public QualificationReport? Hardened { get; private set; }
+
+    public QualificationReport? Weak { get; private set; }
+
+    public DockerFixture Docker => docker;
+
+    public async ValueTask InitializeAsync()
+    {
+        if (docker.Unavailable is not null)
+        {
+            return;
+        }
+        var ct = TestContext.Current.CancellationToken;
+        QualifyRequest Request(string variant) => new()
+        {
+            Scenario = new QualificationScenario { Path = "test", Name = variant, Deployment = "greeter-operator", Manifests = [RepoPaths.File($"fixtures/sample-operator/{variant}")], Vehicle = "docker" },
+        };
+        Hardened = await Qualifier.RunAsync(Request("hardened"), TextWriter.Null, ct);
+        Weak = await Qualifier.RunAsync(Request("weak"), TextWriter.Null, ct);
+    }
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+}
+
+public sealed class QualificationTests(QualifyFixture q) : IClassFixture<QualifyFixture>
+{
+    private static readonly ImmutableArray<string> ChecklistIds =
+    [
+        "namespace-psa", "rootfs-readonly", "capabilities-dropped", "no-privilege-escalation", "seccomp", "non-root",
+        "egress-default-deny", "serviceaccount-least-privilege", "images-pinned", "images-signed", "webhook-ca-patch",
+    ];
+
+    private static async Task<(int Exit, string Out, string Err)> Cli(params string[] args)
+    {
+        using var stdout = new StringWriter();
+        using var stderr = new StringWriter();
+        var exit = await Commands.RunAsync(args, stdout, stderr, TestContext.Current.CancellationToken);
+        return (exit, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public void Docker_HardenedSample_PassesAllButTheUnpinnedLocalImage()
+    {
+        q.Docker.Require();
+        var report = q.Hardened!;
+
+        report.Checklist.Select(i => i.Id).Should().Equal(ChecklistIds);
+        report.Checklist.Where(i => i.Status == ChecklistStatus.Failed).Select(i => i.Id).Should().Equal("images-pinned");
+        report.Checklist.Where(i => i.Status == ChecklistStatus.Skipped).Select(i => i.Id).Should().BeEquivalentTo(["serviceaccount-least-privilege", "images-signed", "webhook-ca-patch"]);
+        report.Mission.Select(m => (m.Check, m.Status)).Should().Equal(
+            (HardeningCheck.EgressDenied, ProbeStatus.Passed), (HardeningCheck.RootFilesystemReadOnly, ProbeStatus.Passed), (HardeningCheck.PrivilegeEscalationDenied, ProbeStatus.Passed));
+        report.ExitCode.Should().Be(1);
+        report.Verdict.Should().Be("NOT QUALIFIED: images-pinned failed");
+        report.Notes.Should().Contain(n => n.Contains("egress default-deny", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Docker_WeakSample_FailsEveryItemItCanJudge()
+    {
+        q.Docker.Require();
+        var report = q.Weak!;
+
+        report.Checklist.Where(i => i.Status == ChecklistStatus.Failed).Select(i => i.Id).Should().BeEquivalentTo(
+            ["namespace-psa", "rootfs-readonly", "capabilities-dropped", "no-privilege-escalation", "seccomp", "non-root", "egress-default-deny", "images-pinned", "webhook-ca-patch"]);
+        report.Checklist.Single(i => i.Id == "webhook-ca-patch").Evidence.Should().Contain(e => e.Contains("mutating webhook configurations", StringComparison.Ordinal));
+        report.Mission.Should().OnlyContain(m => m.Status == ProbeStatus.Failed);
+    }
+
+    [Fact]
+    public void Writers_RecordedWeakReport_AgreeAcrossFormats()
+    {
+        q.Docker.Require();
+        var report = q.Weak!;
+
+        var markdown = ReportWriters.Markdown(report);
+        markdown.Should().StartWith("# Qualification of Deployment greeter-weak/greeter-operator").And.Contain("| Read-only root filesystem, with an explicit writable emptyDir (`rootfs-readonly`) | FAIL |");
+
+        using var json = JsonDocument.Parse(ReportWriters.Json(report));
+        json.RootElement.GetProperty("exitCode").GetInt32().Should().Be(1);
+        json.RootElement.GetProperty("checklist").EnumerateArray().Select(i => i.GetProperty("id").GetString()).Should().Equal(ChecklistIds);
+        var fsRoot = json.RootElement.GetProperty("probes").EnumerateArray().Single(p => p.GetProperty("id").GetString() == "fs.root");
+        fsRoot.GetProperty("status").GetString().Should().Be("Failed");
+        fsRoot.GetProperty("control").GetProperty("succeeded").GetBoolean().Should().BeTrue();
+
+        var junit = XDocument.Parse(ReportWriters.JUnit(report));
+        var checklist = junit.Root!.Elements("testsuite").Single(s => (string?)s.Attribute("name") == "checklist");
+        ((int)checklist.Attribute("tests")!).Should().Be(11);
+        ((int)checklist.Attribute("failures")!).Should().Be(9);
+        checklist.Elements("testcase").Single(c => (string?)c.Attribute("name") == "rootfs-readonly").Element("failure")!.Value.Should().Contain("fs.root: Failed");
+    }
+
+    [Fact]
+    public void Writers_RedactSecretsInEveryFormat_AndInconclusiveIsAnErrorWithExitCode2()
+    {
+        const string Token = "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+        var report = new QualificationReport(
+            new QualificationContext("Deployment demo/op", "kind harness-1", "twin-pod", "test"),
+            DateTimeOffset.UnixEpoch, TimeSpan.FromSeconds(3),
+            [
+                new ChecklistItem("rootfs-readonly", "Read-only root filesystem", ChecklistStatus.Passed, ["fs.root: Passed"], ["fs.root: the agent can create files in /tmp (held)"], 12),
+                new ChecklistItem("serviceaccount-least-privilege", "ServiceAccount least privilege", ChecklistStatus.Inconclusive, [$"api.secrets.namespace: Inconclusive - Bearer {Token} was refused with a timeout"], [], 3000),
+            ],
+            [new CheckOutcome(HardeningCheck.SecretsNotReadable, ProbeStatus.Inconclusive, [$"token {Token}"])],
+            [], [], [$"note with {Token}"]);
+
+        report.ExitCode.Should().Be(2);
+        report.Verdict.Should().StartWith("INCONCLUSIVE: serviceaccount-least-privilege");
+        foreach (var text in new[] { ReportWriters.Markdown(report), ReportWriters.Json(report), ReportWriters.JUnit(report), ReportWriters.Html(report) })
+        {
+            text.Should().NotContain(Token).And.Contain("[REDACTED]");
+        }
+        var junit = XDocument.Parse(ReportWriters.JUnit(report));
+        junit.Descendants("testcase").Single(c => (string?)c.Attribute("name") == "serviceaccount-least-privilege").Element("error").Should().NotBeNull();
+        ReportWriters.Html(report).Should().NotContainAny(["<link", "src=\"http", "href=\"http", "@import"], "the page is self-contained");
+    }
+
+    [Fact]
+    public async Task Html_RecordedReport_RendersInHeadlessChromium()
+    {
+        q.Docker.Require();
+        var chromium = new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser" }.FirstOrDefault(File.Exists);
+        Assert.SkipWhen(chromium is null && Environment.GetEnvironmentVariable("HARNESS_REQUIRE_BROWSER") != "1", "Chromium is not installed (apt-get install chromium)");
+        chromium.Should().NotBeNull("HARNESS_REQUIRE_BROWSER=1");
+        var dir = Directory.CreateTempSubdirectory("harness-html-");
+        try
+        {
+            var paths = await ReportWriters.WriteAllAsync(q.Weak!, dir.FullName, ct: TestContext.Current.CancellationToken);
+            var html = paths.Single(p => p.EndsWith(".html", StringComparison.Ordinal));
+            var png = Path.Combine(dir.FullName, "report.png");
+
+            var dom = await Run(chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", $"file://{html}");
+            await Run(chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1600", $"--screenshot={png}", $"file://{html}");
+
+            dom.Should().Contain("<title>rendered: 11 items, 3 checks</title>", "the page's script ran over the rendered table");
+            var bytes = await File.ReadAllBytesAsync(png, TestContext.Current.CancellationToken);
+            bytes.AsSpan(1, 3).ToArray().Should().Equal("PNG"u8.ToArray());
+            var width = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16, 4));
+            var height = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(20, 4));
+            (width, height).Should().Be((1280, 1600));
+            bytes.Length.Should().BeGreaterThan(50_000, "a page with tables and coloured badges, not a blank screen");
+            TestContext.Current.AddAttachment("qualification.png", bytes, "image/png");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<string> Run(string file, params string[] args)
+    {
+        var result = await Harness.Processes.ProcessRunner.RunAsync(file, args, TimeSpan.FromSeconds(90), ct: TestContext.Current.CancellationToken);
+        result.ExitCode.Should().Be(0, result.Stderr);
+        return result.Stdout;
+    }
+
+    [Fact]
+    public async Task Cli_DockerScenario_WritesFourReportsAndExitsZeroWhenEverythingPasses()
+    {
+        q.Docker.Require();
+        var dir = Directory.CreateTempSubdirectory("harness-qualify-");
+        try
+        {
+            var (exit, output, error) = await Cli("qualify", "--scenario", RepoPaths.File("fixtures/scenarios/greeter-docker.yaml"), "--output", dir.FullName);
+
+            exit.Should().Be(0, output + error);
+            output.Should().Contain("[3/4] 22 probes").And.Contain("  PASS         fs.root").And.EndWith("QUALIFIED: every check passed" + Environment.NewLine);
+            Directory.GetFiles(dir.FullName).Select(Path.GetFileName).Should().BeEquivalentTo(ReportWriters.FileNames);
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Cli_WeakSampleByFlags_ExitsOne()
+    {
+        q.Docker.Require();
+        var dir = Directory.CreateTempSubdirectory("harness-qualify-");
+        try
+        {
+            var (exit, output, _) = await Cli("qualify", "--vehicle", "docker", "--manifests", RepoPaths.File("fixtures/sample-operator/weak"), "--deployment", "greeter-operator", "--output", dir.FullName);
+
+            exit.Should().Be(1);
+            output.Should().Contain("  FAIL         fs.root").And.Contain("NOT QUALIFIED: namespace-psa, rootfs-readonly");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Theory]
+    [InlineData(new[] { "qualify", "--kubeconfig", "/nonexistent/kubeconfig", "--deployment", "op", "--probe-image", "reg/probe@sha256:1" }, "harness: kubeconfig: no file at /nonexistent/kubeconfig.")]
+    [InlineData(new[] { "qualify", "--kubeconfig", "/nonexistent/kubeconfig", "--deployment", "op" }, "harness: probe image: an existing cluster cannot see images on this machine.")]
+    [InlineData(new[] { "qualify", "--vehicle", "docker", "--manifests", "/nonexistent", "--deployment", "op" }, "harness: /nonexistent:0: no such file or folder.")]
+    [InlineData(new[] { "qualify", "--vehicle", "docker", "--manifests", "fixtures/sample-operator/hardened", "--deployment", "nope" }, "harness: no workload named \"nope\"")]
+    [InlineData(new[] { "qualify", "--namespace", "x" }, "harness: qualify needs the operator: --deployment NAME or --selector LABELS")]
+    [InlineData(new[] { "qualify", "--deployment", "op", "--vehicle", "sidecar" }, "harness: --vehicle must be twin-pod, ephemeral-container, direct-exec or docker")]
+    [InlineData(new[] { "qualify", "--deployment", "op", "--cluster", "minikube" }, "harness: --cluster takes only 'kind'")]
+    [InlineData(new[] { "qualify", "--scenario", "/nonexistent.yaml" }, "harness: /nonexistent.yaml:0: no such scenario file.")]
+    public async Task Cli_NoClusterOrBadInput_ExitsTwoWithThePreciseReason(string[] args, string message)
+    {
+        var fixedArgs = args.Select(a => a.StartsWith("fixtures/", StringComparison.Ordinal) ? RepoPaths.File(a) : a).ToArray();
+
+        var (exit, _, error) = await Cli(fixedArgs);
+
+        exit.Should().Be(2);
+        error.Should().StartWith(message);
+    }
+}
