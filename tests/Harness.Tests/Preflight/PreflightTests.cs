@@ -1,4 +1,3 @@
-using Harness.Cli;
 using Harness.Preflight;
 using System.Text.Json;
 
@@ -9,13 +8,7 @@ public sealed class PreflightTests
     private static readonly string Hardened = RepoPaths.File("fixtures/sample-operator/hardened");
     private static readonly string Weak = RepoPaths.File("fixtures/sample-operator/weak");
 
-    private static async Task<(int Exit, string Out, string Err)> Cli(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var exit = await Commands.RunAsync(args, stdout, stderr, TestContext.Current.CancellationToken);
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<(int Exit, string Out, string Err)> Cli(params string[] args) => CliRunner.RunAsync(args);
 
     [Fact]
     public void Run_HardenedSample_PassesWithOnlyTheUnpinnedLocalImageAsWarning()

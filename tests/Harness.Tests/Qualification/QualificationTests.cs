@@ -1,7 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json;
 using System.Xml.Linq;
-using Harness.Cli;
 using Harness.Probes;
 using Harness.Qualification;
 using Harness.Tests.Docker;
@@ -44,13 +43,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
         "egress-default-deny", "serviceaccount-least-privilege", "images-pinned", "images-signed", "webhook-ca-patch",
     ];
 
-    private static async Task<(int Exit, string Out, string Err)> Cli(params string[] args)
-    {
-        using var stdout = new StringWriter();
-        using var stderr = new StringWriter();
-        var exit = await Commands.RunAsync(args, stdout, stderr, TestContext.Current.CancellationToken);
-        return (exit, stdout.ToString(), stderr.ToString());
-    }
+    private static Task<(int Exit, string Out, string Err)> Cli(params string[] args) => CliRunner.RunAsync(args);
 
     [Fact]
     public void Docker_HardenedSample_PassesAllButTheUnpinnedLocalImage()
