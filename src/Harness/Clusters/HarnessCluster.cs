@@ -228,6 +228,22 @@ public sealed class HarnessCluster : IAsyncDisposable
         var configPath = Path.Combine(dir, "kind-config.yaml");
         await File.WriteAllTextAsync(configPath, KindConfig.RenderCluster(kindOptions), ct).ConfigureAwait(false);
 
+        // kind reuses a "kind" network that exists. Creating it with the documented subnet first makes node addresses
+        // predictable, so NetworkPolicies can name the API server's network (the sample's do).
+        string? nodeSubnet;
+        try
+        {
+            nodeSubnet = await docker.EnsureBridgeNetworkAsync(options.Kind.DockerNetwork, KindClusterOptions.NodeSubnet, ct).ConfigureAwait(false);
+        }
+        catch (global::Docker.DotNet.DockerApiException e)
+        {
+            nodeSubnet = null;
+            await log.WriteLineAsync($"warning: could not create the {options.Kind.DockerNetwork} network with {KindClusterOptions.NodeSubnet} ({e.Message.Trim()}); kind picks a subnet").ConfigureAwait(false);
+        }
+        if (nodeSubnet != KindClusterOptions.NodeSubnet)
+        {
+            await log.WriteLineAsync($"warning: kind's node network is {nodeSubnet ?? "unknown"}, not {KindClusterOptions.NodeSubnet}: policies that allow the API server by that subnet will not match").ConfigureAwait(false);
+        }
         var reused = options.Reuse && existing.Contains(name);
         var keep = options.Keep || options.Reuse;
         async ValueTask Teardown(bool failed)
@@ -271,7 +287,7 @@ public sealed class HarnessCluster : IAsyncDisposable
             await log.WriteLineAsync($"creating kind cluster {name} ({options.Kind.NodeImage}, CNI {options.Kind.Cni})").ConfigureAwait(false);
             try
             {
-                await Kind(kind, KindCommands.Create(name, configPath, options.Kind.NodeImage, kubeconfig, options.KeepOnFailure, options.ReadyTimeout), options.ReadyTimeout + TimeSpan.FromMinutes(1), ct).ConfigureAwait(false);
+                await Kind(kind, KindCommands.Create(name, configPath, options.Kind.NodeImage, kubeconfig, options.KeepOnFailure, options.ReadyTimeout), options.ReadyTimeout + TimeSpan.FromMinutes(1), ct, options.Kind.DockerNetwork).ConfigureAwait(false);
             }
             catch
             {
@@ -291,7 +307,7 @@ public sealed class HarnessCluster : IAsyncDisposable
             await ClusterReadiness.WaitAsync(client, options.Kind.Cni, options.ReadyTimeout, ct).ConfigureAwait(false);
             var probeImage = options.ProbeImage ?? await Images.ProbeImage.BuildAsync(docker, Images.ProbeArtifacts.Locate(), ct).ConfigureAwait(false);
             await Kind(kind, KindCommands.LoadImage(name, probeImage), TimeSpan.FromMinutes(3), ct).ConfigureAwait(false);
-            return new HarnessCluster(ClusterProvider.Kind, name, kubeconfig, $"kind-{name}", client, probeImage, options.Kind.Cni.ToString(), "kind", Teardown)
+            return new HarnessCluster(ClusterProvider.Kind, name, kubeconfig, $"kind-{name}", client, probeImage, options.Kind.Cni.ToString(), options.Kind.DockerNetwork, Teardown)
             {
                 imageLoader = (image, t) => Kind(kind, KindCommands.LoadImage(name, image), TimeSpan.FromMinutes(3), t),
             };
@@ -304,8 +320,8 @@ public sealed class HarnessCluster : IAsyncDisposable
         }
     }
 
-    private static async Task<ProcessResult> Kind(string kind, IReadOnlyList<string> args, TimeSpan timeout, CancellationToken ct) =>
-        (await ProcessRunner.RunAsync(kind, args, timeout, ct: ct).ConfigureAwait(false)).EnsureSuccess();
+    private static async Task<ProcessResult> Kind(string kind, IReadOnlyList<string> args, TimeSpan timeout, CancellationToken ct, string network = "kind") =>
+        (await ProcessRunner.RunAsync(kind, args, timeout, network == "kind" ? null : new Dictionary<string, string> { ["KIND_EXPERIMENTAL_DOCKER_NETWORK"] = network }, ct: ct).ConfigureAwait(false)).EnsureSuccess();
 
     private static async Task InstallCniAsync(Cni cni, string installer, string kubeconfig, TextWriter log, CancellationToken ct)
     {

@@ -24,8 +24,14 @@ public sealed record KindClusterOptions
     /// <summary>The node image of kind v0.30.0 for Kubernetes v1.34.0, pinned by digest as kind requires.</summary>
     public const string DefaultNodeImage = "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a";
 
+    /// <summary>The subnet of the Docker network "kind" when the harness creates it (kind's usual one): node and API server addresses fall in it.</summary>
+    public const string NodeSubnet = "172.18.0.0/16";
+
     /// <summary>Cluster name.</summary>
     public string Name { get; init; } = "harness";
+
+    /// <summary>The Docker network the nodes join (kind's <c>kind</c>; another name is passed as KIND_EXPERIMENTAL_DOCKER_NETWORK).</summary>
+    public string DockerNetwork { get; init; } = "kind";
 
     /// <summary>Node image; must be pinned by digest (<c>@sha256:</c>).</summary>
     public string NodeImage { get; init; } = DefaultNodeImage;

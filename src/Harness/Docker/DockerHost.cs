@@ -119,6 +119,41 @@ public sealed class DockerHost : IAsyncDisposable
         return full;
     }
 
+    /// <summary>
+    /// Makes sure a bridge network with this name exists, creating it with <paramref name="subnet"/> when it does not.
+    /// Returns the subnet it has (which may differ when it already existed). Not session-labelled: it is shared
+    /// infrastructure (kind's <c>kind</c> network), left in place like kind leaves it.
+    /// </summary>
+    public async Task<string?> EnsureBridgeNetworkAsync(string name, string subnet, CancellationToken ct = default)
+    {
+        var existing = (await Client.Networks.ListNetworksAsync(new NetworksListParameters(), ct).ConfigureAwait(false)).FirstOrDefault(n => n.Name == name);
+        if (existing is null)
+        {
+            await Client.Networks.CreateNetworkAsync(new NetworksCreateParameters
+            {
+                Name = name,
+                Driver = "bridge",
+                IPAM = new IPAM { Config = [new IPAMConfig { Subnet = subnet }] },
+                Options = new Dictionary<string, string> { ["com.docker.network.bridge.enable_ip_masquerade"] = "true" },
+            }, ct).ConfigureAwait(false);
+            return subnet;
+        }
+        return existing.IPAM?.Config?.FirstOrDefault(c => c.Subnet?.Contains('.', StringComparison.Ordinal) == true)?.Subnet;
+    }
+
+    /// <summary>Removes a network by name (idempotent).</summary>
+    public async Task RemoveNetworkAsync(string name, CancellationToken ct = default)
+    {
+        try
+        {
+            await Client.Networks.DeleteNetworkAsync(name, ct).ConfigureAwait(false);
+        }
+        catch (DockerNetworkNotFoundException)
+        {
+            // Already gone.
+        }
+    }
+
     /// <summary>Removes a container now (idempotent).</summary>
     internal async Task RemoveContainerAsync(string id, CancellationToken ct)
     {

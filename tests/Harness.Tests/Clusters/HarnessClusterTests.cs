@@ -29,6 +29,7 @@ public sealed class HarnessClusterTests(DockerFixture docker) : IDisposable
         #!/bin/sh
         d=$(dirname "$0")
         echo "$*" >> "$d/calls.log"
+        echo "$KIND_EXPERIMENTAL_DOCKER_NETWORK" >> "$d/network.log"
         case "$1 $2" in
           "get clusters") cat "$d/clusters" 2>/dev/null || echo "No kind clusters found." ;;
           "create cluster"|"export kubeconfig")
@@ -39,12 +40,20 @@ public sealed class HarnessClusterTests(DockerFixture docker) : IDisposable
         """;
 
     private readonly DirectoryInfo work = Directory.CreateTempSubdirectory("harness-fake-kind-");
+    private readonly string network = $"harness-test-kind-{Guid.NewGuid():N}"[..28];
 
     private string Bin => Path.Combine(work.FullName, "bin");
 
     private string[] Calls => File.Exists(Path.Combine(Bin, "calls.log")) ? File.ReadAllLines(Path.Combine(Bin, "calls.log")) : [];
 
-    public void Dispose() => work.Delete(recursive: true);
+    public void Dispose()
+    {
+        work.Delete(recursive: true);
+        if (docker.Docker is { } host)
+        {
+            host.RemoveNetworkAsync(network).GetAwaiter().GetResult();
+        }
+    }
 
     private ClusterOptions Options(Cni cni = Cni.Kindnet)
     {
@@ -53,7 +62,7 @@ public sealed class HarnessClusterTests(DockerFixture docker) : IDisposable
         File.WriteAllText(kind, FakeKind.Replace("\r", "", StringComparison.Ordinal) + "\n");
         File.SetUnixFileMode(kind, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         File.WriteAllText(Path.Combine(Bin, "kubeconfig"), DeadKubeconfig);
-        return ClusterOptions.ForKind(new KindClusterOptions { Cni = cni }) with
+        return ClusterOptions.ForKind(new KindClusterOptions { Cni = cni, DockerNetwork = network }) with
         {
             KindBinary = new KindBinaryOptions { SearchPath = Bin, AllowDownload = false },
             LogDirectory = Path.Combine(work.FullName, "logs"),
@@ -80,6 +89,7 @@ public sealed class HarnessClusterTests(DockerFixture docker) : IDisposable
         Calls[2].Should().Be($"export logs {Path.Combine(work.FullName, "logs", name)} --name {name}");
         Calls[3].Should().StartWith($"delete cluster --name {name} --kubeconfig ");
         File.Exists(Path.Combine(work.FullName, "logs", name, "kind.log")).Should().BeTrue();
+        File.ReadAllText(Path.Combine(Bin, "network.log")).Should().Contain(network, "kind is told which network to use");
         Directory.Exists(Path.Combine(Path.GetTempPath(), $"harness-{name}")).Should().BeFalse("the session folder goes with the cluster");
     }
 
@@ -221,5 +231,27 @@ public sealed class CustomProviderTests
 
         provider.Teardowns.Should().Equal(false);
         cluster.Verification.Should().BeNull();
+    }
+}
+
+public sealed class KindNetworkTests(DockerFixture docker)
+{
+    [Fact]
+    public async Task EnsureBridgeNetworkAsync_CreatesWithTheSubnetOnceAndReportsAnExistingOnesSubnet()
+    {
+        var (host, _) = docker.Require();
+        var name = $"harness-test-net-{Guid.NewGuid():N}"[..26];
+        try
+        {
+            var first = await host.EnsureBridgeNetworkAsync(name, "172.29.251.0/24", TestContext.Current.CancellationToken);
+            var second = await host.EnsureBridgeNetworkAsync(name, "10.99.0.0/24", TestContext.Current.CancellationToken);
+
+            first.Should().Be("172.29.251.0/24");
+            second.Should().Be("172.29.251.0/24", "an existing network keeps its subnet, and the harness says which it is");
+        }
+        finally
+        {
+            await host.RemoveNetworkAsync(name, TestContext.Current.CancellationToken);
+        }
     }
 }
