@@ -55,6 +55,10 @@ public abstract class OperatorFixture(HarnessClusterFixture cluster, IMessageSin
             docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
             sink = await ClusterEgressSink.StartAsync(cluster.Cluster, docker, cluster.Cluster.ProbeImage!, session, ct: ct).ConfigureAwait(false);
             Report = await OperatorProbes.RunAsync(cluster.Cluster, deployed, sink, ProbeOptions(session), ct).ConfigureAwait(false);
+            foreach (var image in deployed.UnpinnedImages)
+            {
+                await log.WriteLineAsync($"image {image} is not pinned by digest").ConfigureAwait(false);
+            }
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
