@@ -114,22 +114,6 @@ public static class ClusterVerification
         Steps = [new AgentStep { Id = "canary.tcp", Kind = StepKinds.Tcp, Target = $"{(IPAddress.TryParse(serverIp, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{serverIp}]" : serverIp)}:{CanaryPort}", TimeoutMs = 3000 }],
     };
 
-    /// <summary>Describes pods for a timeout message: phase, container states and the namespace's recent warning events.</summary>
-    public static string Describe(IEnumerable<V1Pod> pods, IEnumerable<Corev1Event> events)
-    {
-        var podLines = pods.Select(p =>
-        {
-            var states = (p.Status?.ContainerStatuses ?? []).Select(s =>
-                s.State?.Waiting is { } w ? $"{s.Name} waiting ({w.Reason}: {w.Message})"
-                : s.State?.Terminated is { } t ? $"{s.Name} terminated ({t.Reason}, exit {t.ExitCode})"
-                : s.State?.Running is not null ? $"{s.Name} running{(s.Ready ? ", ready" : "")}" : $"{s.Name} unknown");
-            return $"{p.Metadata?.Name}: {p.Status?.Phase ?? "no status"} [{string.Join("; ", states)}]";
-        });
-        var eventLines = events.Where(e => e.Type == "Warning").TakeLast(5).Select(e => $"event {e.Reason}: {e.Message}");
-        var all = podLines.Concat(eventLines).ToList();
-        return all.Count == 0 ? "no pods" : string.Join(" | ", all);
-    }
-
     // ---- live ----
 
     /// <summary>Runs both verifications; removes what it created, whatever happens.</summary>
@@ -195,14 +179,8 @@ public static class ClusterVerification
         {
             var server = await client.CoreV1.CreateNamespacedPodAsync(ServerPod(ns, probeImage, session, token), ns, cancellationToken: ct).ConfigureAwait(false);
             await client.CoreV1.CreateNamespacedPodAsync(ClientPod(ns, probeImage, session), ns, cancellationToken: ct).ConfigureAwait(false);
-            var (pods, _) = await BoundedWait.UntilAsync(
-                $"the canary pods in {ns} to be ready",
-                async t => (
-                    Pods: (await client.CoreV1.ListNamespacedPodAsync(ns, cancellationToken: t).ConfigureAwait(false)).Items,
-                    Events: (await client.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: t).ConfigureAwait(false)).Items),
-                seen => seen.Pods.Count == 2 && seen.Pods.All(p => p.Status?.Phase == "Running" && (p.Status.ContainerStatuses ?? []).All(s => s.Ready)),
-                seen => Describe(seen.Pods, seen.Events),
-                TimeSpan.FromMinutes(3), TimeSpan.FromSeconds(2), time: time, ct: ct).ConfigureAwait(false);
+            var pods = await Pods.WaitAsync(client, ns, null, $"the canary pods in {ns} to be ready",
+                p => p.Count == 2 && p.All(Pods.IsReady), TimeSpan.FromMinutes(3), time, ct).ConfigureAwait(false);
             var serverIp = pods.Single(p => p.Metadata.Name == server.Metadata.Name).Status.PodIP;
 
             var before = await ConnectOnceAsync(client, ns, serverIp, ct).ConfigureAwait(false);

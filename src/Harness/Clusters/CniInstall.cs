@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Harness.Kubernetes;
 using Harness.Waits;
 using k8s;
 using k8s.Models;
@@ -69,8 +70,8 @@ public static class ClusterReadiness
         await BoundedWait.UntilAsync(
             $"the {cni} pods in {ns} to be ready",
             async t => (await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: selector, cancellationToken: t).ConfigureAwait(false)).Items,
-            pods => pods.Count > 0 && pods.All(p => (p.Status?.ContainerStatuses ?? []).All(s => s.Ready) && p.Status?.Phase == "Running"),
-            pods => ClusterVerification.Describe(pods, []),
+            pods => pods.Count > 0 && pods.All(Pods.IsReady),
+            pods => Pods.Describe(pods, []),
             timeout, TimeSpan.FromSeconds(3), transient: e => e is IOException or HttpRequestException or k8s.Autorest.HttpOperationException, time: time, ct: ct).ConfigureAwait(false);
     }
 

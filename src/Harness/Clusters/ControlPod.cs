@@ -1,3 +1,4 @@
+using Harness.Kubernetes;
 using Harness.Vehicles;
 using Harness.Waits;
 using k8s;
@@ -21,14 +22,8 @@ public static class ControlPod
         {
             var pod = ClusterVerification.ClientPod(ns, probeImage, session);
             await client.CoreV1.CreateNamespacedPodAsync(pod, ns, cancellationToken: ct).ConfigureAwait(false);
-            await BoundedWait.UntilAsync(
-                $"control pod {ns}/{pod.Metadata.Name} to be ready",
-                async t => (
-                    Pod: await client.CoreV1.ReadNamespacedPodAsync(pod.Metadata.Name, ns, cancellationToken: t).ConfigureAwait(false),
-                    Events: (await client.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: t).ConfigureAwait(false)).Items),
-                x => x.Pod.Status?.Phase == "Running" && (x.Pod.Status.ContainerStatuses ?? []).All(s => s.Ready),
-                x => ClusterVerification.Describe([x.Pod], x.Events),
-                TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), time: time, ct: ct).ConfigureAwait(false);
+            await Pods.WaitAsync(client, ns, pod.Metadata.Name, $"control pod {ns}/{pod.Metadata.Name} to be ready",
+                p => p.Count == 1 && Pods.IsReady(p[0]), TimeSpan.FromMinutes(2), time, ct).ConfigureAwait(false);
             return new KubernetesVehicle(client, ns, pod.Metadata.Name, "agent", "control-pod", [],
                 () => new ValueTask(ClusterVerification.DeleteNamespaceQuietlyAsync(client, ns)));
         }

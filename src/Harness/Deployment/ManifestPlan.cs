@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json.Nodes;
+using Harness.Kubernetes;
 using Harness.Manifests;
 using k8s;
 using k8s.Models;
@@ -125,9 +126,7 @@ public static class ManifestPlan
         .. documents
             .Select(d => PodTemplates.TryGet(d.Object, out _, out var spec) ? spec : null)
             .Where(s => s is not null)
-            .SelectMany(s => (s!.InitContainers ?? []).Concat(s.Containers ?? []))
-            .Select(c => c.Image)
-            .Where(i => !string.IsNullOrEmpty(i) && !i.Contains("@sha256:", StringComparison.Ordinal))
+            .SelectMany(s => Pods.UnpinnedImages(s!))
             .Distinct(StringComparer.Ordinal)
             .Order(StringComparer.Ordinal),
     ];

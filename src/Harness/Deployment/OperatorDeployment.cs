@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using Harness.Clusters;
+using Harness.Kubernetes;
 using Harness.Manifests;
 using Harness.Vehicles;
 using Harness.Waits;
@@ -155,16 +156,14 @@ public static class OperatorDeployment
                 var events = (await client.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: t).ConfigureAwait(false)).Items;
                 var status = workload.Kind == "Deployment"
                     ? RolloutStatus(await client.AppsV1.ReadNamespacedDeploymentAsync(workload.Name, ns, cancellationToken: t).ConfigureAwait(false))
-                    : (pods.Count > 0 && pods.All(Ready), "pods ready");
+                    : (pods.Count > 0 && pods.All(Pods.IsServing), "pods ready");
                 return (Status: status, Pods: pods, Events: events);
             },
-            x => x.Status.Item1 && x.Pods.Any(Ready),
-            x => $"{x.Status.Item2}; {Clusters.ClusterVerification.Describe(x.Pods, x.Events)}",
+            x => x.Status.Item1 && x.Pods.Any(Pods.IsServing),
+            x => $"{x.Status.Item2}; {Pods.Describe(x.Pods, x.Events)}",
             timeout, TimeSpan.FromSeconds(2), time: time, ct: ct).ConfigureAwait(false);
-        return seen.Pods.First(Ready);
+        return seen.Pods.First(Pods.IsServing);
     }
-
-    private static bool Ready(V1Pod p) => p.Status?.Phase == "Running" && p.Metadata?.DeletionTimestamp is null && (p.Status.ContainerStatuses ?? []).All(s => s.Ready);
 
     private static string Truncate(string s) => (s.Length <= 63 ? s : s[..63]).TrimEnd('-').ToLowerInvariant();
 }

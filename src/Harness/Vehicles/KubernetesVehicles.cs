@@ -1,5 +1,4 @@
 using System.Collections.Immutable;
-using Harness.Clusters;
 using Harness.Kubernetes;
 using Harness.Protocol;
 using Harness.Waits;
@@ -145,13 +144,9 @@ public static class ClusterVehicles
     }
 
     private static Task WaitRunningAsync(IKubernetes client, string ns, string pod, string container, bool ephemeral, TimeProvider? time, CancellationToken ct) =>
-        BoundedWait.UntilAsync(
-            $"{(ephemeral ? "ephemeral container" : "twin pod")} {ns}/{pod} ({container}) to run",
-            async t => (
-                Pod: await client.CoreV1.ReadNamespacedPodAsync(pod, ns, cancellationToken: t).ConfigureAwait(false),
-                Events: (await client.CoreV1.ListNamespacedEventAsync(ns, fieldSelector: $"involvedObject.name={pod}", cancellationToken: t).ConfigureAwait(false)).Items),
-            x => ((ephemeral ? x.Pod.Status?.EphemeralContainerStatuses : x.Pod.Status?.ContainerStatuses) ?? [])
+        Pods.WaitAsync(
+            client, ns, pod, $"{(ephemeral ? "ephemeral container" : "twin pod")} {ns}/{pod} ({container}) to run",
+            p => p.Count == 1 && ((ephemeral ? p[0].Status?.EphemeralContainerStatuses : p[0].Status?.ContainerStatuses) ?? [])
                 .Any(s => s.Name == container && s.State?.Running is not null),
-            x => ClusterVerification.Describe([x.Pod], x.Events),
-            TimeSpan.FromMinutes(2), TimeSpan.FromSeconds(2), time: time, ct: ct);
+            TimeSpan.FromMinutes(2), time, ct);
 }

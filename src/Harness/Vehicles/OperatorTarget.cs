@@ -71,7 +71,7 @@ public static class TargetDiscovery
             workload = $"Deployment/{deployment}";
         }
         var pods = (await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: ct).ConfigureAwait(false)).Items;
-        var pod = pods.FirstOrDefault(p => p.Status?.Phase == "Running" && p.Metadata.DeletionTimestamp is null && (p.Status.ContainerStatuses ?? []).All(s => s.Ready))
+        var pod = pods.FirstOrDefault(Harness.Kubernetes.Pods.IsServing)
             ?? throw new TargetNotFoundException($"no running, ready pod in {ns} matches \"{labelSelector}\" ({pods.Count} pods: {string.Join(", ", pods.Select(p => $"{p.Metadata.Name} {p.Status?.Phase}"))}).");
         var target = FromWorkload(pod, container ?? ChooseContainer(pod.Spec, templateMetadata ?? pod.Metadata, null, workload), ns);
         return target with { Workload = workload, PodMetadata = templateMetadata ?? pod.Metadata };

@@ -154,7 +154,7 @@ public sealed class ClusterOptionsTests
         };
         var warning = new k8s.Models.Corev1Event { Type = "Warning", Reason = "Failed", Message = "Error: ErrImageNeverPull", Metadata = new(), InvolvedObject = new() };
 
-        ClusterVerification.Describe([pod], [warning]).Should().Be(
+        Harness.Kubernetes.Pods.Describe([pod], [warning]).Should().Be(
             "harness-canary-server: Pending [agent waiting (ErrImageNeverPull: image not present)] | event Failed: Error: ErrImageNeverPull");
     }
 }
