@@ -198,7 +198,7 @@ public sealed class HarnessCluster : IAsyncDisposable
     private static async Task<HarnessCluster> StartKindAsync(ClusterOptions options, TextWriter log, CancellationToken ct)
     {
         KindConfig.Validate(options.Kind);
-        var docker = await ConnectDockerAsync(options.SessionId, ct).ConfigureAwait(false);
+        var docker = await ConnectDockerAsync(options.SessionId, NodesInDocker, ct).ConfigureAwait(false);
         await using var dockerScope = docker.ConfigureAwait(false);
         var kind = await KindBinary.ResolveAsync(options.KindBinary, ct: ct).ConfigureAwait(false);
         var path = options.KindBinary.SearchPath;
@@ -340,12 +340,13 @@ public sealed class HarnessCluster : IAsyncDisposable
             if (created is { } at && DateTimeOffset.UtcNow - at > age)
             {
                 await log.WriteLineAsync($"removing stale harness cluster {cluster} (created {at:u})").ConfigureAwait(false);
-                await Kind(kind, ["delete", "cluster", "--name", cluster], TimeSpan.FromMinutes(3), ct).ConfigureAwait(false);
+                await Kind(kind, KindCommands.Delete(cluster), TimeSpan.FromMinutes(3), ct).ConfigureAwait(false);
             }
         }
     }
 
-    private static async Task<DockerHost> ConnectDockerAsync(string session, CancellationToken ct)
+    /// <summary>Docker, or a prerequisite error that says what needed it.</summary>
+    internal static async Task<DockerHost> ConnectDockerAsync(string? session, string neededFor, CancellationToken ct)
     {
         try
         {
@@ -353,15 +354,17 @@ public sealed class HarnessCluster : IAsyncDisposable
         }
         catch (DockerUnavailableException e)
         {
-            throw new PrerequisiteException("Docker", e.Message, "kind and K3s run their nodes in Docker containers.", e);
+            throw new PrerequisiteException("Docker", e.Message, neededFor, e);
         }
     }
+
+    private const string NodesInDocker = "kind and K3s run their nodes in Docker containers.";
 
     // ---- K3s ----
 
     private static async Task<HarnessCluster> StartK3sAsync(ClusterOptions options, TextWriter log, CancellationToken ct)
     {
-        var docker = await ConnectDockerAsync(options.SessionId, ct).ConfigureAwait(false);
+        var docker = await ConnectDockerAsync(options.SessionId, NodesInDocker, ct).ConfigureAwait(false);
         await using var dockerScope = docker.ConfigureAwait(false);
         var admission = KindConfig.RenderAdmission(new KindClusterOptions { Cni = Clusters.Cni.Kindnet });
         var container = new K3sBuilder(options.K3s.Image)
@@ -405,7 +408,7 @@ public sealed class HarnessCluster : IAsyncDisposable
             {
                 imageLoader = async (image, t) =>
                 {
-                    var host = await ConnectDockerAsync(options.SessionId, t).ConfigureAwait(false);
+                    var host = await ConnectDockerAsync(options.SessionId, NodesInDocker, t).ConfigureAwait(false);
                     await using (host.ConfigureAwait(false))
                     {
                         await K3sConfig.LoadImageAsync(host, container, image, t).ConfigureAwait(false);

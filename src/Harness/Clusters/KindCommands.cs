@@ -18,8 +18,9 @@ public static class KindCommands
         "--wait", $"{(int)wait.TotalSeconds}s", .. retain ? new[] { "--retain" } : [],
     ];
 
-    /// <summary><c>kind delete cluster</c>.</summary>
-    public static ImmutableArray<string> Delete(string name, string kubeconfigPath) => ["delete", "cluster", "--name", name, "--kubeconfig", kubeconfigPath];
+    /// <summary><c>kind delete cluster</c>; without a kubeconfig for a cluster another run created (stale removal).</summary>
+    public static ImmutableArray<string> Delete(string name, string? kubeconfigPath = null) =>
+        kubeconfigPath is null ? ["delete", "cluster", "--name", name] : ["delete", "cluster", "--name", name, "--kubeconfig", kubeconfigPath];
 
     /// <summary><c>kind get clusters</c>.</summary>
     public static ImmutableArray<string> List() => ["get", "clusters"];

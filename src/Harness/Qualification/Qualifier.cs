@@ -4,6 +4,7 @@ using Harness.Clusters;
 using Harness.Deployment;
 using Harness.Docker;
 using Harness.Images;
+using Harness.Kubernetes;
 using Harness.Manifests;
 using Harness.NetworkPolicies;
 using Harness.Preflight;
@@ -71,15 +72,7 @@ public static class Qualifier
         var container = TargetDiscovery.ChooseContainer(spec!, templateMeta, scenario.Container, workload.DisplayName);
         await log.WriteLineAsync($"[1/4] {workload.DisplayName} from {string.Join(", ", scenario.Manifests)}: probing container \"{container}\" with the docker vehicle").ConfigureAwait(false);
 
-        DockerHost docker;
-        try
-        {
-            docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
-        }
-        catch (DockerUnavailableException e)
-        {
-            throw new PrerequisiteException("Docker", e.Message, "The docker vehicle runs the pod spec in a local container.", e);
-        }
+        var docker = await HarnessCluster.ConnectDockerAsync(null, "The docker vehicle runs the pod spec in a local container.", ct).ConfigureAwait(false);
         await using (docker.ConfigureAwait(false))
         {
             string image;
@@ -107,7 +100,8 @@ public static class Qualifier
             var probes = await ProbeRunner.RunAsync(plan, vehicle, outside, ct: ct).ConfigureAwait(false);
             await PrintProbesAsync(log, probes).ConfigureAwait(false);
 
-            var inputs = await InputsAsync(request, documents, workload, ns, ct).ConfigureAwait(false);
+            var images = documents.Select(d => PodTemplates.TryGet(d.Object, out _, out var s) ? s : null).Where(s => s is not null).SelectMany(s => Pods.Images(s!)).Distinct(StringComparer.Ordinal).ToList();
+            var inputs = await InputsAsync(request, documents, workload, ns, images, ManifestNamespaceEnforce(documents, workload.Namespace ?? ns), ct).ConfigureAwait(false);
             var mission = CheckOutcome.Mission.Select(c => CheckOutcome.Of(c, probes.Results)).Where(m => m.Evidence is not ["no probe for this check ran"]).ToImmutableArray();
             ImmutableArray<string> notes =
             [
@@ -156,73 +150,67 @@ public static class Qualifier
     private static async Task<QualificationReport> RunOnClusterAsync(HarnessCluster cluster, QualifyRequest request, string session, DateTimeOffset started, TextWriter log, CancellationToken ct)
     {
         var scenario = request.Scenario;
+        DeployedOperator? deployed = null;
+        IReadOnlyList<ManifestDocument> documents = [];
+        OperatorTarget target;
+        if (!scenario.Manifests.IsEmpty)
         {
-
-            var documents = scenario.Manifests.SelectMany(ManifestLoader.LoadPath).ToList();
-            DeployedOperator? deployed = null;
-            OperatorTarget target;
-            if (!documents.IsEmpty())
+            deployed = await OperatorDeployment.DeployAsync(cluster, new OperatorSpec
             {
-                deployed = await OperatorDeployment.DeployAsync(cluster, new OperatorSpec
-                {
-                    Manifests = scenario.Manifests,
-                    Workload = scenario.Deployment ?? throw new ArgumentException("deploying from manifests needs operator.deployment"),
-                    Container = scenario.Container,
-                    LocalImages = scenario.LocalImages,
-                    Namespace = scenario.Namespace,
-                }, session, log, ct: ct).ConfigureAwait(false);
-                target = deployed.Target;
-            }
-            else
-            {
-                target = await TargetDiscovery.FindAsync(cluster.Client, scenario.Namespace ?? "default", scenario.Deployment, scenario.Selector, scenario.Container, ct).ConfigureAwait(false);
-            }
-            await using var deployedScope = deployed is null ? null : deployed;
-            await log.WriteLineAsync($"[2/4] probing {target.Workload} in {target.Namespace} (pod {target.PodName}, container {target.Container}) with the {scenario.Vehicle}").ConfigureAwait(false);
-
-            var probeOptions = new OperatorProbeOptions
-            {
-                Session = session,
-                Vehicle = ScenarioParser.ClusterVehicle(scenario.Vehicle) ?? ClusterVehicleKind.TwinPod,
-                SkipProbes = scenario.SkipProbes,
-                ExpectAllowed = scenario.ExpectAllowed,
-                ExtraEgressTargets = scenario.EgressTargets,
-            };
-            OperatorHardeningReport hardening;
-            var pod = await cluster.Client.CoreV1.ReadNamespacedPodAsync(target.PodName, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
-            var images = (pod.Spec.InitContainers ?? []).Concat(pod.Spec.Containers).Select(c => c.Image).Where(i => !i.Contains("@sha256:", StringComparison.Ordinal)).Distinct().ToImmutableArray();
-            if (cluster.DockerNetwork is not null)
-            {
-                await using var docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
-                await using var sink = await ClusterEgressSink.StartAsync(cluster, docker, cluster.ProbeImage!, session, ct: ct).ConfigureAwait(false);
-                hardening = await OperatorProbes.RunAsync(cluster, target, documents, images, [sink.Http, sink.Https], sink.Control, probeOptions, ct).ConfigureAwait(false);
-            }
-            else
-            {
-                await using var control = await ControlPod.StartAsync(cluster.Client, cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage(), session, ct: ct).ConfigureAwait(false);
-                hardening = await OperatorProbes.RunAsync(cluster, target, documents, images, [], control, probeOptions, ct).ConfigureAwait(false);
-            }
-            await PrintProbesAsync(log, hardening.Probes).ConfigureAwait(false);
-            foreach (var a in hardening.Access)
-            {
-                await log.WriteLineAsync($"  {Label(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
-            }
-            var ns = await cluster.Client.CoreV1.ReadNamespaceAsync(target.Namespace, cancellationToken: ct).ConfigureAwait(false);
-            var enforce = ns.Metadata.Labels is { } l && l.TryGetValue("pod-security.kubernetes.io/enforce", out var level) ? level : "";
-            var workloadDoc = documents.FirstOrDefault(d => d.DisplayName == target.Workload);
-            var inputs = await InputsAsync(request, documents, workloadDoc, target.Namespace, ct).ConfigureAwait(false) with
-            {
-                NamespaceEnforce = enforce,
-                UnpinnedImages = images,
-            };
-            var report = new QualificationReport(
-                new QualificationContext($"{target.Workload} in {target.Namespace}", $"{cluster.Provider} {cluster.Name}", scenario.Vehicle, Version),
-                started, DateTimeOffset.UtcNow - started,
-                Checklist.Build(hardening.Probes.Results, hardening.Access, inputs), hardening.Mission, [.. hardening.Probes.Results], hardening.Access,
-                [.. hardening.Probes.Notes, .. cluster.Verification is { } v ? new[] { $"verified: {v.PodSecurity}", $"verified: {v.NetworkPolicy}" } : []]);
-            await log.WriteLineAsync($"[4/4] {report.Verdict}").ConfigureAwait(false);
-            return report;
+                Manifests = scenario.Manifests,
+                Workload = scenario.Deployment ?? throw new ArgumentException("deploying from manifests needs operator.deployment"),
+                Container = scenario.Container,
+                LocalImages = scenario.LocalImages,
+                Namespace = scenario.Namespace,
+            }, session, log, ct: ct).ConfigureAwait(false);
+            target = deployed.Target;
+            documents = deployed.Manifests; // loaded once, by the deployment
         }
+        else
+        {
+            target = await TargetDiscovery.FindAsync(cluster.Client, scenario.Namespace ?? "default", scenario.Deployment, scenario.Selector, scenario.Container, ct).ConfigureAwait(false);
+        }
+        await using var deployedScope = deployed is null ? null : deployed;
+        await log.WriteLineAsync($"[2/4] probing {target.Workload} in {target.Namespace} (pod {target.PodName}, container {target.Container}) with the {scenario.Vehicle}").ConfigureAwait(false);
+
+        var probeOptions = new OperatorProbeOptions
+        {
+            Session = session,
+            Vehicle = ScenarioParser.ClusterVehicle(scenario.Vehicle) ?? ClusterVehicleKind.TwinPod,
+            SkipProbes = scenario.SkipProbes,
+            ExpectAllowed = scenario.ExpectAllowed,
+            ExtraEgressTargets = scenario.EgressTargets,
+        };
+        OperatorHardeningReport hardening;
+        var pod = await cluster.Client.CoreV1.ReadNamespacedPodAsync(target.PodName, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+        var images = Pods.Images(pod.Spec).ToList();
+        if (cluster.DockerNetwork is not null)
+        {
+            await using var docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
+            await using var sink = await ClusterEgressSink.StartAsync(cluster, docker, cluster.ProbeImage!, session, ct: ct).ConfigureAwait(false);
+            hardening = await OperatorProbes.RunAsync(cluster, target, documents, [.. images.Where(i => !Pods.IsPinned(i))], [sink.Http, sink.Https], sink.Control, probeOptions, ct).ConfigureAwait(false);
+        }
+        else
+        {
+            await using var control = await ControlPod.StartAsync(cluster.Client, cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage(), session, ct: ct).ConfigureAwait(false);
+            hardening = await OperatorProbes.RunAsync(cluster, target, documents, [.. images.Where(i => !Pods.IsPinned(i))], [], control, probeOptions, ct).ConfigureAwait(false);
+        }
+        await PrintProbesAsync(log, hardening.Probes).ConfigureAwait(false);
+        foreach (var a in hardening.Access)
+        {
+            await log.WriteLineAsync($"  {Label(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
+        }
+        var ns = await cluster.Client.CoreV1.ReadNamespaceAsync(target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+        var enforce = ns.Metadata.Labels is { } l && l.TryGetValue("pod-security.kubernetes.io/enforce", out var level) ? level : "";
+        var workloadDoc = documents.FirstOrDefault(d => d.DisplayName == target.Workload);
+        var inputs = await InputsAsync(request, documents, workloadDoc, target.Namespace, images, enforce, ct).ConfigureAwait(false);
+        var report = new QualificationReport(
+            new QualificationContext($"{target.Workload} in {target.Namespace}", $"{cluster.Provider} {cluster.Name}", scenario.Vehicle, Version),
+            started, DateTimeOffset.UtcNow - started,
+            Checklist.Build(hardening.Probes.Results, hardening.Access, inputs), hardening.Mission, [.. hardening.Probes.Results], hardening.Access,
+            [.. hardening.Probes.Notes, .. cluster.Verification is { } v ? new[] { $"verified: {v.PodSecurity}", $"verified: {v.NetworkPolicy}" } : []]);
+        await log.WriteLineAsync($"[4/4] {report.Verdict}").ConfigureAwait(false);
+        return report;
     }
 
     private static ManifestDocument FindWorkload(IReadOnlyList<ManifestDocument> documents, QualificationScenario scenario)
@@ -238,14 +226,18 @@ public static class Qualifier
             ?? throw new TargetNotFoundException($"no workload in {string.Join(", ", scenario.Manifests)} has pod labels matching \"{scenario.Selector}\".");
     }
 
-    private static async Task<ChecklistInputs> InputsAsync(QualifyRequest request, IReadOnlyList<ManifestDocument> documents, ManifestDocument? workload, string ns, CancellationToken ct)
+    /// <summary>The enforce label of the manifests' Namespace object for <paramref name="ns"/>: null when the manifests have none, "" when unlabelled.</summary>
+    private static string? ManifestNamespaceEnforce(IReadOnlyList<ManifestDocument> documents, string ns) =>
+        documents.FirstOrDefault(d => d.Kind == "Namespace" && d.Name == ns)?.Object?.Metadata?.Labels is { } labels
+            ? (labels.TryGetValue("pod-security.kubernetes.io/enforce", out var l) ? l : "")
+            : null;
+
+    /// <summary>What the checklist needs besides the probes, for the images the operator runs (as deployed, or as declared).</summary>
+    private static async Task<ChecklistInputs> InputsAsync(
+        QualifyRequest request, IReadOnlyList<ManifestDocument> documents, ManifestDocument? workload, string ns, IReadOnlyList<string> images, string? namespaceEnforce, CancellationToken ct)
     {
         var scenario = request.Scenario;
-        var nsDoc = documents.FirstOrDefault(d => d.Kind == "Namespace" && d.Name == (workload?.Namespace ?? ns));
-        var enforce = nsDoc?.Object?.Metadata?.Labels is { } labels ? (labels.TryGetValue("pod-security.kubernetes.io/enforce", out var l) ? l : "") : null;
-        var unpinned = scenario.RequireDigest ? ManifestPlan.UnpinnedImages(documents) : [];
-        var images = documents.Select(d => PodTemplates.TryGet(d.Object, out _, out var s) ? s : null).Where(s => s is not null)
-            .SelectMany(s => (s!.InitContainers ?? []).Concat(s.Containers ?? [])).Select(c => c.Image).Distinct().ToList();
+        ImmutableArray<string> unpinned = scenario.RequireDigest ? [.. images.Where(i => !Pods.IsPinned(i)).Order(StringComparer.Ordinal)] : [];
         var (signatures, skipped) = await ImagePolicy.VerifyAsync(images, scenario.CosignKey, request.SearchPath, ct).ConfigureAwait(false);
         ImmutableArray<string> patchers = [];
         if (workload is not null && PodTemplates.TryGet(workload.Object, out _, out var spec))
@@ -255,7 +247,7 @@ public static class Qualifier
                 .Where(f => f.Id == "RBAC-WEBHOOKS" && f.Severity == FindingSeverity.Error)
                 .Select(f => $"{f.Subject} ({f.Message})")];
         }
-        return new ChecklistInputs(enforce, unpinned, signatures, skipped, patchers);
+        return new ChecklistInputs(namespaceEnforce, unpinned, signatures, skipped, patchers);
     }
 
     private static async Task PrintProbesAsync(TextWriter log, ProbeRunReport probes)
@@ -274,7 +266,6 @@ public static class Qualifier
         _ => "INCONCLUSIVE",
     };
 
-    private static bool IsEmpty<T>(this IReadOnlyCollection<T> items) => items.Count == 0;
 }
 
 /// <summary>Image signature verification with cosign, when a cosign binary and a key are given.</summary>

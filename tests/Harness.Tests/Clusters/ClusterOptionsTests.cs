@@ -68,6 +68,7 @@ public sealed class ClusterOptionsTests
                 "--kubeconfig", "/t/kubeconfig", "--wait", "480s", "--retain");
         KindCommands.Create("c", "f", "i", "k", retain: false, TimeSpan.FromSeconds(60)).Should().NotContain("--retain");
         KindCommands.Delete("c", "/t/kubeconfig").Should().Equal("delete", "cluster", "--name", "c", "--kubeconfig", "/t/kubeconfig");
+        KindCommands.Delete("stale").Should().Equal("delete", "cluster", "--name", "stale");
         KindCommands.ExportLogs("c", "/logs/c").Should().Equal("export", "logs", "/logs/c", "--name", "c");
         KindCommands.LoadImage("c", "harness.local/probe:abc").Should().Equal("load", "docker-image", "harness.local/probe:abc", "--name", "c");
         KindCommands.ParseClusters("harness-1\nother\n").Should().Equal("harness-1", "other");
