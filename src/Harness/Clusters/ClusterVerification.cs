@@ -34,7 +34,7 @@ public sealed record VerificationReport(string PodSecurity, string NetworkPolicy
 public static class ClusterVerification
 {
     /// <summary>Label on everything verification creates.</summary>
-    public const string SessionLabel = "io.harness.session";
+    public const string SessionLabel = Docker.DockerHost.SessionLabel;
 
     /// <summary>Port of the canary server.</summary>
     public const int CanaryPort = 8080;
@@ -44,7 +44,7 @@ public static class ClusterVerification
     /// <summary>A namespace with no PodSecurity labels: the cluster's defaults apply to it.</summary>
     public static V1Namespace UnlabeledNamespace(string name, string session) => new()
     {
-        Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { ["io.harness.owner"] = "harness", [SessionLabel] = session } },
+        Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { [Docker.DockerHost.OwnerLabel] = "harness", [SessionLabel] = session } },
     };
 
     /// <summary>A namespace for the NetworkPolicy canary, enforcing restricted explicitly (the canary pods comply).</summary>

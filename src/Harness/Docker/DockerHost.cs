@@ -21,6 +21,9 @@ public sealed class DockerHost : IAsyncDisposable
     /// <summary>Label carrying the session id.</summary>
     public const string SessionLabel = "io.harness.session";
 
+    /// <summary>Label naming what a resource is for (vehicle, sink, network, twin).</summary>
+    public const string RoleLabel = "io.harness.role";
+
     /// <summary>Label carrying the creation time (Unix seconds), used to reap stale resources.</summary>
     public const string CreatedLabel = "io.harness.created";
 
@@ -55,7 +58,7 @@ public sealed class DockerHost : IAsyncDisposable
         };
         if (role is not null)
         {
-            labels["io.harness.role"] = role;
+            labels[RoleLabel] = role;
         }
         return labels;
     }

@@ -72,7 +72,7 @@ public static class PreflightAnalyzer
         ArgumentNullException.ThrowIfNull(options);
         var findings = new List<Finding>();
         var notes = new List<string>();
-        var accounts = new Dictionary<ServiceAccountRef, ManifestDocument>();
+        var accounts = new HashSet<ServiceAccountRef>();
 
         foreach (var doc in documents)
         {
@@ -88,11 +88,11 @@ public static class PreflightAnalyzer
             findings.AddRange(WritableRootFilesystems(spec).Select(c => new Finding("ROOTFS-WRITABLE", FindingSeverity.Warning, subject, $"container \"{c}\" does not set securityContext.readOnlyRootFilesystem=true; mount an emptyDir where it must write", doc.Path, doc.Line)));
             findings.AddRange(NetworkPolicyAnalyzer.Analyze(documents, doc, options.DefaultNamespace));
             var account = new ServiceAccountRef(ns, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName);
-            accounts.TryAdd(account, doc);
+            accounts.Add(account);
         }
 
         var rbac = RbacModel.From(documents, options.DefaultNamespace);
-        foreach (var account in accounts.Keys)
+        foreach (var account in accounts)
         {
             findings.AddRange(RbacAnalyzer.Analyze(rbac, account));
         }

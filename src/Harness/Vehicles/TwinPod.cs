@@ -30,7 +30,7 @@ public sealed record TwinPodOptions
 public static class TwinPod
 {
     /// <summary>Label marking the twin.</summary>
-    public const string RoleLabel = "io.harness.role";
+    public const string RoleLabel = Docker.DockerHost.RoleLabel;
 
     /// <summary>What the twin cannot reproduce; shown in every report it produces.</summary>
     public static ImmutableArray<string> Notes { get; } =
@@ -78,7 +78,7 @@ public static class TwinPod
         labels.Remove("pod-template-hash");
         labels.Remove("controller-revision-hash");
         labels[RoleLabel] = "twin";
-        labels["io.harness.session"] = options.Session;
+        labels[Docker.DockerHost.SessionLabel] = options.Session;
         var baseName = target.Workload.Split('/')[^1];
         return new V1Pod
         {
