@@ -31,19 +31,9 @@ public static class KubernetesExec
     }
 
     /// <summary>Runs a plan with the probe agent in a pod and parses its report.</summary>
-    /// <exception cref="InvalidOperationException">The agent did not produce a report; the message has its output.</exception>
-    public static async Task<AgentReport> RunPlanAsync(IKubernetes client, string ns, string pod, string container, AgentPlan plan, CancellationToken ct = default)
-    {
-        var json = JsonSerializer.Serialize(plan, ProtocolJsonContext.Default.AgentPlan);
-        var result = await RunAsync(client, ns, pod, container,
-            [Harness.Probes.ProbeImageLayout.Agent, "run", "--plan-b64", Convert.ToBase64String(Encoding.UTF8.GetBytes(json))], ct).ConfigureAwait(false);
-        if (result.ExitCode != 0 || string.IsNullOrWhiteSpace(result.Stdout))
-        {
-            throw new InvalidOperationException($"the probe agent in {ns}/{pod} exited {result.ExitCode}: {result.Stderr.Trim()}");
-        }
-        return JsonSerializer.Deserialize(result.Stdout, ProtocolJsonContext.Default.AgentReport)
-            ?? throw new InvalidOperationException($"the probe agent in {ns}/{pod} printed no report");
-    }
+    /// <exception cref="AgentFailedException">The agent did not produce a report; the message has its output.</exception>
+    public static async Task<AgentReport> RunPlanAsync(IKubernetes client, string ns, string pod, string container, AgentPlan plan, CancellationToken ct = default) =>
+        AgentCommand.Report($"{ns}/{pod}", await RunAsync(client, ns, pod, container, AgentCommand.Run(plan), ct).ConfigureAwait(false));
 
     /// <summary>The <c>V1Status</c> the API server sent with an error, if it sent one.</summary>
     public static V1Status? Status(HttpOperationException e)

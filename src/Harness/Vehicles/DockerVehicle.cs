@@ -1,10 +1,7 @@
 using System.Collections.Immutable;
-using System.Text;
-using System.Text.Json;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 using Harness.Docker;
-using Harness.Probes;
 using Harness.Protocol;
 
 namespace Harness.Vehicles;
@@ -141,22 +138,7 @@ public sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
     /// <inheritdoc />
     public async Task<AgentReport> RunAsync(AgentPlan plan, CancellationToken ct = default)
     {
-        ArgumentNullException.ThrowIfNull(plan);
-        var json = JsonSerializer.Serialize(plan, ProtocolJsonContext.Default.AgentPlan);
-        var exec = await ExecAsync([ProbeImageLayout.Agent, "run", "--plan-b64", Convert.ToBase64String(Encoding.UTF8.GetBytes(json))], ct).ConfigureAwait(false);
-        AgentReport? report = null;
-        if (exec.ExitCode == 0)
-        {
-            try
-            {
-                report = JsonSerializer.Deserialize(exec.Stdout, ProtocolJsonContext.Default.AgentReport);
-            }
-            catch (JsonException)
-            {
-                // Reported below with the output.
-            }
-        }
-        return report ?? throw new AgentFailedException(Name, exec.ExitCode, exec.Stderr, exec.Stdout);
+        return AgentCommand.Report(Name, await ExecAsync(AgentCommand.Run(plan), ct).ConfigureAwait(false));
     }
 
     /// <summary>Runs a command in the container (no shell) and collects its output.</summary>

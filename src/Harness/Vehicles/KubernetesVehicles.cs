@@ -62,11 +62,7 @@ public class KubernetesVehicle : IProbeVehicle, IAsyncDisposable
     {
         try
         {
-            return await KubernetesExec.RunPlanAsync(Client, Namespace, Pod, Container, plan, ct).ConfigureAwait(false);
-        }
-        catch (InvalidOperationException e)
-        {
-            throw new AgentFailedException($"{Name} {Namespace}/{Pod}", -1, e.Message, "");
+            return AgentCommand.Report($"{Name} {Namespace}/{Pod}", await KubernetesExec.RunAsync(Client, Namespace, Pod, Container, AgentCommand.Run(plan), ct).ConfigureAwait(false));
         }
         catch (KubernetesException e)
         {
