@@ -147,7 +147,7 @@ public static class OperatorDeployment
             V1DaemonSet ds => ds.Spec.Selector,
             _ => null,
         };
-        var labelSelector = string.Join(",", (selector?.MatchLabels ?? new Dictionary<string, string>()).Select(kv => $"{kv.Key}={kv.Value}"));
+        var labelSelector = Labels.Selector(selector);
         var seen = await BoundedWait.UntilAsync(
             $"{workload.Kind} {ns}/{workload.Name} to roll out",
             async t =>

@@ -5,6 +5,25 @@ namespace Harness.Manifests;
 /// <summary>Label selector matching as the API server does it (matchLabels and matchExpressions, ANDed).</summary>
 public static class Labels
 {
+    /// <summary>The selector in the API's query syntax (<c>app=op,tier in (a,b),!legacy</c>) for list calls.</summary>
+    public static string Selector(V1LabelSelector? selector)
+    {
+        if (selector is null)
+        {
+            return "";
+        }
+        var parts = (selector.MatchLabels ?? new Dictionary<string, string>()).Select(kv => $"{kv.Key}={kv.Value}")
+            .Concat((selector.MatchExpressions ?? []).Select(e => e.OperatorProperty switch
+            {
+                "In" => $"{e.Key} in ({string.Join(",", e.Values ?? [])})",
+                "NotIn" => $"{e.Key} notin ({string.Join(",", e.Values ?? [])})",
+                "Exists" => e.Key,
+                "DoesNotExist" => $"!{e.Key}",
+                var op => throw new ArgumentException($"label selector operator '{op}' is not one of In, NotIn, Exists, DoesNotExist"),
+            }));
+        return string.Join(",", parts);
+    }
+
     /// <summary>Whether the labels satisfy the selector. A null selector matches nothing; an empty one matches everything.</summary>
     public static bool Matches(V1LabelSelector? selector, IDictionary<string, string>? labels)
     {

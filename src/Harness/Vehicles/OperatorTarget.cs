@@ -66,7 +66,7 @@ public static class TargetDiscovery
                 var names = (await client.AppsV1.ListNamespacedDeploymentAsync(ns, cancellationToken: ct).ConfigureAwait(false)).Items.Select(d => d.Metadata.Name);
                 throw new TargetNotFoundException($"no Deployment \"{deployment}\" in namespace {ns}; it has {string.Join(", ", names.DefaultIfEmpty("none"))}.");
             }
-            labelSelector = string.Join(",", (found.Spec.Selector.MatchLabels ?? new Dictionary<string, string>()).Select(kv => $"{kv.Key}={kv.Value}"));
+            labelSelector = Labels.Selector(found.Spec.Selector);
             templateMetadata = found.Spec.Template.Metadata;
             workload = $"Deployment/{deployment}";
         }

@@ -136,4 +136,23 @@ public sealed class ManifestLoaderTests
             dir.Delete(recursive: true);
         }
     }
+
+    [Fact]
+    public void Selector_RendersMatchLabelsAndExpressionsInQuerySyntax()
+    {
+        var selector = new V1LabelSelector
+        {
+            MatchLabels = new Dictionary<string, string> { ["app"] = "op" },
+            MatchExpressions =
+            [
+                new V1LabelSelectorRequirement { Key = "tier", OperatorProperty = "In", Values = ["a", "b"] },
+                new V1LabelSelectorRequirement { Key = "env", OperatorProperty = "NotIn", Values = ["dev"] },
+                new V1LabelSelectorRequirement { Key = "owned", OperatorProperty = "Exists" },
+                new V1LabelSelectorRequirement { Key = "legacy", OperatorProperty = "DoesNotExist" },
+            ],
+        };
+
+        Labels.Selector(selector).Should().Be("app=op,tier in (a,b),env notin (dev),owned,!legacy");
+        Labels.Selector(null).Should().BeEmpty();
+    }
 }
