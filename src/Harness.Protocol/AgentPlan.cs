@@ -13,6 +13,30 @@ public sealed record AgentPlan
 
     /// <summary>Where the agent finds the Kubernetes API and the pod's credentials, for <see cref="StepKinds.KubernetesRequest"/> steps.</summary>
     public KubernetesAccess? Kubernetes { get; init; }
+
+    /// <summary>
+    /// When set, the agent observes another process instead of itself (an ephemeral container beside the operator):
+    /// process steps read that process's status, filesystem steps write through its root, and kernel steps run only
+    /// when the agent's own security context equals the target's. Null: the agent's own process is the target.
+    /// </summary>
+    public TargetProcess? Target { get; init; }
+}
+
+/// <summary>The process an agent observes when it is not itself in the target's security context.</summary>
+public sealed record TargetProcess
+{
+    /// <summary>
+    /// The target's pid in the agent's PID namespace; null to discover it: the lowest pid outside the agent's own
+    /// mount namespace that is not a pod sandbox (<c>pause</c>) process.
+    /// </summary>
+    public int? Pid { get; init; }
+
+    /// <summary>
+    /// Kernel attempts run in the agent's own process. When true (the default) they are made only if that process's
+    /// uid, gid, capability sets, no_new_privs and seccomp mode equal the target's; otherwise each is an error that
+    /// names the difference, never a verdict about the agent's own context.
+    /// </summary>
+    public bool RequireSameSecurityContext { get; init; } = true;
 }
 
 /// <summary>One attempt the agent makes. <see cref="Kind"/> is one of <see cref="StepKinds"/>.</summary>
@@ -37,8 +61,15 @@ public sealed record AgentStep
 /// <summary>How the agent reaches the Kubernetes API from inside a pod.</summary>
 public sealed record KubernetesAccess
 {
-    /// <summary>API server base URL; defaults to the in-cluster service address.</summary>
-    public string ApiServer { get; init; } = "https://kubernetes.default.svc";
+    /// <summary>
+    /// API server base URL. Null (the default) finds it as in-cluster clients do: the address the kubelet injects in
+    /// <c>KUBERNETES_SERVICE_HOST</c>/<c>KUBERNETES_SERVICE_PORT</c> first (no DNS needed), then <see cref="ServerName"/>
+    /// through DNS. Either way TLS is verified against <see cref="CaPath"/> for <see cref="ServerName"/>.
+    /// </summary>
+    public string? ApiServer { get; init; }
+
+    /// <summary>The name the API server's certificate must carry (and the host name tried when no address is injected).</summary>
+    public string ServerName { get; init; } = "kubernetes.default.svc";
 
     /// <summary>File holding the bearer token; the agent reads it and never prints it.</summary>
     public string TokenPath { get; init; } = "/var/run/secrets/kubernetes.io/serviceaccount/token";
@@ -94,6 +125,16 @@ public sealed record StepResult
     public long DurationMs { get; init; }
 }
 
+/// <summary>Keys of <see cref="StepResult.Data"/> that every consumer may rely on.</summary>
+public static class DataKeys
+{
+    /// <summary>What the step observed: the agent's own process, or the target process (pid, name) and how it was reached.</summary>
+    public const string Observed = "observed";
+
+    /// <summary>For Kubernetes steps: the address the request went to and where it came from (injected environment or DNS).</summary>
+    public const string ApiServer = "apiServer";
+}
+
 /// <summary>Step outcomes as the agent reports them.</summary>
 public static class StepOutcomes
 {
@@ -116,7 +157,7 @@ public static class StepKinds
     /// <summary>Create, write, sync and remove a file in the directory <see cref="AgentStep.Target"/>.</summary>
     public const string FileWrite = "fs.write";
 
-    /// <summary>Read identity, capabilities, no_new_privs and seccomp mode from <c>/proc/self/status</c>.</summary>
+    /// <summary>Read identity, capabilities, no_new_privs and seccomp mode from <c>/proc/self/status</c> (or the target process's).</summary>
     public const string ProcessStatus = "proc.status";
 
     /// <summary>Run the kernel helper with the arguments in <c>Args["argv"]</c> (space separated); see <c>kprobe.c</c>.</summary>
@@ -142,4 +183,5 @@ public static class StepKinds
     WriteIndented = false)]
 [JsonSerializable(typeof(AgentPlan))]
 [JsonSerializable(typeof(AgentReport))]
+[JsonSerializable(typeof(TargetProcess))]
 public sealed partial class ProtocolJsonContext : JsonSerializerContext;

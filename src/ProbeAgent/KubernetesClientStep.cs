@@ -30,20 +30,40 @@ internal static class KubernetesClientStep
         var method = step.Args?.GetValueOrDefault("method") ?? "GET";
         var body = step.Args?.GetValueOrDefault("body")?.Replace("{namespace}", ns, StringComparison.Ordinal);
 
+        var endpoint = Endpoint(access, Environment.GetEnvironmentVariable);
         using var handler = Steps.DirectHandler();
-        if (access.ApiServer.StartsWith("https:", StringComparison.Ordinal) && File.Exists(access.CaPath))
+        if (endpoint.Address is { } address)
+        {
+            // The injected address, as in-cluster clients use it: no DNS. The URL keeps the server name, so SNI and the
+            // certificate check are against kubernetes.default.svc (which the API server's certificate carries).
+            handler.ConnectCallback = async (context, token) =>
+            {
+                var socket = new System.Net.Sockets.Socket(address.AddressFamily, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+                try
+                {
+                    await socket.ConnectAsync(new System.Net.IPEndPoint(address, context.DnsEndPoint.Port), token).ConfigureAwait(false);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+                return new System.Net.Sockets.NetworkStream(socket, ownsSocket: true);
+            };
+        }
+        if (endpoint.BaseUrl.StartsWith("https:", StringComparison.Ordinal) && File.Exists(access.CaPath))
         {
             handler.SslOptions = Steps.TrustOnly(Steps.PemCertificates(File.ReadAllText(access.CaPath)));
         }
         using var client = new HttpClient(handler) { Timeout = Timeout.InfiniteTimeSpan };
-        using var request = new HttpRequestMessage(new HttpMethod(method), access.ApiServer.TrimEnd('/') + path);
+        using var request = new HttpRequestMessage(new HttpMethod(method), endpoint.BaseUrl.TrimEnd('/') + path);
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
         request.Headers.Accept.Add(new MediaTypeWithQualityHeaderValue("application/json"));
         if (body is not null)
         {
             request.Content = new StringContent(body, Encoding.UTF8, "application/json");
         }
-        var data = new Dictionary<string, string>(StringComparer.Ordinal) { ["method"] = method, ["path"] = path };
+        var data = new Dictionary<string, string>(StringComparer.Ordinal) { ["method"] = method, ["path"] = path, [DataKeys.ApiServer] = endpoint.Describe };
         HttpResponseMessage response;
         progress.Enter("request");
         try
@@ -56,7 +76,7 @@ internal static class KubernetesClientStep
         }
         catch (HttpRequestException ex)
         {
-            return Observation.Error($"{method} {path}: cannot reach the API server ({ex.HttpRequestError}: {ex.Message})");
+            return Observation.Error($"{method} {path}: cannot reach the API server at {endpoint.Describe} ({ex.HttpRequestError}: {ex.Message})") with { Data = data };
         }
         using (response)
         {
@@ -80,6 +100,31 @@ internal static class KubernetesClientStep
                 Data = data,
             };
         }
+    }
+
+    /// <summary>Where a request goes: the base URL (its host is the certificate's name) and, when known, the address to connect to.</summary>
+    internal readonly record struct ApiEndpoint(string BaseUrl, System.Net.IPAddress? Address, string Describe);
+
+    /// <summary>
+    /// The API server as in-cluster clients find it: an explicit <see cref="KubernetesAccess.ApiServer"/>; else the address
+    /// the kubelet injects (<c>KUBERNETES_SERVICE_HOST</c>, <c>KUBERNETES_SERVICE_PORT</c>), reached without DNS and
+    /// verified as <see cref="KubernetesAccess.ServerName"/>; else that name through DNS.
+    /// </summary>
+    internal static ApiEndpoint Endpoint(KubernetesAccess access, Func<string, string?> env)
+    {
+        if (access.ApiServer is { } explicitUrl)
+        {
+            return new(explicitUrl, null, $"{explicitUrl} (given)");
+        }
+        var host = env("KUBERNETES_SERVICE_HOST")?.Trim();
+        var portText = env("KUBERNETES_SERVICE_PORT")?.Trim();
+        var port = int.TryParse(portText, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var p) && p is > 0 and < 65536 ? p : 443;
+        if (!string.IsNullOrEmpty(host) && System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var address))
+        {
+            var shown = address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]:{port}" : $"{address}:{port}";
+            return new($"https://{access.ServerName}:{port}", address, $"{shown} from KUBERNETES_SERVICE_HOST/PORT, certificate checked for {access.ServerName}");
+        }
+        return new($"https://{access.ServerName}:{port}", null, $"{access.ServerName}:{port} through DNS (KUBERNETES_SERVICE_HOST not set)");
     }
 
     /// <summary>Reads only what may be shown: Status reason/message, list size, the reviewed user name.</summary>

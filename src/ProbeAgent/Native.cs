@@ -5,7 +5,9 @@ namespace Harness.ProbeAgent;
 /// <summary>Direct libc calls, so a failure carries its exact errno (the BCL folds EROFS/EACCES/EPERM into one exception).</summary>
 internal static partial class Native
 {
+    public const int O_RDONLY = 0x0;
     public const int O_WRONLY = 0x1;
+    public const int O_DIRECTORY = 0x10000;
     public const int O_CREAT = 0x40;
     public const int O_EXCL = 0x80;
     public const int O_CLOEXEC = 0x80000;

@@ -9,7 +9,7 @@ internal static class PlanRunner
     public static async Task<AgentReport> RunAsync(AgentPlan plan, CancellationToken ct)
     {
         var clock = Stopwatch.StartNew();
-        var context = new StepContext(plan.Kubernetes);
+        var context = new StepContext(plan.Kubernetes, plan.Target is { } t ? TargetView.Resolve(t) : TargetView.Self());
         var tasks = plan.Steps.Select(step => Task.Run(() => RunOneAsync(step, context, ct), ct)).ToArray();
         var results = await Task.WhenAll(tasks).ConfigureAwait(false);
         return new AgentReport { AgentVersion = Cli.Version, DurationMs = clock.ElapsedMilliseconds, Results = results };
@@ -24,6 +24,10 @@ internal static class PlanRunner
         Observation observation;
         try
         {
+            if (context.Target.Refusal(step.Kind) is { } refusal)
+            {
+                throw new StepArgumentException(refusal);
+            }
             var work = Steps.RunAsync(step, context, progress, timeout.Token);
             // WaitAsync also bounds steps whose API ignores cancellation (getaddrinfo).
             observation = await work.WaitAsync(timeout.Token).ConfigureAwait(false);
@@ -52,9 +56,16 @@ internal static class PlanRunner
             HttpStatus = observation.HttpStatus,
             StatusReason = observation.StatusReason,
             Detail = Trim(observation.Detail),
-            Data = observation.Data,
+            Data = WithObserved(observation.Data, context.Target.Describe(step.Kind)),
             DurationMs = clock.ElapsedMilliseconds,
         };
+    }
+
+    private static Dictionary<string, string> WithObserved(IReadOnlyDictionary<string, string>? data, string observed)
+    {
+        var all = data is null ? new Dictionary<string, string>(StringComparer.Ordinal) : new Dictionary<string, string>(data, StringComparer.Ordinal);
+        all[DataKeys.Observed] = observed;
+        return all;
     }
 
     private static string? Trim(string? text) =>
@@ -101,7 +112,7 @@ internal sealed class StepProgress
 internal sealed class StepArgumentException(string message) : Exception(message);
 
 /// <summary>Shared, read-only context for the steps of one plan.</summary>
-internal sealed record StepContext(KubernetesAccess? Kubernetes);
+internal sealed record StepContext(KubernetesAccess? Kubernetes, TargetView Target);
 
 /// <summary>What a step saw, before it becomes a <see cref="StepResult"/>.</summary>
 internal sealed record Observation(string Outcome)

@@ -17,8 +17,8 @@ internal static class Steps
 
     public static Task<Observation> RunAsync(AgentStep step, StepContext context, StepProgress progress, CancellationToken ct) => step.Kind switch
     {
-        StepKinds.FileWrite => Task.FromResult(FileWrite(Require(step))),
-        StepKinds.ProcessStatus => Task.FromResult(ProcessStatus()),
+        StepKinds.FileWrite => Task.FromResult(FileWrite(context.Target.MapPath(Require(step)))),
+        StepKinds.ProcessStatus => Task.FromResult(ProcessStatus(context.Target.StatusPath)),
         StepKinds.Kernel => KernelAsync(step, progress, ct),
         StepKinds.Dns => DnsAsync(Require(step), progress, ct),
         StepKinds.Tcp => TcpAsync(Require(step), progress, ct),
@@ -81,22 +81,22 @@ internal static class Steps
     private static readonly string[] StatusFields =
         ["Uid", "Gid", "Groups", "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp"];
 
-    internal static Observation ProcessStatus()
+    internal static Observation ProcessStatus(string path)
     {
         string text;
         try
         {
-            text = File.ReadAllText("/proc/self/status");
+            text = File.ReadAllText(path);
         }
-        catch (IOException ex)
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            return Observation.Error($"cannot read /proc/self/status: {ex.Message}");
+            return Observation.Error($"cannot read {path}: {ex.Message}");
         }
         var data = ParseStatus(text);
         var missing = StatusFields.Where(f => !data.ContainsKey(f)).ToArray();
         return missing.Length == 0
-            ? Observation.Succeeded("read /proc/self/status", data)
-            : Observation.Error($"/proc/self/status lacks {string.Join(", ", missing)}");
+            ? Observation.Succeeded($"read {path}", data)
+            : Observation.Error($"{path} lacks {string.Join(", ", missing)}");
     }
 
     internal static Dictionary<string, string> ParseStatus(string text)

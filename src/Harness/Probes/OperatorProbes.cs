@@ -28,6 +28,68 @@ public sealed record OperatorProbeOptions
     /// <summary>Expectation overrides by probe id: true for allowed, false for denied.</summary>
     public ImmutableDictionary<string, bool> ExpectAllowed { get; init; } = ImmutableDictionary<string, bool>.Empty;
 
+    /// <summary>A directory the operator's pod may write (its emptyDir): the filesystem probes' control. Default <c>/tmp</c>.</summary>
+    public string WritableDirectory { get; init; } = "/tmp";
+
+    /// <summary>Directories that must refuse writes with EROFS; null for <c>/</c>, <c>/etc</c>, <c>/usr</c> (and the probe image's world-writable canary where the probe image is the root filesystem).</summary>
+    public ImmutableArray<string>? ReadOnlyPaths { get; init; }
+
+    /// <summary>Capabilities the bounding set may keep; default NET_BIND_SERVICE (what restricted allows adding).</summary>
+    public ImmutableArray<string> AllowedCapabilities { get; init; } = ["CAP_NET_BIND_SERVICE"];
+
+    /// <summary>Timeout of filesystem, process and kernel steps, in milliseconds.</summary>
+    public int LocalTimeoutMs { get; init; } = 5000;
+
+    /// <summary>Timeout of network steps (a dropped connection takes this long to be classified), in milliseconds.</summary>
+    public int NetworkTimeoutMs { get; init; } = 3000;
+
+    /// <summary>The standard catalog's options for these settings, egress to <paramref name="targets"/>, as seen through <paramref name="vehicle"/>.</summary>
+    /// <exception cref="ArgumentException">A path is not absolute, a timeout is not positive, or a capability is unknown.</exception>
+    public StandardProbeOptions StandardOptions(IEnumerable<EgressTarget> targets, ClusterVehicleKind vehicle, bool includeKubernetesApi = true)
+    {
+        ArgumentNullException.ThrowIfNull(targets);
+        Validate();
+        // The canary is a directory of the probe image: only the twin pod has the probe image as its root filesystem.
+        ImmutableArray<string> defaultPaths = vehicle == ClusterVehicleKind.TwinPod ? ["/", "/etc", "/usr", ProbeImageLayout.RootfsCanary] : ["/", "/etc", "/usr"];
+        return new StandardProbeOptions
+        {
+            EgressTargets = [.. targets, .. ExtraEgressTargets],
+            IncludeKubernetesApi = includeKubernetesApi,
+            OtherNamespace = OtherNamespace,
+            WritableDirectory = WritableDirectory,
+            ReadOnlyPaths = ReadOnlyPaths ?? defaultPaths,
+            AllowedCapabilities = AllowedCapabilities,
+            LocalTimeoutMs = LocalTimeoutMs,
+            NetworkTimeoutMs = NetworkTimeoutMs,
+        };
+    }
+
+    /// <summary>Checks the settings; the message names the setting.</summary>
+    /// <exception cref="ArgumentException">A path is not absolute, a timeout is not positive, or a capability is unknown.</exception>
+    public void Validate()
+    {
+        if (!WritableDirectory.StartsWith('/'))
+        {
+            throw new ArgumentException($"writableDirectory must be an absolute path, got '{WritableDirectory}'.");
+        }
+        if (ReadOnlyPaths is { } paths && paths.FirstOrDefault(p => !p.StartsWith('/')) is { } relative)
+        {
+            throw new ArgumentException($"readOnlyPaths must hold absolute paths, got '{relative}'.");
+        }
+        if (LocalTimeoutMs <= 0 || NetworkTimeoutMs <= 0)
+        {
+            throw new ArgumentException($"localTimeoutMs and networkTimeoutMs must be positive, got {LocalTimeoutMs} and {NetworkTimeoutMs}.");
+        }
+        try
+        {
+            _ = Capabilities.MaskOf(AllowedCapabilities);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"allowedCapabilities: {e.Message}", e);
+        }
+    }
+
     /// <summary>Applies <see cref="SkipProbes"/> and <see cref="ExpectAllowed"/> to a plan.</summary>
     public ProbePlan Adjust(ProbePlan plan)
     {
@@ -95,13 +157,7 @@ public static class OperatorProbes
         ArgumentNullException.ThrowIfNull(options);
         var probeImage = cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage();
         await using var vehicle = await ClusterVehicles.StartAsync(options.Vehicle, cluster.Client, target, probeImage, options.Session, ct: ct).ConfigureAwait(false);
-        var plan = StandardProbes.Create(new StandardProbeOptions
-        {
-            EgressTargets = [.. targets, .. options.ExtraEgressTargets],
-            IncludeKubernetesApi = true,
-            OtherNamespace = options.OtherNamespace,
-        });
-        plan = options.Adjust(plan);
+        var plan = options.Adjust(StandardProbes.Create(options.StandardOptions(targets, options.Vehicle)));
         var probes = await ProbeRunner.RunAsync(plan, vehicle, outside, new Protocol.KubernetesAccess(), ct: ct).ConfigureAwait(false);
 
         var account = new ServiceAccountRef(target.Namespace, target.ServiceAccount);

@@ -50,6 +50,15 @@ public sealed record ContainerRunSpec
     /// <summary>Share the host PID namespace (hostPID).</summary>
     public bool HostPid { get; init; }
 
+    /// <summary>
+    /// Join the PID namespace of this container (id or name), as an ephemeral container with <c>targetContainerName</c>
+    /// joins its target's. Null: a PID namespace of its own.
+    /// </summary>
+    public string? PidNamespaceOf { get; init; }
+
+    /// <summary>The process the agent observes instead of itself (with <see cref="PidNamespaceOf"/>); null when the agent is the target.</summary>
+    public Protocol.TargetProcess? Observe { get; init; }
+
     /// <summary>Networks to attach, first one at create time. Empty means <c>none</c>: loopback only.</summary>
     public ImmutableArray<string> Networks { get; init; } = [];
 

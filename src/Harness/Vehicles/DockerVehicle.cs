@@ -110,7 +110,7 @@ public sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
                 GroupAdd = [.. spec.GroupAdd],
                 Memory = spec.MemoryBytes,
                 NanoCPUs = spec.NanoCpus,
-                PidMode = spec.HostPid ? "host" : "",
+                PidMode = spec.HostPid ? "host" : spec.PidNamespaceOf is { } other ? $"container:{other}" : "",
                 NetworkMode = first ?? "none",
                 DNS = [.. spec.Dns],
                 Init = false,
@@ -138,7 +138,9 @@ public sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
     /// <inheritdoc />
     public async Task<AgentReport> RunAsync(AgentPlan plan, CancellationToken ct = default)
     {
-        return AgentCommand.Report(Name, await ExecAsync(AgentCommand.Run(plan), ct).ConfigureAwait(false));
+        ArgumentNullException.ThrowIfNull(plan);
+        var observed = Spec.Observe is null || plan.Target is not null ? plan : plan with { Target = Spec.Observe };
+        return AgentCommand.Report(Name, await ExecAsync(AgentCommand.Run(observed), ct).ConfigureAwait(false));
     }
 
     /// <summary>Runs a command in the container (no shell) and collects its output.</summary>

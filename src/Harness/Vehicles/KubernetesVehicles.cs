@@ -28,8 +28,17 @@ public class KubernetesVehicle : IProbeVehicle, IAsyncDisposable
     private int disposed;
 
     /// <summary>Creates a vehicle for a pod and container that already run the agent.</summary>
-    public KubernetesVehicle(IKubernetes client, string ns, string pod, string container, string name, ImmutableArray<string> notes, Func<ValueTask>? cleanup = null)
+    /// <param name="client">The client.</param>
+    /// <param name="ns">The pod's namespace.</param>
+    /// <param name="pod">The pod.</param>
+    /// <param name="container">The container the agent runs in.</param>
+    /// <param name="name">Report name.</param>
+    /// <param name="notes">Where its verdicts may differ from the real thing.</param>
+    /// <param name="cleanup">Runs once on dispose.</param>
+    /// <param name="observe">The process the agent observes when it is not itself the target (an ephemeral container); null when it is.</param>
+    public KubernetesVehicle(IKubernetes client, string ns, string pod, string container, string name, ImmutableArray<string> notes, Func<ValueTask>? cleanup = null, TargetProcess? observe = null)
     {
+        Observe = observe;
         Client = client;
         Namespace = ns;
         Pod = pod;
@@ -54,6 +63,9 @@ public class KubernetesVehicle : IProbeVehicle, IAsyncDisposable
     /// <inheritdoc/>
     public string Name { get; }
 
+    /// <summary>The process the agent observes instead of itself; null when the agent runs in the target's own context.</summary>
+    public TargetProcess? Observe { get; }
+
     /// <inheritdoc/>
     public ImmutableArray<string> Notes { get; }
 
@@ -62,7 +74,9 @@ public class KubernetesVehicle : IProbeVehicle, IAsyncDisposable
     {
         try
         {
-            return AgentCommand.Report($"{Name} {Namespace}/{Pod}", await KubernetesExec.RunAsync(Client, Namespace, Pod, Container, AgentCommand.Run(plan), ct).ConfigureAwait(false));
+            ArgumentNullException.ThrowIfNull(plan);
+            var observed = Observe is null || plan.Target is not null ? plan : plan with { Target = Observe };
+            return AgentCommand.Report($"{Name} {Namespace}/{Pod}", await KubernetesExec.RunAsync(Client, Namespace, Pod, Container, AgentCommand.Run(observed), ct).ConfigureAwait(false));
         }
         catch (KubernetesException e)
         {
@@ -133,10 +147,25 @@ public static class ClusterVehicles
         var podName = target.PodName ?? throw new TargetNotFoundException("the ephemeral container vehicle needs a running pod of the operator");
         var pod = await client.CoreV1.ReadNamespacedPodAsync(podName, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
         var container = EphemeralProbe.Build(pod.Spec, target.Container, probeImage, session);
-        var patch = new V1Patch(KubernetesJson.Serialize(EphemeralProbe.Patch(container)), V1Patch.PatchType.StrategicMergePatch);
-        await client.CoreV1.PatchNamespacedPodEphemeralcontainersAsync(patch, podName, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+        var notes = EphemeralProbe.Notes;
+        try
+        {
+            await PatchAsync(container).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e) when (e.Response?.StatusCode == System.Net.HttpStatusCode.Forbidden
+            && KubernetesExec.Status(e)?.Message is { } message && message.Contains("violates PodSecurity", StringComparison.Ordinal))
+        {
+            // The copy is refused (the namespace's level is stricter than the running pod): probe restricted, and let the
+            // agent's comparison of the two processes make the kernel attempts inconclusive where that matters.
+            container = EphemeralProbe.BuildRestricted(pod.Spec, target.Container, probeImage, session);
+            notes = notes.Add(EphemeralProbe.RefusedCopyNote(message));
+            await PatchAsync(container).ConfigureAwait(false);
+        }
         await WaitRunningAsync(client, target.Namespace, podName, container.Name, ephemeral: true, time, ct).ConfigureAwait(false);
-        return new KubernetesVehicle(client, target.Namespace, podName, container.Name, "ephemeral-container", EphemeralProbe.Notes);
+        return new KubernetesVehicle(client, target.Namespace, podName, container.Name, "ephemeral-container", notes, observe: EphemeralProbe.Observe);
+
+        Task PatchAsync(V1EphemeralContainer c) => client.CoreV1.PatchNamespacedPodEphemeralcontainersAsync(
+            new V1Patch(KubernetesJson.Serialize(EphemeralProbe.Patch(c)), V1Patch.PatchType.StrategicMergePatch), podName, target.Namespace, cancellationToken: ct);
     }
 
     private static Task WaitRunningAsync(IKubernetes client, string ns, string pod, string container, bool ephemeral, TimeProvider? time, CancellationToken ct) =>

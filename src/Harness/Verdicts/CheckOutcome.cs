@@ -19,7 +19,7 @@ public sealed record CheckOutcome(HardeningCheck Check, ProbeStatus Status, Immu
     {
         ArgumentNullException.ThrowIfNull(results);
         var parts = results.Where(r => r.Probe.Check == check)
-            .Select(r => (r.Status, Line: $"{r.Probe.Id}: {r.Status} - {r.Explanation}"))
+            .Select(r => (r.Status, Line: $"{r.Probe.Id}: {r.Status} - {r.Explanation}{(r.Evidence.Observed is { } o ? $" [observed: {o}]" : "")}"))
             .Concat((access ?? []).Where(a => a.Question.Check == check).Select(a => (a.Status, Line: $"{a.Question.Id}: {a.Status} - {a.Question.Description}: {a.Evidence}")))
             .ToList();
         var status = parts.Count == 0 ? ProbeStatus.Inconclusive

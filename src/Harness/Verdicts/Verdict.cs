@@ -64,7 +64,11 @@ public sealed record Evidence(
     string? StatusReason,
     IReadOnlyDictionary<string, string> Data,
     long DurationMs,
-    ControlEvidence? Control);
+    ControlEvidence? Control)
+{
+    /// <summary>What the attempt observed, as the agent reported it: the probe process itself, or the target process (pid, name) and how.</summary>
+    public string? Observed => Data.TryGetValue(Protocol.DataKeys.Observed, out var o) ? o : null;
+}
 
 /// <summary>The control's part of the evidence.</summary>
 /// <param name="Proves">What a success demonstrates.</param>

@@ -98,22 +98,58 @@ public sealed class VehicleBuilderTests
         TwinPod.Build(hardened, Options with { ImageUser = 1234 }).Spec.Containers[0].SecurityContext.RunAsUser.Should().BeNull("the pod already says 65532");
     }
 
-    [Fact]
-    public void EphemeralProbe_TargetsTheContainerAsItsUserAndStaysRestricted()
+    [Theory]
+    [InlineData("fixtures/sample-operator/hardened")]
+    [InlineData("fixtures/sample-operator/weak")]
+    [InlineData("fixtures/manifests/complex-operator.yaml")]
+    public void EphemeralProbe_CopiesTheTargetContainersSecurityContext(string path)
     {
-        var spec = Deployment("fixtures/manifests/complex-operator.yaml").Spec.Template.Spec;
+        // Given the operator's pod spec (weak or hardened)
+        var deployment = Deployment(path);
+        var spec = deployment.Spec.Template.Spec;
+        var target = spec.Containers.Count == 1 ? spec.Containers[0] : spec.Containers.Single(c => c.Name == "manager");
 
-        var ephemeral = EphemeralProbe.Build(spec, "manager", "harness.local/probe:abc", "s1");
+        // When the ephemeral probe is built for its container
+        var ephemeral = EphemeralProbe.Build(spec, target.Name, "harness.local/probe:abc", "s1");
 
-        ephemeral.TargetContainerName.Should().Be("manager");
-        ephemeral.SecurityContext.RunAsUser.Should().Be(10001);
-        ephemeral.SecurityContext.RunAsGroup.Should().Be(10001);
+        // Then kernel attempts run exactly as the operator's process would: the same container security context
+        KubernetesJson.Serialize(ephemeral.SecurityContext).Should().Be(KubernetesJson.Serialize(target.SecurityContext));
+        ephemeral.TargetContainerName.Should().Be(target.Name);
         ephemeral.Command.Should().Equal("/probe/agent", "idle");
-        ephemeral.VolumeMounts.Select(m => m.MountPath).Should().Equal("/tmp", "/etc/widget", "/var/run/secrets/kubernetes.io/serviceaccount");
+        (ephemeral.VolumeMounts ?? []).Select(m => m.MountPath).Should().Equal((target.VolumeMounts ?? []).Select(m => m.MountPath));
+        // and PodSecurity (which evaluates the whole pod on every ephemeralcontainers update) sees nothing it did not already see
         var withProbe = TwinPod.Clone(spec);
         withProbe.EphemeralContainers = [ephemeral];
-        Violations(new V1ObjectMeta(), withProbe).Should().BeEmpty("PodSecurity evaluates the whole pod on every ephemeralcontainers update");
+        Violations(deployment.Spec.Template.Metadata, withProbe).Should().BeEquivalentTo(Violations(deployment.Spec.Template.Metadata, spec));
         KubernetesJson.Serialize(EphemeralProbe.Patch(ephemeral)).Should().StartWith("{\"spec\":{\"ephemeralContainers\":[{");
+    }
+
+    [Fact]
+    public void EphemeralProbe_WeakTarget_IsNotHardenedBehindTheOperatorsBack()
+    {
+        // The false pass of issue #16: the weak operator runs as root with SYS_ADMIN and privilege escalation allowed.
+        var spec = Deployment("fixtures/sample-operator/weak").Spec.Template.Spec;
+
+        var sc = EphemeralProbe.Build(spec, "operator", "p", "s").SecurityContext;
+
+        sc.AllowPrivilegeEscalation.Should().BeTrue();
+        sc.ReadOnlyRootFilesystem.Should().BeFalse();
+        sc.Capabilities.Add.Should().Equal("NET_ADMIN", "SYS_ADMIN");
+        sc.Capabilities.Drop.Should().BeNull();
+        sc.SeccompProfile.Should().BeNull("the pod's Unconfined profile applies to it as to the operator");
+    }
+
+    [Fact]
+    public void EphemeralProbe_Restricted_IsTheFallbackWhenAdmissionRefusesTheCopy()
+    {
+        var weak = Deployment("fixtures/sample-operator/weak");
+
+        var restricted = EphemeralProbe.BuildRestricted(weak.Spec.Template.Spec, "operator", "p", "s");
+
+        restricted.SecurityContext.RunAsUser.Should().Be(65532, "uid 0 is not allowed under restricted");
+        var alone = new V1PodSpec { Containers = [new V1Container { Name = "x", Image = "i", SecurityContext = restricted.SecurityContext }] };
+        Violations(new V1ObjectMeta(), alone).Should().BeEmpty();
+        EphemeralProbe.RefusedCopyNote("violates PodSecurity").Should().Contain("kernel attempts are inconclusive");
     }
 
     [Fact]
