@@ -20,6 +20,10 @@ public sealed record AgentPlan
     /// when the agent's own security context equals the target's. Null: the agent's own process is the target.
     /// </summary>
     public TargetProcess? Target { get; init; }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"AgentPlan {{ Steps = [{string.Join(", ", Steps.Select(st => st.Id))}], Kubernetes = {Kubernetes?.ToString() ?? "null"}, Target = {Target?.ToString() ?? "null"} }}";
 }
 
 /// <summary>The process an agent observes when it is not itself in the target's security context.</summary>
@@ -56,6 +60,10 @@ public sealed record AgentStep
 
     /// <summary>Kind-specific arguments (HTTP method, request body, expected sink token, ...).</summary>
     public IReadOnlyDictionary<string, string>? Args { get; init; }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"AgentStep {{ Id = {Id}, Kind = {Kind}, Target = {Target ?? "null"}, TimeoutMs = {TimeoutMs}, Args = {ProtocolText.Map(Args)} }}";
 }
 
 /// <summary>How the agent reaches the Kubernetes API from inside a pod.</summary>
@@ -92,6 +100,10 @@ public sealed record AgentReport
 
     /// <summary>One result per plan step, in plan order.</summary>
     public required IReadOnlyList<StepResult> Results { get; init; }
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"AgentReport {{ AgentVersion = {AgentVersion}, DurationMs = {DurationMs}, Results = [{string.Join(", ", Results.Select(r => $"{r.Id}: {r.Outcome}"))}] }}";
 }
 
 /// <summary>What happened when the agent attempted one step. Raw observation; the harness classifies it.</summary>
@@ -121,8 +133,20 @@ public sealed record StepResult
     /// <summary>Structured facts the step observed (uid, capability masks, euid after exec, resolved addresses...).</summary>
     public IReadOnlyDictionary<string, string>? Data { get; init; }
 
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"StepResult {{ Id = {Id}, Kind = {Kind}, Outcome = {Outcome}, Errno = {Errno ?? "null"}, HttpStatus = {HttpStatus?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "null"}, Detail = {Detail ?? "null"}, Data = {ProtocolText.Map(Data)}, DurationMs = {DurationMs} }}";
+
     /// <summary>Time the step took.</summary>
     public long DurationMs { get; init; }
+}
+
+/// <summary>Text forms shared by the protocol records.</summary>
+internal static class ProtocolText
+{
+    /// <summary><c>{k: v, ...}</c> with long values cut (a CA bundle or a request body says nothing in a log line).</summary>
+    public static string Map(IReadOnlyDictionary<string, string>? map) =>
+        map is null ? "null" : "{" + string.Join(", ", map.Select(kv => $"{kv.Key}: {(kv.Value.Length > 80 ? string.Concat(kv.Value.AsSpan(0, 80), "…") : kv.Value)}")) + "}";
 }
 
 /// <summary>Keys of <see cref="StepResult.Data"/> that every consumer may rely on.</summary>

@@ -1,64 +1,88 @@
 using System.Security.Cryptography;
 using Harness.Clusters;
 using Harness.Deployment;
-using Harness.Docker;
 using Harness.Probes;
+using Harness.Runs;
 using Xunit;
 using Xunit.Sdk;
 
 namespace Harness.Xunit;
 
+/// <summary>What <see cref="OperatorHardeningTests{TFixture}"/> needs of an operator fixture.</summary>
+public interface IOperatorFixture
+{
+    /// <summary>Whether an Inconclusive check skips (with its reason) instead of failing.</summary>
+    bool AllowInconclusive { get; }
+
+    /// <summary>The report; skips or fails the calling test with the reason when there is none.</summary>
+    OperatorHardeningReport RequireReport();
+}
+
 /// <summary>
 /// One operator under test, in a namespace of its own: deployed from its manifests, probed once from inside its
-/// security context (twin pod by default) and from outside (SubjectAccessReviews), torn down afterwards. Derive from it
-/// and say which operator:
-/// <code>public sealed class MyOperatorFixture(HarnessClusterFixture cluster, IMessageSink log) : OperatorFixture(cluster, log)
+/// security context (twin pod by default) and from outside (SubjectAccessReviews), torn down afterwards. Generic over
+/// the cluster fixture, so a derived cluster fixture (one that overrides <c>CreateOptions</c>) reaches it: xUnit
+/// resolves fixtures by their exact type.
+/// <code>public sealed class MyOperatorFixture(MyClusterFixture cluster, IMessageSink log) : OperatorFixture&lt;MyClusterFixture&gt;(cluster, log)
 /// { protected override OperatorSpec Operator => new() { Manifests = ["deploy/"], Workload = "my-operator" }; }</code>
+/// Egress: on kind and K3s the harness's sink beside the cluster; destinations you control can be added with
+/// HARNESS_EGRESS_TARGETS (<c>name=URL[@ADDRESS];...</c>) or <see cref="ProbeOptions"/>; on a cluster with neither a
+/// Docker network nor given targets, a sink pod inside the cluster, with its caveat in the evidence.
 /// </summary>
-public abstract class OperatorFixture(HarnessClusterFixture cluster, IMessageSink messages) : IAsyncLifetime
+/// <typeparam name="TCluster">The cluster fixture (an assembly or collection fixture).</typeparam>
+public abstract class OperatorFixture<TCluster>(TCluster cluster, IMessageSink messages) : IOperatorFixture, IAsyncLifetime
+    where TCluster : HarnessClusterFixture
 {
-    private DockerHost? docker;
-    private ClusterEgressSink? sink;
+    private EgressVantage? vantage;
     private DeployedOperator? deployed;
+    private PhaseClock clock = new();
 
     /// <summary>The operator to deploy.</summary>
     protected abstract OperatorSpec Operator { get; }
 
-    /// <summary>Probe options (vehicle, extra egress targets); the twin pod and the harness's sink by default.</summary>
-    protected virtual OperatorProbeOptions ProbeOptions(string session) => new() { Session = session };
+    /// <summary>
+    /// Probe options: vehicle (twin pod by default), writable directory, read-only paths, allowed capabilities,
+    /// timeouts and egress destinations you control (by default those in HARNESS_EGRESS_TARGETS). Override with
+    /// <c>base.ProbeOptions(session) with { ... }</c>.
+    /// </summary>
+    /// <exception cref="ArgumentException">HARNESS_EGRESS_TARGETS is malformed.</exception>
+    protected virtual OperatorProbeOptions ProbeOptions(string session) => new() { Session = session, ExtraEgressTargets = EgressTargetList.FromEnvironment() };
 
-    /// <summary>Whether an Inconclusive check skips (with its reason) instead of failing. Off: inconclusive proves nothing.</summary>
+    /// <inheritdoc/>
     public virtual bool AllowInconclusive => false;
 
     /// <summary>The report, once probed.</summary>
     public OperatorHardeningReport? Report { get; private set; }
 
-    /// <summary>Why the operator could not be probed (deployment, vehicle or agent failure).</summary>
+    /// <summary>Why the operator could not be probed (deployment, vantage, vehicle or agent failure).</summary>
     public Exception? SetupFailure { get; private set; }
 
     /// <summary>The cluster fixture.</summary>
-    public HarnessClusterFixture ClusterFixture => cluster;
+    public TCluster ClusterFixture => cluster;
 
     /// <inheritdoc/>
     public async ValueTask InitializeAsync()
     {
-        if (cluster.Cluster is null)
+        if (cluster.Cluster is not { } live)
         {
             return; // the tests skip or fail with the cluster fixture's reason
         }
         var session = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
         using var log = new MessageSinkWriter(messages, Operator.Workload);
         var ct = TestContext.Current.CancellationToken;
+        clock = new PhaseClock();
         try
         {
-            deployed = await OperatorDeployment.DeployAsync(cluster.Cluster, Operator, session, log, ct: ct).ConfigureAwait(false);
-            docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
-            sink = await ClusterEgressSink.StartAsync(cluster.Cluster, docker, cluster.Cluster.ProbeImage!, session, ct: ct).ConfigureAwait(false);
-            Report = await OperatorProbes.RunAsync(cluster.Cluster, deployed, sink, ProbeOptions(session), ct).ConfigureAwait(false);
+            var options = ProbeOptions(session);
+            options.Validate();
+            deployed = await clock.TimeAsync(RunPhase.Deploy, () => OperatorDeployment.DeployAsync(live, Operator, session, log, ct: ct)).ConfigureAwait(false);
+            vantage = await clock.TimeAsync(RunPhase.Sink, () => EgressVantage.StartAsync(live, session, options.ExtraEgressTargets, log, ct)).ConfigureAwait(false);
+            Report = await OperatorProbes.RunAsync(live, deployed, vantage, options, clock, ct).ConfigureAwait(false);
             foreach (var image in deployed.UnpinnedImages)
             {
                 await log.WriteLineAsync($"image {image} is not pinned by digest").ConfigureAwait(false);
             }
+            await log.WriteLineAsync($"timings: {PhaseClock.Format(Report.Timings)}").ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -66,7 +90,7 @@ public abstract class OperatorFixture(HarnessClusterFixture cluster, IMessageSin
         }
     }
 
-    /// <summary>The report; skips or fails the calling test with the reason when there is none.</summary>
+    /// <inheritdoc/>
     public OperatorHardeningReport RequireReport()
     {
         cluster.Require();
@@ -80,18 +104,27 @@ public abstract class OperatorFixture(HarnessClusterFixture cluster, IMessageSin
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
     {
-        if (sink is not null)
+        await clock.TimeAsync(RunPhase.Teardown, async () =>
         {
-            await sink.DisposeAsync().ConfigureAwait(false);
-        }
-        if (docker is not null)
+            if (vantage is not null)
+            {
+                await vantage.DisposeAsync().ConfigureAwait(false);
+            }
+            if (deployed is not null)
+            {
+                await deployed.DisposeAsync().ConfigureAwait(false);
+            }
+        }).ConfigureAwait(false);
+        if (Report is not null)
         {
-            await docker.DisposeAsync().ConfigureAwait(false);
-        }
-        if (deployed is not null)
-        {
-            await deployed.DisposeAsync().ConfigureAwait(false);
+            using var log = new MessageSinkWriter(messages, Operator.Workload);
+            await log.WriteLineAsync($"teardown: {clock.Timings.Last(t => t.Phase == RunPhase.Teardown)}").ConfigureAwait(false);
         }
         GC.SuppressFinalize(this);
     }
 }
+
+/// <summary>The operator fixture for the harness's own cluster fixture (<see cref="HarnessClusterFixture"/>).</summary>
+/// <param name="cluster">The cluster fixture.</param>
+/// <param name="messages">Diagnostic messages.</param>
+public abstract class OperatorFixture(HarnessClusterFixture cluster, IMessageSink messages) : OperatorFixture<HarnessClusterFixture>(cluster, messages);

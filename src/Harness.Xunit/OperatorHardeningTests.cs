@@ -9,7 +9,7 @@ namespace Harness.Xunit;
 /// </summary>
 /// <typeparam name="TFixture">The operator's fixture.</typeparam>
 public abstract class OperatorHardeningTests<TFixture> : IClassFixture<TFixture>
-    where TFixture : OperatorFixture
+    where TFixture : class, IOperatorFixture
 {
     /// <summary>The fixture of this class.</summary>
     protected static async Task<TFixture> FixtureAsync() =>
@@ -19,7 +19,9 @@ public abstract class OperatorHardeningTests<TFixture> : IClassFixture<TFixture>
     private static async Task Check(HardeningCheck check)
     {
         var fixture = await FixtureAsync().ConfigureAwait(false);
-        fixture.RequireReport()[check].Should().Pass(fixture.AllowInconclusive);
+        var report = fixture.RequireReport();
+        TestContext.Current.TestOutputHelper?.WriteLine($"{report.Target.Workload} via {report.Probes.Vehicle}; timings: {Runs.PhaseClock.Format(report.Timings)}");
+        report[check].Should().Pass(fixture.AllowInconclusive);
     }
 
     /// <summary>Egress to the internet (the harness's sink outside the cluster, by address and by name, HTTP and HTTPS) is denied by a network mechanism, while a pod without the policy reaches it.</summary>

@@ -1,6 +1,5 @@
 using Harness.Docker;
 using Harness.Probes;
-using Harness.Protocol;
 using Harness.Vehicles;
 
 namespace Harness.Clusters;
@@ -58,17 +57,8 @@ public sealed class ClusterEgressSink : IAsyncDisposable
             var (http, https) = InClusterTargets(sink);
             control = await ControlPod.StartAsync(cluster.Client, probeImage, session, time, ct).ConfigureAwait(false);
             // The egress probes' own controls (TCP by address, HTTP and HTTPS with the sink token), run from the control pod.
-            var plan = StandardProbes.Create(new StandardProbeOptions { EgressTargets = [http, https] })
-                .Where(p => p.Check == HardeningCheck.EgressDenied)
-                .OutsidePlan()!;
-            var report = await control.RunAsync(plan, ct).ConfigureAwait(false);
-            var failures = report.Results.Where(r => r.Outcome != StepOutcomes.Succeeded || (r.Kind == StepKinds.Http && !TokenMatches(r, sink.Target.SinkToken))).ToList();
-            if (failures.Count > 0)
-            {
-                throw new ClusterVerificationException("the egress sink",
-                    $"a pod in {control.Namespace} (no NetworkPolicy) cannot reach the sink at {sink.Target.Address} on network {network}: {string.Join("; ", failures.Select(f => $"{f.Id} {f.Outcome} {f.Errno} {f.Detail}"))}. Egress denials would prove nothing.");
-            }
-            return new ClusterEgressSink(sink, control, http, https, string.Join("; ", report.Results.Select(r => r.Detail)));
+            var evidence = await EgressVantage.ProveReachableAsync(control, [http, https], $"the sink at {sink.Target.Address} on network {network}", ct).ConfigureAwait(false);
+            return new ClusterEgressSink(sink, control, http, https, evidence);
         }
         catch
         {
@@ -80,9 +70,6 @@ public sealed class ClusterEgressSink : IAsyncDisposable
             throw;
         }
     }
-
-    private static bool TokenMatches(StepResult r, string? token) =>
-        token is not null && r.Data is { } data && data.TryGetValue("sinkToken", out var seen) && seen == token;
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()

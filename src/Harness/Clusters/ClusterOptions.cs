@@ -29,6 +29,9 @@ public sealed record K3sClusterOptions
 /// </summary>
 public sealed record ClusterOptions
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>Which provider.</summary>
     public ClusterProvider Provider { get; init; } = ClusterProvider.Kind;
 

@@ -57,6 +57,9 @@ public sealed class HarnessCluster : IAsyncDisposable
     /// <summary>What verification proved; null when verification was turned off.</summary>
     public VerificationReport? Verification { get; private set; }
 
+    /// <summary>Whether <see cref="LoadImageAsync"/> can load images (kind and K3s); false for a cluster the harness did not create.</summary>
+    public bool CanLoadImages => imageLoader is not null;
+
     /// <summary>Makes a locally built image available to the cluster's nodes (kind load, K3s import).</summary>
     /// <exception cref="PrerequisiteException">An existing cluster: images must come from a registry it pulls from.</exception>
     public Task LoadImageAsync(string image, CancellationToken ct = default) =>

@@ -10,6 +10,9 @@ namespace Harness.Clusters;
 /// <summary>Where the kind binary comes from: PATH, else a pinned release verified by SHA-256 and cached per user.</summary>
 public sealed record KindBinaryOptions
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>The pinned kind release.</summary>
     public string Version { get; init; } = "v0.30.0";
 

@@ -21,6 +21,9 @@ public enum Cni
 /// <summary>Options for a kind cluster with PodSecurity admission enforcing a level by default.</summary>
 public sealed record KindClusterOptions
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>The node image of kind v0.30.0 for Kubernetes v1.34.0, pinned by digest as kind requires.</summary>
     public const string DefaultNodeImage = "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a";
 

@@ -12,6 +12,9 @@ namespace Harness.Deployment;
 /// <summary>The operator to deploy and probe.</summary>
 public sealed record OperatorSpec
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>Manifest files or folders (multi-document YAML, rendered Helm or kustomize output).</summary>
     public required ImmutableArray<string> Manifests { get; init; }
 
@@ -21,7 +24,10 @@ public sealed record OperatorSpec
     /// <summary>The container to probe; by default the annotated default container or the only one.</summary>
     public string? Container { get; init; }
 
-    /// <summary>Images built on this machine to load into the cluster before applying (kind and K3s).</summary>
+    /// <summary>
+    /// Images built on this machine: loaded into kind and K3s before applying; on a cluster the harness did not create
+    /// they are expected to be on its nodes already, and a pod that cannot get one fails the deployment with its name.
+    /// </summary>
     public ImmutableArray<string> LocalImages { get; init; } = [];
 
     /// <summary>The namespace to deploy into; by default <c>harness-{workload}-{session}</c>.</summary>
@@ -70,6 +76,15 @@ public sealed class DeployedOperator : IAsyncDisposable
     }
 }
 
+/// <summary>The operator could not be deployed for a reason the user must act on (an image its nodes cannot get); the message says what to do.</summary>
+/// <param name="image">The image concerned, when one is.</param>
+/// <param name="message">What happened and what to do.</param>
+public sealed class DeploymentException(string? image, string message) : Exception(message)
+{
+    /// <summary>The image the nodes could not get, if that is the failure.</summary>
+    public string? Image { get; } = image;
+}
+
 /// <summary>Deploys an operator from its manifests into its own namespace and waits for it to roll out.</summary>
 public static class OperatorDeployment
 {
@@ -88,13 +103,20 @@ public static class OperatorDeployment
         var ns = spec.Namespace ?? Truncate($"harness-{spec.Workload}-{session}");
         foreach (var image in spec.LocalImages)
         {
-            await cluster.LoadImageAsync(image, ct).ConfigureAwait(false);
+            if (cluster.CanLoadImages)
+            {
+                await cluster.LoadImageAsync(image, ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await log.WriteLineAsync($"image {image}: not loaded ({cluster.Name} is not a cluster the harness runs); expected to be present on its nodes").ConfigureAwait(false);
+            }
         }
         var plan = ManifestPlan.Build(documents, ns);
         var applied = await ManifestApplier.ApplyAsync(cluster.Client, plan, log, time, ct).ConfigureAwait(false);
         try
         {
-            var pod = await WaitForRolloutAsync(cluster.Client, ns, workloadDoc, spec.RolloutTimeout, time, ct).ConfigureAwait(false);
+            var pod = await WaitForRolloutAsync(cluster.Client, ns, workloadDoc, spec.RolloutTimeout, spec.LocalImages, cluster.Name, time, ct).ConfigureAwait(false);
             var target = TargetDiscovery.FromWorkload(pod, spec.Container ?? TargetDiscovery.ChooseContainer(pod.Spec, PodTemplateMetadata(workloadDoc), null, workloadDoc.DisplayName), ns)
                 with { Workload = $"{workloadDoc.Kind}/{workloadDoc.Name}", PodMetadata = PodTemplateMetadata(workloadDoc) ?? pod.Metadata };
             return new DeployedOperator(cluster.Client, target, applied, ManifestPlan.UnpinnedImages(documents), documents, log);
@@ -138,7 +160,41 @@ public static class OperatorDeployment
         return (true, "rolled out");
     }
 
-    private static async Task<V1Pod> WaitForRolloutAsync(IKubernetes client, string ns, ManifestDocument workload, TimeSpan timeout, TimeProvider? time, CancellationToken ct)
+    /// <summary>
+    /// The first container whose image its node cannot get, as a deployment failure that names the image and what to do;
+    /// null when none. Pure. <c>ErrImagePull</c> counts only for local images (a registry may recover); a back-off, a
+    /// "never pull" refusal and an invalid name count for every image.
+    /// </summary>
+    public static DeploymentException? ImageFailure(IEnumerable<V1Pod> pods, IReadOnlyCollection<string> localImages, string cluster)
+    {
+        ArgumentNullException.ThrowIfNull(pods);
+        ArgumentNullException.ThrowIfNull(localImages);
+        foreach (var pod in pods)
+        {
+            var statuses = (pod.Status?.InitContainerStatuses ?? []).Concat(pod.Status?.ContainerStatuses ?? []);
+            foreach (var status in statuses)
+            {
+                if (status.State?.Waiting is not { Reason: { } reason } waiting)
+                {
+                    continue;
+                }
+                var image = (pod.Spec?.InitContainers ?? []).Concat(pod.Spec?.Containers ?? []).FirstOrDefault(c => c.Name == status.Name)?.Image ?? status.Image;
+                var local = localImages.Contains(image, StringComparer.Ordinal);
+                var fatal = reason is "ErrImageNeverPull" or "ImagePullBackOff" or "InvalidImageName" || (reason == "ErrImagePull" && local);
+                if (!fatal)
+                {
+                    continue;
+                }
+                var what = $"pod {pod.Metadata?.Name} container \"{status.Name}\": {reason}{(string.IsNullOrEmpty(waiting.Message) ? "" : $" ({waiting.Message})")}";
+                return new DeploymentException(image, local
+                    ? $"image {image}: the nodes of {cluster} do not have it ({what}). On a cluster the harness did not create, local images must already be on every node: import them there (e.g. `ctr -n k8s.io images import`), or push them to a registry the cluster pulls from and reference them by digest."
+                    : $"image {image}: the nodes of {cluster} cannot get it ({what}). Check the image name, that the registry is reachable from the nodes, and the pod's imagePullSecrets.");
+            }
+        }
+        return null;
+    }
+
+    private static async Task<V1Pod> WaitForRolloutAsync(IKubernetes client, string ns, ManifestDocument workload, TimeSpan timeout, IReadOnlyCollection<string> localImages, string cluster, TimeProvider? time, CancellationToken ct)
     {
         var selector = workload.Object switch
         {
@@ -153,6 +209,10 @@ public static class OperatorDeployment
             async t =>
             {
                 var pods = (await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: t).ConfigureAwait(false)).Items;
+                if (ImageFailure(pods, localImages, cluster) is { } failure)
+                {
+                    throw failure; // waiting longer cannot help
+                }
                 var events = (await client.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: t).ConfigureAwait(false)).Items;
                 var status = workload.Kind == "Deployment"
                     ? RolloutStatus(await client.AppsV1.ReadNamespacedDeploymentAsync(workload.Name, ns, cancellationToken: t).ConfigureAwait(false))

@@ -17,7 +17,11 @@ public sealed record NetworkPolicySummary(
     bool IngressIsolated,
     ImmutableArray<string> Egress,
     ImmutableArray<string> Ingress,
-    ImmutableArray<string> Policies);
+    ImmutableArray<string> Policies)
+{
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+}
 
 /// <summary>
 /// Offline NetworkPolicy analysis for an operator's pods: is egress default-deny, what is allowed (the API server, DNS on

@@ -23,6 +23,9 @@ public sealed record PodSecurityResult(
     PolicyVersion EffectiveVersion,
     ImmutableArray<PodSecurityViolation> Violations)
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>Whether admission would allow the pod.</summary>
     public bool Allowed => Violations.IsDefaultOrEmpty;
 

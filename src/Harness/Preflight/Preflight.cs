@@ -29,6 +29,9 @@ public sealed record PreflightOptions
 /// <param name="Findings">Findings that point into this file.</param>
 public sealed record PreflightFile(string Path, int Objects, ImmutableArray<Finding> Findings)
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>No error points into this file.</summary>
     public bool Allowed => Findings.All(f => f.Severity != FindingSeverity.Error);
 }
@@ -39,6 +42,9 @@ public sealed record PreflightFile(string Path, int Objects, ImmutableArray<Find
 /// <param name="Notes">What pre-flight could not judge (kinds it does not model, bindings to roles not in the manifests).</param>
 public sealed record PreflightReport(PreflightOptions Options, ImmutableArray<PreflightFile> Files, ImmutableArray<string> Notes)
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>Every finding, errors first.</summary>
     public ImmutableArray<Finding> Findings => [.. Files.SelectMany(f => f.Findings).OrderByDescending(f => f.Severity)];
 

@@ -2,6 +2,7 @@ using System.Collections.Immutable;
 using Harness.Clusters;
 using Harness.Deployment;
 using Harness.Rbac;
+using Harness.Runs;
 using Harness.Vehicles;
 using Harness.Verdicts;
 
@@ -10,10 +11,13 @@ namespace Harness.Probes;
 /// <summary>Options for probing an operator on a cluster.</summary>
 public sealed record OperatorProbeOptions
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>The vehicle (twin pod by default).</summary>
     public ClusterVehicleKind Vehicle { get; init; } = ClusterVehicleKind.TwinPod;
 
-    /// <summary>Egress targets besides the harness's sink (real destinations for qualification; only when asked).</summary>
+    /// <summary>Egress destinations the user gives (addresses they control outside the cluster); handed to the <see cref="EgressVantage"/>, which proves them reachable.</summary>
     public ImmutableArray<EgressTarget> ExtraEgressTargets { get; init; } = [];
 
     /// <summary>Namespace used for the "elsewhere" questions (pods, NetworkPolicies in another namespace).</summary>
@@ -53,7 +57,7 @@ public sealed record OperatorProbeOptions
         ImmutableArray<string> defaultPaths = vehicle == ClusterVehicleKind.TwinPod ? ["/", "/etc", "/usr", ProbeImageLayout.RootfsCanary] : ["/", "/etc", "/usr"];
         return new StandardProbeOptions
         {
-            EgressTargets = [.. targets, .. ExtraEgressTargets],
+            EgressTargets = [.. targets],
             IncludeKubernetesApi = includeKubernetesApi,
             OtherNamespace = OtherNamespace,
             WritableDirectory = WritableDirectory,
@@ -116,23 +120,43 @@ public sealed record OperatorProbeOptions
 /// <param name="UnpinnedImages">Images not pinned by digest.</param>
 public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunReport Probes, ImmutableArray<AccessAnswer> Access, ImmutableArray<string> UnpinnedImages)
 {
+    /// <summary>What the egress verdicts do not prove (an in-cluster sink); part of the egress check's evidence.</summary>
+    public ImmutableArray<string> EgressCaveats { get; init; } = [];
+
+    /// <summary>How long each phase took.</summary>
+    public ImmutableArray<PhaseTiming> Timings { get; init; } = [];
+
     /// <summary>The outcome of one check.</summary>
-    public CheckOutcome this[HardeningCheck check] => CheckOutcome.Of(check, Probes.Results, Access);
+    public CheckOutcome this[HardeningCheck check]
+    {
+        get
+        {
+            var outcome = CheckOutcome.Of(check, Probes.Results, Access);
+            return check == HardeningCheck.EgressDenied && !EgressCaveats.IsEmpty
+                ? outcome with { Evidence = [.. outcome.Evidence, .. EgressCaveats.Select(c => "caveat: " + c)] }
+                : outcome;
+        }
+    }
 
     /// <summary>The mission's four checks.</summary>
     public ImmutableArray<CheckOutcome> Mission => [.. CheckOutcome.Mission.Select(c => this[c])];
+
+    /// <inheritdoc/>
+    public override string ToString() =>
+        $"{Target.Workload} in {Target.Namespace} ({Probes.Vehicle}): {string.Join(", ", Mission.Select(m => $"{m.Check} {m.Status}"))}; {PhaseClock.Format(Timings)}";
 }
 
 /// <summary>Runs the probe catalog and the access matrix against a deployed operator.</summary>
 public static class OperatorProbes
 {
-    /// <summary>Starts the vehicle, runs every probe (egress to the sink, filesystem, process, kernel, API with the pod's token) and asks the access matrix.</summary>
+    /// <summary>Starts the vehicle, runs every probe (egress to the vantage's destinations, filesystem, process, kernel, API with the pod's token) and asks the access matrix.</summary>
     /// <exception cref="AgentFailedException">The agent did not produce a report.</exception>
-    public static Task<OperatorHardeningReport> RunAsync(HarnessCluster cluster, DeployedOperator op, ClusterEgressSink sink, OperatorProbeOptions options, CancellationToken ct = default)
+    public static async Task<OperatorHardeningReport> RunAsync(HarnessCluster cluster, DeployedOperator op, EgressVantage vantage, OperatorProbeOptions options, PhaseClock? clock = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(op);
-        ArgumentNullException.ThrowIfNull(sink);
-        return RunAsync(cluster, op.Target, op.Manifests, op.UnpinnedImages, [sink.Http, sink.Https], sink.Control, options, ct);
+        ArgumentNullException.ThrowIfNull(vantage);
+        var report = await RunAsync(cluster, op.Target, op.Manifests, op.UnpinnedImages, vantage.Targets, vantage.Control, options, clock, ct).ConfigureAwait(false);
+        return report with { EgressCaveats = vantage.Caveats };
     }
 
     /// <summary>
@@ -143,29 +167,35 @@ public static class OperatorProbes
     /// <param name="target">The operator.</param>
     /// <param name="manifests">Its manifests when known (RBAC is read from them for the access control); empty otherwise.</param>
     /// <param name="unpinnedImages">Images not pinned by digest.</param>
-    /// <param name="targets">Egress destinations (the sink's, the user's).</param>
+    /// <param name="targets">Egress destinations (from an <see cref="EgressVantage"/>).</param>
     /// <param name="outside">The outside vantage (a control pod).</param>
     /// <param name="options">Options.</param>
+    /// <param name="clock">Records the vehicle, probe and access-matrix phases; null to not measure.</param>
     /// <param name="ct">Cancellation.</param>
     public static async Task<OperatorHardeningReport> RunAsync(
         HarnessCluster cluster, OperatorTarget target, IReadOnlyList<Manifests.ManifestDocument> manifests, ImmutableArray<string> unpinnedImages,
-        IReadOnlyList<EgressTarget> targets, IProbeVehicle outside, OperatorProbeOptions options, CancellationToken ct = default)
+        IReadOnlyList<EgressTarget> targets, IProbeVehicle outside, OperatorProbeOptions options, PhaseClock? clock = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(manifests);
         ArgumentNullException.ThrowIfNull(options);
+        clock ??= new PhaseClock();
         var probeImage = cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage();
-        await using var vehicle = await ClusterVehicles.StartAsync(options.Vehicle, cluster.Client, target, probeImage, options.Session, ct: ct).ConfigureAwait(false);
         var plan = options.Adjust(StandardProbes.Create(options.StandardOptions(targets, options.Vehicle)));
-        var probes = await ProbeRunner.RunAsync(plan, vehicle, outside, new Protocol.KubernetesAccess(), ct: ct).ConfigureAwait(false);
+        var vehicle = await clock.TimeAsync(RunPhase.Vehicle, () => ClusterVehicles.StartAsync(options.Vehicle, cluster.Client, target, probeImage, options.Session, ct: ct)).ConfigureAwait(false);
+        ProbeRunReport probes;
+        await using (vehicle.ConfigureAwait(false))
+        {
+            probes = await clock.TimeAsync(RunPhase.Probes, () => ProbeRunner.RunAsync(plan, vehicle, outside, new Protocol.KubernetesAccess(), ct: ct)).ConfigureAwait(false);
+        }
 
         var account = new ServiceAccountRef(target.Namespace, target.ServiceAccount);
         // The manifests may name another namespace than the one the harness deployed into: RBAC is read in their terms.
         var manifestsNamespace = manifests.FirstOrDefault(d => d.DisplayName == target.Workload)?.Namespace ?? target.Namespace;
         var manifestsAccount = new ServiceAccountRef(manifestsNamespace, target.ServiceAccount);
         var control = AccessReviewMatrix.ControlFrom(RbacModel.From(manifests, manifestsAccount.Namespace), manifestsAccount, target.Namespace);
-        var access = await AccessReviewMatrix.AskAsync(cluster.Client, account, options.OtherNamespace, control, ct).ConfigureAwait(false);
-        return new OperatorHardeningReport(target, probes, access, unpinnedImages);
+        var access = await clock.TimeAsync(RunPhase.AccessMatrix, () => AccessReviewMatrix.AskAsync(cluster.Client, account, options.OtherNamespace, control, ct)).ConfigureAwait(false);
+        return new OperatorHardeningReport(target, probes, access, unpinnedImages) { Timings = clock.Timings };
     }
 }

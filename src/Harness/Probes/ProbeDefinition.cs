@@ -121,6 +121,9 @@ public sealed record ProbeDefinition(
     Expectation Expectation,
     ControlSpec? Control)
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>For <see cref="Interpretation.NoCapabilities"/>: capability names (<c>CAP_NET_BIND_SERVICE</c>) the bounding set may keep.</summary>
     public ImmutableArray<string> AllowedCapabilities { get; init; } = [];
 }

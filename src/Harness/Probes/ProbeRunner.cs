@@ -16,6 +16,9 @@ namespace Harness.Probes;
 public sealed record ProbeRunReport(
     IReadOnlyList<ProbeResult> Results, string Vehicle, ImmutableArray<string> Notes, DateTimeOffset StartedAt, TimeSpan Duration)
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>The result of probe <paramref name="id"/>.</summary>
     /// <exception cref="KeyNotFoundException">No such probe in this run.</exception>
     public ProbeResult this[string id] =>

@@ -21,6 +21,9 @@ public sealed record EgressTarget(string Name, string Address, string HostName, 
 /// <summary>Options for <see cref="StandardProbes.Create"/>. Defaults suit a hardened operator pod.</summary>
 public sealed record StandardProbeOptions
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>A directory the pod is meant to write (an emptyDir); its write is the filesystem probes' control.</summary>
     public string WritableDirectory { get; init; } = "/tmp";
 

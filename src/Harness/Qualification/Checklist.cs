@@ -15,7 +15,11 @@ public sealed record ChecklistInputs(
     ImmutableArray<string> UnpinnedImages,
     ImmutableDictionary<string, string> Signatures,
     string? SignatureSkipped,
-    ImmutableArray<string> WebhookPatchers);
+    ImmutableArray<string> WebhookPatchers)
+{
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+}
 
 /// <summary>Maps probe results and access answers onto the hardening checklist. Pure.</summary>
 public static class Checklist

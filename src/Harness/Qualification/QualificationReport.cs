@@ -27,7 +27,11 @@ public enum ChecklistStatus
 /// <param name="Evidence">What was observed, one line per probe or question (redacted).</param>
 /// <param name="Controls">The positive controls that made the evidence trustworthy.</param>
 /// <param name="DurationMs">Time spent on it (the longest of its probes).</param>
-public sealed record ChecklistItem(string Id, string Title, ChecklistStatus Status, ImmutableArray<string> Evidence, ImmutableArray<string> Controls, long DurationMs);
+public sealed record ChecklistItem(string Id, string Title, ChecklistStatus Status, ImmutableArray<string> Evidence, ImmutableArray<string> Controls, long DurationMs)
+{
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+}
 
 /// <summary>Where and how a qualification ran.</summary>
 /// <param name="Operator">The operator (<c>Deployment ns/name</c>).</param>
@@ -47,6 +51,12 @@ public sealed record QualificationReport(
     ImmutableArray<AccessAnswer> Access,
     ImmutableArray<string> Notes)
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
+    /// <summary>How long each phase of the run took (cluster, deploy, sink, vehicle, probes, access matrix, teardown).</summary>
+    public ImmutableArray<Runs.PhaseTiming> Timings { get; init; } = [];
+
     /// <summary>0 when every item passed (or was skipped with a reason), 1 when one failed, 2 when one is inconclusive and none failed.</summary>
     public int ExitCode =>
         Checklist.Any(i => i.Status == ChecklistStatus.Failed) || Mission.Any(m => m.Status == ProbeStatus.Failed) ? 1

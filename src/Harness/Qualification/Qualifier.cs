@@ -2,7 +2,6 @@ using System.Collections.Immutable;
 using System.Security.Cryptography;
 using Harness.Clusters;
 using Harness.Deployment;
-using Harness.Docker;
 using Harness.Images;
 using Harness.Kubernetes;
 using Harness.Manifests;
@@ -11,6 +10,7 @@ using Harness.Preflight;
 using Harness.Probes;
 using Harness.Processes;
 using Harness.Rbac;
+using Harness.Runs;
 using Harness.Vehicles;
 using Harness.Verdicts;
 using k8s;
@@ -95,8 +95,9 @@ public static class Qualifier
             await using var vehicle = await DockerVehicle.StartAsync(docker, runSpec, ct: ct).ConfigureAwait(false);
             await log.WriteLineAsync($"[2/4] sink at {sink.Target.Address}; egress {(egressOpen ? "open (no default-deny policy in the manifests)" : "default-deny (per the manifests' NetworkPolicies)")}").ConfigureAwait(false);
 
-            var options = new OperatorProbeOptions { Session = "docker", SkipProbes = scenario.SkipProbes, ExpectAllowed = scenario.ExpectAllowed };
-            var plan = options.Adjust(StandardProbes.Create(new StandardProbeOptions { EgressTargets = [sink.Target, sink.HttpsTarget, .. scenario.EgressTargets] }));
+            var options = scenario.ProbeOptions("docker");
+            // The probe image is the container's root filesystem, as in a twin pod.
+            var plan = options.Adjust(StandardProbes.Create(options.StandardOptions([sink.Target, sink.HttpsTarget, .. scenario.EgressTargets], ClusterVehicleKind.TwinPod, includeKubernetesApi: false)));
             var probes = await ProbeRunner.RunAsync(plan, vehicle, outside, ct: ct).ConfigureAwait(false);
             await PrintProbesAsync(log, probes).ConfigureAwait(false);
 
@@ -126,10 +127,11 @@ public static class Qualifier
             ? ClusterOptions.ForKind() with { SessionId = session }
             : ClusterOptions.ForExisting(request.Kubeconfig, request.Context) with { SessionId = session, ProbeImage = request.ProbeImage };
         await log.WriteLineAsync($"[1/4] {(request.CreateKind ? "creating a kind cluster" : $"connecting to {request.Context ?? "the current context"} ({options.ResolveKubeconfig()})")} and verifying it").ConfigureAwait(false);
-        await using var cluster = await HarnessCluster.StartAsync(options, log, ct).ConfigureAwait(false);
+        var clock = new PhaseClock();
+        await using var cluster = await clock.TimeAsync(RunPhase.Cluster, () => HarnessCluster.StartAsync(options, log, ct)).ConfigureAwait(false);
         try
         {
-            return await RunOnClusterAsync(cluster, request, session, started, log, ct).ConfigureAwait(false);
+            return await RunOnClusterAsync(cluster, request, session, started, clock, log, ct).ConfigureAwait(false);
         }
         catch
         {
@@ -144,25 +146,44 @@ public static class Qualifier
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(log);
-        return RunOnClusterAsync(cluster, new QualifyRequest { Scenario = scenario }, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3)), DateTimeOffset.UtcNow, log, ct);
+        return RunOnClusterAsync(cluster, new QualifyRequest { Scenario = scenario }, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3)), DateTimeOffset.UtcNow, new PhaseClock(), log, ct);
     }
 
-    private static async Task<QualificationReport> RunOnClusterAsync(HarnessCluster cluster, QualifyRequest request, string session, DateTimeOffset started, TextWriter log, CancellationToken ct)
+    private static async Task<QualificationReport> RunOnClusterAsync(HarnessCluster cluster, QualifyRequest request, string session, DateTimeOffset started, PhaseClock clock, TextWriter log, CancellationToken ct)
     {
         var scenario = request.Scenario;
+        scenario.ProbeOptions(session).Validate();
         DeployedOperator? deployed = null;
+        QualificationReport report;
+        try
+        {
+            report = await QualifyAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            if (deployed is not null)
+            {
+                await clock.TimeAsync(RunPhase.Teardown, () => deployed.DisposeAsync().AsTask()).ConfigureAwait(false);
+            }
+        }
+        report = report with { Timings = clock.Timings };
+        await log.WriteLineAsync($"timings: {PhaseClock.Format(report.Timings)}").ConfigureAwait(false);
+        return report;
+
+        async Task<QualificationReport> QualifyAsync()
+        {
         IReadOnlyList<ManifestDocument> documents = [];
         OperatorTarget target;
         if (!scenario.Manifests.IsEmpty)
         {
-            deployed = await OperatorDeployment.DeployAsync(cluster, new OperatorSpec
+            deployed = await clock.TimeAsync(RunPhase.Deploy, () => OperatorDeployment.DeployAsync(cluster, new OperatorSpec
             {
                 Manifests = scenario.Manifests,
                 Workload = scenario.Deployment ?? throw new ArgumentException("deploying from manifests needs operator.deployment"),
                 Container = scenario.Container,
                 LocalImages = scenario.LocalImages,
                 Namespace = scenario.Namespace,
-            }, session, log, ct: ct).ConfigureAwait(false);
+            }, session, log, ct: ct)).ConfigureAwait(false);
             target = deployed.Target;
             documents = deployed.Manifests; // loaded once, by the deployment
         }
@@ -170,30 +191,21 @@ public static class Qualifier
         {
             target = await TargetDiscovery.FindAsync(cluster.Client, scenario.Namespace ?? "default", scenario.Deployment, scenario.Selector, scenario.Container, ct).ConfigureAwait(false);
         }
-        await using var deployedScope = deployed is null ? null : deployed;
         await log.WriteLineAsync($"[2/4] probing {target.Workload} in {target.Namespace} (pod {target.PodName}, container {target.Container}) with the {scenario.Vehicle}").ConfigureAwait(false);
 
-        var probeOptions = new OperatorProbeOptions
+        var probeOptions = scenario.ProbeOptions(session) with
         {
-            Session = session,
             Vehicle = ScenarioParser.ClusterVehicle(scenario.Vehicle) ?? ClusterVehicleKind.TwinPod,
-            SkipProbes = scenario.SkipProbes,
-            ExpectAllowed = scenario.ExpectAllowed,
-            ExtraEgressTargets = scenario.EgressTargets,
         };
-        OperatorHardeningReport hardening;
         var pod = await cluster.Client.CoreV1.ReadNamespacedPodAsync(target.PodName, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
         var images = Pods.Images(pod.Spec).ToList();
-        if (cluster.DockerNetwork is not null)
+        // One vantage for every kind of cluster: a sink beside it on Docker, the scenario's targets, or an in-cluster sink.
+        var vantage = await clock.TimeAsync(RunPhase.Sink, () => EgressVantage.StartAsync(cluster, session, scenario.EgressTargets, log, ct)).ConfigureAwait(false);
+        OperatorHardeningReport hardening;
+        await using (vantage.ConfigureAwait(false))
         {
-            await using var docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
-            await using var sink = await ClusterEgressSink.StartAsync(cluster, docker, cluster.ProbeImage!, session, ct: ct).ConfigureAwait(false);
-            hardening = await OperatorProbes.RunAsync(cluster, target, documents, [.. images.Where(i => !Pods.IsPinned(i))], [sink.Http, sink.Https], sink.Control, probeOptions, ct).ConfigureAwait(false);
-        }
-        else
-        {
-            await using var control = await ControlPod.StartAsync(cluster.Client, cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage(), session, ct: ct).ConfigureAwait(false);
-            hardening = await OperatorProbes.RunAsync(cluster, target, documents, [.. images.Where(i => !Pods.IsPinned(i))], [], control, probeOptions, ct).ConfigureAwait(false);
+            hardening = await OperatorProbes.RunAsync(cluster, target, documents, [.. images.Where(i => !Pods.IsPinned(i))], vantage.Targets, vantage.Control, probeOptions, clock, ct).ConfigureAwait(false);
+            hardening = hardening with { EgressCaveats = vantage.Caveats };
         }
         await PrintProbesAsync(log, hardening.Probes).ConfigureAwait(false);
         foreach (var a in hardening.Access)
@@ -204,13 +216,14 @@ public static class Qualifier
         var enforce = ns.Metadata.Labels is { } l && l.TryGetValue("pod-security.kubernetes.io/enforce", out var level) ? level : "";
         var workloadDoc = documents.FirstOrDefault(d => d.DisplayName == target.Workload);
         var inputs = await InputsAsync(request, documents, workloadDoc, target.Namespace, images, enforce, ct).ConfigureAwait(false);
-        var report = new QualificationReport(
+        var result = new QualificationReport(
             new QualificationContext($"{target.Workload} in {target.Namespace}", $"{cluster.Provider} {cluster.Name}", scenario.Vehicle, Version),
             started, DateTimeOffset.UtcNow - started,
             Checklist.Build(hardening.Probes.Results, hardening.Access, inputs), hardening.Mission, [.. hardening.Probes.Results], hardening.Access,
-            [.. hardening.Probes.Notes, .. cluster.Verification is { } v ? new[] { $"verified: {v.PodSecurity}", $"verified: {v.NetworkPolicy}" } : []]);
-        await log.WriteLineAsync($"[4/4] {report.Verdict}").ConfigureAwait(false);
-        return report;
+            [.. hardening.Probes.Notes, .. hardening.EgressCaveats, .. cluster.Verification is { } v ? new[] { $"verified: {v.PodSecurity}", $"verified: {v.NetworkPolicy}" } : []]);
+        await log.WriteLineAsync($"[4/4] {result.Verdict}").ConfigureAwait(false);
+        return result;
+        }
     }
 
     private static ManifestDocument FindWorkload(IReadOnlyList<ManifestDocument> documents, QualificationScenario scenario)

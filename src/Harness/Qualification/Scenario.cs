@@ -3,6 +3,7 @@ using System.Net;
 using Harness.Manifests;
 using Harness.Probes;
 using Harness.Vehicles;
+using Harness.Verdicts;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
@@ -11,6 +12,9 @@ namespace Harness.Qualification;
 /// <summary>A qualification scenario file: the operator, the vehicle, the probes and their expectations, egress targets, image policy.</summary>
 public sealed record QualificationScenario
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>The file it was read from.</summary>
     public required string Path { get; init; }
 
@@ -52,6 +56,13 @@ public sealed record QualificationScenario
 
     /// <summary>Public key for cosign verification (resolved against the scenario's folder); null to skip.</summary>
     public string? CosignKey { get; init; }
+
+    /// <summary>Probe settings (<c>probes.writableDirectory</c>, <c>readOnlyPaths</c>, <c>allowedCapabilities</c>, timeouts); vehicle and targets are set elsewhere.</summary>
+    public OperatorProbeOptions ProbeSettings { get; init; } = new() { Session = "scenario" };
+
+    /// <summary>The probe options for a run of this scenario.</summary>
+    public OperatorProbeOptions ProbeOptions(string session) =>
+        ProbeSettings with { Session = session, SkipProbes = SkipProbes, ExpectAllowed = ExpectAllowed, ExtraEgressTargets = EgressTargets };
 }
 
 /// <summary>
@@ -152,10 +163,46 @@ public static class ScenarioParser
 
         var skip = ImmutableArray<string>.Empty;
         var expect = ImmutableDictionary.CreateBuilder<string, bool>(StringComparer.Ordinal);
+        var settings = new OperatorProbeOptions { Session = "scenario" };
         if (Map(root, "probes", "the scenario") is { } probes)
         {
-            Known(probes, ["skip", "expect"], "probes");
+            Known(probes, ["skip", "expect", "writableDirectory", "readOnlyPaths", "allowedCapabilities", "localTimeoutMs", "networkTimeoutMs"], "probes");
             skip = List(probes, "skip", "probes");
+            string AbsolutePath(YamlNode node, string value, string field) =>
+                value.StartsWith('/') ? value : throw Error(node, $"probes.{field} must be an absolute path, got '{value}'.");
+            int Milliseconds(string field, int fallback) => Get(probes, field) switch
+            {
+                null => fallback,
+                YamlScalarNode { Value: { } v } n => int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms is > 0 and <= 600_000
+                    ? ms : throw Error(n, $"probes.{field} must be a whole number of milliseconds from 1 to 600000, got '{v}'."),
+                var other => throw Error(other, $"probes.{field} must be a number."),
+            };
+            if (Get(probes, "writableDirectory") is { } wd)
+            {
+                settings = settings with { WritableDirectory = AbsolutePath(wd, Str(probes, "writableDirectory", "probes") ?? "", "writableDirectory") };
+            }
+            if (Get(probes, "readOnlyPaths") is { } rop)
+            {
+                var paths = List(probes, "readOnlyPaths", "probes");
+                settings = settings with { ReadOnlyPaths = [.. paths.Select(p => AbsolutePath(rop, p, "readOnlyPaths"))] };
+            }
+            if (Get(probes, "allowedCapabilities") is { } caps)
+            {
+                var names = List(probes, "allowedCapabilities", "probes");
+                foreach (var capability in names)
+                {
+                    try
+                    {
+                        _ = Capabilities.MaskOf([capability]);
+                    }
+                    catch (ArgumentException)
+                    {
+                        throw Error(caps, $"probes.allowedCapabilities: '{capability}' is not a Linux capability (e.g. NET_BIND_SERVICE).");
+                    }
+                }
+                settings = settings with { AllowedCapabilities = [.. names.Select(Capabilities.Normalize)] };
+            }
+            settings = settings with { LocalTimeoutMs = Milliseconds("localTimeoutMs", settings.LocalTimeoutMs), NetworkTimeoutMs = Milliseconds("networkTimeoutMs", settings.NetworkTimeoutMs) };
             if (Map(probes, "expect", "probes") is { } ex)
             {
                 foreach (var (k, v) in ex.Children)
@@ -233,6 +280,7 @@ public static class ScenarioParser
             EgressTargets = targets.ToImmutable(),
             RequireDigest = requireDigest,
             CosignKey = cosignKey,
+            ProbeSettings = settings,
         };
     }
 

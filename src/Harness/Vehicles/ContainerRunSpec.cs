@@ -14,6 +14,9 @@ public sealed class UnsupportedPodSpecException(string message) : Exception(mess
 /// </summary>
 public sealed record ContainerRunSpec
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>Image to run (the probe image: the vehicle swaps the operator's image for it, as a twin pod does).</summary>
     public required string Image { get; init; }
 

@@ -14,6 +14,9 @@ public sealed record CheckOutcome(HardeningCheck Check, ProbeStatus Status, Immu
     public static ImmutableArray<HardeningCheck> Mission { get; } =
         [HardeningCheck.EgressDenied, HardeningCheck.RootFilesystemReadOnly, HardeningCheck.PrivilegeEscalationDenied, HardeningCheck.SecretsNotReadable];
 
+    /// <summary><c>EgressDenied: Failed</c> and one indented line per piece of evidence.</summary>
+    public override string ToString() => $"{Check}: {Status}" + string.Concat(Evidence.Select(e => "\n  " + e));
+
     /// <summary>Combines probe results and access answers for one check. Pure.</summary>
     public static CheckOutcome Of(HardeningCheck check, IEnumerable<ProbeResult> results, IEnumerable<AccessAnswer>? access = null)
     {

@@ -66,6 +66,9 @@ public sealed record Evidence(
     long DurationMs,
     ControlEvidence? Control)
 {
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
+
     /// <summary>What the attempt observed, as the agent reported it: the probe process itself, or the target process (pid, name) and how.</summary>
     public string? Observed => Data.TryGetValue(Protocol.DataKeys.Observed, out var o) ? o : null;
 }
