@@ -112,6 +112,12 @@ public static class OperatorDeployment
                 await log.WriteLineAsync($"image {image}: not loaded ({cluster.Name} is not a cluster the harness runs); expected to be present on its nodes").ConfigureAwait(false);
             }
         }
+        if (ApiServerPolicy.IsNeeded(documents))
+        {
+            var endpoints = await ApiServerPolicy.DiscoverAsync(cluster.Client, ct).ConfigureAwait(false);
+            documents = [.. ApiServerPolicy.Render(documents, endpoints)];
+            await log.WriteLineAsync($"API server egress rendered for {string.Join(", ", endpoints.Select(e => $"{e.Address}:{e.Port}"))}").ConfigureAwait(false);
+        }
         var plan = ManifestPlan.Build(documents, ns);
         var applied = await ManifestApplier.ApplyAsync(cluster.Client, plan, log, time, ct).ConfigureAwait(false);
         try

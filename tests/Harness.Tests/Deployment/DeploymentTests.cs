@@ -23,6 +23,7 @@ public sealed class DeploymentTests
             "Deployment harness-op-1/greeter-operator",
             "NetworkPolicy harness-op-1/default-deny",
             "NetworkPolicy harness-op-1/greeter-operator-egress",
+            "NetworkPolicy harness-op-1/greeter-operator-apiserver",
             "ServiceAccount harness-op-1/greeter-operator",
             "Role harness-op-1/greeter-operator",
             "RoleBinding harness-op-1/greeter-operator",
@@ -105,6 +106,7 @@ public sealed class DeploymentTests
             "/apis/apps/v1/namespaces/harness-op-1/deployments/greeter-operator",
             "/apis/networking.k8s.io/v1/namespaces/harness-op-1/networkpolicies/default-deny",
             "/apis/networking.k8s.io/v1/namespaces/harness-op-1/networkpolicies/greeter-operator-egress",
+            "/apis/networking.k8s.io/v1/namespaces/harness-op-1/networkpolicies/greeter-operator-apiserver",
             "/api/v1/namespaces/harness-op-1/serviceaccounts/greeter-operator",
             "/apis/rbac.authorization.k8s.io/v1/namespaces/harness-op-1/roles/greeter-operator",
             "/apis/rbac.authorization.k8s.io/v1/namespaces/harness-op-1/rolebindings/greeter-operator",
@@ -115,7 +117,7 @@ public sealed class DeploymentTests
         establishedCheck.Should().BeGreaterThan(requests.FindIndex(r => r.Method == "PATCH" && r.Path == CrdPath))
             .And.BeLessThan(requests.FindIndex(r => r.Method == "PATCH" && r.Path.EndsWith("/greetings/hello", StringComparison.Ordinal)),
                 "custom resources wait until their CRD is Established");
-        applied.Should().HaveCount(9).And.OnlyContain(a => a.Created);
+        applied.Should().HaveCount(10).And.OnlyContain(a => a.Created);
         applied.Single(a => a.Object.Kind == "Greeting").Plural.Should().Be("greetings");
     }
 

@@ -119,8 +119,8 @@ public sealed class AgentApiServerTests(Harness.Tests.Docker.DockerFixture docke
         // network and a resolver on its own loopback, so the name lookup leaves nothing.
         var (host, image) = docker.Require();
         await using var pod = await DockerVehicle.StartAsync(host, new ContainerRunSpec { Image = image }, "docker:no-dns", TestContext.Current.CancellationToken);
-        // Any readable file stands in for the token and CA: the request never gets past name resolution.
-        var access = new KubernetesAccess { TokenPath = ProbeImageLayout.Agent, CaPath = ProbeImageLayout.Agent, NamespacePath = "/nonexistent" };
+        // A one-line file of the image stands in for the token (and the CA is never used): the request never gets past name resolution.
+        var access = new KubernetesAccess { TokenPath = "/etc/nsswitch.conf", CaPath = "/nonexistent", NamespacePath = "/nonexistent" };
         var plan = Plan();
 
         var report = await pod.RunAsync(plan.TargetPlan(access), TestContext.Current.CancellationToken);
