@@ -1,1 +1,2 @@
 [assembly: AssemblyFixture(typeof(Harness.Tests.Docker.DockerFixture))]
+[assembly: AssemblyFixture(typeof(Harness.Tests.Xunit.DerivedClusterFixture))]

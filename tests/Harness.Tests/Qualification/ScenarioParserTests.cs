@@ -53,11 +53,53 @@ public sealed class ScenarioParserTests
     [InlineData("operator: {deployment: op}\negress:\n  targets:\n  - {name: ex, url: \"ftp://x/\", address: 10.0.0.1}\n", "s.yaml:6:21: egress.targets[0].url must be an http(s) URL.")]
     [InlineData("operator: {deployment: [op]}\n", "s.yaml:3:24: operator.deployment must be a string.")]
     [InlineData("operator: {deployment: op\n", "s.yaml:4:1: While parsing a flow mapping, did not find expected ',' or '}'.")]
+    [InlineData("operator: {deployment: op}\nprobes: {writableDirectory: cache}\n", "s.yaml:4:29: probes.writableDirectory must be an absolute path, got 'cache'.")]
+    [InlineData("operator: {deployment: op}\nprobes: {readOnlyPaths: [/, etc]}\n", "s.yaml:4:25: probes.readOnlyPaths must be an absolute path, got 'etc'.")]
+    [InlineData("operator: {deployment: op}\nprobes: {allowedCapabilities: [NET_BIND_SERVICE, FLY]}\n", "s.yaml:4:31: probes.allowedCapabilities: 'FLY' is not a Linux capability (e.g. NET_BIND_SERVICE).")]
+    [InlineData("operator: {deployment: op}\nprobes: {networkTimeoutMs: 0}\n", "s.yaml:4:28: probes.networkTimeoutMs must be a whole number of milliseconds from 1 to 600000, got '0'.")]
+    [InlineData("operator: {deployment: op}\nprobes: {localTimeoutMs: soon}\n", "s.yaml:4:26: probes.localTimeoutMs must be a whole number of milliseconds from 1 to 600000, got 'soon'.")]
     public void Parse_BadScenario_NamesLineColumnAndProblem(string body, string message)
     {
         var act = () => ScenarioParser.Parse(Header + body, "s.yaml");
 
         act.Should().Throw<ManifestException>().WithMessage(message);
+    }
+
+    [Fact]
+    public void Parse_ProbeSettings_ReachTheProbePlan()
+    {
+        // An operator whose emptyDir is at /cache (issue #11, item 4): its filesystem control must write there.
+        var s = ScenarioParser.Parse(Header + """
+            operator: {deployment: op}
+            probes:
+              writableDirectory: /cache
+              readOnlyPaths: [/, /opt/app]
+              allowedCapabilities: [net_bind_service, CAP_NET_RAW]
+              localTimeoutMs: 2000
+              networkTimeoutMs: 1500
+            """, "s.yaml");
+
+        var options = s.ProbeOptions("s1");
+        var plan = Harness.Probes.StandardProbes.Create(options.StandardOptions([], Harness.Vehicles.ClusterVehicleKind.TwinPod));
+
+        options.Session.Should().Be("s1");
+        plan.Probes.Single(p => p.Id == "fs.writable").Attempt.Target.Should().Be("/cache");
+        plan.Probes.Single(p => p.Id == "fs.root").Control!.Step.Target.Should().Be("/cache");
+        plan.Probes.Where(p => p.Id.StartsWith("fs.", StringComparison.Ordinal)).Select(p => p.Id).Should().Equal("fs.root", "fs.opt-app", "fs.serviceaccount", "fs.writable");
+        plan.Probes.Single(p => p.Id == "proc.capabilities").AllowedCapabilities.Should().Equal("CAP_NET_BIND_SERVICE", "CAP_NET_RAW");
+        plan.Probes.Single(p => p.Id == "kernel.setuid").Attempt.TimeoutMs.Should().Be(2000);
+        plan.Probes.Single(p => p.Id == "api.self").Attempt.TimeoutMs.Should().Be(3000, "API steps take twice the network timeout");
+    }
+
+    [Fact]
+    public void ProbeOptions_Defaults_KeepTheCanaryOnlyWhereTheProbeImageIsTheRoot()
+    {
+        var options = new Harness.Probes.OperatorProbeOptions { Session = "s" };
+
+        options.StandardOptions([], Harness.Vehicles.ClusterVehicleKind.TwinPod).ReadOnlyPaths.Should().Equal("/", "/etc", "/usr", "/probe/rootfs-canary");
+        options.StandardOptions([], Harness.Vehicles.ClusterVehicleKind.EphemeralContainer).ReadOnlyPaths.Should().Equal("/", "/etc", "/usr");
+        options.StandardOptions([], Harness.Vehicles.ClusterVehicleKind.DirectExec).ReadOnlyPaths.Should().Equal("/", "/etc", "/usr");
+        FluentActions.Invoking(() => (options with { WritableDirectory = "tmp" }).Validate()).Should().Throw<ArgumentException>().WithMessage("writableDirectory must be an absolute path*");
     }
 
     [Fact]
