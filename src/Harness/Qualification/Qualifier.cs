@@ -84,21 +84,22 @@ public static class Qualifier
             {
                 throw new PrerequisiteException("probe agent", e.Message, "Build it with `bash eng/build-probe.sh`.", e);
             }
+            var clock = new PhaseClock();
             var podNet = await docker.CreateNetworkAsync("qualify-pod", isolated: true, ct).ConfigureAwait(false);
             var sinkNet = await docker.CreateNetworkAsync("qualify-sink", isolated: true, ct).ConfigureAwait(false);
-            await using var sink = await EgressSink.StartAsync(docker, image, sinkNet, ct: ct).ConfigureAwait(false);
+            await using var sink = await clock.TimeAsync(RunPhase.Sink, () => EgressSink.StartAsync(docker, image, sinkNet, ct: ct)).ConfigureAwait(false);
             await using var outside = await DockerVehicle.StartAsync(docker, new ContainerRunSpec { Image = image, Networks = [sinkNet] }, "outside", ct).ConfigureAwait(false);
             // NetworkPolicy is approximated from the manifests: egress open (no default deny) puts the pod on the sink's network.
             var netpol = NetworkPolicyAnalyzer.Analyze(documents, workload, ns);
             var egressOpen = netpol.Any(f => f.Id is "NETPOL-EGRESS-OPEN" or "NETPOL-EGRESS-ANY");
             var runSpec = ContainerRunSpec.FromPodSpec(spec!, container, image) with { Networks = egressOpen ? [podNet, sinkNet] : [podNet] };
-            await using var vehicle = await DockerVehicle.StartAsync(docker, runSpec, ct: ct).ConfigureAwait(false);
+            await using var vehicle = await clock.TimeAsync(RunPhase.Vehicle, () => DockerVehicle.StartAsync(docker, runSpec, ct: ct)).ConfigureAwait(false);
             await log.WriteLineAsync($"[2/4] sink at {sink.Target.Address}; egress {(egressOpen ? "open (no default-deny policy in the manifests)" : "default-deny (per the manifests' NetworkPolicies)")}").ConfigureAwait(false);
 
             var options = scenario.ProbeOptions("docker");
             // The probe image is the container's root filesystem, as in a twin pod.
             var plan = options.Adjust(StandardProbes.Create(options.StandardOptions([sink.Target, sink.HttpsTarget, .. scenario.EgressTargets], ClusterVehicleKind.TwinPod, includeKubernetesApi: false)));
-            var probes = await ProbeRunner.RunAsync(plan, vehicle, outside, ct: ct).ConfigureAwait(false);
+            var probes = await clock.TimeAsync(RunPhase.Probes, () => ProbeRunner.RunAsync(plan, vehicle, outside, ct: ct)).ConfigureAwait(false);
             await PrintProbesAsync(log, probes).ConfigureAwait(false);
 
             var images = documents.Select(d => PodTemplates.TryGet(d.Object, out _, out var s) ? s : null).Where(s => s is not null).SelectMany(s => Pods.Images(s!)).Distinct(StringComparer.Ordinal).ToList();
@@ -112,7 +113,10 @@ public static class Qualifier
             ];
             var report = new QualificationReport(
                 new QualificationContext($"{workload.Kind} {ns}/{workload.Name}", "docker (local approximation, no cluster)", "docker", Version),
-                started, DateTimeOffset.UtcNow - started, Checklist.Build(probes.Results, [], inputs), mission, [.. probes.Results], [], notes);
+                started, DateTimeOffset.UtcNow - started, Checklist.Build(probes.Results, [], inputs), mission, [.. probes.Results], [], notes)
+            {
+                Timings = clock.Timings,
+            };
             await log.WriteLineAsync($"[4/4] {report.Verdict}").ConfigureAwait(false);
             return report;
         }

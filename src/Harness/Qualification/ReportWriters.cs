@@ -97,6 +97,18 @@ public static class ReportWriters
                 }
             }
         }
+        if (!report.Timings.IsEmpty)
+        {
+            sb.AppendLine();
+            sb.AppendLine("## Timings");
+            sb.AppendLine();
+            sb.AppendLine("| Phase | Seconds |");
+            sb.AppendLine("| --- | --- |");
+            foreach (var t in report.Timings)
+            {
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| {t.Phase} | {t.Duration.TotalSeconds:0.00} |");
+            }
+        }
         if (!report.Notes.IsEmpty)
         {
             sb.AppendLine();
@@ -185,6 +197,15 @@ public static class ReportWriters
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            w.WriteStartArray("timings");
+            foreach (var t in report.Timings)
+            {
+                w.WriteStartObject();
+                w.WriteString("phase", t.Phase.ToString());
+                w.WriteNumber("seconds", Math.Round(t.Duration.TotalSeconds, 3));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
             WriteStrings(w, "notes", report.Notes.Select(r.Redact));
             w.WriteEndObject();
         }
@@ -223,6 +244,18 @@ public static class ReportWriters
                 x.WriteAttributeString("failures", suite.Count(c => c.Status == ChecklistStatus.Failed).ToString(CultureInfo.InvariantCulture));
                 x.WriteAttributeString("errors", suite.Count(c => c.Status == ChecklistStatus.Inconclusive).ToString(CultureInfo.InvariantCulture));
                 x.WriteAttributeString("skipped", suite.Count(c => c.Status == ChecklistStatus.Skipped).ToString(CultureInfo.InvariantCulture));
+                if (!report.Timings.IsEmpty)
+                {
+                    x.WriteStartElement("properties");
+                    foreach (var t in report.Timings)
+                    {
+                        x.WriteStartElement("property");
+                        x.WriteAttributeString("name", $"timing.{t.Phase}");
+                        x.WriteAttributeString("value", Seconds(t.Duration.TotalMilliseconds));
+                        x.WriteEndElement();
+                    }
+                    x.WriteEndElement();
+                }
                 foreach (var c in suite)
                 {
                     x.WriteStartElement("testcase");
@@ -310,6 +343,15 @@ public static class ReportWriters
             sb.Append("</details></td></tr>");
         }
         sb.Append("</table>");
+        if (!report.Timings.IsEmpty)
+        {
+            sb.Append("<h2>Timings</h2><table><tr><th>Phase</th><th>Seconds</th></tr>");
+            foreach (var t in report.Timings)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"<tr class=\"timing\"><td>{t.Phase}</td><td>{t.Duration.TotalSeconds:0.00}</td></tr>");
+            }
+            sb.Append("</table>");
+        }
         if (!report.Notes.IsEmpty)
         {
             sb.Append("<h2>Notes</h2><ul>");

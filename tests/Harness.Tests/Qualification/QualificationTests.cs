@@ -97,6 +97,28 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
     }
 
     [Fact]
+    public void Writers_Timings_AppearInEveryFormat()
+    {
+        var report = new QualificationReport(
+            new QualificationContext("Deployment demo/op", "Existing staging", "twin-pod", "test"),
+            DateTimeOffset.UnixEpoch, TimeSpan.FromSeconds(10.5),
+            [new ChecklistItem("rootfs-readonly", "Read-only root filesystem", ChecklistStatus.Passed, ["fs.root: Passed"], [], 12)],
+            [], [], [], [Harness.Clusters.EgressVantage.InClusterCaveat("10.244.0.9", "harness-sink-1")])
+        {
+            Timings = [new(Harness.Runs.RunPhase.Cluster, TimeSpan.FromSeconds(1.25)), new(Harness.Runs.RunPhase.Deploy, TimeSpan.FromSeconds(4.5)), new(Harness.Runs.RunPhase.Probes, TimeSpan.FromSeconds(3.125))],
+        };
+
+        ReportWriters.Markdown(report).Should().Contain("## Timings").And.Contain("| Deploy | 4.50 |").And.Contain("does not prove that traffic leaving the cluster is blocked");
+        using var json = JsonDocument.Parse(ReportWriters.Json(report));
+        json.RootElement.GetProperty("timings").EnumerateArray().Select(t => $"{t.GetProperty("phase").GetString()}={t.GetProperty("seconds").GetDouble()}")
+            .Should().Equal("Cluster=1.25", "Deploy=4.5", "Probes=3.125");
+        var junit = XDocument.Parse(ReportWriters.JUnit(report));
+        junit.Descendants("property").Should().Contain(p => (string?)p.Attribute("name") == "timing.Probes" && (string?)p.Attribute("value") == "3.125");
+        ReportWriters.Html(report).Should().Contain("<tr class=\"timing\"><td>Cluster</td><td>1.25</td></tr>");
+        report.ToString().Should().Contain("Timings = [Cluster 1.25 s, Deploy 4.50 s, Probes 3.13 s]").And.NotContain("System.Collections");
+    }
+
+    [Fact]
     public void Writers_RedactSecretsInEveryFormat_AndInconclusiveIsAnErrorWithExitCode2()
     {
         const string Token = "eyJhbGciOiJSUzI1NiIsImtpZCI6IjEifQ.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQifQ.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
