@@ -60,8 +60,18 @@ public static class ProbeRunner
         var targetTask = target.RunAsync(plan.TargetPlan(kubernetes), ct);
         var outsideTask = outsidePlan is null ? Task.FromResult<AgentReport?>(null) : RunOutsideAsync(outside!, outsidePlan, ct);
         await Task.WhenAll((Task)targetTask, outsideTask).ConfigureAwait(false);
-        var results = Classifier.Classify(plan, await targetTask.ConfigureAwait(false), await outsideTask.ConfigureAwait(false), redactor);
+        var results = Limit(Classifier.Classify(plan, await targetTask.ConfigureAwait(false), await outsideTask.ConfigureAwait(false), redactor), target.Unobservable);
         return new ProbeRunReport(results, target.Name, target.Notes, started, clock.Elapsed);
+    }
+
+    /// <summary>Results of probes the vehicle cannot ground in the operator become Inconclusive, with the vehicle's reason. Pure.</summary>
+    public static IReadOnlyList<ProbeResult> Limit(IReadOnlyList<ProbeResult> results, IReadOnlyDictionary<string, string> unobservable)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        ArgumentNullException.ThrowIfNull(unobservable);
+        return unobservable.Count == 0 ? results : [.. results.Select(r => Vehicles.Observability.Reason(unobservable, r.Probe.Id) is { } reason
+            ? r with { Verdict = Verdict.Inconclusive(reason), Status = ProbeStatus.Inconclusive, Explanation = $"{r.Probe.Title}: {reason} (the agent saw {r.Verdict})" }
+            : r)];
     }
 
     private static async Task<AgentReport?> RunOutsideAsync(IProbeVehicle outside, AgentPlan plan, CancellationToken ct) =>

@@ -80,6 +80,9 @@ public sealed record ContainerRunSpec
     /// <summary>Where this approximation differs from what a kubelet would do.</summary>
     public ImmutableArray<string> Notes { get; init; } = [];
 
+    /// <summary>Probes this container cannot ground in the operator (see <see cref="Observability"/>), with the reason.</summary>
+    public ImmutableDictionary<string, string> Unobservable { get; init; } = ImmutableDictionary<string, string>.Empty;
+
     /// <summary>
     /// Maps container <paramref name="containerName"/> of <paramref name="pod"/> to a local container running
     /// <paramref name="image"/>, with the same user, groups, read-only root, capabilities, no_new_privs, seccomp,
@@ -89,10 +92,11 @@ public sealed record ContainerRunSpec
     /// <param name="pod">The pod spec (from a Pod or a workload's template).</param>
     /// <param name="containerName">The container to mirror; null for the first.</param>
     /// <param name="image">The image to run instead of the container's own.</param>
-    /// <param name="imageUid">The uid the image runs as when the spec sets none (the probe image's is 65532).</param>
+    /// <param name="operatorImageUid">The uid the operator's image runs as when the spec sets none; null when unknown: the probe image's (65532) is used and uid-dependent probes are marked unobservable.</param>
     /// <exception cref="UnsupportedPodSpecException">The spec uses something a local container cannot honour, or the kubelet would refuse it.</exception>
-    public static ContainerRunSpec FromPodSpec(V1PodSpec pod, string? containerName, string image, long imageUid = ProbeImageLayout.NonRootId)
+    public static ContainerRunSpec FromPodSpec(V1PodSpec pod, string? containerName, string image, long? operatorImageUid = null)
     {
+        var imageUid = operatorImageUid ?? ProbeImageLayout.NonRootId;
         ArgumentNullException.ThrowIfNull(pod);
         var containers = pod.Containers ?? [];
         var container = containerName is null
@@ -216,6 +220,7 @@ public sealed record ContainerRunSpec
             NanoCpus = nanoCpus,
             HostPid = pod.HostPID == true,
             Notes = [.. notes],
+            Unobservable = Observability.WithAnotherImage(pod, container.Name, operatorImageUid),
         };
     }
 

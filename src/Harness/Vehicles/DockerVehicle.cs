@@ -36,6 +36,9 @@ public sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
     /// <inheritdoc />
     public ImmutableArray<string> Notes => Spec.Notes;
 
+    /// <inheritdoc />
+    public ImmutableDictionary<string, string> Unobservable => Spec.Unobservable;
+
     /// <summary>The container's id.</summary>
     public string ContainerId { get; }
 

@@ -12,6 +12,12 @@ public interface IProbeVehicle
     /// <summary>Where this vehicle's verdicts may differ from the real thing; shown in every report.</summary>
     ImmutableArray<string> Notes { get; }
 
+    /// <summary>
+    /// Probes (ids, or prefixes ending in a dot) this vehicle cannot ground in the operator, with the reason; their
+    /// verdicts become Inconclusive whatever the agent saw. See <see cref="Observability"/>.
+    /// </summary>
+    ImmutableDictionary<string, string> Unobservable => ImmutableDictionary<string, string>.Empty;
+
     /// <summary>Runs <paramref name="plan"/> with one agent exec and returns its report.</summary>
     /// <exception cref="AgentFailedException">The agent did not produce a report.</exception>
     Task<AgentReport> RunAsync(AgentPlan plan, CancellationToken ct = default);

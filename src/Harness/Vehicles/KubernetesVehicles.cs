@@ -36,8 +36,10 @@ public class KubernetesVehicle : IProbeVehicle, IAsyncDisposable
     /// <param name="notes">Where its verdicts may differ from the real thing.</param>
     /// <param name="cleanup">Runs once on dispose.</param>
     /// <param name="observe">The process the agent observes when it is not itself the target (an ephemeral container); null when it is.</param>
-    public KubernetesVehicle(IKubernetes client, string ns, string pod, string container, string name, ImmutableArray<string> notes, Func<ValueTask>? cleanup = null, TargetProcess? observe = null)
+    /// <param name="unobservable">Probes this vehicle cannot ground in the operator, with the reason (see <see cref="Observability"/>).</param>
+    public KubernetesVehicle(IKubernetes client, string ns, string pod, string container, string name, ImmutableArray<string> notes, Func<ValueTask>? cleanup = null, TargetProcess? observe = null, ImmutableDictionary<string, string>? unobservable = null)
     {
+        Unobservable = unobservable ?? ImmutableDictionary<string, string>.Empty;
         Observe = observe;
         Client = client;
         Namespace = ns;
@@ -62,6 +64,9 @@ public class KubernetesVehicle : IProbeVehicle, IAsyncDisposable
 
     /// <inheritdoc/>
     public string Name { get; }
+
+    /// <inheritdoc/>
+    public ImmutableDictionary<string, string> Unobservable { get; }
 
     /// <summary>The process the agent observes instead of itself; null when the agent runs in the target's own context.</summary>
     public TargetProcess? Observe { get; }
@@ -136,7 +141,8 @@ public static class ClusterVehicles
             await Delete().ConfigureAwait(false);
             throw;
         }
-        return new KubernetesVehicle(client, target.Namespace, pod.Metadata.Name, target.Container, "twin-pod", TwinPod.Notes, Delete);
+        return new KubernetesVehicle(client, target.Namespace, pod.Metadata.Name, target.Container, "twin-pod", TwinPod.Notes, Delete,
+            unobservable: Observability.WithAnotherImage(target.PodSpec, target.Container, options.ImageUser));
     }
 
     /// <summary>Adds the ephemeral container to the operator's running pod and waits until it runs.</summary>

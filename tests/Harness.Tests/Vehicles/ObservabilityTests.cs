@@ -1,0 +1,68 @@
+using Harness.Manifests;
+using Harness.Probes;
+using Harness.Protocol;
+using Harness.Vehicles;
+using Harness.Verdicts;
+using k8s.Models;
+
+namespace Harness.Tests.Vehicles;
+
+public sealed class ObservabilityTests
+{
+    private static V1PodSpec Spec(string path) =>
+        ((V1Deployment)ManifestLoader.LoadPath(RepoPaths.File(path)).Single(d => d.Kind == "Deployment").Object!).Spec.Template.Spec;
+
+    [Theory]
+    [InlineData("fixtures/sample-operator/hardened", "operator")]
+    [InlineData("fixtures/sample-operator/weak", "operator")]
+    [InlineData("fixtures/manifests/complex-operator.yaml", "manager")]
+    public void WithAnotherImage_SpecFixesTheUid_EverythingIsObservable(string path, string container)
+    {
+        Observability.WithAnotherImage(Spec(path), container, imageUser: null).Should().BeEmpty();
+    }
+
+    [Fact]
+    public void WithAnotherImage_UidOnlyInTheImage_LeavesOutUidDependentProbes()
+    {
+        var spec = Spec("fixtures/sample-operator/weak");
+        spec.SecurityContext.RunAsUser = null;
+
+        var limits = Observability.WithAnotherImage(spec, "operator", imageUser: null);
+
+        limits.Keys.Should().BeEquivalentTo("proc.non-root", "kernel.");
+        Observability.Reason(limits, "kernel.setuid").Should().Contain("USER");
+        Observability.Reason(limits, "proc.capabilities").Should().BeNull();
+        Observability.Reason(limits, "fs.root").Should().BeNull();
+        Observability.WithAnotherImage(spec, "operator", imageUser: 0).Should().BeEmpty("the image's uid is known");
+    }
+
+    [Fact]
+    public void Limit_OverridesPassAndFailAlike()
+    {
+        var plan = StandardProbes.Create(new StandardProbeOptions());
+        var probe = plan.Probes.Single(p => p.Id == "proc.non-root");
+        var passed = Classifier.ClassifyOne(probe, new StepResult
+        {
+            Id = "proc.status", Kind = StepKinds.ProcessStatus, Outcome = StepOutcomes.Succeeded,
+            Data = new Dictionary<string, string> { ["Uid"] = "65532 65532 65532 65532", ["Gid"] = "65532 65532 65532 65532", ["CapInh"] = "0", ["CapPrm"] = "0", ["CapEff"] = "0", ["CapBnd"] = "0", ["CapAmb"] = "0", ["NoNewPrivs"] = "1", ["Seccomp"] = "2" },
+        }, null);
+        passed.Status.Should().Be(ProbeStatus.Passed);
+
+        var limited = ProbeRunner.Limit([passed], new Dictionary<string, string> { ["proc.non-root"] = "the probe's uid" });
+
+        limited.Single().Status.Should().Be(ProbeStatus.Inconclusive);
+        limited.Single().Explanation.Should().Be("runs as a non-root uid: the probe's uid (the agent saw Denied(NonRootUser))");
+        ProbeRunner.Limit([passed], new Dictionary<string, string>()).Single().Should().BeSameAs(passed);
+    }
+
+    [Fact]
+    public void Vehicles_WhatEachObserves_IsDeclared()
+    {
+        // Ephemeral: the agent observes the target process; direct exec: the operator's own container, nothing to limit.
+        EphemeralProbe.Observe.Pid.Should().BeNull("discovered in the shared PID namespace");
+        EphemeralProbe.Observe.RequireSameSecurityContext.Should().BeTrue();
+        var direct = new KubernetesVehicle(null!, "ns", "pod", "operator", "direct-exec", []);
+        direct.Observe.Should().BeNull();
+        direct.Unobservable.Should().BeEmpty();
+    }
+}
