@@ -17,4 +17,9 @@ cp "$root/artifacts/obj/greeter-operator/greeter-operator" "$out/greeter-operato
 echo "build-sample-operator: $out/greeter-operator ready"
 if docker info >/dev/null 2>&1; then
   dotnet run --project "$root/src/Harness.Cli" -- build-image --binary "$out/greeter-operator" --image harness.local/greeter-operator:dev
+  # The same operator with the probe agent inside: what the direct-exec vehicle probes (tests/Scenarios).
+  if [ -x "$root/artifacts/probe/probe-agent" ]; then
+    dotnet run --no-build --project "$root/src/Harness.Cli" -- build-image --binary "$out/greeter-operator" \
+      --image harness.local/greeter-operator-probed:dev --probe-agent "$root/artifacts/probe"
+  fi
 fi

@@ -33,8 +33,9 @@ internal static class Commands
               (default artifacts/qualification). Exit 0 all checks pass, 1 a check failed, 2 inconclusive or
               infrastructure error.
 
-          build-image --binary PATH --image NAME:TAG
-              Import a NativeAOT program as a scratch image (runtime libraries, CA certificates, non-root user).
+          build-image --binary PATH --image NAME:TAG [--probe-agent DIR]
+              Import a NativeAOT program as a scratch image (runtime libraries, CA certificates, non-root user);
+              with --probe-agent (artifacts/probe), the probe agent too, for the direct-exec vehicle.
 
           bench [--runs N]
               Benchmark one batched agent exec against one exec per probe and a by-hand shell script,
@@ -156,13 +157,22 @@ internal static class Commands
 
     private static async Task<int> BuildImageCommand(Options o, TextWriter stdout, CancellationToken ct)
     {
-        o.Only("binary", "image");
+        o.Only("binary", "image", "probe-agent");
         o.NoPositional();
         var binary = o.Get("binary") ?? throw new UsageException("build-image needs --binary PATH (a NativeAOT executable)");
         var image = o.Get("image") ?? throw new UsageException("build-image needs --image NAME:TAG");
+        Images.ProbeArtifacts? agent = null;
+        if (o.Get("probe-agent") is { } dir)
+        {
+            agent = new Images.ProbeArtifacts(Path.Combine(dir, "probe-agent"), Path.Combine(dir, "kprobe"));
+            if (!File.Exists(agent.AgentPath) || !File.Exists(agent.KernelHelperPath))
+            {
+                throw new UsageException($"--probe-agent {dir}: no probe-agent and kprobe there; build them with `bash eng/build-probe.sh` (they land in artifacts/probe).");
+            }
+        }
         await using var docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
         docker.KeepResources = true;
-        var built = await Images.ProbeImage.BuildApplicationAsync(docker, binary, image, ct).ConfigureAwait(false);
+        var built = await Images.ProbeImage.BuildApplicationAsync(docker, binary, image, agent, ct).ConfigureAwait(false);
         await stdout.WriteLineAsync($"built {built} from {binary}").ConfigureAwait(false);
         return 0;
     }

@@ -1,21 +1,37 @@
+using System.Collections.Immutable;
 using Harness.Deployment;
 using Harness.Probes;
+using Harness.Vehicles;
 using Harness.Xunit;
 using Xunit.Sdk;
 
 namespace Harness.Scenarios;
 
-/// <summary>The sample operator (fixtures/sample-operator): its image is built by `bash eng/build-sample-operator.sh`.</summary>
+/// <summary>
+/// The sample operator (fixtures/sample-operator): its images are built by `bash eng/build-sample-operator.sh`
+/// (harness.local/greeter-operator:dev, and the same operator with the probe agent inside for direct exec).
+/// </summary>
 internal static class SampleOperator
 {
     public const string Image = "harness.local/greeter-operator:dev";
 
-    public static OperatorSpec Spec(string variant) => new()
+    /// <summary>The operator with /probe/agent in its image: what the direct-exec vehicle needs.</summary>
+    public const string ProbedImage = "harness.local/greeter-operator-probed:dev";
+
+    public static OperatorSpec Spec(string variant, ClusterVehicleKind vehicle = ClusterVehicleKind.TwinPod)
     {
-        Manifests = [RepoPath("fixtures/sample-operator/shared"), RepoPath($"fixtures/sample-operator/{variant}")],
-        Workload = "greeter-operator",
-        LocalImages = [Image],
-    };
+        ImmutableArray<string> manifests = variant == "weak-emptydir"
+            ? [RepoPath("fixtures/sample-operator/shared"), RepoPath("fixtures/sample-operator/weak/namespace.yaml"), RepoPath("fixtures/sample-operator/weak/rbac.yaml"), RepoPath("fixtures/sample-operator/weak-emptydir")]
+            : [RepoPath("fixtures/sample-operator/shared"), RepoPath($"fixtures/sample-operator/{variant}")];
+        var direct = vehicle == ClusterVehicleKind.DirectExec;
+        return new OperatorSpec
+        {
+            Manifests = manifests,
+            Workload = "greeter-operator",
+            LocalImages = [direct ? ProbedImage : Image],
+            Images = direct ? ImmutableDictionary<string, string>.Empty.Add(Image, ProbedImage) : ImmutableDictionary<string, string>.Empty,
+        };
+    }
 
     public static string RepoPath(string relative)
     {
@@ -30,35 +46,80 @@ internal static class SampleOperator
     }
 }
 
-public sealed class HardenedGreeterFixture(HarnessClusterFixture cluster, IMessageSink log) : OperatorFixture(cluster, log)
+/// <summary>A sample variant through one vehicle.</summary>
+public abstract class GreeterFixture(HarnessClusterFixture cluster, IMessageSink log, string variant, ClusterVehicleKind vehicle) : OperatorFixture(cluster, log)
 {
-    protected override OperatorSpec Operator => SampleOperator.Spec("hardened");
+    protected override OperatorSpec Operator => SampleOperator.Spec(variant, vehicle);
+
+    protected override OperatorProbeOptions ProbeOptions(string session) => base.ProbeOptions(session) with { Vehicle = vehicle };
 }
 
-/// <summary>The hardened sample passes the four checks: the three-line user test.</summary>
+public sealed class HardenedGreeterFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened", ClusterVehicleKind.TwinPod);
+
+public sealed class HardenedGreeterEphemeralFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened", ClusterVehicleKind.EphemeralContainer);
+
+public sealed class HardenedGreeterDirectExecFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened", ClusterVehicleKind.DirectExec);
+
+public sealed class WeakGreeterFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak", ClusterVehicleKind.TwinPod);
+
+public sealed class WeakGreeterEphemeralFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak", ClusterVehicleKind.EphemeralContainer);
+
+public sealed class WeakGreeterDirectExecFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak", ClusterVehicleKind.DirectExec);
+
+public sealed class WeakEmptyDirGreeterFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak-emptydir", ClusterVehicleKind.TwinPod);
+
+public sealed class WeakEmptyDirGreeterEphemeralFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak-emptydir", ClusterVehicleKind.EphemeralContainer);
+
+public sealed class WeakEmptyDirGreeterDirectExecFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak-emptydir", ClusterVehicleKind.DirectExec);
+
+/// <summary>The hardened sample passes the four checks, through every vehicle: the three-line user test.</summary>
 public sealed class HardenedGreeterHardening : OperatorHardeningTests<HardenedGreeterFixture>;
 
-public sealed class WeakGreeterFixture(HarnessClusterFixture cluster, IMessageSink log) : OperatorFixture(cluster, log)
+public sealed class HardenedGreeterHardeningByEphemeralContainer : OperatorHardeningTests<HardenedGreeterEphemeralFixture>;
+
+public sealed class HardenedGreeterHardeningByDirectExec : OperatorHardeningTests<HardenedGreeterDirectExecFixture>;
+
+/// <summary>
+/// A weak sample fails each check, each for its own reason, whatever the vehicle: the harness catches what it claims to
+/// catch, and no vehicle reports its own security context as the operator's (issue #16).
+/// </summary>
+public abstract class WeakGreeterIsCaught<TFixture> : IClassFixture<TFixture>
+    where TFixture : GreeterFixture
 {
-    protected override OperatorSpec Operator => SampleOperator.Spec("weak");
+    private static async Task<OperatorHardeningReport> ReportAsync() =>
+        (await TestContext.Current.GetFixture<TFixture>() ?? throw new InvalidOperationException($"{typeof(TFixture).Name} is not a fixture of this class")).RequireReport();
+
+    [Fact]
+    public async Task Egress_IsOpenWithoutANetworkPolicy() =>
+        (await ReportAsync())[HardeningCheck.EgressDenied].Should().Fail("egress.sink.tcp: Failed");
+
+    [Fact]
+    public async Task RootFilesystem_IsWritable() =>
+        (await ReportAsync())[HardeningCheck.RootFilesystemReadOnly].Should().Fail("fs.root: Failed");
+
+    [Fact]
+    public async Task PrivilegeEscalation_RootAndAPrivilegedPodAreAllowed()
+    {
+        var check = (await ReportAsync())[HardeningCheck.PrivilegeEscalationDenied];
+        check.Should().Fail("api.pod.privileged: Failed");
+        check.Should().Fail("proc.non-root: Failed", "the operator's process runs as root, whichever vehicle looked");
+        check.Should().Fail("kernel.setuid: Failed");
+    }
+
+    [Fact]
+    public async Task Secrets_AreReadableByItsServiceAccount() =>
+        (await ReportAsync())[HardeningCheck.SecretsNotReadable].Should().Fail("api.secrets.namespace: Failed");
 }
 
-/// <summary>The weak sample fails each check, each for its own reason: the harness catches what it claims to catch.</summary>
-public sealed class WeakGreeterIsCaught(WeakGreeterFixture fixture) : IClassFixture<WeakGreeterFixture>
-{
-    [Fact]
-    public void Egress_IsOpenWithoutANetworkPolicy() =>
-        fixture.RequireReport()[HardeningCheck.EgressDenied].Should().Fail("egress.sink.tcp: Failed");
+public sealed class WeakGreeterIsCaughtByTwinPod : WeakGreeterIsCaught<WeakGreeterFixture>;
 
-    [Fact]
-    public void RootFilesystem_IsWritable() =>
-        fixture.RequireReport()[HardeningCheck.RootFilesystemReadOnly].Should().Fail("fs.root: Failed");
+public sealed class WeakGreeterIsCaughtByEphemeralContainer : WeakGreeterIsCaught<WeakGreeterEphemeralFixture>;
 
-    [Fact]
-    public void PrivilegeEscalation_RootAndAPrivilegedPodAreAllowed() =>
-        fixture.RequireReport()[HardeningCheck.PrivilegeEscalationDenied].Should().Fail("api.pod.privileged: Failed");
+public sealed class WeakGreeterIsCaughtByDirectExec : WeakGreeterIsCaught<WeakGreeterDirectExecFixture>;
 
-    [Fact]
-    public void Secrets_AreReadableByItsServiceAccount() =>
-        fixture.RequireReport()[HardeningCheck.SecretsNotReadable].Should().Fail("api.secrets.namespace: Failed");
-}
+/// <summary>With an emptyDir at /tmp every filesystem control holds: only observing the operator's own root can fail it.</summary>
+public sealed class WeakEmptyDirGreeterIsCaughtByTwinPod : WeakGreeterIsCaught<WeakEmptyDirGreeterFixture>;
+
+public sealed class WeakEmptyDirGreeterIsCaughtByEphemeralContainer : WeakGreeterIsCaught<WeakEmptyDirGreeterEphemeralFixture>;
+
+public sealed class WeakEmptyDirGreeterIsCaughtByDirectExec : WeakGreeterIsCaught<WeakEmptyDirGreeterDirectExecFixture>;

@@ -30,6 +30,12 @@ public sealed record OperatorSpec
     /// </summary>
     public ImmutableArray<string> LocalImages { get; init; } = [];
 
+    /// <summary>
+    /// Images to replace in every pod template before applying (as kustomize's <c>images:</c>), from the manifests'
+    /// reference to the one to run: an operator build with the probe agent inside for the direct-exec vehicle, a digest.
+    /// </summary>
+    public ImmutableDictionary<string, string> Images { get; init; } = ImmutableDictionary<string, string>.Empty;
+
     /// <summary>The namespace to deploy into; by default <c>harness-{workload}-{session}</c>.</summary>
     public string? Namespace { get; init; }
 
@@ -112,6 +118,10 @@ public static class OperatorDeployment
                 await log.WriteLineAsync($"image {image}: not loaded ({cluster.Name} is not a cluster the harness runs); expected to be present on its nodes").ConfigureAwait(false);
             }
         }
+        if (!spec.Images.IsEmpty)
+        {
+            documents = [.. ReplaceImages(documents, spec.Images)];
+        }
         if (ApiServerPolicy.IsNeeded(documents))
         {
             var endpoints = await ApiServerPolicy.DiscoverAsync(cluster.Client, ct).ConfigureAwait(false);
@@ -132,6 +142,33 @@ public static class OperatorDeployment
             await ManifestApplier.DeleteCreatedAsync(cluster.Client, applied, log).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>The documents with every container image in <paramref name="images"/> replaced; the inputs are not changed. Pure.</summary>
+    public static IReadOnlyList<ManifestDocument> ReplaceImages(IReadOnlyList<ManifestDocument> documents, IReadOnlyDictionary<string, string> images)
+    {
+        ArgumentNullException.ThrowIfNull(documents);
+        ArgumentNullException.ThrowIfNull(images);
+        return [.. documents.Select(d =>
+        {
+            static IEnumerable<V1Container> All(V1PodSpec s) => (s.InitContainers ?? Enumerable.Empty<V1Container>()).Concat(s.Containers ?? Enumerable.Empty<V1Container>());
+            if (d.Object is null || !PodTemplates.TryGet(d.Object, out _, out var original)
+                || !All(original).Any(c => c.Image is not null && images.ContainsKey(c.Image)))
+            {
+                return d;
+            }
+            // A fresh copy from the document's own text: the caller's objects stay as they were.
+            var copy = ManifestLoader.LoadText(d.Text, d.Path).Single().Object!;
+            PodTemplates.TryGet(copy, out _, out var spec);
+            foreach (var c in All(spec!))
+            {
+                if (c.Image is not null && images.TryGetValue(c.Image, out var replacement))
+                {
+                    c.Image = replacement;
+                }
+            }
+            return d with { Object = copy };
+        })];
     }
 
     private static V1ObjectMeta? PodTemplateMetadata(ManifestDocument workload) =>

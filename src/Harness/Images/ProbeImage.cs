@@ -239,7 +239,15 @@ public static class ProbeImage
     /// <c>/app/NAME</c> as entrypoint, the non-root user; then tags it <paramref name="image"/>.
     /// </summary>
     /// <exception cref="FileNotFoundException">The binary or a runtime file is missing.</exception>
-    public static async Task<string> BuildApplicationAsync(DockerHost docker, string binaryPath, string image, CancellationToken ct = default)
+    public static Task<string> BuildApplicationAsync(DockerHost docker, string binaryPath, string image, CancellationToken ct = default) =>
+        BuildApplicationAsync(docker, binaryPath, image, null, ct);
+
+    /// <summary>
+    /// As <see cref="BuildApplicationAsync(DockerHost, string, string, CancellationToken)"/>, with the probe agent's
+    /// layout added when <paramref name="agent"/> is given: an operator image the direct-exec vehicle can probe.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">The binary, an agent file or a runtime file is missing.</exception>
+    public static async Task<string> BuildApplicationAsync(DockerHost docker, string binaryPath, string image, ProbeArtifacts? agent, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(docker);
         if (!File.Exists(binaryPath))
@@ -248,7 +256,7 @@ public static class ProbeImage
         }
         var entrypoint = "/app/" + Path.GetFileName(binaryPath);
         var layout = new List<ImageEntry> { new("/app", null, Exec), new(entrypoint, binaryPath, Exec) };
-        layout.AddRange(RuntimeLayout());
+        layout.AddRange(agent is null ? RuntimeLayout() : Layout(agent));
         string[] changes =
         [
             $"USER {ProbeImageLayout.NonRootId}:{ProbeImageLayout.NonRootId}",

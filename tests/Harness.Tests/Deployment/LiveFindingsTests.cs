@@ -102,3 +102,19 @@ public sealed class LiveFindingsTests
         OperatorDeployment.ImageFailure([Waiting("x", "ContainerCreating", "")], ["x"], "staging").Should().BeNull();
     }
 }
+
+public sealed class ImageReplacementTests
+{
+    [Fact]
+    public void ReplaceImages_SwapsTemplateImagesWithoutTouchingTheInput()
+    {
+        var docs = ManifestLoader.LoadPath(RepoPaths.File("fixtures/sample-operator/weak"));
+
+        var replaced = OperatorDeployment.ReplaceImages(docs, new Dictionary<string, string> { ["harness.local/greeter-operator:dev"] = "harness.local/greeter-operator-probed:dev" });
+
+        ((V1Deployment)replaced.Single(d => d.Kind == "Deployment").Object!).Spec.Template.Spec.Containers[0].Image.Should().Be("harness.local/greeter-operator-probed:dev");
+        ((V1Deployment)docs.Single(d => d.Kind == "Deployment").Object!).Spec.Template.Spec.Containers[0].Image.Should().Be("harness.local/greeter-operator:dev");
+        replaced.Single(d => d.Kind == "Deployment").Location.Should().Be(docs.Single(d => d.Kind == "Deployment").Location, "errors still point at the file and line");
+        replaced.Where(d => d.Kind != "Deployment").Should().Equal(docs.Where(d => d.Kind != "Deployment"));
+    }
+}
