@@ -27,11 +27,13 @@ internal static class Commands
           qualify [--scenario FILE] [--kubeconfig PATH] [--context NAME] [--cluster kind] [--namespace NS]
                   [--deployment NAME | --selector LABELS] [--container NAME] [--manifests PATH[,PATH]]
                   [--local-images IMAGE[,IMAGE]] [--vehicle twin-pod|ephemeral-container|direct-exec|docker]
-                  [--probe-image IMAGE] [--cosign-key FILE] [--output DIR]
+                  [--probe-image IMAGE] [--cosign-key FILE] [--output DIR] [--waive ITEM[,ITEM]]
               Release qualification against an existing cluster, a fresh kind cluster, or (--vehicle docker) the
-              pod spec in a local container. Writes Markdown, JSON, JUnit XML and HTML reports into DIR
-              (default artifacts/qualification). Exit 0 all checks pass, 1 a check failed, 2 inconclusive or
-              infrastructure error.
+              pod spec in a local container (a local approximation, never a cluster verdict). Writes Markdown,
+              JSON, JUnit XML and HTML reports into DIR (default artifacts/qualification). Exit 0 every item
+              tested and passed, 1 an item failed, 2 inconclusive or infrastructure error, 3 items untested or
+              only approximated. --waive accepts named untested or inconclusive items (never a failure); every
+              report lists them.
 
           build-image --binary PATH --image NAME:TAG [--probe-agent DIR]
               Import a NativeAOT program as a scratch image (runtime libraries, CA certificates, non-root user);
@@ -104,7 +106,7 @@ internal static class Commands
 
     private static async Task<int> QualifyCommand(Options o, TextWriter stdout, CancellationToken ct)
     {
-        o.Only("scenario", "kubeconfig", "context", "cluster", "namespace", "deployment", "selector", "container", "manifests", "local-images", "vehicle", "probe-image", "cosign-key", "output");
+        o.Only("scenario", "kubeconfig", "context", "cluster", "namespace", "deployment", "selector", "container", "manifests", "local-images", "vehicle", "probe-image", "cosign-key", "output", "waive");
         o.NoPositional();
         static ImmutableArray<string> Csv(string? v) => v is null ? [] : [.. v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
         var scenario = o.Get("scenario") is { } file
@@ -120,6 +122,7 @@ internal static class Commands
             LocalImages = o.Get("local-images") is { } li ? Csv(li) : scenario.LocalImages,
             Vehicle = o.Get("vehicle") ?? scenario.Vehicle,
             CosignKey = o.Get("cosign-key") is { } key ? Path.GetFullPath(key) : scenario.CosignKey,
+            Waive = o.Get("waive") is { } waive ? [.. scenario.Waive.Union(Csv(waive).Select(Options.KnownWaiver))] : scenario.Waive,
         };
         if (scenario.Deployment is null && scenario.Selector is null)
         {
@@ -241,6 +244,11 @@ internal static class Commands
 /// <summary><c>--name value</c> options.</summary>
 internal sealed class Options
 {
+    /// <summary>Rejects a waiver that names nothing the checklist has.</summary>
+    public static string KnownWaiver(string name) => Qualification.Checklist.Waivable.Contains(name)
+        ? name
+        : throw new UsageException($"--waive: '{name}' is not a checklist item or mission check; waivable: {string.Join(", ", Qualification.Checklist.Waivable)}.");
+
     private readonly Dictionary<string, string> values = new(StringComparer.Ordinal);
 
     /// <summary>Arguments that are not options, in order.</summary>

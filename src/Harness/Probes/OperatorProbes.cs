@@ -103,9 +103,10 @@ public sealed record OperatorProbeOptions
         {
             if (adjusted.Probes.FirstOrDefault(p => p.Id == id) is { } probe)
             {
+                // Turned to "denied": the probe's own mechanisms, or the named ones its reading can prove; never "any error".
                 var expectation = allowed ? Expectation.Allowed()
                     : probe.Expectation.ExpectDenied ? probe.Expectation
-                    : Expectation.Denied([.. Enum.GetValues<Mechanism>()]);
+                    : Expectation.DeniedByDefaultFor(probe.Interpretation);
                 adjusted = adjusted.With(probe with { Expectation = expectation });
             }
         }

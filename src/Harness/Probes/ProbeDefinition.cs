@@ -96,6 +96,23 @@ public sealed record Expectation
             ? throw new ArgumentException("A denial must name at least one accepted mechanism.", nameof(mechanisms))
             : new(true, [.. mechanisms.Distinct()]);
 
+    /// <summary>
+    /// The denials that can be proof for a probe read this way, when a user turns an expected-allowed probe into an
+    /// expected-denied one: never "any failure" (a crash or a missing binary is not a denial).
+    /// </summary>
+    public static Expectation DeniedByDefaultFor(Interpretation interpretation) => interpretation switch
+    {
+        Interpretation.Errno => Denied(Mechanism.ReadOnlyFilesystem, Mechanism.OperationNotPermitted),
+        Interpretation.SetuidExec => Denied(Mechanism.SetuidIgnored),
+        Interpretation.NonRootUid => Denied(Mechanism.NonRootUser),
+        Interpretation.NoCapabilities => Denied(Mechanism.NoCapabilities),
+        Interpretation.NoNewPrivileges => Denied(Mechanism.NoNewPrivileges),
+        Interpretation.Seccomp => Denied(Mechanism.SeccompFilter),
+        Interpretation.Network => Denied(Mechanism.ConnectTimeout, Mechanism.NetworkUnreachable, Mechanism.HostUnreachable, Mechanism.OperationNotPermitted, Mechanism.DnsNameNotFound, Mechanism.DnsTimeout),
+        Interpretation.KubernetesApi => Denied(Mechanism.RbacForbidden, Mechanism.PodSecurityRejected, Mechanism.AdmissionRejected, Mechanism.Unauthenticated),
+        _ => throw new ArgumentOutOfRangeException(nameof(interpretation), interpretation, "no denial is defined for this interpretation"),
+    };
+
     /// <summary>The attempt must succeed (allowlisted egress, the writable scratch directory, the API server).</summary>
     public static Expectation Allowed() => new(false, []);
 

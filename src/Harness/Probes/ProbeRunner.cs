@@ -57,8 +57,8 @@ public static class ProbeRunner
         }
         var started = time.GetUtcNow();
         var clock = Stopwatch.StartNew();
-        var targetTask = target.RunAsync(plan.TargetPlan(kubernetes), ct);
-        var outsideTask = outsidePlan is null ? Task.FromResult<AgentReport?>(null) : RunOutsideAsync(outside!, outsidePlan, ct);
+        var targetTask = RunWithDeadlineAsync(target, plan.TargetPlan(kubernetes), time, ct);
+        var outsideTask = outsidePlan is null ? Task.FromResult<AgentReport?>(null) : RunOutsideAsync(outside!, outsidePlan, time, ct);
         await Task.WhenAll((Task)targetTask, outsideTask).ConfigureAwait(false);
         var results = Limit(Classifier.Classify(plan, await targetTask.ConfigureAwait(false), await outsideTask.ConfigureAwait(false), redactor), target.Unobservable);
         return new ProbeRunReport(results, target.Name, target.Notes, started, clock.Elapsed);
@@ -74,6 +74,58 @@ public static class ProbeRunner
             : r)];
     }
 
-    private static async Task<AgentReport?> RunOutsideAsync(IProbeVehicle outside, AgentPlan plan, CancellationToken ct) =>
-        await outside.RunAsync(plan, ct).ConfigureAwait(false);
+    private static async Task<AgentReport?> RunOutsideAsync(IProbeVehicle outside, AgentPlan plan, TimeProvider time, CancellationToken ct) =>
+        await RunWithDeadlineAsync(outside, plan, time, ct).ConfigureAwait(false);
+
+    /// <summary>What an exec may take beyond its longest step: starting the exec, the agent's own start, the report's way back.</summary>
+    public static TimeSpan ExecMargin { get; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>The bound on one agent exec: the plan's longest step timeout plus <see cref="ExecMargin"/>.</summary>
+    public static TimeSpan Deadline(AgentPlan plan)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        return TimeSpan.FromMilliseconds(plan.Steps.Select(s => s.TimeoutMs).DefaultIfEmpty(0).Max()) + ExecMargin;
+    }
+
+    /// <summary>
+    /// Runs a plan under <see cref="Deadline"/>. An exec that does not return by then (a stalled stream, a hung agent)
+    /// becomes a report in which every step is an error naming the deadline and the stage seen, so every verdict of that
+    /// run is Inconclusive; it never turns into a timeout a network probe could read as a dropped connection.
+    /// </summary>
+    private static async Task<AgentReport> RunWithDeadlineAsync(IProbeVehicle vehicle, AgentPlan plan, TimeProvider time, CancellationToken ct)
+    {
+        var deadline = Deadline(plan);
+        using var timer = new CancellationTokenSource(deadline, time);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timer.Token);
+        try
+        {
+            // WaitAsync returns at the deadline even from a vehicle that ignores its token.
+            return await vehicle.RunAsync(plan, linked.Token).WaitAsync(deadline, time, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            return MissedDeadline(plan, vehicle.Name, deadline);
+        }
+    }
+
+    /// <summary>The report of an exec that missed its deadline: every step an error with the deadline and the stage seen. Pure.</summary>
+    public static AgentReport MissedDeadline(AgentPlan plan, string vehicle, TimeSpan deadline)
+    {
+        ArgumentNullException.ThrowIfNull(plan);
+        var detail = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"the agent's exec in {vehicle} did not return within {deadline.TotalSeconds:0.#} s (the longest step timeout plus {ExecMargin.TotalSeconds:0} s); stage seen: exec (no report)");
+        return new AgentReport
+        {
+            AgentVersion = "none",
+            DurationMs = (long)deadline.TotalMilliseconds,
+            Results = [.. plan.Steps.Select(st => new StepResult
+            {
+                Id = st.Id,
+                Kind = st.Kind,
+                Outcome = StepOutcomes.Error,
+                Detail = detail,
+                Data = new Dictionary<string, string> { ["stage"] = "exec" },
+            })],
+        };
+    }
 }

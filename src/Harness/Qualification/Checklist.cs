@@ -17,6 +17,12 @@ public sealed record ChecklistInputs(
     string? SignatureSkipped,
     ImmutableArray<string> WebhookPatchers)
 {
+    /// <summary>Whether the policy requires digests (<c>imagePolicy.requireDigest</c>); when not, the pinning item is Skipped, not Passed.</summary>
+    public bool RequireDigest { get; init; } = true;
+
+    /// <summary>Items judged only under an approximation (item id → what was approximated): a pass there is <see cref="ChecklistStatus.Approximated"/>.</summary>
+    public ImmutableDictionary<string, string> Approximations { get; init; } = ImmutableDictionary<string, string>.Empty;
+
     /// <inheritdoc/>
     public override string ToString() => Harness.Evidence.RecordText.Format(this);
 }
@@ -35,11 +41,20 @@ public static class Checklist
             q => q is "sar.pods.create.other" or "sar.pods.exec" or "sar.crds.create" or "sar.netpol.create.other" or "sar.namespaces.patch" || q.StartsWith("sar.impersonate", StringComparison.Ordinal) || q.StartsWith("sar.clusterroles", StringComparison.Ordinal)),
         new("seccomp", "A seccomp profile is in force", id => id == "proc.seccomp", _ => false),
         new("non-root", "Runs as a non-root uid and gid", id => id is "proc.non-root" or "kernel.setgid", _ => false),
-        new("egress-default-deny", "Egress default-deny; only the API server, DNS and declared webhooks allowed (tested)",
+        new("egress-default-deny", "Egress default-deny; only the API server, DNS and declared webhooks allowed",
             id => id.StartsWith("egress.", StringComparison.Ordinal) || id is "dns.cluster" or "api.self", _ => false),
         new("serviceaccount-least-privilege", "ServiceAccount least privilege: no Secrets, nothing beyond its namespace",
             id => id.StartsWith("api.secrets", StringComparison.Ordinal), q => q.StartsWith("sar.secrets", StringComparison.Ordinal)),
     ];
+
+    /// <summary>The ids of every checklist item, in report order.</summary>
+    public static ImmutableArray<string> ItemIds { get; } =
+    [
+        "namespace-psa", .. ProbeItems.Select(i => i.Id), "images-pinned", "images-signed", "webhook-ca-patch",
+    ];
+
+    /// <summary>What a user may waive: checklist item ids and the mission checks' names.</summary>
+    public static ImmutableArray<string> Waivable { get; } = [.. ItemIds, .. CheckOutcome.Mission.Select(m => m.ToString())];
 
     /// <summary>Builds the checklist.</summary>
     public static ImmutableArray<ChecklistItem> Build(IReadOnlyList<ProbeResult> probes, IReadOnlyList<AccessAnswer> access, ChecklistInputs inputs)
@@ -74,9 +89,17 @@ public static class Checklist
                 .Select(r => $"{r.Probe.Id}: {r.Evidence.Control!.Proves} ({(r.Evidence.Control.Succeeded ? "held" : "FAILED")})")
                 .ToImmutableArray();
             var duration = results.Select(r => r.Evidence.DurationMs).DefaultIfEmpty(0).Max();
+            if (status == ChecklistStatus.Passed && inputs.Approximations.TryGetValue(item.Id, out var approximation))
+            {
+                status = ChecklistStatus.Approximated;
+                evidence = [$"approximation, not a proof: {approximation}", .. evidence];
+            }
             items.Add(new ChecklistItem(item.Id, item.Title, status, evidence, controls, duration));
         }
-        items.Add(inputs.UnpinnedImages.IsEmpty
+        items.Add(!inputs.RequireDigest
+            ? new ChecklistItem("images-pinned", "Images pinned by digest", ChecklistStatus.Skipped,
+                ["not required here (imagePolicy.requireDigest: false)", .. inputs.UnpinnedImages.Select(i => $"{i} is not pinned by digest")], [], 0)
+            : inputs.UnpinnedImages.IsEmpty
             ? new ChecklistItem("images-pinned", "Images pinned by digest", ChecklistStatus.Passed, ["every image is referenced by @sha256 digest"], [], 0)
             : new ChecklistItem("images-pinned", "Images pinned by digest", ChecklistStatus.Failed, [.. inputs.UnpinnedImages.Select(i => $"{i} is not pinned by digest")], [], 0));
         items.Add(inputs.SignatureSkipped is { } why

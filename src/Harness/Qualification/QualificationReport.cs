@@ -16,8 +16,30 @@ public enum ChecklistStatus
     /// <summary>Not proven either way: an unexpected mechanism, a failed control, or nothing tested it.</summary>
     Inconclusive,
 
-    /// <summary>Not applicable here, with the reason (cosign not installed, no cluster for this item).</summary>
+    /// <summary>Not tested here, with the reason (cosign not installed, no cluster for this item, not required by the policy).</summary>
     Skipped,
+
+    /// <summary>
+    /// It held under an approximation that is not a proof (the docker vehicle's NetworkPolicy, read from the manifests
+    /// instead of enforced by a CNI). Counts as untested: it cannot qualify a release.
+    /// </summary>
+    Approximated,
+}
+
+/// <summary>The outcome of a qualification, and its exit code.</summary>
+public enum QualificationOutcome
+{
+    /// <summary>Every item was tested and passed (waived items aside, and named). Exit 0.</summary>
+    Qualified = 0,
+
+    /// <summary>An item or mission check failed: the protection is absent. Exit 1.</summary>
+    Failed = 1,
+
+    /// <summary>An item could not be proven either way (and none failed). Exit 2, as for an infrastructure error.</summary>
+    Inconclusive = 2,
+
+    /// <summary>Nothing failed or was inconclusive, but items were not tested (or only approximated) and not waived. Exit 3.</summary>
+    Untested = 3,
 }
 
 /// <summary>One line of the hardening checklist, with what decided it.</summary>
@@ -57,17 +79,85 @@ public sealed record QualificationReport(
     /// <summary>How long each phase of the run took (cluster, deploy, sink, vehicle, probes, access matrix, teardown).</summary>
     public ImmutableArray<Runs.PhaseTiming> Timings { get; init; } = [];
 
-    /// <summary>0 when every item passed (or was skipped with a reason), 1 when one failed, 2 when one is inconclusive and none failed.</summary>
-    public int ExitCode =>
-        Checklist.Any(i => i.Status == ChecklistStatus.Failed) || Mission.Any(m => m.Status == ProbeStatus.Failed) ? 1
-        : Checklist.Any(i => i.Status == ChecklistStatus.Inconclusive) || Mission.Any(m => m.Status == ProbeStatus.Inconclusive) ? 2
-        : 0;
+    /// <summary>Checklist item ids and mission check names the user waived (<c>--waive</c>, scenario <c>waive:</c>); shown in every report.</summary>
+    public ImmutableArray<string> Waived { get; init; } = [];
 
-    /// <summary>The one-line verdict.</summary>
-    public string Verdict => ExitCode switch
+    /// <summary>Why this run is a local approximation and not a cluster verdict (the docker vehicle); null for a cluster run.</summary>
+    public string? Approximation { get; init; }
+
+    /// <summary>Whether <paramref name="id"/> is waived (a failure is never waived).</summary>
+    public bool IsWaived(string id) => Waived.Contains(id, StringComparer.Ordinal);
+
+    private IEnumerable<(string Id, string State)> States() =>
+        Mission.Select(m => (m.Check.ToString(), !m.Tested ? "untested" : m.Status.ToString()))
+            .Concat(Checklist.Select(i => (i.Id, i.Status switch
+            {
+                ChecklistStatus.Skipped or ChecklistStatus.Approximated => "untested",
+                var other => other.ToString(),
+            })));
+
+    /// <summary>Failed if anything failed; else Inconclusive if anything not waived is; else Untested if anything not waived was not tested (or only approximated); else Qualified.</summary>
+    public QualificationOutcome Outcome
     {
-        0 => "QUALIFIED: every check passed",
-        1 => $"NOT QUALIFIED: {string.Join(", ", Checklist.Where(i => i.Status == ChecklistStatus.Failed).Select(i => i.Id))} failed",
-        _ => $"INCONCLUSIVE: {string.Join(", ", Checklist.Where(i => i.Status == ChecklistStatus.Inconclusive).Select(i => i.Id).Concat(Mission.Where(m => m.Status == ProbeStatus.Inconclusive).Select(m => m.Check.ToString())).Distinct())} could not be proven",
-    };
+        get
+        {
+            var states = States().ToList();
+            return states.Any(x => x.State == nameof(ProbeStatus.Failed)) ? QualificationOutcome.Failed
+                : states.Any(x => x.State == nameof(ProbeStatus.Inconclusive) && !IsWaived(x.Id)) ? QualificationOutcome.Inconclusive
+                : states.Any(x => x.State == "untested" && !IsWaived(x.Id)) ? QualificationOutcome.Untested
+                : QualificationOutcome.Qualified;
+        }
+    }
+
+    /// <summary>0 qualified, 1 failed, 2 inconclusive, 3 untested items (see <see cref="QualificationOutcome"/>).</summary>
+    public int ExitCode => (int)Outcome;
+
+    /// <summary>The one-line verdict; it never says more than was proven.</summary>
+    public string Verdict
+    {
+        get
+        {
+            var states = States().ToList();
+            string Ids(Func<(string Id, string State), bool> which) => string.Join(", ", states.Where(which).Select(x => x.Id).Distinct());
+            var waived = states.Where(x => x.State != nameof(ProbeStatus.Passed) && IsWaived(x.Id)).Select(x => x.Id).Distinct().ToList();
+            var text = Outcome switch
+            {
+                QualificationOutcome.Qualified => waived.Count == 0
+                    ? "QUALIFIED: every item was tested and passed"
+                    : $"QUALIFIED WITH WAIVERS: every other item was tested and passed; waived: {string.Join(", ", waived)}",
+                QualificationOutcome.Failed => $"NOT QUALIFIED: {Ids(x => x.State == nameof(ProbeStatus.Failed))} failed",
+                QualificationOutcome.Inconclusive => $"INCONCLUSIVE: {Ids(x => x.State == nameof(ProbeStatus.Inconclusive) && !IsWaived(x.Id))} could not be proven",
+                _ => $"NOT QUALIFIED: {states.Count(x => x.State == "untested" && !IsWaived(x.Id))} items untested ({Ids(x => x.State == "untested" && !IsWaived(x.Id))})",
+            };
+            return Approximation is null ? text : $"LOCAL APPROXIMATION ({Approximation}), not a cluster verdict: {text}";
+        }
+    }
+
+    /// <summary>The status word for a checklist item, as every report prints it.</summary>
+    public string StatusText(ChecklistItem item)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        var word = item.Status switch
+        {
+            ChecklistStatus.Passed => "PASS",
+            ChecklistStatus.Failed => "FAIL",
+            ChecklistStatus.Inconclusive => "INCONCLUSIVE",
+            ChecklistStatus.Approximated => "APPROXIMATED",
+            _ => "SKIPPED",
+        };
+        return item.Status is not (ChecklistStatus.Passed or ChecklistStatus.Failed) && IsWaived(item.Id) ? word + " (WAIVED)" : word;
+    }
+
+    /// <summary>The status word for a mission check.</summary>
+    public string StatusText(CheckOutcome check)
+    {
+        ArgumentNullException.ThrowIfNull(check);
+        var word = !check.Tested ? "UNTESTED" : check.Status switch
+        {
+            ProbeStatus.Passed => "PASS",
+            ProbeStatus.Failed => "FAIL",
+            _ => "INCONCLUSIVE",
+        };
+        return check.Status != ProbeStatus.Failed && (check.Status != ProbeStatus.Passed || !check.Tested) && IsWaived(check.Check.ToString()) ? word + " (WAIVED)" : word;
+    }
 }

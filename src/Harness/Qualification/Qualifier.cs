@@ -104,7 +104,13 @@ public static class Qualifier
 
             var images = documents.Select(d => PodTemplates.TryGet(d.Object, out _, out var s) ? s : null).Where(s => s is not null).SelectMany(s => Pods.Images(s!)).Distinct(StringComparer.Ordinal).ToList();
             var inputs = await InputsAsync(request, documents, workload, ns, images, ManifestNamespaceEnforce(documents, workload.Namespace ?? ns), ct).ConfigureAwait(false);
-            var mission = CheckOutcome.Mission.Select(c => CheckOutcome.Of(c, probes.Results)).Where(m => m.Evidence is not ["no probe for this check ran"]).ToImmutableArray();
+            // All four checks, the untested one included: a report never drops a check it could not test.
+            var mission = CheckOutcome.Mission.Select(c => CheckOutcome.Of(c, probes.Results)).ToImmutableArray();
+            inputs = inputs with
+            {
+                Approximations = ImmutableDictionary<string, string>.Empty.Add("egress-default-deny",
+                    $"NetworkPolicy read from the manifests ({(egressOpen ? "egress open" : "egress default-deny")}) and modelled by Docker networks, not enforced by a CNI"),
+            };
             ImmutableArray<string> notes =
             [
                 .. probes.Notes,
@@ -116,6 +122,8 @@ public static class Qualifier
                 started, DateTimeOffset.UtcNow - started, Checklist.Build(probes.Results, [], inputs), mission, [.. probes.Results], [], notes)
             {
                 Timings = clock.Timings,
+                Waived = scenario.Waive,
+                Approximation = "docker vehicle, no cluster",
             };
             await log.WriteLineAsync($"[4/4] {report.Verdict}").ConfigureAwait(false);
             return report;
@@ -224,7 +232,10 @@ public static class Qualifier
             new QualificationContext($"{target.Workload} in {target.Namespace}", $"{cluster.Provider} {cluster.Name}", scenario.Vehicle, Version),
             started, DateTimeOffset.UtcNow - started,
             Checklist.Build(hardening.Probes.Results, hardening.Access, inputs), hardening.Mission, [.. hardening.Probes.Results], hardening.Access,
-            [.. hardening.Probes.Notes, .. hardening.EgressCaveats, .. cluster.Verification is { } v ? new[] { $"verified: {v.PodSecurity}", $"verified: {v.NetworkPolicy}" } : []]);
+            [.. hardening.Probes.Notes, .. hardening.EgressCaveats, .. cluster.Verification is { } v ? new[] { $"verified: {v.PodSecurity}", $"verified: {v.NetworkPolicy}" } : []])
+        {
+            Waived = scenario.Waive,
+        };
         await log.WriteLineAsync($"[4/4] {result.Verdict}").ConfigureAwait(false);
         return result;
         }
@@ -254,7 +265,7 @@ public static class Qualifier
         QualifyRequest request, IReadOnlyList<ManifestDocument> documents, ManifestDocument? workload, string ns, IReadOnlyList<string> images, string? namespaceEnforce, CancellationToken ct)
     {
         var scenario = request.Scenario;
-        ImmutableArray<string> unpinned = scenario.RequireDigest ? [.. images.Where(i => !Pods.IsPinned(i)).Order(StringComparer.Ordinal)] : [];
+        ImmutableArray<string> unpinned = [.. images.Where(i => !Pods.IsPinned(i)).Order(StringComparer.Ordinal)];
         var (signatures, skipped) = await ImagePolicy.VerifyAsync(images, scenario.CosignKey, request.SearchPath, ct).ConfigureAwait(false);
         ImmutableArray<string> patchers = [];
         if (workload is not null && PodTemplates.TryGet(workload.Object, out _, out var spec))
@@ -264,7 +275,7 @@ public static class Qualifier
                 .Where(f => f.Id == "RBAC-WEBHOOKS" && f.Severity == FindingSeverity.Error)
                 .Select(f => $"{f.Subject} ({f.Message})")];
         }
-        return new ChecklistInputs(namespaceEnforce, unpinned, signatures, skipped, patchers);
+        return new ChecklistInputs(namespaceEnforce, unpinned, signatures, skipped, patchers) { RequireDigest = scenario.RequireDigest };
     }
 
     private static async Task PrintProbesAsync(TextWriter log, ProbeRunReport probes)

@@ -34,14 +34,6 @@ public static class ReportWriters
         return paths;
     }
 
-    private static string Icon(ChecklistStatus s) => s switch
-    {
-        ChecklistStatus.Passed => "PASS",
-        ChecklistStatus.Failed => "FAIL",
-        ChecklistStatus.Inconclusive => "INCONCLUSIVE",
-        _ => "SKIPPED",
-    };
-
     private static ChecklistStatus Of(ProbeStatus s) => s switch
     {
         ProbeStatus.Passed => ChecklistStatus.Passed,
@@ -61,13 +53,18 @@ public static class ReportWriters
         sb.AppendLine();
         sb.AppendLine(CultureInfo.InvariantCulture, $"Cluster: {r.Redact(report.Context.Cluster)}; vehicle: {report.Context.Vehicle}; started {report.Started:u}; took {report.Duration.TotalSeconds:0.0} s; harness {report.Context.HarnessVersion}.");
         sb.AppendLine();
+        if (!report.Waived.IsEmpty)
+        {
+            sb.AppendLine(CultureInfo.InvariantCulture, $"Waived by the user (not tested or not proven, and accepted): {string.Join(", ", report.Waived)}.");
+            sb.AppendLine();
+        }
         sb.AppendLine("## The four checks");
         sb.AppendLine();
         sb.AppendLine("| Check | Status |");
         sb.AppendLine("| --- | --- |");
         foreach (var m in report.Mission)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| {m.Check} | {Icon(Of(m.Status))} |");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {m.Check} | {report.StatusText(m)} |");
         }
         sb.AppendLine();
         sb.AppendLine("## Hardening checklist");
@@ -76,12 +73,12 @@ public static class ReportWriters
         sb.AppendLine("| --- | --- | --- |");
         foreach (var i in report.Checklist)
         {
-            sb.AppendLine(CultureInfo.InvariantCulture, $"| {Cell(i.Title)} (`{i.Id}`) | {Icon(i.Status)} | {i.DurationMs} ms |");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {Cell(i.Title)} (`{i.Id}`) | {report.StatusText(i)} | {i.DurationMs} ms |");
         }
         foreach (var i in report.Checklist)
         {
             sb.AppendLine();
-            sb.AppendLine(CultureInfo.InvariantCulture, $"### {Icon(i.Status)} {i.Title}");
+            sb.AppendLine(CultureInfo.InvariantCulture, $"### {report.StatusText(i)} {i.Title}");
             sb.AppendLine();
             foreach (var e in i.Evidence)
             {
@@ -140,13 +137,20 @@ public static class ReportWriters
             w.WriteString("started", report.Started);
             w.WriteNumber("durationMs", (long)report.Duration.TotalMilliseconds);
             w.WriteNumber("exitCode", report.ExitCode);
+            w.WriteString("outcome", report.Outcome.ToString());
             w.WriteString("verdict", r.Redact(report.Verdict));
+            if (report.Approximation is { } approximation)
+            {
+                w.WriteString("approximation", approximation);
+            }
+            WriteStrings(w, "waived", report.Waived);
             w.WriteStartArray("mission");
             foreach (var m in report.Mission)
             {
                 w.WriteStartObject();
                 w.WriteString("check", m.Check.ToString());
-                w.WriteString("status", m.Status.ToString());
+                w.WriteString("status", m.Tested ? m.Status.ToString() : "Untested");
+                w.WriteString("statusText", report.StatusText(m));
                 WriteStrings(w, "evidence", m.Evidence.Select(r.Redact));
                 w.WriteEndObject();
             }
@@ -158,6 +162,8 @@ public static class ReportWriters
                 w.WriteString("id", i.Id);
                 w.WriteString("title", i.Title);
                 w.WriteString("status", i.Status.ToString());
+                w.WriteString("statusText", report.StatusText(i));
+                w.WriteBoolean("waived", report.IsWaived(i.Id) && i.Status is not (ChecklistStatus.Passed or ChecklistStatus.Failed));
                 w.WriteNumber("durationMs", i.DurationMs);
                 WriteStrings(w, "evidence", i.Evidence.Select(r.Redact));
                 WriteStrings(w, "controls", i.Controls.Select(r.Redact));
@@ -233,8 +239,13 @@ public static class ReportWriters
             x.WriteStartElement("testsuites");
             x.WriteAttributeString("name", $"qualification of {r.Redact(report.Context.Operator)}");
             x.WriteAttributeString("time", Seconds(report.Duration.TotalMilliseconds));
-            var cases = report.Mission.Select(m => (Suite: "mission", Name: m.Check.ToString(), Status: Of(m.Status), Evidence: m.Evidence, Ms: 0L))
-                .Concat(report.Checklist.Select(i => (Suite: "checklist", Name: i.Id, i.Status, i.Evidence, Ms: i.DurationMs)))
+            // Untested, approximated and waived items are "skipped" with the status text as their message: never a pass.
+            var cases = report.Mission.Select(m => (Suite: "mission", Name: m.Check.ToString(),
+                    Status: !m.Tested || (m.Status == ProbeStatus.Inconclusive && report.IsWaived(m.Check.ToString())) ? ChecklistStatus.Skipped : Of(m.Status),
+                    Text: report.StatusText(m), Evidence: m.Evidence, Ms: 0L))
+                .Concat(report.Checklist.Select(i => (Suite: "checklist", Name: i.Id,
+                    Status: i.Status is ChecklistStatus.Approximated || (i.Status is ChecklistStatus.Inconclusive && report.IsWaived(i.Id)) ? ChecklistStatus.Skipped : i.Status,
+                    Text: report.StatusText(i), i.Evidence, Ms: i.DurationMs)))
                 .ToList();
             foreach (var suite in cases.GroupBy(c => c.Suite))
             {
@@ -279,7 +290,7 @@ public static class ReportWriters
                             break;
                         case ChecklistStatus.Skipped:
                             x.WriteStartElement("skipped");
-                            x.WriteAttributeString("message", text);
+                            x.WriteAttributeString("message", $"{c.Text}: {text}");
                             x.WriteEndElement();
                             break;
                         default:
@@ -315,7 +326,7 @@ public static class ReportWriters
             body{font:15px/1.45 system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1f2328;background:#fff}
             h1{font-size:1.6rem;margin-bottom:.2rem} .meta{color:#59636e}
             .verdict{font-size:1.25rem;font-weight:600;padding:.8rem 1rem;border-radius:.4rem;margin:1rem 0}
-            .s-Passed{background:#dafbe1;color:#116329} .s-Failed{background:#ffebe9;color:#a40e26} .s-Inconclusive{background:#fff8c5;color:#7d4e00} .s-Skipped{background:#f6f8fa;color:#59636e}
+            .s-Passed{background:#dafbe1;color:#116329} .s-Failed{background:#ffebe9;color:#a40e26} .s-Inconclusive{background:#fff8c5;color:#7d4e00} .s-Skipped{background:#f6f8fa;color:#59636e} .s-Approximated{background:#fbefff;color:#6e40c9}
             table{border-collapse:collapse;width:100%;margin:1rem 0} th,td{text-align:left;padding:.45rem .6rem;border-bottom:1px solid #d1d9e0;vertical-align:top}
             .badge{display:inline-block;min-width:7rem;text-align:center;border-radius:1rem;padding:.1rem .6rem;font-weight:600;font-size:.85rem}
             details{margin:.3rem 0} summary{cursor:pointer} code,pre{font:13px ui-monospace,monospace} pre{white-space:pre-wrap;background:#f6f8fa;padding:.6rem;border-radius:.3rem}
@@ -323,18 +334,22 @@ public static class ReportWriters
             """);
         sb.Append(CultureInfo.InvariantCulture, $"<h1>Qualification of {E(report.Context.Operator)}</h1>");
         sb.Append(CultureInfo.InvariantCulture, $"<p class=\"meta\">Cluster {E(report.Context.Cluster)} · vehicle {E(report.Context.Vehicle)} · {report.Started:u} · {report.Duration.TotalSeconds:0.0} s · harness {E(report.Context.HarnessVersion)}</p>");
-        var verdictClass = report.ExitCode switch { 0 => "Passed", 1 => "Failed", _ => "Inconclusive" };
+        var verdictClass = report.Outcome switch { QualificationOutcome.Qualified => "Passed", QualificationOutcome.Failed => "Failed", QualificationOutcome.Untested => "Skipped", _ => "Inconclusive" };
         sb.Append(CultureInfo.InvariantCulture, $"<div class=\"verdict s-{verdictClass}\" id=\"verdict\">{E(report.Verdict)}</div>");
+        if (!report.Waived.IsEmpty)
+        {
+            sb.Append(CultureInfo.InvariantCulture, $"<p class=\"waived\">Waived by the user (not tested or not proven, and accepted): {E(string.Join(", ", report.Waived))}</p>");
+        }
         sb.Append("<h2>The four checks</h2><table><tr><th>Check</th><th>Status</th><th>Evidence</th></tr>");
         foreach (var m in report.Mission)
         {
-            var s = Of(m.Status);
-            sb.Append(CultureInfo.InvariantCulture, $"<tr class=\"check\"><td>{E(m.Check.ToString())}</td><td><span class=\"badge s-{s}\">{Icon(s)}</span></td><td><details><summary>{m.Evidence.Length} lines</summary><pre>{string.Join("\n", m.Evidence.Select(E))}</pre></details></td></tr>");
+            var s = m.Tested ? Of(m.Status) : ChecklistStatus.Skipped;
+            sb.Append(CultureInfo.InvariantCulture, $"<tr class=\"check\"><td>{E(m.Check.ToString())}</td><td><span class=\"badge s-{s}\">{E(report.StatusText(m))}</span></td><td><details><summary>{m.Evidence.Length} lines</summary><pre>{string.Join("\n", m.Evidence.Select(E))}</pre></details></td></tr>");
         }
         sb.Append("</table><h2>Hardening checklist</h2><table><tr><th>Item</th><th>Status</th><th>Time</th><th>Evidence and controls</th></tr>");
         foreach (var i in report.Checklist)
         {
-            sb.Append(CultureInfo.InvariantCulture, $"<tr class=\"item\" data-status=\"{i.Status}\"><td>{E(i.Title)}<br><code>{E(i.Id)}</code></td><td><span class=\"badge s-{i.Status}\">{Icon(i.Status)}</span></td><td>{i.DurationMs} ms</td>");
+            sb.Append(CultureInfo.InvariantCulture, $"<tr class=\"item\" data-status=\"{i.Status}\"><td>{E(i.Title)}<br><code>{E(i.Id)}</code></td><td><span class=\"badge s-{i.Status}\">{E(report.StatusText(i))}</span></td><td>{i.DurationMs} ms</td>");
             sb.Append(CultureInfo.InvariantCulture, $"<td><details{(i.Status is ChecklistStatus.Failed or ChecklistStatus.Inconclusive ? " open" : "")}><summary>{i.Evidence.Length} evidence, {i.Controls.Length} controls</summary><pre>{string.Join("\n", i.Evidence.Select(E))}</pre>");
             if (!i.Controls.IsEmpty)
             {

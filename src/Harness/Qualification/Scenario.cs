@@ -57,6 +57,12 @@ public sealed record QualificationScenario
     /// <summary>Public key for cosign verification (resolved against the scenario's folder); null to skip.</summary>
     public string? CosignKey { get; init; }
 
+    /// <summary>
+    /// Checklist item ids and mission check names whose untested, approximated or inconclusive state the user accepts
+    /// (<c>waive:</c>, <c>--waive</c>); every report names them. A failure is never waived.
+    /// </summary>
+    public ImmutableArray<string> Waive { get; init; } = [];
+
     /// <summary>Probe settings (<c>probes.writableDirectory</c>, <c>readOnlyPaths</c>, <c>allowedCapabilities</c>, timeouts); vehicle and targets are set elsewhere.</summary>
     public OperatorProbeOptions ProbeSettings { get; init; } = new() { Session = "scenario" };
 
@@ -71,7 +77,7 @@ public sealed record QualificationScenario
 /// </summary>
 public static class ScenarioParser
 {
-    private static readonly string[] TopLevel = ["apiVersion", "kind", "metadata", "operator", "vehicle", "probes", "egress", "imagePolicy"];
+    private static readonly string[] TopLevel = ["apiVersion", "kind", "metadata", "operator", "vehicle", "probes", "egress", "imagePolicy", "waive"];
     private static readonly string[] OperatorFields = ["namespace", "deployment", "selector", "container", "manifests", "localImages"];
     private static readonly string[] Vehicles = ["twin-pod", "ephemeral-container", "direct-exec", "docker"];
 
@@ -281,7 +287,18 @@ public static class ScenarioParser
             RequireDigest = requireDigest,
             CosignKey = cosignKey,
             ProbeSettings = settings,
+            Waive = Waivers(root),
         };
+
+        ImmutableArray<string> Waivers(YamlMappingNode r)
+        {
+            var names = List(r, "waive", "the scenario");
+            if (names.FirstOrDefault(n => !Checklist.Waivable.Contains(n)) is { } unknown)
+            {
+                throw Error(Get(r, "waive")!, $"waive: '{unknown}' is not a checklist item or mission check; waivable: {string.Join(", ", Checklist.Waivable)}.");
+            }
+            return names;
+        }
     }
 
     /// <summary>The vehicle kind for a cluster vehicle name.</summary>

@@ -14,6 +14,9 @@ public sealed record CheckOutcome(HardeningCheck Check, ProbeStatus Status, Immu
     public static ImmutableArray<HardeningCheck> Mission { get; } =
         [HardeningCheck.EgressDenied, HardeningCheck.RootFilesystemReadOnly, HardeningCheck.PrivilegeEscalationDenied, HardeningCheck.SecretsNotReadable];
 
+    /// <summary>False when no probe or question bore on it (e.g. the Secrets check without an API server): its Inconclusive status means "untested".</summary>
+    public bool Tested { get; init; } = true;
+
     /// <summary><c>EgressDenied: Failed</c> and one indented line per piece of evidence.</summary>
     public override string ToString() => $"{Check}: {Status}" + string.Concat(Evidence.Select(e => "\n  " + e));
 
@@ -30,6 +33,6 @@ public sealed record CheckOutcome(HardeningCheck Check, ProbeStatus Status, Immu
             : parts.Any(p => p.Status == ProbeStatus.Inconclusive) ? ProbeStatus.Inconclusive
             : ProbeStatus.Passed;
         var evidence = parts.Count == 0 ? ["no probe for this check ran"] : parts.Select(p => p.Line).ToImmutableArray();
-        return new CheckOutcome(check, status, evidence);
+        return new CheckOutcome(check, status, evidence) { Tested = parts.Count > 0 };
     }
 }

@@ -203,7 +203,8 @@ public static class Classifier
                 "connect" => Verdict.Denied(Mechanism.ConnectTimeout),
                 // A timeout after connecting (TLS, HTTP) means the destination was reachable.
                 "tls" or "http" => Verdict.Inconclusive($"connected but the exchange timed out: {r.Detail}"),
-                _ => Verdict.Denied(Mechanism.ConnectTimeout),
+                // No stage: the agent cannot say where it stalled; a stalled agent is not a dropped packet.
+                _ => Verdict.Inconclusive($"timed out in an unknown stage ({stage ?? "none reported"}): {r.Detail}"),
             };
         }
         return r.Errno switch
