@@ -46,7 +46,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
     private static Task<(int Exit, string Out, string Err)> Cli(params string[] args) => CliRunner.RunAsync(args);
 
     [Fact]
-    public void Docker_HardenedSample_PassesAllButTheUnpinnedLocalImage()
+    public void Docker_HardenedSample_PassesAllButTheUnpinnedLocalImage_AndSaysWhatItCouldNotTest()
     {
         q.Docker.Require();
         var report = q.Hardened!;
@@ -54,10 +54,12 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
         report.Checklist.Select(i => i.Id).Should().Equal(ChecklistIds);
         report.Checklist.Where(i => i.Status == ChecklistStatus.Failed).Select(i => i.Id).Should().Equal("images-pinned");
         report.Checklist.Where(i => i.Status == ChecklistStatus.Skipped).Select(i => i.Id).Should().BeEquivalentTo(["serviceaccount-least-privilege", "images-signed", "webhook-ca-patch"]);
-        report.Mission.Select(m => (m.Check, m.Status)).Should().Equal(
-            (HardeningCheck.EgressDenied, ProbeStatus.Passed), (HardeningCheck.RootFilesystemReadOnly, ProbeStatus.Passed), (HardeningCheck.PrivilegeEscalationDenied, ProbeStatus.Passed));
+        report.Checklist.Single(i => i.Id == "egress-default-deny").Status.Should().Be(ChecklistStatus.Approximated, "NetworkPolicy was read from the manifests, not enforced");
+        report.Mission.Select(m => (m.Check, m.Status, m.Tested)).Should().Equal(
+            (HardeningCheck.EgressDenied, ProbeStatus.Passed, true), (HardeningCheck.RootFilesystemReadOnly, ProbeStatus.Passed, true),
+            (HardeningCheck.PrivilegeEscalationDenied, ProbeStatus.Passed, true), (HardeningCheck.SecretsNotReadable, ProbeStatus.Inconclusive, false));
         report.ExitCode.Should().Be(1);
-        report.Verdict.Should().Be("NOT QUALIFIED: images-pinned failed");
+        report.Verdict.Should().Be("LOCAL APPROXIMATION (docker vehicle, no cluster), not a cluster verdict: NOT QUALIFIED: images-pinned failed");
         report.Notes.Should().Contain(n => n.Contains("egress default-deny", StringComparison.Ordinal));
     }
 
@@ -70,7 +72,8 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
         report.Checklist.Where(i => i.Status == ChecklistStatus.Failed).Select(i => i.Id).Should().BeEquivalentTo(
             ["namespace-psa", "rootfs-readonly", "capabilities-dropped", "no-privilege-escalation", "seccomp", "non-root", "egress-default-deny", "images-pinned", "webhook-ca-patch"]);
         report.Checklist.Single(i => i.Id == "webhook-ca-patch").Evidence.Should().Contain(e => e.Contains("mutating webhook configurations", StringComparison.Ordinal));
-        report.Mission.Should().OnlyContain(m => m.Status == ProbeStatus.Failed);
+        report.Mission.Where(m => m.Tested).Should().HaveCount(3).And.OnlyContain(m => m.Status == ProbeStatus.Failed);
+        report.Mission.Single(m => !m.Tested).Check.Should().Be(HardeningCheck.SecretsNotReadable, "it needs an API server, and the report says so instead of dropping it");
     }
 
     [Fact]
@@ -133,7 +136,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
             [], [], [$"note with {Token}"]);
 
         report.ExitCode.Should().Be(2);
-        report.Verdict.Should().StartWith("INCONCLUSIVE: serviceaccount-least-privilege");
+        report.Verdict.Should().Be("INCONCLUSIVE: SecretsNotReadable, serviceaccount-least-privilege could not be proven");
         foreach (var text in new[] { ReportWriters.Markdown(report), ReportWriters.Json(report), ReportWriters.JUnit(report), ReportWriters.Html(report) })
         {
             text.Should().NotContain(Token).And.Contain("[REDACTED]");
@@ -160,7 +163,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
             var dom = await Run(chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", $"file://{html}");
             await Run(chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1600", $"--screenshot={png}", $"file://{html}");
 
-            dom.Should().Contain("<title>rendered: 11 items, 3 checks</title>", "the page's script ran over the rendered table");
+            dom.Should().Contain("<title>rendered: 11 items, 4 checks</title>", "the page's script ran over the rendered table");
             var bytes = await File.ReadAllBytesAsync(png, TestContext.Current.CancellationToken);
             bytes.AsSpan(1, 3).ToArray().Should().Equal("PNG"u8.ToArray());
             var width = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16, 4));
@@ -183,7 +186,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
     }
 
     [Fact]
-    public async Task Cli_DockerScenario_WritesFourReportsAndExitsZeroWhenEverythingPasses()
+    public async Task Cli_DockerScenario_WritesFourReportsAndNamesWhatItDidNotTest()
     {
         q.Docker.Require();
         var dir = Directory.CreateTempSubdirectory("harness-qualify-");
@@ -191,9 +194,32 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
         {
             var (exit, output, error) = await Cli("qualify", "--scenario", RepoPaths.File("fixtures/scenarios/greeter-docker.yaml"), "--output", dir.FullName);
 
-            exit.Should().Be(0, output + error);
-            output.Should().Contain("[3/4] 22 probes").And.Contain("  PASS         fs.root").And.EndWith("QUALIFIED: every check passed" + Environment.NewLine);
+            exit.Should().Be(3, output + error);
+            output.Should().Contain("[3/4] 22 probes").And.Contain("  PASS         fs.root").And.NotContain("every check passed")
+                .And.EndWith("LOCAL APPROXIMATION (docker vehicle, no cluster), not a cluster verdict: NOT QUALIFIED: 6 items untested (SecretsNotReadable, egress-default-deny, serviceaccount-least-privilege, images-pinned, images-signed, webhook-ca-patch)" + Environment.NewLine);
             Directory.GetFiles(dir.FullName).Select(Path.GetFileName).Should().BeEquivalentTo(ReportWriters.FileNames);
+            (await File.ReadAllTextAsync(Path.Combine(dir.FullName, "qualification.md"), TestContext.Current.CancellationToken))
+                .Should().Contain("| Images pinned by digest (`images-pinned`) | SKIPPED |").And.Contain("not required here (imagePolicy.requireDigest: false)");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public async Task Cli_DockerScenarioWithWaivers_QualifiesAndNamesEveryWaiver()
+    {
+        q.Docker.Require();
+        var dir = Directory.CreateTempSubdirectory("harness-qualify-");
+        try
+        {
+            var (exit, output, error) = await Cli("qualify", "--scenario", RepoPaths.File("fixtures/scenarios/greeter-docker.yaml"), "--output", dir.FullName,
+                "--waive", "SecretsNotReadable,egress-default-deny,serviceaccount-least-privilege,images-pinned,images-signed,webhook-ca-patch");
+
+            exit.Should().Be(0, output + error);
+            output.Should().EndWith("not a cluster verdict: QUALIFIED WITH WAIVERS: every other item was tested and passed; waived: SecretsNotReadable, egress-default-deny, serviceaccount-least-privilege, images-pinned, images-signed, webhook-ca-patch" + Environment.NewLine);
+            (await File.ReadAllTextAsync(Path.Combine(dir.FullName, "qualification.md"), TestContext.Current.CancellationToken)).Should().Contain("| APPROXIMATED (WAIVED) |");
         }
         finally
         {
@@ -211,7 +237,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
             var (exit, output, _) = await Cli("qualify", "--vehicle", "docker", "--manifests", RepoPaths.File("fixtures/sample-operator/weak"), "--deployment", "greeter-operator", "--output", dir.FullName);
 
             exit.Should().Be(1);
-            output.Should().Contain("  FAIL         fs.root").And.Contain("NOT QUALIFIED: namespace-psa, rootfs-readonly");
+            output.Should().Contain("  FAIL         fs.root").And.Contain("NOT QUALIFIED: EgressDenied, RootFilesystemReadOnly, PrivilegeEscalationDenied, namespace-psa, rootfs-readonly");
         }
         finally
         {
