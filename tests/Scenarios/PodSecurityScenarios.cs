@@ -32,18 +32,36 @@ public sealed class PodSecurityScenarios(HarnessClusterFixture live)
         }
     }
 
+    /// <summary>
+    /// The harness's own verification proves PodSecurity rejects a privileged pod, which baseline does too. This proves
+    /// the defaults are <b>restricted</b>: a pod that baseline admits (no privilege, no host namespaces) but restricted
+    /// refuses (root allowed, no seccomp profile, capabilities kept, escalation allowed) is refused at that level.
+    /// </summary>
     [Fact]
-    public void Cluster_WasVerifiedBeforeUse()
+    public async Task UnlabelledNamespace_BaselineCompliantPod_IsRejectedAtTheRestrictedLevel()
     {
-        var cluster = live.Require();
-        if (cluster.Verification is null)
+        var client = live.Require().Client;
+        var ct = TestContext.Current.CancellationToken;
+        var ns = $"harness-psa-{Guid.NewGuid():N}"[..24];
+        await client.CoreV1.CreateNamespaceAsync(ClusterVerification.UnlabeledNamespace(ns, live.Options!.SessionId), cancellationToken: ct);
+        try
         {
-            Assert.Skip("verification was off: an existing cluster without HARNESS_PROBE_IMAGE cannot run the NetworkPolicy canary");
-        }
+            var pod = new V1Pod
+            {
+                Metadata = new V1ObjectMeta { GenerateName = "harness-baseline-", NamespaceProperty = ns },
+                Spec = new V1PodSpec { Containers = [new V1Container { Name = "c", Image = "harness.invalid/never-pulled:1" }] },
+            };
+            var act = () => client.CoreV1.CreateNamespacedPodAsync(pod, ns, dryRun: "All", cancellationToken: ct);
 
-        cluster.Verification.PodSecurity.Should().Contain("violates PodSecurity");
-        cluster.Verification.NetworkPolicy.Should().Contain("before the policy").And.Contain("after it:");
-        TestContext.Current.TestOutputHelper?.WriteLine($"PodSecurity: {cluster.Verification.PodSecurity}\nNetworkPolicy ({cluster.Cni}): {cluster.Verification.NetworkPolicy}");
+            var error = (await act.Should().ThrowAsync<HttpOperationException>("baseline admits this pod; only restricted refuses it")).Which;
+            error.Response.StatusCode.Should().Be(System.Net.HttpStatusCode.Forbidden);
+            var status = KubernetesJson.Deserialize<V1Status>(error.Response.Content);
+            status.Message.Should().Contain("violates PodSecurity \"restricted:").And.Contain("allowPrivilegeEscalation != false").And.Contain("seccompProfile");
+        }
+        finally
+        {
+            await ClusterVerification.DeleteNamespaceQuietlyAsync(client, ns);
+        }
     }
 
     [Fact]

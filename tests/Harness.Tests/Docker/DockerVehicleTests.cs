@@ -7,7 +7,7 @@ namespace Harness.Tests.Docker;
 public sealed class DockerVehicleTests(DockerFixture fixture)
 {
     [Fact]
-    public async Task RunAsync_HardenedContainer_ReportsEveryDeniedProbeWithItsMechanism()
+    public async Task RunAsync_HardenedContainer_DeniesEveryProbeByTheMechanismOfItsProtection()
     {
         var (docker, image) = fixture.Require();
         var ct = TestContext.Current.CancellationToken;
@@ -21,5 +21,27 @@ public sealed class DockerVehicleTests(DockerFixture fixture)
             TestContext.Current.TestOutputHelper?.WriteLine($"{r.Probe.Id,-28} {r.Status,-12} {r.Verdict} | {r.Explanation}");
         }
         report.Results.Should().OnlyContain(r => r.Status == ProbeStatus.Passed);
+        foreach (var r in report.Results.Where(r => r.Probe.Expectation.ExpectDenied))
+        {
+            Mechanism expected = r.Probe.Id switch
+            {
+                _ when r.Probe.Id.StartsWith("fs.", StringComparison.Ordinal) => Mechanism.ReadOnlyFilesystem,
+                "kernel.setuid-helper" => Mechanism.SetuidIgnored,
+                _ when r.Probe.Id.StartsWith("kernel.", StringComparison.Ordinal) => Mechanism.OperationNotPermitted,
+                "proc.non-root" => Mechanism.NonRootUser,
+                "proc.capabilities" => Mechanism.NoCapabilities,
+                "proc.no-new-privs" => Mechanism.NoNewPrivileges,
+                "proc.seccomp" => Mechanism.SeccompFilter,
+                _ => throw new InvalidOperationException($"{r.Probe.Id}: add it to this test"),
+            };
+            r.Verdict.Should().Be(Verdict.Denied(expected), r.Probe.Id);
+            if (r.Probe.Control is not null)
+            {
+                r.Evidence.Control!.Succeeded.Should().BeTrue($"{r.Probe.Id}'s control must have held");
+            }
+        }
+        report["fs.root"].Evidence.Errno.Should().Be("EROFS");
+        report["kernel.setuid"].Evidence.Errno.Should().Be("EPERM");
+        report["kernel.setuid-helper"].Evidence.Data["euid"].Should().Be("1000", "the setuid bit was ignored (no_new_privs)");
     }
 }

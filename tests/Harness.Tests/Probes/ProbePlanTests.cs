@@ -8,13 +8,30 @@ public sealed class ProbePlanTests
     private static readonly EgressTarget Sink = new("sink", "172.30.0.2", "harness-sink", 8080, "tok");
 
     [Fact]
-    public void Create_EveryDenialNamesItsMechanismAndHasAControlOrIsItsOwn()
+    public void Create_EveryDenialAcceptsOnlyMechanismsThatProveItAndHasAControlOrIsItsOwn()
     {
         var plan = StandardProbes.Create(new StandardProbeOptions { EgressTargets = [Sink], IncludeKubernetesApi = true });
 
         foreach (var p in plan.Probes.Where(p => p.Expectation.ExpectDenied))
         {
-            p.Expectation.Accepted.Should().NotBeEmpty(p.Id);
+            // The accepted mechanisms are those that can only come from the protection under test, per family.
+            Mechanism[] expected = p.Id switch
+            {
+                _ when p.Id.StartsWith("fs.", StringComparison.Ordinal) => [Mechanism.ReadOnlyFilesystem],
+                "kernel.setuid-helper" => [Mechanism.SetuidIgnored],
+                _ when p.Id.StartsWith("kernel.", StringComparison.Ordinal) => [Mechanism.OperationNotPermitted],
+                "proc.non-root" => [Mechanism.NonRootUser],
+                "proc.capabilities" => [Mechanism.NoCapabilities],
+                "proc.no-new-privs" => [Mechanism.NoNewPrivileges],
+                "proc.seccomp" => [Mechanism.SeccompFilter],
+                "egress.sink.tcp" => [Mechanism.ConnectTimeout, Mechanism.NetworkUnreachable, Mechanism.HostUnreachable, Mechanism.OperationNotPermitted],
+                "egress.sink.http" => [Mechanism.ConnectTimeout, Mechanism.NetworkUnreachable, Mechanism.HostUnreachable, Mechanism.OperationNotPermitted, Mechanism.DnsNameNotFound, Mechanism.DnsTimeout],
+                "api.secrets.namespace" or "api.secrets.cluster" => [Mechanism.RbacForbidden],
+                "api.pod.privileged" or "api.pod.other-namespace" => [Mechanism.RbacForbidden, Mechanism.PodSecurityRejected],
+                _ => throw new InvalidOperationException($"{p.Id}: add its family to this test"),
+            };
+            p.Expectation.Accepted.Should().BeEquivalentTo(expected, p.Id);
+            p.Expectation.Accepted.Should().NotContain([Mechanism.ConnectionRefused, Mechanism.PermissionDenied], $"{p.Id}: a closed port or a file mode proves nothing about the protection");
             (p.Control is not null || p.Attempt.Kind == StepKinds.ProcessStatus).Should().BeTrue($"{p.Id} needs a positive control");
         }
     }
