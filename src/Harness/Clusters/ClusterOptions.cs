@@ -62,7 +62,10 @@ public sealed record ClusterOptions
     /// <summary>Keep the cluster always (debugging).</summary>
     public bool Keep { get; init; }
 
-    /// <summary>kind: delete harness clusters older than this before creating one; null to leave them.</summary>
+    /// <summary>
+    /// Delete what earlier harness runs left behind and that is older than this: kind clusters before creating one, and
+    /// on any cluster the namespaces, pods and cluster-scoped objects carrying the session label; null to leave them.
+    /// </summary>
     public TimeSpan? RemoveStaleAfter { get; init; } = TimeSpan.FromHours(6);
 
     /// <summary>Where <c>kind export logs</c> writes when something failed.</summary>

@@ -87,6 +87,19 @@ public sealed class HarnessCluster : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         log ??= TextWriter.Null;
         var cluster = await provider.StartAsync(options, log, ct).ConfigureAwait(false);
+        if (options.RemoveStaleAfter is { } stale)
+        {
+            // What earlier runs left behind when they died before their teardown (a killed CI job): only objects carrying
+            // the harness's session label, which it adds only to what it creates.
+            try
+            {
+                await LeftoverSweep.SweepAsync(cluster.Client, stale, null, log, ct).ConfigureAwait(false);
+            }
+            catch (HttpRequestException e)
+            {
+                await log.WriteLineAsync($"sweep: skipped, the API server did not answer ({e.Message})").ConfigureAwait(false);
+            }
+        }
         if (!options.Verify)
         {
             return cluster;

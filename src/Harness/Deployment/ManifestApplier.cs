@@ -16,7 +16,9 @@ public sealed record AppliedObject(PlannedObject Object, string Plural, bool Cre
 
 /// <summary>
 /// Server-side apply with the harness's field manager, in plan order: CRDs are waited for until Established before
-/// any custom resource; resource names come from discovery. Teardown deletes only what the harness created.
+/// any custom resource; resource names come from discovery. Apply never forces: the harness does not take over fields
+/// another manager owns on an object it did not create (a conflict is an error that says so). Objects it creates carry
+/// the session label, so a sweep finds them if a run dies. Teardown deletes exactly what the harness created.
 /// </summary>
 public static class ManifestApplier
 {
@@ -25,22 +27,44 @@ public static class ManifestApplier
 
     /// <summary>Applies the plan.</summary>
     /// <exception cref="ManifestException">A kind the cluster does not serve (names the file and line).</exception>
+    /// <exception cref="DeploymentException">An existing object's fields are owned by another manager.</exception>
     /// <exception cref="HttpOperationException">The API server refused an object (the message has its status).</exception>
     public static async Task<ImmutableArray<AppliedObject>> ApplyAsync(IKubernetes client, IReadOnlyList<PlannedObject> plan, TextWriter? log = null, TimeProvider? time = null, CancellationToken ct = default)
     {
+        var applied = new List<AppliedObject>();
+        await ApplyAsync(client, plan, applied, null, log, time, ct).ConfigureAwait(false);
+        return [.. applied];
+    }
+
+    /// <summary>
+    /// Applies the plan, recording each object in <paramref name="applied"/> <b>before</b> it is sent, so that a failure
+    /// or a cancellation half-way leaves the caller knowing exactly what to remove.
+    /// </summary>
+    /// <param name="client">The cluster.</param>
+    /// <param name="plan">What to apply, in order.</param>
+    /// <param name="applied">Receives every object as it is applied (created or not).</param>
+    /// <param name="session">Labels every object the harness creates with <c>io.harness.session</c>; null for none.</param>
+    /// <param name="log">Progress lines.</param>
+    /// <param name="time">Clock for the CRD wait.</param>
+    /// <param name="ct">Cancellation.</param>
+    /// <exception cref="ManifestException">A kind the cluster does not serve (names the file and line).</exception>
+    /// <exception cref="DeploymentException">An existing object's fields are owned by another manager.</exception>
+    /// <exception cref="HttpOperationException">The API server refused an object (the message has its status).</exception>
+    public static async Task ApplyAsync(IKubernetes client, IReadOnlyList<PlannedObject> plan, ICollection<AppliedObject> applied, string? session, TextWriter? log = null, TimeProvider? time = null, CancellationToken ct = default)
+    {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(applied);
         log ??= TextWriter.Null;
         var discovery = new Dictionary<string, V1APIResourceList>(StringComparer.Ordinal);
-        var applied = ImmutableArray.CreateBuilder<AppliedObject>();
         foreach (var phase in plan.GroupBy(p => p.Phase).OrderBy(g => g.Key))
         {
             foreach (var obj in phase)
             {
                 var plural = await PluralAsync(client, obj, discovery, ct).ConfigureAwait(false);
                 var existed = await ExistsAsync(client, obj, plural, ct).ConfigureAwait(false);
-                await ApplyOneAsync(client, obj, plural, ct).ConfigureAwait(false);
                 applied.Add(new AppliedObject(obj, plural, !existed));
+                await ApplyOneAsync(client, existed || session is null ? obj : WithSessionLabel(obj, session), plural, existed, ct).ConfigureAwait(false);
                 await log.WriteLineAsync($"applied {obj.Display}{(existed ? "" : " (created)")}").ConfigureAwait(false);
             }
             if (phase.Key == 1)
@@ -52,23 +76,37 @@ public static class ManifestApplier
                 discovery.Clear(); // the new groups are served now
             }
         }
-        return applied.ToImmutable();
     }
 
-    /// <summary>Deletes what <see cref="ApplyAsync"/> created, newest first; the namespace last (it takes the rest with it).</summary>
+    /// <summary>
+    /// What teardown deletes, in order: everything the harness created, newest first; objects inside a namespace the
+    /// harness also created are left to that namespace's deletion (which comes last). Pure.
+    /// </summary>
+    public static IReadOnlyList<AppliedObject> ToDelete(IReadOnlyList<AppliedObject> applied)
+    {
+        ArgumentNullException.ThrowIfNull(applied);
+        var createdNamespaces = applied.Where(a => a.Created && a.Object.Kind == "Namespace" && a.Object.Group.Length == 0).Select(a => a.Object.Name).ToHashSet(StringComparer.Ordinal);
+        return [.. applied.Where(a => a.Created && (a.Object.Namespace is null || !createdNamespaces.Contains(a.Object.Namespace))).Reverse()];
+    }
+
+    /// <summary>Deletes what <see cref="ApplyAsync(IKubernetes, IReadOnlyList{PlannedObject}, ICollection{AppliedObject}, string?, TextWriter?, TimeProvider?, CancellationToken)"/> created (see <see cref="ToDelete"/>); each delete is bounded and never cancelled by the caller, so it also runs on cancellation.</summary>
     public static async Task DeleteCreatedAsync(IKubernetes client, IReadOnlyList<AppliedObject> applied, TextWriter? log = null)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(applied);
         log ??= TextWriter.Null;
-        foreach (var a in applied.Where(a => a.Created && a.Object.Namespace is null).Reverse())
+        foreach (var a in ToDelete(applied))
         {
             try
             {
                 using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-                if (a.Object.Kind == "Namespace")
+                if (a.Object.Kind == "Namespace" && a.Object.Group.Length == 0)
                 {
                     await client.CoreV1.DeleteNamespaceAsync(a.Object.Name, propagationPolicy: "Background", cancellationToken: bound.Token).ConfigureAwait(false);
+                }
+                else if (a.Object.Namespace is { } ns)
+                {
+                    await client.CustomObjects.DeleteNamespacedCustomObjectAsync(a.Object.Group, a.Object.Version, ns, a.Plural, a.Object.Name, propagationPolicy: "Background", cancellationToken: bound.Token).ConfigureAwait(false);
                 }
                 else
                 {
@@ -83,16 +121,40 @@ public static class ManifestApplier
         }
     }
 
-    private static async Task ApplyOneAsync(IKubernetes client, PlannedObject obj, string plural, CancellationToken ct)
+    /// <summary>The object with the session label added (only for objects the harness creates). Pure.</summary>
+    internal static PlannedObject WithSessionLabel(PlannedObject obj, string session)
+    {
+        var json = System.Text.Json.Nodes.JsonNode.Parse(obj.Json)!.AsObject();
+        var metadata = json["metadata"] as System.Text.Json.Nodes.JsonObject ?? [];
+        json["metadata"] = metadata;
+        var labels = metadata["labels"] as System.Text.Json.Nodes.JsonObject ?? [];
+        metadata["labels"] = labels;
+        labels[Docker.DockerHost.SessionLabel] = session;
+        labels[Docker.DockerHost.OwnerLabel] = "harness";
+        return obj with { Json = json.ToJsonString() };
+    }
+
+    private static async Task ApplyOneAsync(IKubernetes client, PlannedObject obj, string plural, bool existed, CancellationToken ct)
     {
         var patch = new V1Patch(obj.Json, V1Patch.PatchType.ApplyPatch);
-        if (obj.Namespace is null)
+        try
         {
-            await client.CustomObjects.PatchClusterCustomObjectAsync(patch, obj.Group, obj.Version, plural, obj.Name, fieldManager: FieldManager, force: true, cancellationToken: ct).ConfigureAwait(false);
+            // Never force: on an object that already exists, a field another manager owns is a conflict, not ours to take.
+            if (obj.Namespace is null)
+            {
+                await client.CustomObjects.PatchClusterCustomObjectAsync(patch, obj.Group, obj.Version, plural, obj.Name, fieldManager: FieldManager, force: false, cancellationToken: ct).ConfigureAwait(false);
+            }
+            else
+            {
+                await client.CustomObjects.PatchNamespacedCustomObjectAsync(patch, obj.Group, obj.Version, obj.Namespace, plural, obj.Name, fieldManager: FieldManager, force: false, cancellationToken: ct).ConfigureAwait(false);
+            }
         }
-        else
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
         {
-            await client.CustomObjects.PatchNamespacedCustomObjectAsync(patch, obj.Group, obj.Version, obj.Namespace, plural, obj.Name, fieldManager: FieldManager, force: true, cancellationToken: ct).ConfigureAwait(false);
+            var message = Kubernetes.KubernetesExec.Status(e)?.Message ?? e.Response.Content;
+            throw new DeploymentException(null,
+                $"{obj.Display} ({obj.Source.Location}) {(existed ? "already exists and" : "")} has fields another manager owns: {message}. " +
+                "The harness does not take them over. Deploy into a namespace of its own (leave OperatorSpec.Namespace / operator.namespace unset), or align the manifest with the live object.");
         }
     }
 

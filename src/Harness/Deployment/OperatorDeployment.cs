@@ -129,13 +129,15 @@ public static class OperatorDeployment
             await log.WriteLineAsync($"API server egress rendered for {string.Join(", ", endpoints.Select(e => $"{e.Address}:{e.Port}"))}").ConfigureAwait(false);
         }
         var plan = ManifestPlan.Build(documents, ns);
-        var applied = await ManifestApplier.ApplyAsync(cluster.Client, plan, log, time, ct).ConfigureAwait(false);
+        // Recorded as applied, before each request: a failure or cancellation half-way removes exactly what was sent.
+        var applied = new List<AppliedObject>();
         try
         {
+            await ManifestApplier.ApplyAsync(cluster.Client, plan, applied, session, log, time, ct).ConfigureAwait(false);
             var pod = await WaitForRolloutAsync(cluster.Client, ns, workloadDoc, spec.RolloutTimeout, spec.LocalImages, cluster.Name, time, ct).ConfigureAwait(false);
             var target = TargetDiscovery.FromWorkload(pod, spec.Container ?? TargetDiscovery.ChooseContainer(pod.Spec, PodTemplateMetadata(workloadDoc), null, workloadDoc.DisplayName), ns)
                 with { Workload = $"{workloadDoc.Kind}/{workloadDoc.Name}", PodMetadata = PodTemplateMetadata(workloadDoc) ?? pod.Metadata };
-            return new DeployedOperator(cluster.Client, target, applied, ManifestPlan.UnpinnedImages(documents), documents, log);
+            return new DeployedOperator(cluster.Client, target, [.. applied], ManifestPlan.UnpinnedImages(documents), documents, log);
         }
         catch
         {

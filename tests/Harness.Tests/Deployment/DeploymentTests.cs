@@ -65,7 +65,7 @@ public sealed class DeploymentTests
         ManifestPlan.UnpinnedImages(ManifestLoader.LoadPath(RepoPaths.File("fixtures/manifests/complex-operator.yaml"))).Should().Equal("registry.example/reloader:0.9");
     }
 
-    private static (int, string) Discovery(string path) => path switch
+    internal static (int, string) Discovery(string path) => path switch
     {
         "/api/v1" => (200, """{"kind":"APIResourceList","groupVersion":"v1","resources":[{"name":"namespaces","namespaced":false,"kind":"Namespace","verbs":[]},{"name":"serviceaccounts","namespaced":true,"kind":"ServiceAccount","verbs":[]},{"name":"pods/exec","namespaced":true,"kind":"PodExecOptions","verbs":[]}]}"""),
         "/apis/apps/v1" => (200, """{"kind":"APIResourceList","groupVersion":"apps/v1","resources":[{"name":"deployments","namespaced":true,"kind":"Deployment","verbs":[]}]}"""),
@@ -112,7 +112,8 @@ public sealed class DeploymentTests
             "/apis/rbac.authorization.k8s.io/v1/namespaces/harness-op-1/rolebindings/greeter-operator",
             "/apis/demo.harness.dev/v1/namespaces/harness-op-1/greetings/hello");
         patches.Should().OnlyContain(p => p.ContentType!.StartsWith("application/apply-patch+yaml", StringComparison.Ordinal)
-            && p.PathAndQuery.Contains("fieldManager=harness", StringComparison.Ordinal) && p.PathAndQuery.Contains("force=true", StringComparison.Ordinal));
+            && p.PathAndQuery.Contains("fieldManager=harness", StringComparison.Ordinal) && !p.PathAndQuery.Contains("force=true", StringComparison.Ordinal),
+            "the harness never forces: it does not take over fields another manager owns");
         var establishedCheck = requests.FindLastIndex(r => r.Method == "GET" && r.Path == CrdPath);
         establishedCheck.Should().BeGreaterThan(requests.FindIndex(r => r.Method == "PATCH" && r.Path == CrdPath))
             .And.BeLessThan(requests.FindIndex(r => r.Method == "PATCH" && r.Path.EndsWith("/greetings/hello", StringComparison.Ordinal)),
