@@ -76,7 +76,7 @@ internal static class Commands
             }
         }
         catch (Exception ex) when (ex is PrerequisiteException or TargetNotFoundException or ClusterVerificationException or WaitTimeoutException
-            or AgentFailedException or CommandFailedException or k8s.Autorest.HttpOperationException)
+            or AgentFailedException or CommandFailedException or Deployment.DeploymentException or k8s.Autorest.HttpOperationException)
         {
             var detail = ex is k8s.Autorest.HttpOperationException http ? $"the API server answered {(int)http.Response.StatusCode}: {Kubernetes.KubernetesExec.Status(http)?.Message ?? http.Message}" : ex.Message;
             await stderr.WriteLineAsync($"harness: {detail}").ConfigureAwait(false);
