@@ -81,7 +81,7 @@ public static class Checklist
                 : statuses.Contains(ProbeStatus.Failed) ? ChecklistStatus.Failed
                 : statuses.Contains(ProbeStatus.Inconclusive) ? ChecklistStatus.Inconclusive
                 : ChecklistStatus.Passed;
-            var evidence = results.Select(r => $"{r.Probe.Id}: {r.Status} ({r.Verdict}) - {r.Explanation}")
+            var evidence = results.Select(r => $"{r.Probe.Id}: {r.Status} ({r.Verdict}) - {r.Explanation}{(r.Evidence.Observed is { } o ? $" [observed: {o}]" : "")}")
                 .Concat(answers.Select(a => $"{a.Question.Id}: {a.Status} - {a.Question.Description}: {a.Evidence}"))
                 .DefaultIfEmpty("nothing tested this here (it needs a cluster)")
                 .ToImmutableArray();

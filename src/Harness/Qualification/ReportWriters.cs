@@ -180,6 +180,16 @@ public static class ReportWriters
                 w.WriteString("verdict", p.Verdict.ToString());
                 w.WriteString("explanation", r.Redact(p.Explanation));
                 w.WriteString("attempt", r.Redact(p.Evidence.Attempt));
+                if (p.Evidence.Observed is { } observed)
+                {
+                    w.WriteString("observed", r.Redact(observed));
+                }
+                w.WriteStartObject("data");
+                foreach (var (key, value) in p.Evidence.Data.Where(kv => kv.Key != Protocol.DataKeys.Observed).OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                {
+                    w.WriteString(key, r.Redact(value));
+                }
+                w.WriteEndObject();
                 w.WriteNumber("durationMs", p.Evidence.DurationMs);
                 if (p.Evidence.Control is { } c)
                 {

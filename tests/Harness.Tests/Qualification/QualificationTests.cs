@@ -91,6 +91,8 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
         var fsRoot = json.RootElement.GetProperty("probes").EnumerateArray().Single(p => p.GetProperty("id").GetString() == "fs.root");
         fsRoot.GetProperty("status").GetString().Should().Be("Failed");
         fsRoot.GetProperty("control").GetProperty("succeeded").GetBoolean().Should().BeTrue();
+        fsRoot.GetProperty("observed").GetString().Should().StartWith("the probe process itself", "every verdict names what it observed");
+        fsRoot.GetProperty("data").GetProperty("file").GetString().Should().StartWith("/.harness-probe-");
 
         var junit = XDocument.Parse(ReportWriters.JUnit(report));
         var checklist = junit.Root!.Elements("testsuite").Single(s => (string?)s.Attribute("name") == "checklist");
