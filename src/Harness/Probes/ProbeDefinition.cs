@@ -25,6 +25,94 @@ public enum HardeningCheck
     RequiredAccess,
 }
 
+/// <summary>The release checklist's items. Probes and access questions declare which they support; the checklist is a view of that.</summary>
+public enum HardeningItem
+{
+    /// <summary><c>namespace-psa</c>: the namespace's PodSecurity labels enforce restricted.</summary>
+    NamespacePodSecurity,
+
+    /// <summary><c>rootfs-readonly</c>: read-only root filesystem, with an explicit writable emptyDir.</summary>
+    RootFilesystemReadOnly,
+
+    /// <summary><c>capabilities-dropped</c>: all capabilities dropped.</summary>
+    CapabilitiesDropped,
+
+    /// <summary><c>no-privilege-escalation</c>: no privilege escalation, in the kernel and through the API.</summary>
+    NoPrivilegeEscalation,
+
+    /// <summary><c>seccomp</c>: a seccomp profile is in force.</summary>
+    Seccomp,
+
+    /// <summary><c>non-root</c>: runs as a non-root uid and gid.</summary>
+    NonRoot,
+
+    /// <summary><c>egress-default-deny</c>: egress default-deny; only the API server, DNS and declared webhooks allowed.</summary>
+    EgressDefaultDeny,
+
+    /// <summary><c>serviceaccount-least-privilege</c>: no Secrets, nothing beyond its namespace.</summary>
+    ServiceAccountLeastPrivilege,
+
+    /// <summary><c>images-pinned</c>: images pinned by digest.</summary>
+    ImagesPinned,
+
+    /// <summary><c>images-signed</c>: image signatures verify.</summary>
+    ImagesSigned,
+
+    /// <summary><c>webhook-ca-patch</c>: only the intended controllers may patch webhook CA bundles.</summary>
+    WebhookCaPatch,
+}
+
+/// <summary>Ids and titles of <see cref="HardeningItem"/>, as reports print them.</summary>
+public static class HardeningItems
+{
+    /// <summary>Every item, in report order.</summary>
+    public static ImmutableArray<HardeningItem> All { get; } = [.. Enum.GetValues<HardeningItem>()];
+
+    /// <summary>The stable id (<c>rootfs-readonly</c>).</summary>
+    public static string Id(this HardeningItem item) => item switch
+    {
+        HardeningItem.NamespacePodSecurity => "namespace-psa",
+        HardeningItem.RootFilesystemReadOnly => "rootfs-readonly",
+        HardeningItem.CapabilitiesDropped => "capabilities-dropped",
+        HardeningItem.NoPrivilegeEscalation => "no-privilege-escalation",
+        HardeningItem.Seccomp => "seccomp",
+        HardeningItem.NonRoot => "non-root",
+        HardeningItem.EgressDefaultDeny => "egress-default-deny",
+        HardeningItem.ServiceAccountLeastPrivilege => "serviceaccount-least-privilege",
+        HardeningItem.ImagesPinned => "images-pinned",
+        HardeningItem.ImagesSigned => "images-signed",
+        HardeningItem.WebhookCaPatch => "webhook-ca-patch",
+        _ => throw new ArgumentOutOfRangeException(nameof(item), item, null),
+    };
+
+    /// <summary>The checklist wording.</summary>
+    public static string Title(this HardeningItem item) => item switch
+    {
+        HardeningItem.NamespacePodSecurity => "Namespace PodSecurity labels enforce restricted",
+        HardeningItem.RootFilesystemReadOnly => "Read-only root filesystem, with an explicit writable emptyDir",
+        HardeningItem.CapabilitiesDropped => "All capabilities dropped",
+        HardeningItem.NoPrivilegeEscalation => "No privilege escalation (kernel and API)",
+        HardeningItem.Seccomp => "A seccomp profile is in force",
+        HardeningItem.NonRoot => "Runs as a non-root uid and gid",
+        HardeningItem.EgressDefaultDeny => "Egress default-deny; only the API server, DNS and declared webhooks allowed",
+        HardeningItem.ServiceAccountLeastPrivilege => "ServiceAccount least privilege: no Secrets, nothing beyond its namespace",
+        HardeningItem.ImagesPinned => "Images pinned by digest",
+        HardeningItem.ImagesSigned => "Image signatures verify (cosign)",
+        HardeningItem.WebhookCaPatch => "Only the intended controllers may patch webhook CA bundles",
+        _ => throw new ArgumentOutOfRangeException(nameof(item), item, null),
+    };
+
+    /// <summary>The items a probe of <paramref name="check"/> supports when it declares none (user-defined probes).</summary>
+    public static ImmutableArray<HardeningItem> Default(HardeningCheck check) => check switch
+    {
+        HardeningCheck.EgressDenied or HardeningCheck.RequiredAccess => [HardeningItem.EgressDefaultDeny],
+        HardeningCheck.RootFilesystemReadOnly => [HardeningItem.RootFilesystemReadOnly],
+        HardeningCheck.PrivilegeEscalationDenied or HardeningCheck.ProcessHardening => [HardeningItem.NoPrivilegeEscalation],
+        HardeningCheck.SecretsNotReadable => [HardeningItem.ServiceAccountLeastPrivilege],
+        _ => [],
+    };
+}
+
 /// <summary>How the agent's raw observation is turned into a verdict.</summary>
 public enum Interpretation
 {
@@ -143,4 +231,13 @@ public sealed record ProbeDefinition(
 
     /// <summary>For <see cref="Interpretation.NoCapabilities"/>: capability names (<c>CAP_NET_BIND_SERVICE</c>) the bounding set may keep.</summary>
     public ImmutableArray<string> AllowedCapabilities { get; init; } = [];
+
+    /// <summary>The checklist items this probe's verdict counts for; by default those of its <see cref="Check"/>.</summary>
+    public ImmutableArray<HardeningItem> Items
+    {
+        get => items ?? HardeningItems.Default(Check);
+        init => items = value;
+    }
+
+    private readonly ImmutableArray<HardeningItem>? items;
 }

@@ -112,23 +112,24 @@ public static class StandardProbes
         }
         // The scratch directory itself must stay writable: the operator needs it, and it is every fs probe's control.
         yield return new("fs.writable", $"write to {o.WritableDirectory}", HardeningCheck.RequiredAccess,
-            control.Step, Interpretation.Errno, Expectation.Allowed(), null);
+            control.Step, Interpretation.Errno, Expectation.Allowed(), null) { Items = [HardeningItem.RootFilesystemReadOnly] };
     }
 
     private static IEnumerable<ProbeDefinition> Process(StandardProbeOptions o)
     {
         var step = new AgentStep { Id = "proc.status", Kind = StepKinds.ProcessStatus, TimeoutMs = o.LocalTimeoutMs };
         yield return new("proc.non-root", "runs as a non-root uid", HardeningCheck.ProcessHardening,
-            step, Interpretation.NonRootUid, Expectation.Denied(Mechanism.NonRootUser), null);
+            step, Interpretation.NonRootUid, Expectation.Denied(Mechanism.NonRootUser), null) { Items = [HardeningItem.NonRoot] };
         yield return new("proc.capabilities", "holds no capabilities", HardeningCheck.ProcessHardening,
             step, Interpretation.NoCapabilities, Expectation.Denied(Mechanism.NoCapabilities), null)
         {
             AllowedCapabilities = o.AllowedCapabilities,
+            Items = [HardeningItem.CapabilitiesDropped],
         };
         yield return new("proc.no-new-privs", "no_new_privs is set", HardeningCheck.ProcessHardening,
             step, Interpretation.NoNewPrivileges, Expectation.Denied(Mechanism.NoNewPrivileges), null);
         yield return new("proc.seccomp", "a seccomp filter is in force", HardeningCheck.ProcessHardening,
-            step, Interpretation.Seccomp, Expectation.Denied(Mechanism.SeccompFilter), null);
+            step, Interpretation.Seccomp, Expectation.Denied(Mechanism.SeccompFilter), null) { Items = [HardeningItem.Seccomp] };
     }
 
     private static IEnumerable<ProbeDefinition> Kernel(StandardProbeOptions o)
@@ -145,7 +146,10 @@ public static class StandardProbes
         yield return new("kernel.setuid", "setuid(0)", esc, K("kernel.setuid", "setuid 0"), Interpretation.Errno, eperm,
             new ControlSpec(K("control.kernel.setuid-self", "setuid self"), Vantage.Target, "setuid() to the current uid works (same call, no privilege)"));
         yield return new("kernel.setgid", "setgid(0)", esc, K("kernel.setgid", "setgid 0"), Interpretation.Errno, eperm,
-            new ControlSpec(K("control.kernel.setgid-self", "setgid self"), Vantage.Target, "setgid() to the current gid works (same call, no privilege)"));
+            new ControlSpec(K("control.kernel.setgid-self", "setgid self"), Vantage.Target, "setgid() to the current gid works (same call, no privilege)"))
+        {
+            Items = [HardeningItem.NoPrivilegeEscalation, HardeningItem.NonRoot],
+        };
         yield return new("kernel.setuid-helper", "exec a setuid-root program", esc,
             K("kernel.setuid-helper", "id", SuidHelper, new() { ["expectSetuid"] = "true" }),
             Interpretation.SetuidExec, Expectation.Denied(Mechanism.SetuidIgnored), exec);
@@ -154,7 +158,10 @@ public static class StandardProbes
         yield return new("kernel.mount", "mount a tmpfs", esc, K("kernel.mount", $"mount-tmpfs {ProbeImageLayout.MountPoint}"), Interpretation.Errno, eperm, exec);
         yield return new("kernel.chroot", "chroot", esc, K("kernel.chroot", "chroot /"), Interpretation.Errno, eperm, exec);
         yield return new("kernel.raw-socket", "open a raw socket", esc, K("kernel.raw-socket", "socket raw"), Interpretation.Errno, eperm,
-            new ControlSpec(K("control.kernel.dgram-socket", "socket dgram"), Vantage.Target, "an ordinary UDP socket opens (same call, no privilege)"));
+            new ControlSpec(K("control.kernel.dgram-socket", "socket dgram"), Vantage.Target, "an ordinary UDP socket opens (same call, no privilege)"))
+        {
+            Items = [HardeningItem.NoPrivilegeEscalation, HardeningItem.CapabilitiesDropped],
+        };
     }
 
     private static IEnumerable<ProbeDefinition> Egress(EgressTarget t, StandardProbeOptions o)

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Harness.Probes;
 using Harness.Rbac;
 using Harness.Verdicts;
 
@@ -30,28 +31,15 @@ public sealed record ChecklistInputs(
 /// <summary>Maps probe results and access answers onto the hardening checklist. Pure.</summary>
 public static class Checklist
 {
-    private sealed record Item(string Id, string Title, Func<string, bool> Probe, Func<string, bool> Question);
-
-    private static readonly ImmutableArray<Item> ProbeItems =
+    // The items judged from probes and access answers; which probe counts where is declared with the probe (ProbeDefinition.Items).
+    private static readonly ImmutableArray<HardeningItem> ProbeItems =
     [
-        new("rootfs-readonly", "Read-only root filesystem, with an explicit writable emptyDir", id => id.StartsWith("fs.", StringComparison.Ordinal), _ => false),
-        new("capabilities-dropped", "All capabilities dropped", id => id == "proc.capabilities" || id == "kernel.raw-socket", _ => false),
-        new("no-privilege-escalation", "No privilege escalation (kernel and API)",
-            id => id == "proc.no-new-privs" || id.StartsWith("kernel.", StringComparison.Ordinal) || id is "api.pod.privileged" or "api.pod.other-namespace",
-            q => q is "sar.pods.create.other" or "sar.pods.exec" or "sar.crds.create" or "sar.netpol.create.other" or "sar.namespaces.patch" || q.StartsWith("sar.impersonate", StringComparison.Ordinal) || q.StartsWith("sar.clusterroles", StringComparison.Ordinal)),
-        new("seccomp", "A seccomp profile is in force", id => id == "proc.seccomp", _ => false),
-        new("non-root", "Runs as a non-root uid and gid", id => id is "proc.non-root" or "kernel.setgid", _ => false),
-        new("egress-default-deny", "Egress default-deny; only the API server, DNS and declared webhooks allowed",
-            id => id.StartsWith("egress.", StringComparison.Ordinal) || id is "dns.cluster" or "api.self", _ => false),
-        new("serviceaccount-least-privilege", "ServiceAccount least privilege: no Secrets, nothing beyond its namespace",
-            id => id.StartsWith("api.secrets", StringComparison.Ordinal), q => q.StartsWith("sar.secrets", StringComparison.Ordinal)),
+        HardeningItem.RootFilesystemReadOnly, HardeningItem.CapabilitiesDropped, HardeningItem.NoPrivilegeEscalation, HardeningItem.Seccomp,
+        HardeningItem.NonRoot, HardeningItem.EgressDefaultDeny, HardeningItem.ServiceAccountLeastPrivilege,
     ];
 
     /// <summary>The ids of every checklist item, in report order.</summary>
-    public static ImmutableArray<string> ItemIds { get; } =
-    [
-        "namespace-psa", .. ProbeItems.Select(i => i.Id), "images-pinned", "images-signed", "webhook-ca-patch",
-    ];
+    public static ImmutableArray<string> ItemIds { get; } = [.. HardeningItems.All.Select(i => i.Id())];
 
     /// <summary>What a user may waive: checklist item ids and the mission checks' names.</summary>
     public static ImmutableArray<string> Waivable { get; } = [.. ItemIds, .. CheckOutcome.Mission.Select(m => m.ToString())];
@@ -65,17 +53,17 @@ public static class Checklist
         var items = ImmutableArray.CreateBuilder<ChecklistItem>();
         items.Add(inputs.NamespaceEnforce switch
         {
-            null => new ChecklistItem("namespace-psa", "Namespace PodSecurity labels enforce restricted", ChecklistStatus.Skipped,
+            null => new ChecklistItem(HardeningItem.NamespacePodSecurity.Id(), HardeningItem.NamespacePodSecurity.Title(), ChecklistStatus.Skipped,
                 ["the namespace was not read (docker vehicle without a Namespace manifest)"], [], 0),
-            "restricted" => new ChecklistItem("namespace-psa", "Namespace PodSecurity labels enforce restricted", ChecklistStatus.Passed,
+            "restricted" => new ChecklistItem(HardeningItem.NamespacePodSecurity.Id(), HardeningItem.NamespacePodSecurity.Title(), ChecklistStatus.Passed,
                 ["pod-security.kubernetes.io/enforce=restricted"], [], 0),
-            var level => new ChecklistItem("namespace-psa", "Namespace PodSecurity labels enforce restricted", ChecklistStatus.Failed,
+            var level => new ChecklistItem(HardeningItem.NamespacePodSecurity.Id(), HardeningItem.NamespacePodSecurity.Title(), ChecklistStatus.Failed,
                 [$"pod-security.kubernetes.io/enforce={(level.Length == 0 ? "(not set)" : level)}"], [], 0),
         });
         foreach (var item in ProbeItems)
         {
-            var results = probes.Where(p => item.Probe(p.Probe.Id)).ToList();
-            var answers = access.Where(a => item.Question(a.Question.Id)).ToList();
+            var results = probes.Where(p => p.Probe.Items.Contains(item)).ToList();
+            var answers = access.Where(a => a.Question.Items.Contains(item)).ToList();
             var statuses = results.Select(r => r.Status).Concat(answers.Select(a => a.Status)).ToList();
             var status = statuses.Count == 0 ? ChecklistStatus.Skipped
                 : statuses.Contains(ProbeStatus.Failed) ? ChecklistStatus.Failed
@@ -89,30 +77,30 @@ public static class Checklist
                 .Select(r => $"{r.Probe.Id}: {r.Evidence.Control!.Proves} ({(r.Evidence.Control.Succeeded ? "held" : "FAILED")})")
                 .ToImmutableArray();
             var duration = results.Select(r => r.Evidence.DurationMs).DefaultIfEmpty(0).Max();
-            if (status == ChecklistStatus.Passed && inputs.Approximations.TryGetValue(item.Id, out var approximation))
+            if (status == ChecklistStatus.Passed && inputs.Approximations.TryGetValue(item.Id(), out var approximation))
             {
                 status = ChecklistStatus.Approximated;
                 evidence = [$"approximation, not a proof: {approximation}", .. evidence];
             }
-            items.Add(new ChecklistItem(item.Id, item.Title, status, evidence, controls, duration));
+            items.Add(new ChecklistItem(item.Id(), item.Title(), status, evidence, controls, duration));
         }
         items.Add(!inputs.RequireDigest
-            ? new ChecklistItem("images-pinned", "Images pinned by digest", ChecklistStatus.Skipped,
+            ? new ChecklistItem(HardeningItem.ImagesPinned.Id(), HardeningItem.ImagesPinned.Title(), ChecklistStatus.Skipped,
                 ["not required here (imagePolicy.requireDigest: false)", .. inputs.UnpinnedImages.Select(i => $"{i} is not pinned by digest")], [], 0)
             : inputs.UnpinnedImages.IsEmpty
-            ? new ChecklistItem("images-pinned", "Images pinned by digest", ChecklistStatus.Passed, ["every image is referenced by @sha256 digest"], [], 0)
-            : new ChecklistItem("images-pinned", "Images pinned by digest", ChecklistStatus.Failed, [.. inputs.UnpinnedImages.Select(i => $"{i} is not pinned by digest")], [], 0));
+            ? new ChecklistItem(HardeningItem.ImagesPinned.Id(), HardeningItem.ImagesPinned.Title(), ChecklistStatus.Passed, ["every image is referenced by @sha256 digest"], [], 0)
+            : new ChecklistItem(HardeningItem.ImagesPinned.Id(), HardeningItem.ImagesPinned.Title(), ChecklistStatus.Failed, [.. inputs.UnpinnedImages.Select(i => $"{i} is not pinned by digest")], [], 0));
         items.Add(inputs.SignatureSkipped is { } why
-            ? new ChecklistItem("images-signed", "Image signatures verify (cosign)", ChecklistStatus.Skipped, [why], [], 0)
-            : new ChecklistItem("images-signed", "Image signatures verify (cosign)",
+            ? new ChecklistItem(HardeningItem.ImagesSigned.Id(), HardeningItem.ImagesSigned.Title(), ChecklistStatus.Skipped, [why], [], 0)
+            : new ChecklistItem(HardeningItem.ImagesSigned.Id(), HardeningItem.ImagesSigned.Title(),
                 inputs.Signatures.Values.All(v => v == "verified") ? ChecklistStatus.Passed : ChecklistStatus.Failed,
                 [.. inputs.Signatures.Select(kv => $"{kv.Key}: {kv.Value}")], [], 0));
-        var webhookAnswers = access.Where(a => a.Question.Id.StartsWith("sar.webhooks", StringComparison.Ordinal)).ToList();
+        var webhookAnswers = access.Where(a => a.Question.Items.Contains(HardeningItem.WebhookCaPatch)).ToList();
         var webhookStatus = webhookAnswers.Any(a => a.Status == ProbeStatus.Failed) || !inputs.WebhookPatchers.IsEmpty ? ChecklistStatus.Failed
             : webhookAnswers.Any(a => a.Status == ProbeStatus.Inconclusive) ? ChecklistStatus.Inconclusive
             : webhookAnswers.Count == 0 ? ChecklistStatus.Skipped
             : ChecklistStatus.Passed;
-        items.Add(new ChecklistItem("webhook-ca-patch", "Only the intended controllers may patch webhook CA bundles", webhookStatus,
+        items.Add(new ChecklistItem(HardeningItem.WebhookCaPatch.Id(), HardeningItem.WebhookCaPatch.Title(), webhookStatus,
             [.. webhookAnswers.Select(a => $"{a.Question.Id}: {a.Status} - {a.Evidence}"), .. inputs.WebhookPatchers.Select(p => $"the manifests let {p} patch webhook configurations")],
             [], 0));
         if (webhookStatus == ChecklistStatus.Skipped)

@@ -11,7 +11,17 @@ namespace Harness.Rbac;
 /// <param name="Description">What it asks, in words.</param>
 /// <param name="Check">The hardening check it belongs to.</param>
 /// <param name="Attributes">The resource attributes asked about.</param>
-public sealed record AccessQuestion(string Id, string Description, HardeningCheck Check, V1ResourceAttributes Attributes);
+public sealed record AccessQuestion(string Id, string Description, HardeningCheck Check, V1ResourceAttributes Attributes)
+{
+    /// <summary>The checklist items the answer counts for; by default those of its <see cref="Check"/>.</summary>
+    public ImmutableArray<HardeningItem> Items
+    {
+        get => items ?? HardeningItems.Default(Check);
+        init => items = value;
+    }
+
+    private readonly ImmutableArray<HardeningItem>? items;
+}
 
 /// <summary>The authorizer's answer to one question, judged.</summary>
 /// <param name="Question">The question.</param>
@@ -44,8 +54,8 @@ public static class AccessReviewMatrix
             new("sar.pods.exec", $"exec into pods in {ns}", HardeningCheck.PrivilegeEscalationDenied, A("create", "", "pods", ns, "exec")),
             new("sar.crds.create", "create CustomResourceDefinitions", HardeningCheck.PrivilegeEscalationDenied, A("create", "apiextensions.k8s.io", "customresourcedefinitions", null)),
             new("sar.netpol.create.other", $"create NetworkPolicies in {otherNamespace}", HardeningCheck.PrivilegeEscalationDenied, A("create", "networking.k8s.io", "networkpolicies", otherNamespace)),
-            new("sar.webhooks.mutating.patch", "patch MutatingWebhookConfigurations", HardeningCheck.PrivilegeEscalationDenied, A("patch", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", null)),
-            new("sar.webhooks.validating.patch", "patch ValidatingWebhookConfigurations", HardeningCheck.PrivilegeEscalationDenied, A("patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", null)),
+            new("sar.webhooks.mutating.patch", "patch MutatingWebhookConfigurations", HardeningCheck.PrivilegeEscalationDenied, A("patch", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", null)) { Items = [HardeningItem.WebhookCaPatch] },
+            new("sar.webhooks.validating.patch", "patch ValidatingWebhookConfigurations", HardeningCheck.PrivilegeEscalationDenied, A("patch", "admissionregistration.k8s.io", "validatingwebhookconfigurations", null)) { Items = [HardeningItem.WebhookCaPatch] },
             new("sar.namespaces.patch", $"patch namespace {ns} (its PodSecurity labels)", HardeningCheck.PrivilegeEscalationDenied, new V1ResourceAttributes { Verb = "patch", Group = "", Resource = "namespaces", Name = ns }),
             new("sar.impersonate.users", "impersonate users", HardeningCheck.PrivilegeEscalationDenied, A("impersonate", "", "users", null)),
             new("sar.impersonate.serviceaccounts", "impersonate service accounts", HardeningCheck.PrivilegeEscalationDenied, A("impersonate", "", "serviceaccounts", null)),

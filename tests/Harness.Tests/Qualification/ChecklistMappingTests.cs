@@ -1,0 +1,57 @@
+using Harness.Probes;
+using Harness.Qualification;
+using Harness.Rbac;
+
+namespace Harness.Tests.Qualification;
+
+/// <summary>The checklist is a view of what probes and questions declare (issue #13, item 3): no probe falls out of it.</summary>
+public sealed class ChecklistMappingTests
+{
+    private static readonly ProbePlan Plan = StandardProbes.Create(new StandardProbeOptions
+    {
+        EgressTargets = [new EgressTarget("sink", "172.30.0.2", "harness-sink", 8080, "tok")],
+        IncludeKubernetesApi = true,
+    });
+
+    [Theory]
+    [InlineData("fs.root", "rootfs-readonly")]
+    [InlineData("fs.writable", "rootfs-readonly")]
+    [InlineData("fs.serviceaccount", "rootfs-readonly")]
+    [InlineData("proc.non-root", "non-root")]
+    [InlineData("proc.capabilities", "capabilities-dropped")]
+    [InlineData("proc.no-new-privs", "no-privilege-escalation")]
+    [InlineData("proc.seccomp", "seccomp")]
+    [InlineData("kernel.setuid", "no-privilege-escalation")]
+    [InlineData("kernel.setgid", "no-privilege-escalation,non-root")]
+    [InlineData("kernel.raw-socket", "no-privilege-escalation,capabilities-dropped")]
+    [InlineData("egress.sink.tcp", "egress-default-deny")]
+    [InlineData("dns.cluster", "egress-default-deny")]
+    [InlineData("api.self", "egress-default-deny")]
+    [InlineData("api.secrets.cluster", "serviceaccount-least-privilege")]
+    [InlineData("api.pod.privileged", "no-privilege-escalation")]
+    public void Probe_DeclaresTheChecklistItemsItCountsFor(string probe, string items)
+    {
+        Plan.Probes.Single(p => p.Id == probe).Items.Select(i => i.Id()).Should().Equal(items.Split(','));
+    }
+
+    [Fact]
+    public void EveryStandardProbeAndQuestion_CountsForAtLeastOneItem_AndEveryIdIsKnown()
+    {
+        Plan.Probes.Should().OnlyContain(p => !p.Items.IsEmpty, "a probe no checklist item reads is a probe no report shows");
+        var questions = AccessReviewMatrix.Build(new ServiceAccountRef("ns", "sa"), "kube-system");
+        questions.Should().OnlyContain(q => !q.Items.IsEmpty);
+        questions.Where(q => q.Id.StartsWith("sar.webhooks", StringComparison.Ordinal)).Should().OnlyContain(q => q.Items.SequenceEqual(new[] { HardeningItem.WebhookCaPatch }));
+        Checklist.ItemIds.Should().Equal("namespace-psa", "rootfs-readonly", "capabilities-dropped", "no-privilege-escalation", "seccomp", "non-root",
+            "egress-default-deny", "serviceaccount-least-privilege", "images-pinned", "images-signed", "webhook-ca-patch");
+        HardeningItems.All.Select(i => i.Title()).Should().OnlyHaveUniqueItems();
+    }
+
+    [Fact]
+    public void UserProbe_WithoutItems_CountsForItsChecksItem()
+    {
+        var custom = Plan.Probes.Single(p => p.Id == "egress.sink.tcp") with { Id = "egress.lab.custom" };
+
+        custom.Items.Should().Equal(HardeningItem.EgressDefaultDeny);
+        (custom with { Items = [HardeningItem.Seccomp] }).Items.Should().Equal(HardeningItem.Seccomp);
+    }
+}
