@@ -1,7 +1,5 @@
 using Harness.Docker;
-using Harness.Processes;
 using k8s;
-using Testcontainers.K3s;
 
 namespace Harness.Clusters;
 
@@ -17,7 +15,7 @@ public sealed class HarnessCluster : IAsyncDisposable
     private int disposed;
     private bool failed;
 
-    private HarnessCluster(ClusterProvider provider, string name, string kubeconfigPath, string? context, IKubernetes client, string? probeImage, string cni, string? dockerNetwork, Func<bool, ValueTask> teardown)
+    internal HarnessCluster(ClusterProvider provider, string name, string kubeconfigPath, string? context, IKubernetes client, string? probeImage, string cni, string? dockerNetwork, Func<bool, ValueTask> teardown)
     {
         Provider = provider;
         Name = name;
@@ -133,18 +131,20 @@ public sealed class HarnessCluster : IAsyncDisposable
         return new HarnessCluster(ClusterProvider.Existing, name, kubeconfigPath, context, client, probeImage, cni, dockerNetwork, teardown);
     }
 
-    private sealed class BuiltInProvider(ClusterProvider kind, Func<ClusterOptions, TextWriter, CancellationToken, Task<HarnessCluster>> start) : IClusterProvider
+    private static class BuiltInProvider
     {
         public static IClusterProvider For(ClusterProvider provider) => provider switch
         {
-            ClusterProvider.Kind => new BuiltInProvider(provider, StartKindAsync),
-            ClusterProvider.K3s => new BuiltInProvider(provider, StartK3sAsync),
-            _ => new BuiltInProvider(provider, ConnectExistingAsync),
+            ClusterProvider.Kind => new KindProvider(),
+            ClusterProvider.K3s => new K3sProvider(),
+            _ => new ExistingClusterProvider(),
         };
+    }
 
-        public string Name => kind.ToString();
-
-        public Task<HarnessCluster> StartAsync(ClusterOptions options, TextWriter log, CancellationToken ct) => start(options, log, ct);
+    /// <summary>How a provider loads local images into the nodes (kind load, K3s import); null for clusters the harness did not create.</summary>
+    internal Func<string, CancellationToken, Task>? ImageLoader
+    {
+        init => imageLoader = value;
     }
 
     /// <inheritdoc/>
@@ -156,20 +156,6 @@ public sealed class HarnessCluster : IAsyncDisposable
         }
         Client.Dispose();
         await teardown(failed).ConfigureAwait(false);
-    }
-
-    // ---- existing ----
-
-    private static async Task<HarnessCluster> ConnectExistingAsync(ClusterOptions options, TextWriter log, CancellationToken ct)
-    {
-        if (options.Verify && options.ProbeImage is null)
-        {
-            throw NoProbeImage();
-        }
-        var path = options.ResolveKubeconfig();
-        var client = await ConnectAsync(path, options.Context, ct).ConfigureAwait(false);
-        await log.WriteLineAsync($"using existing cluster {options.Context ?? "(current context)"} from {path}").ConfigureAwait(false);
-        return new HarnessCluster(ClusterProvider.Existing, options.Context ?? "current-context", path, options.Context, client, options.ProbeImage, "the cluster's CNI", null, _ => ValueTask.CompletedTask);
     }
 
     /// <summary>The error for an existing cluster without a probe image it can pull.</summary>
@@ -209,158 +195,6 @@ public sealed class HarnessCluster : IAsyncDisposable
         }
     }
 
-    // ---- kind ----
-
-    private static async Task<HarnessCluster> StartKindAsync(ClusterOptions options, TextWriter log, CancellationToken ct)
-    {
-        KindConfig.Validate(options.Kind);
-        var docker = await ConnectDockerAsync(options.SessionId, NodesInDocker, ct).ConfigureAwait(false);
-        await using var dockerScope = docker.ConfigureAwait(false);
-        var kind = await KindBinary.ResolveAsync(options.KindBinary, ct: ct).ConfigureAwait(false);
-        var path = options.KindBinary.SearchPath;
-        var installer = options.Kind.Cni switch
-        {
-            Clusters.Cni.Calico => KindBinary.FindOnPath("kubectl", path) ?? throw new PrerequisiteException("kubectl", "is needed to install Calico (its CRD bundle is too large for client-side apply; the harness runs `kubectl create`).", "Install kubectl on PATH, or choose another CNI."),
-            Clusters.Cni.Cilium => KindBinary.FindOnPath("helm", path) ?? throw new PrerequisiteException("helm", "is needed to install Cilium.", "Install helm on PATH, or choose Calico."),
-            _ => null,
-        };
-        if (options.Kind.Cni == Clusters.Cni.Kindnet)
-        {
-            await log.WriteLineAsync("warning: kindnet enforces NetworkPolicy only while its policy controller runs and fails open otherwise; verification will tell.").ConfigureAwait(false);
-        }
-
-        var name = options.KindClusterName;
-        var existing = KindCommands.ParseClusters((await Kind(kind, KindCommands.List(), TimeSpan.FromSeconds(30), ct).ConfigureAwait(false)).Stdout);
-        if (options.RemoveStaleAfter is { } age)
-        {
-            await RemoveStaleKindClustersAsync(kind, docker, existing.Where(c => c != name && c.StartsWith(options.Kind.Name + "-", StringComparison.Ordinal)), age, log, ct).ConfigureAwait(false);
-        }
-
-        var dir = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"harness-{name}")).FullName;
-        var kubeconfig = Path.Combine(dir, "kubeconfig");
-        var kindOptions = options.Kind with { Name = name, AdmissionConfigDirectory = Path.Combine(dir, "podsecurity") };
-        Directory.CreateDirectory(kindOptions.AdmissionConfigDirectory);
-        await File.WriteAllTextAsync(Path.Combine(kindOptions.AdmissionConfigDirectory, KindConfig.AdmissionFileName), KindConfig.RenderAdmission(kindOptions), ct).ConfigureAwait(false);
-        var configPath = Path.Combine(dir, "kind-config.yaml");
-        await File.WriteAllTextAsync(configPath, KindConfig.RenderCluster(kindOptions), ct).ConfigureAwait(false);
-
-        // kind reuses a "kind" network that exists. Creating it with the documented subnet first makes node addresses
-        // predictable, so NetworkPolicies can name the API server's network (the sample's do).
-        string? nodeSubnet;
-        try
-        {
-            nodeSubnet = await docker.EnsureBridgeNetworkAsync(options.Kind.DockerNetwork, KindClusterOptions.NodeSubnet, ct).ConfigureAwait(false);
-        }
-        catch (global::Docker.DotNet.DockerApiException e)
-        {
-            nodeSubnet = null;
-            await log.WriteLineAsync($"warning: could not create the {options.Kind.DockerNetwork} network with {KindClusterOptions.NodeSubnet} ({e.Message.Trim()}); kind picks a subnet").ConfigureAwait(false);
-        }
-        if (nodeSubnet != KindClusterOptions.NodeSubnet)
-        {
-            await log.WriteLineAsync($"warning: kind's node network is {nodeSubnet ?? "unknown"}, not {KindClusterOptions.NodeSubnet}: policies that allow the API server by that subnet will not match").ConfigureAwait(false);
-        }
-        var reused = options.Reuse && existing.Contains(name);
-        var keep = options.Keep || options.Reuse;
-        async ValueTask Teardown(bool failed)
-        {
-            if (failed)
-            {
-                var logs = Path.GetFullPath(Path.Combine(options.LogDirectory, name));
-                try
-                {
-                    await Kind(kind, KindCommands.ExportLogs(name, logs), TimeSpan.FromMinutes(3), CancellationToken.None).ConfigureAwait(false);
-                    await log.WriteLineAsync($"kind logs exported to {logs}").ConfigureAwait(false);
-                }
-                catch (Exception e) when (e is CommandFailedException or TimeoutException)
-                {
-                    await log.WriteLineAsync($"could not export kind logs: {e.Message}").ConfigureAwait(false);
-                }
-            }
-            if (keep || (failed && options.KeepOnFailure))
-            {
-                await log.WriteLineAsync($"keeping kind cluster {name} (kubeconfig: {kubeconfig}); delete it with `kind delete cluster --name {name}`").ConfigureAwait(false);
-                return;
-            }
-            try
-            {
-                await Kind(kind, KindCommands.Delete(name, kubeconfig), TimeSpan.FromMinutes(3), CancellationToken.None).ConfigureAwait(false);
-                Directory.Delete(dir, recursive: true);
-            }
-            catch (Exception e) when (e is CommandFailedException or TimeoutException or IOException)
-            {
-                await log.WriteLineAsync($"could not delete kind cluster {name}: {e.Message}; the next run removes it as stale").ConfigureAwait(false);
-            }
-        }
-
-        if (reused)
-        {
-            await log.WriteLineAsync($"reusing kind cluster {name}").ConfigureAwait(false);
-            await Kind(kind, KindCommands.ExportKubeconfig(name, kubeconfig), TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
-        }
-        else
-        {
-            await log.WriteLineAsync($"creating kind cluster {name} ({options.Kind.NodeImage}, CNI {options.Kind.Cni})").ConfigureAwait(false);
-            try
-            {
-                await Kind(kind, KindCommands.Create(name, configPath, options.Kind.NodeImage, kubeconfig, options.KeepOnFailure, options.ReadyTimeout), options.ReadyTimeout + TimeSpan.FromMinutes(1), ct, options.Kind.DockerNetwork).ConfigureAwait(false);
-            }
-            catch
-            {
-                await Teardown(failed: true).ConfigureAwait(false);
-                throw;
-            }
-        }
-
-        IKubernetes? client = null;
-        try
-        {
-            if (installer is not null && !reused)
-            {
-                await InstallCniAsync(options.Kind.Cni, installer, kubeconfig, log, ct).ConfigureAwait(false);
-            }
-            client = await ConnectAsync(kubeconfig, null, ct).ConfigureAwait(false);
-            await ClusterReadiness.WaitAsync(client, options.Kind.Cni, options.ReadyTimeout, ct).ConfigureAwait(false);
-            var probeImage = options.ProbeImage ?? await Images.ProbeImage.BuildAsync(docker, Images.ProbeArtifacts.Locate(), ct).ConfigureAwait(false);
-            await Kind(kind, KindCommands.LoadImage(name, probeImage), TimeSpan.FromMinutes(3), ct).ConfigureAwait(false);
-            return new HarnessCluster(ClusterProvider.Kind, name, kubeconfig, $"kind-{name}", client, probeImage, options.Kind.Cni.ToString(), options.Kind.DockerNetwork, Teardown)
-            {
-                imageLoader = (image, t) => Kind(kind, KindCommands.LoadImage(name, image), TimeSpan.FromMinutes(3), t),
-            };
-        }
-        catch
-        {
-            client?.Dispose();
-            await Teardown(failed: true).ConfigureAwait(false);
-            throw;
-        }
-    }
-
-    private static async Task<ProcessResult> Kind(string kind, IReadOnlyList<string> args, TimeSpan timeout, CancellationToken ct, string network = "kind") =>
-        (await ProcessRunner.RunAsync(kind, args, timeout, network == "kind" ? null : new Dictionary<string, string> { ["KIND_EXPERIMENTAL_DOCKER_NETWORK"] = network }, ct: ct).ConfigureAwait(false)).EnsureSuccess();
-
-    private static async Task InstallCniAsync(Cni cni, string installer, string kubeconfig, TextWriter log, CancellationToken ct)
-    {
-        foreach (var args in CniInstall.Commands(cni, kubeconfig))
-        {
-            await log.WriteLineAsync($"installing {cni}: {string.Join(" ", args)}").ConfigureAwait(false);
-            (await ProcessRunner.RunAsync(installer, args, TimeSpan.FromMinutes(5), ct: ct).ConfigureAwait(false)).EnsureSuccess();
-        }
-    }
-
-    private static async Task RemoveStaleKindClustersAsync(string kind, DockerHost docker, IEnumerable<string> candidates, TimeSpan age, TextWriter log, CancellationToken ct)
-    {
-        foreach (var cluster in candidates)
-        {
-            var created = await docker.ContainerCreatedAsync($"{cluster}-control-plane", ct).ConfigureAwait(false);
-            if (created is { } at && DateTimeOffset.UtcNow - at > age)
-            {
-                await log.WriteLineAsync($"removing stale harness cluster {cluster} (created {at:u})").ConfigureAwait(false);
-                await Kind(kind, KindCommands.Delete(cluster), TimeSpan.FromMinutes(3), ct).ConfigureAwait(false);
-            }
-        }
-    }
-
     /// <summary>Docker, or a prerequisite error that says what needed it.</summary>
     internal static async Task<DockerHost> ConnectDockerAsync(string? session, string neededFor, CancellationToken ct)
     {
@@ -374,69 +208,6 @@ public sealed class HarnessCluster : IAsyncDisposable
         }
     }
 
-    private const string NodesInDocker = "kind and K3s run their nodes in Docker containers.";
-
-    // ---- K3s ----
-
-    private static async Task<HarnessCluster> StartK3sAsync(ClusterOptions options, TextWriter log, CancellationToken ct)
-    {
-        var docker = await ConnectDockerAsync(options.SessionId, NodesInDocker, ct).ConfigureAwait(false);
-        await using var dockerScope = docker.ConfigureAwait(false);
-        var admission = KindConfig.RenderAdmission(new KindClusterOptions { Cni = Clusters.Cni.Kindnet });
-        var container = new K3sBuilder(options.K3s.Image)
-            .WithLabel(DockerHost.OwnerLabel, "harness")
-            .WithLabel(DockerHost.SessionLabel, options.SessionId)
-            .WithResourceMapping(System.Text.Encoding.UTF8.GetBytes(admission), K3sConfig.AdmissionPath)
-            .WithCommand([.. K3sConfig.ExtraServerArgs()])
-            .Build();
-        await log.WriteLineAsync($"starting K3s ({options.K3s.Image})").ConfigureAwait(false);
-        try
-        {
-            await container.StartAsync(ct).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            await container.DisposeAsync().ConfigureAwait(false);
-            throw new PrerequisiteException("K3s", $"the K3s container did not start ({e.Message}).", "K3s needs a privileged container; rootless or restricted Docker hosts cannot run it.", e);
-        }
-        var dir = Directory.CreateDirectory(Path.Combine(Path.GetTempPath(), $"harness-k3s-{options.SessionId}")).FullName;
-        var kubeconfig = Path.Combine(dir, "kubeconfig");
-        async ValueTask Teardown(bool failed)
-        {
-            if (options.Keep || (failed && options.KeepOnFailure))
-            {
-                await log.WriteLineAsync($"keeping K3s container {container.Id} (kubeconfig: {kubeconfig})").ConfigureAwait(false);
-                return;
-            }
-            await container.DisposeAsync().ConfigureAwait(false);
-            Directory.Delete(dir, recursive: true);
-        }
-        IKubernetes? client = null;
-        try
-        {
-            await File.WriteAllTextAsync(kubeconfig, await container.GetKubeconfigAsync().ConfigureAwait(false), ct).ConfigureAwait(false);
-            client = await ConnectAsync(kubeconfig, null, ct).ConfigureAwait(false);
-            await ClusterReadiness.WaitAsync(client, Clusters.Cni.Kindnet, options.ReadyTimeout, ct).ConfigureAwait(false);
-            var probeImage = options.ProbeImage ?? await Images.ProbeImage.BuildAsync(docker, Images.ProbeArtifacts.Locate(), ct).ConfigureAwait(false);
-            await K3sConfig.LoadImageAsync(docker, container, probeImage, ct).ConfigureAwait(false);
-            var network = await docker.ContainerNetworkAsync(container.Id, ct).ConfigureAwait(false);
-            return new HarnessCluster(ClusterProvider.K3s, container.Name.TrimStart('/'), kubeconfig, null, client, probeImage, "K3s kube-router", network, Teardown)
-            {
-                imageLoader = async (image, t) =>
-                {
-                    var host = await ConnectDockerAsync(options.SessionId, NodesInDocker, t).ConfigureAwait(false);
-                    await using (host.ConfigureAwait(false))
-                    {
-                        await K3sConfig.LoadImageAsync(host, container, image, t).ConfigureAwait(false);
-                    }
-                },
-            };
-        }
-        catch
-        {
-            client?.Dispose();
-            await Teardown(failed: true).ConfigureAwait(false);
-            throw;
-        }
-    }
+    /// <summary>Why Docker is needed, for the prerequisite error.</summary>
+    internal const string NodesInDocker = "kind and K3s run their nodes in Docker containers.";
 }
