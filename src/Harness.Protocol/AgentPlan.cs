@@ -155,6 +155,9 @@ public static class DataKeys
     /// <summary>What the step observed: the agent's own process, or the target process (pid, name) and how it was reached.</summary>
     public const string Observed = "observed";
 
+    /// <summary>For HTTP steps: the token the harness's sink put in its answer (proves the answer came from the sink).</summary>
+    public const string SinkToken = "sinkToken";
+
     /// <summary>For Kubernetes steps: the address the request went to and where it came from (injected environment or DNS).</summary>
     public const string ApiServer = "apiServer";
 }

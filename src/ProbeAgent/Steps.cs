@@ -342,7 +342,7 @@ internal static class Steps
             progress.Enter("http");
             if (response.Headers.TryGetValues("X-Harness-Sink", out var sink))
             {
-                progress.Set("sinkToken", sink.First());
+                progress.Set(DataKeys.SinkToken, sink.First());
             }
             return new Observation(StepOutcomes.Succeeded)
             {

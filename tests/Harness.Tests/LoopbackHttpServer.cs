@@ -51,7 +51,8 @@ internal sealed class LoopbackHttpServer : IDisposable
             {
                 context = await listener.GetContextAsync();
             }
-            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException)
+            // Stopped between the IsListening check and the call: HttpListener says so with InvalidOperationException.
+            catch (Exception e) when (e is HttpListenerException or ObjectDisposedException or InvalidOperationException)
             {
                 return;
             }

@@ -83,7 +83,7 @@ public static class ClusterVerification
             {
                 Name = name,
                 NamespaceProperty = ns,
-                Labels = new Dictionary<string, string> { ["app.kubernetes.io/name"] = "harness-canary", ["harness.io/role"] = role, [SessionLabel] = session },
+                Labels = new Dictionary<string, string> { ["app.kubernetes.io/name"] = "harness-canary", [Docker.DockerHost.RoleLabel] = role, [SessionLabel] = session },
             },
             Spec = spec,
         };
@@ -103,7 +103,7 @@ public static class ClusterVerification
         Metadata = new V1ObjectMeta { Name = "harness-canary-deny", NamespaceProperty = ns },
         Spec = new V1NetworkPolicySpec
         {
-            PodSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { ["harness.io/role"] = "server" } },
+            PodSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { [Docker.DockerHost.RoleLabel] = "server" } },
             PolicyTypes = ["Ingress"],
         },
     };

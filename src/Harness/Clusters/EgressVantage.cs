@@ -169,7 +169,7 @@ public sealed class EgressVantage : IAsyncDisposable
         string? TokenOf(string stepId) => targets.FirstOrDefault(t => stepId.StartsWith($"control.egress.{t.Name}.", StringComparison.Ordinal))?.SinkToken;
         return [.. report.Results
             .Where(r => r.Outcome != StepOutcomes.Succeeded
-                || (r.Kind == StepKinds.Http && TokenOf(r.Id) is { } token && r.Data?.GetValueOrDefault("sinkToken") != token))
+                || (r.Kind == StepKinds.Http && TokenOf(r.Id) is { } token && r.Data?.GetValueOrDefault(DataKeys.SinkToken) != token))
             .Select(r => $"{r.Id} {r.Outcome} {r.Errno} {r.Detail}".Trim())];
     }
 

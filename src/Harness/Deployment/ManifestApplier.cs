@@ -67,7 +67,7 @@ public static class ManifestApplier
                 await ApplyOneAsync(client, existed || session is null ? obj : WithSessionLabel(obj, session), plural, existed, ct).ConfigureAwait(false);
                 await log.WriteLineAsync($"applied {obj.Display}{(existed ? "" : " (created)")}").ConfigureAwait(false);
             }
-            if (phase.Key == 1)
+            if (phase.Key == ApplyPhase.CustomResourceDefinitions)
             {
                 foreach (var crd in phase)
                 {

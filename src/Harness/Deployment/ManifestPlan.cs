@@ -7,6 +7,25 @@ using k8s.Models;
 
 namespace Harness.Deployment;
 
+/// <summary>The order objects are applied in: what later phases need exists first.</summary>
+public enum ApplyPhase
+{
+    /// <summary>The target namespace.</summary>
+    Namespace = 0,
+
+    /// <summary>CustomResourceDefinitions, waited for until Established.</summary>
+    CustomResourceDefinitions = 1,
+
+    /// <summary>Other cluster-scoped objects (ClusterRoles, bindings, webhooks).</summary>
+    ClusterScoped = 2,
+
+    /// <summary>Namespaced built-in objects (Deployments, ServiceAccounts, Roles, NetworkPolicies).</summary>
+    Namespaced = 3,
+
+    /// <summary>Custom resources, once their CRDs are served.</summary>
+    CustomResources = 4,
+}
+
 /// <summary>One object to apply: its JSON, where it goes, and in which phase.</summary>
 /// <param name="Source">The manifest it came from.</param>
 /// <param name="Group">API group ("" for core).</param>
@@ -15,8 +34,8 @@ namespace Harness.Deployment;
 /// <param name="Name">Name.</param>
 /// <param name="Namespace">Target namespace; null for a cluster-scoped object.</param>
 /// <param name="Json">The object as it will be applied (namespace rewritten).</param>
-/// <param name="Phase">0 namespaces, 1 CRDs, 2 cluster-scoped, 3 namespaced built-ins, 4 custom resources.</param>
-public sealed record PlannedObject(ManifestDocument Source, string Group, string Version, string Kind, string Name, string? Namespace, string Json, int Phase)
+/// <param name="Phase">When it is applied.</param>
+public sealed record PlannedObject(ManifestDocument Source, string Group, string Version, string Kind, string Name, string? Namespace, string Json, ApplyPhase Phase)
 {
     /// <summary><c>Kind ns/name</c>.</summary>
     public string Display => Namespace is null ? $"{Kind} {Name}" : $"{Kind} {Namespace}/{Name}";
@@ -101,7 +120,7 @@ public static class ManifestPlan
                     }
                 }
             }
-            var phase = doc.Kind == "CustomResourceDefinition" ? 1 : custom ? 4 : namespaced ? 3 : 2;
+            var phase = doc.Kind == "CustomResourceDefinition" ? ApplyPhase.CustomResourceDefinitions : custom ? ApplyPhase.CustomResources : namespaced ? ApplyPhase.Namespaced : ApplyPhase.ClusterScoped;
             planned.Add(new PlannedObject(doc, group, version, doc.Kind, doc.Name, namespaced ? targetNamespace : null, json.ToJsonString(), phase));
         }
         var nsJson = new JsonObject
@@ -116,7 +135,7 @@ public static class ManifestPlan
         };
         var nsDoc = documents.FirstOrDefault(d => d.Kind == "Namespace")
             ?? new ManifestDocument("(generated)", 0, "v1", "Namespace", targetNamespace, null, null, "");
-        planned.Insert(0, new PlannedObject(nsDoc, "", "v1", "Namespace", targetNamespace, null, nsJson.ToJsonString(), 0));
+        planned.Insert(0, new PlannedObject(nsDoc, "", "v1", "Namespace", targetNamespace, null, nsJson.ToJsonString(), ApplyPhase.Namespace));
         return [.. planned.OrderBy(p => p.Phase)];
     }
 

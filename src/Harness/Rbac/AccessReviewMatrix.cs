@@ -21,6 +21,9 @@ public sealed record AccessQuestion(string Id, string Description, HardeningChec
     }
 
     private readonly ImmutableArray<HardeningItem>? items;
+
+    /// <inheritdoc/>
+    public override string ToString() => Harness.Evidence.RecordText.Format(this);
 }
 
 /// <summary>The authorizer's answer to one question, judged.</summary>

@@ -6,12 +6,6 @@ using Harness.Protocol;
 
 namespace Harness.Vehicles;
 
-/// <summary>The result of a raw exec in a container.</summary>
-/// <param name="ExitCode">The process's exit code.</param>
-/// <param name="Stdout">Standard output.</param>
-/// <param name="Stderr">Standard error.</param>
-public readonly record struct ExecResult(long ExitCode, string Stdout, string Stderr);
-
 /// <summary>
 /// Runs the agent in a local container that mirrors a pod spec (<see cref="ContainerRunSpec"/>). A fast
 /// pre-flight without a cluster, and how this project proves the agent against real kernels. Its reports say

@@ -29,6 +29,22 @@ public static class EphemeralProbe
     public static string RefusedCopyNote(string reason) =>
         $"ephemeral container: admission refused a copy of the target's security context ({reason}); the probe container runs restricted instead, so kernel attempts are inconclusive unless the target is as restricted";
 
+    /// <summary>
+    /// What this vehicle cannot judge in <paramref name="pod"/>: with <c>shareProcessNamespace: true</c> and several
+    /// containers, every container's processes share one PID namespace, and the agent cannot tell the target's process
+    /// from a sidecar's; process, filesystem and kernel verdicts would risk describing the wrong container. Pure.
+    /// </summary>
+    public static ImmutableDictionary<string, string> Unobservable(V1PodSpec pod)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        if (pod.ShareProcessNamespace != true || (pod.Containers?.Count ?? 0) < 2)
+        {
+            return ImmutableDictionary<string, string>.Empty;
+        }
+        const string reason = "the pod shares one PID namespace among its containers (shareProcessNamespace: true): the operator's process cannot be told apart from its sidecars'; use the twin pod";
+        return ImmutableDictionary<string, string>.Empty.Add("fs.", reason).Add("proc.", reason).Add("kernel.", reason);
+    }
+
     /// <summary>The process the agent observes through this vehicle: the target container's, found in the shared PID namespace.</summary>
     public static TargetProcess Observe { get; } = new() { RequireSameSecurityContext = true };
 

@@ -168,7 +168,8 @@ public static class ClusterVehicles
             await PatchAsync(container).ConfigureAwait(false);
         }
         await WaitRunningAsync(client, target.Namespace, podName, container.Name, ephemeral: true, time, ct).ConfigureAwait(false);
-        return new KubernetesVehicle(client, target.Namespace, podName, container.Name, "ephemeral-container", notes, observe: EphemeralProbe.Observe);
+        return new KubernetesVehicle(client, target.Namespace, podName, container.Name, "ephemeral-container", notes, observe: EphemeralProbe.Observe,
+            unobservable: EphemeralProbe.Unobservable(pod.Spec));
 
         Task PatchAsync(V1EphemeralContainer c) => client.CoreV1.PatchNamespacedPodEphemeralcontainersAsync(
             new V1Patch(KubernetesJson.Serialize(EphemeralProbe.Patch(c)), V1Patch.PatchType.StrategicMergePatch), podName, target.Namespace, cancellationToken: ct);

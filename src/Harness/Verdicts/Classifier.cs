@@ -96,7 +96,7 @@ public static class Classifier
         }
         if (spec.SinkToken is not null)
         {
-            var token = result.Data?.GetValueOrDefault("sinkToken");
+            var token = result.Data?.GetValueOrDefault(DataKeys.SinkToken);
             if (token != spec.SinkToken)
             {
                 return new(spec.Proves, false, $"{detail}, but the answer did not come from the harness's sink (token {(token is null ? "missing" : "mismatch")})", spec.Vantage);

@@ -44,7 +44,7 @@ public sealed class DeploymentTests
         crd["metadata"]!.AsObject().ContainsKey("namespace").Should().BeFalse();
         var greeting = JsonNode.Parse(plan.Single(p => p.Kind == "Greeting").Json)!;
         greeting["spec"]!["message"]!.GetValue<string>().Should().Be("Hello from the harness");
-        plan.Single(p => p.Kind == "Greeting").Should().Match<PlannedObject>(p => p.Group == "demo.harness.dev" && p.Version == "v1" && p.Phase == 4);
+        plan.Single(p => p.Kind == "Greeting").Should().Match<PlannedObject>(p => p.Group == "demo.harness.dev" && p.Version == "v1" && p.Phase == ApplyPhase.CustomResources);
     }
 
     [Fact]

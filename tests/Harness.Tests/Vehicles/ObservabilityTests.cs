@@ -56,6 +56,22 @@ public sealed class ObservabilityTests
     }
 
     [Fact]
+    public void EphemeralProbe_SharedProcessNamespaceWithSidecars_JudgesNothingLocal()
+    {
+        var spec = Spec("fixtures/sample-operator/hardened");
+        spec.Containers.Add(new V1Container { Name = "metrics-proxy", Image = "registry.example/proxy@sha256:1" });
+        EphemeralProbe.Unobservable(spec).Should().BeEmpty("each container has its own PID namespace: targetContainerName picks the operator's");
+
+        spec.ShareProcessNamespace = true;
+        var limits = EphemeralProbe.Unobservable(spec);
+
+        Observability.Reason(limits, "proc.non-root").Should().Contain("shareProcessNamespace");
+        Observability.Reason(limits, "fs.root").Should().NotBeNull();
+        Observability.Reason(limits, "kernel.setuid").Should().NotBeNull();
+        Observability.Reason(limits, "egress.sink.tcp").Should().BeNull("the pod's network is the pod's, whichever container");
+    }
+
+    [Fact]
     public void Vehicles_WhatEachObserves_IsDeclared()
     {
         // Ephemeral: the agent observes the target process; direct exec: the operator's own container, nothing to limit.

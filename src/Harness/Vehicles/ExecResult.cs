@@ -1,0 +1,7 @@
+namespace Harness.Vehicles;
+
+/// <summary>The result of a raw exec in a container or a pod (Docker or Kubernetes exec).</summary>
+/// <param name="ExitCode">The process's exit code.</param>
+/// <param name="Stdout">Standard output.</param>
+/// <param name="Stderr">Standard error.</param>
+public readonly record struct ExecResult(long ExitCode, string Stdout, string Stderr);
