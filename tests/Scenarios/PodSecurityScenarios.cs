@@ -70,7 +70,7 @@ public sealed class PodSecurityScenarios(HarnessClusterFixture live)
         var cluster = live.Require();
         if (cluster.DockerNetwork is null || cluster.ProbeImage is null)
         {
-            Assert.Skip("an existing cluster has no Docker network here for the harness's sink; qualification uses real egress targets instead");
+            Assert.Skip("an existing cluster has no Docker network here for the harness's sink; the egress vantage uses given targets or an in-cluster sink instead");
         }
         var ct = TestContext.Current.CancellationToken;
         await using var docker = await DockerHost.ConnectAsync(ct: ct);
