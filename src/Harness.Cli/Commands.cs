@@ -217,8 +217,13 @@ internal static class Commands
                 : defaults.Cni,
             NodeImage = o.Get("node-image") ?? defaults.NodeImage,
             Workers = o.Int("workers", defaults.Workers, min: 0, max: 10),
-            PodSecurityLevel = o.Get("psa-level") ?? defaults.PodSecurityLevel,
-            PodSecurityVersion = o.Get("psa-version") ?? defaults.PodSecurityVersion,
+            PodSecurityLevel = o.Get("psa-level") is { } level
+                ? Enum.TryParse<PodSecurityLevel>(level, ignoreCase: true, out var l) && Enum.IsDefined(l) && !int.TryParse(level, out _) ? l
+                    : throw new UsageException($"--psa-level must be restricted, baseline or privileged, got '{level}'")
+                : defaults.PodSecurityLevel,
+            PodSecurityVersion = o.Get("psa-version") is { } version
+                ? PolicyVersion.TryParse(version, out var v) ? v : throw new UsageException($"--psa-version must be latest or v1.MINOR (for example v1.34), got '{version}'")
+                : defaults.PodSecurityVersion,
             AdmissionConfigDirectory = o.Get("admission-dir") ?? defaults.AdmissionConfigDirectory,
         };
         var cluster = KindConfig.RenderCluster(options);

@@ -45,11 +45,11 @@ public sealed record KindClusterOptions
     /// <summary>The CNI.</summary>
     public Cni Cni { get; init; } = Cni.Calico;
 
-    /// <summary>PodSecurity level enforced, audited and warned by default (<c>restricted</c>, <c>baseline</c>).</summary>
-    public string PodSecurityLevel { get; init; } = "restricted";
+    /// <summary>PodSecurity level enforced, audited and warned by default.</summary>
+    public PodSecurity.PodSecurityLevel PodSecurityLevel { get; init; } = PodSecurity.PodSecurityLevel.Restricted;
 
-    /// <summary>PodSecurity policy version (<c>latest</c> or <c>v1.34</c>).</summary>
-    public string PodSecurityVersion { get; init; } = "latest";
+    /// <summary>PodSecurity policy version (latest, or a pinned <c>v1.34</c>).</summary>
+    public PodSecurity.PolicyVersion PodSecurityVersion { get; init; } = PodSecurity.PolicyVersion.Latest;
 
     /// <summary>Namespaces exempted besides the system and CNI ones.</summary>
     public ImmutableArray<string> ExtraExemptNamespaces { get; init; } = [];
@@ -110,13 +110,9 @@ public static partial class KindConfig
         {
             throw new ArgumentException($"Workers must be between 0 and 10, got {options.Workers}.", nameof(options));
         }
-        if (options.PodSecurityLevel is not ("restricted" or "baseline" or "privileged"))
+        if (!Enum.IsDefined(options.PodSecurityLevel))
         {
-            throw new ArgumentException($"PodSecurityLevel must be restricted, baseline or privileged, got '{options.PodSecurityLevel}'.", nameof(options));
-        }
-        if (options.PodSecurityVersion != "latest" && !PolicyVersion().IsMatch(options.PodSecurityVersion))
-        {
-            throw new ArgumentException($"PodSecurityVersion must be 'latest' or vMAJOR.MINOR, got '{options.PodSecurityVersion}'.", nameof(options));
+            throw new ArgumentException($"PodSecurityLevel must be Restricted, Baseline or Privileged, got {(int)options.PodSecurityLevel}.", nameof(options));
         }
         _ = KubeadmApiVersion(options.NodeImage);
     }
@@ -194,7 +190,7 @@ public static partial class KindConfig
         sb.Append("      defaults:\n");
         foreach (var mode in new[] { "enforce", "audit", "warn" })
         {
-            sb.Append("        ").Append(mode).Append(": \"").Append(options.PodSecurityLevel).Append("\"\n");
+            sb.Append("        ").Append(mode).Append(": \"").Append(options.PodSecurityLevel.ToString().ToLowerInvariant()).Append("\"\n");
             sb.Append("        ").Append(mode).Append("-version: \"").Append(options.PodSecurityVersion).Append("\"\n");
         }
         sb.Append("      exemptions:\n");
@@ -211,6 +207,4 @@ public static partial class KindConfig
     [GeneratedRegex(@":v(\d+)\.(\d+)")]
     private static partial Regex ImageVersion();
 
-    [GeneratedRegex(@"^v\d+\.\d+$")]
-    private static partial Regex PolicyVersion();
 }

@@ -80,7 +80,7 @@ public sealed class KindConfigTests
     [Fact]
     public void RenderAdmission_EnforcesAuditsAndWarnsTheLevel_AndExemptsSystemAndCniNamespaces()
     {
-        var root = Parse(KindConfig.RenderAdmission(new KindClusterOptions { PodSecurityVersion = "v1.33" }));
+        var root = Parse(KindConfig.RenderAdmission(new KindClusterOptions { PodSecurityVersion = Harness.PodSecurity.PolicyVersion.Parse("v1.33") }));
         var config = At(root, "plugins", 0, "configuration");
 
         Scalar(root, "kind").Should().Be("AdmissionConfiguration");
@@ -106,12 +106,22 @@ public sealed class KindConfigTests
     }
 
     [Theory]
-    [InlineData("strict", "latest", "*PodSecurityLevel*")]
-    [InlineData("restricted", "1.30", "*PodSecurityVersion*")]
-    public void Validate_BadPodSecurity_NamesTheField(string level, string version, string message)
+    [InlineData("strict", "latest", "harness: --psa-level must be restricted, baseline or privileged, got 'strict'")]
+    [InlineData("7", "latest", "harness: --psa-level must be restricted, baseline or privileged, got '7'")]
+    [InlineData("restricted", "2.30", "harness: --psa-version must be latest or v1.MINOR (for example v1.34), got '2.30'")]
+    public async Task KindConfigCommand_BadPodSecurity_NamesTheFlag(string level, string version, string message)
     {
-        var act = () => KindConfig.RenderAdmission(new KindClusterOptions { PodSecurityLevel = level, PodSecurityVersion = version });
+        var (exit, _, error) = await CliRunner.RunAsync(["kind-config", "--psa-level", level, "--psa-version", version]);
 
-        act.Should().Throw<ArgumentException>().WithMessage(message);
+        exit.Should().Be(2);
+        error.Should().StartWith(message);
+    }
+
+    [Fact]
+    public void RenderAdmission_TypedLevelAndVersion_AreWrittenAsTheApiServerReadsThem()
+    {
+        var text = KindConfig.RenderAdmission(new KindClusterOptions { PodSecurityLevel = Harness.PodSecurity.PodSecurityLevel.Baseline, PodSecurityVersion = Harness.PodSecurity.PolicyVersion.Parse("1.30") });
+
+        text.Should().Contain("enforce: \"baseline\"").And.Contain("enforce-version: \"v1.30\"");
     }
 }
