@@ -1,3 +1,4 @@
+using Harness.Images;
 using System.Globalization;
 using System.Net;
 using Harness.Kubernetes;

@@ -4,7 +4,6 @@ using System.Text;
 using Docker.DotNet;
 using Docker.DotNet.Models;
 using Harness.Docker;
-using Harness.Probes;
 
 namespace Harness.Images;
 

@@ -1,4 +1,4 @@
-namespace Harness.Probes;
+namespace Harness.Images;
 
 /// <summary>Where things live inside the probe image. Probes and the image builder share these paths.</summary>
 public static class ProbeImageLayout

@@ -1,3 +1,4 @@
+using Harness.Images;
 using System.Collections.Immutable;
 using Harness.Clusters;
 using Harness.Deployment;

@@ -1,6 +1,6 @@
+using Harness.Images;
 using System.Text;
 using System.Text.Json;
-using Harness.Probes;
 using Harness.Protocol;
 
 namespace Harness.Vehicles;

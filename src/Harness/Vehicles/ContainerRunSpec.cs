@@ -1,7 +1,7 @@
+using Harness.Images;
 using System.Collections.Immutable;
 using System.Globalization;
 using k8s.Models;
-using Harness.Probes;
 
 namespace Harness.Vehicles;
 

@@ -1,5 +1,5 @@
+using Harness.Images;
 using System.Collections.Immutable;
-using Harness.Probes;
 using k8s;
 using k8s.Models;
 

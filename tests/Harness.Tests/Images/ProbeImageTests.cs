@@ -1,6 +1,5 @@
 using System.Formats.Tar;
 using Harness.Images;
-using Harness.Probes;
 
 namespace Harness.Tests.Images;
 
