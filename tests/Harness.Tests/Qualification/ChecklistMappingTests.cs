@@ -7,11 +7,7 @@ namespace Harness.Tests.Qualification;
 /// <summary>The checklist is a view of what probes and questions declare (issue #13, item 3): no probe falls out of it.</summary>
 public sealed class ChecklistMappingTests
 {
-    private static readonly ProbePlan Plan = StandardProbes.Create(new StandardProbeOptions
-    {
-        EgressTargets = [new EgressTarget("sink", "172.30.0.2", "harness-sink", 8080, "tok")],
-        IncludeKubernetesApi = true,
-    });
+    private static readonly ProbePlan Plan = Harness.Tests.Probes.TestPlans.Standard;
 
     [Theory]
     [InlineData("fs.root", "rootfs-readonly")]

@@ -10,11 +10,7 @@ namespace Harness.Tests.Verdicts;
 /// <summary>Issue #12, item 3: the classifier and the expectations fail closed.</summary>
 public sealed class FailClosedTests
 {
-    private static readonly ProbePlan Plan = StandardProbes.Create(new StandardProbeOptions
-    {
-        EgressTargets = [new EgressTarget("sink", "172.30.0.2", "harness-sink", 8080, "tok123")],
-        IncludeKubernetesApi = true,
-    });
+    private static readonly ProbePlan Plan = Harness.Tests.Probes.TestPlans.Standard;
 
     private static ProbeDefinition P(string id) => Plan.Probes.Single(p => p.Id == id);
 
