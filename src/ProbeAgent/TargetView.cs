@@ -40,8 +40,6 @@ internal sealed class TargetView
 
     private bool RequireSameContext { get; }
 
-    public bool IsSelf => Pid is null && Error is null;
-
     public static TargetView Self() => new(null, CommandName(Environment.ProcessId) ?? "probe-agent", null, null, null, false);
 
     /// <summary>Finds the target process and checks what the agent may observe of it.</summary>

@@ -239,7 +239,6 @@ internal sealed class InClusterSink : IAsyncDisposable
         var name = CertificateName(session);
         var certificate = SinkCertificate.Create([name], []);
         await client.CoreV1.CreateNamespaceAsync(ClusterVerification.CanaryNamespace(ns, session), cancellationToken: ct).ConfigureAwait(false);
-        var sink = new InClusterSink(client, ns, token, null!, null!);
         try
         {
             await client.CoreV1.CreateNamespacedSecretAsync(new V1Secret
@@ -258,7 +257,7 @@ internal sealed class InClusterSink : IAsyncDisposable
         }
         catch
         {
-            await sink.DisposeAsync().ConfigureAwait(false);
+            await ClusterVerification.DeleteNamespaceQuietlyAsync(client, ns).ConfigureAwait(false);
             throw;
         }
     }

@@ -12,7 +12,7 @@ namespace Harness.Clusters;
 /// </summary>
 public static class LeftoverSweep
 {
-    /// <summary>The names (<c>Kind name</c> or <c>Kind ns/name</c>) of <paramref name="objects"/> created before <paramref name="now"/> minus <paramref name="olderThan"/>. Pure.</summary>
+    /// <summary>The harness-labelled objects among <paramref name="objects"/> created more than <paramref name="olderThan"/> before <paramref name="now"/>. Pure.</summary>
     public static ImmutableArray<V1ObjectMeta> Stale(IEnumerable<V1ObjectMeta> objects, DateTimeOffset now, TimeSpan olderThan)
     {
         ArgumentNullException.ThrowIfNull(objects);

@@ -90,36 +90,8 @@ internal static class RecordText
                 builder.Append(']');
                 return;
             default:
-                if (IsDictionaryLike(value, out var pairs))
-                {
-                    Append(builder, pairs, depth);
-                    return;
-                }
                 builder.Append(value);
                 return;
         }
-    }
-
-    // IReadOnlyDictionary<K, V> that is not IDictionary (ImmutableDictionary is both; some wrappers are not).
-    private static bool IsDictionaryLike(object value, out IDictionary pairs)
-    {
-        pairs = new Hashtable();
-        if (value is not IEnumerable enumerable)
-        {
-            return false;
-        }
-        var kvType = value.GetType().GetInterfaces().FirstOrDefault(i => i.IsGenericType && i.GetGenericTypeDefinition() == typeof(IReadOnlyDictionary<,>));
-        if (kvType is null)
-        {
-            return false;
-        }
-        var ordered = new System.Collections.Specialized.OrderedDictionary();
-        foreach (var item in enumerable)
-        {
-            var t = item!.GetType();
-            ordered[t.GetProperty("Key")!.GetValue(item)!] = t.GetProperty("Value")!.GetValue(item);
-        }
-        pairs = ordered;
-        return true;
     }
 }

@@ -156,40 +156,38 @@ public static class OperatorProbes
     public static async Task<OperatorHardeningReport> RunAsync(HarnessCluster cluster, DeployedOperator op, EgressVantage vantage, OperatorProbeOptions options, PhaseClock? clock = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(op);
-        ArgumentNullException.ThrowIfNull(vantage);
-        var report = await RunAsync(cluster, op.Target, op.Manifests, op.UnpinnedImages, vantage.Targets, vantage.Control, options, clock, ct).ConfigureAwait(false);
-        return report with { EgressCaveats = vantage.Caveats };
+        return await RunAsync(cluster, op.Target, op.Manifests, op.UnpinnedImages, vantage, options, clock, ct).ConfigureAwait(false);
     }
 
     /// <summary>
-    /// Probes an operator the harness may not have deployed (release qualification): egress to <paramref name="targets"/>
-    /// with controls from <paramref name="outside"/>, every other probe, and the access matrix.
+    /// Probes an operator the harness may not have deployed (release qualification): egress to the vantage's destinations
+    /// with controls from its control pod (its caveats go into the report), every other probe, and the access matrix.
     /// </summary>
     /// <param name="cluster">The cluster.</param>
     /// <param name="target">The operator.</param>
     /// <param name="manifests">Its manifests when known (RBAC is read from them for the access control); empty otherwise.</param>
     /// <param name="unpinnedImages">Images not pinned by digest.</param>
-    /// <param name="targets">Egress destinations (from an <see cref="EgressVantage"/>).</param>
-    /// <param name="outside">The outside vantage (a control pod).</param>
+    /// <param name="vantage">The egress destinations and the control pod that proves them reachable.</param>
     /// <param name="options">Options.</param>
     /// <param name="clock">Records the vehicle, probe and access-matrix phases; null to not measure.</param>
     /// <param name="ct">Cancellation.</param>
     public static async Task<OperatorHardeningReport> RunAsync(
         HarnessCluster cluster, OperatorTarget target, IReadOnlyList<Manifests.ManifestDocument> manifests, ImmutableArray<string> unpinnedImages,
-        IReadOnlyList<EgressTarget> targets, IProbeVehicle outside, OperatorProbeOptions options, PhaseClock? clock = null, CancellationToken ct = default)
+        EgressVantage vantage, OperatorProbeOptions options, PhaseClock? clock = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(target);
         ArgumentNullException.ThrowIfNull(manifests);
+        ArgumentNullException.ThrowIfNull(vantage);
         ArgumentNullException.ThrowIfNull(options);
         clock ??= new PhaseClock();
         var probeImage = cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage();
-        var plan = options.Adjust(StandardProbes.Create(options.StandardOptions(targets, options.Vehicle)));
+        var plan = options.Adjust(StandardProbes.Create(options.StandardOptions(vantage.Targets, options.Vehicle)));
         var vehicle = await clock.TimeAsync(RunPhase.Vehicle, () => ClusterVehicles.StartAsync(options.Vehicle, cluster.Client, target, probeImage, options.Session, ct: ct)).ConfigureAwait(false);
         ProbeRunReport probes;
         await using (vehicle.ConfigureAwait(false))
         {
-            probes = await clock.TimeAsync(RunPhase.Probes, () => ProbeRunner.RunAsync(plan, vehicle, outside, new Protocol.KubernetesAccess(), ct: ct)).ConfigureAwait(false);
+            probes = await clock.TimeAsync(RunPhase.Probes, () => ProbeRunner.RunAsync(plan, vehicle, vantage.Control, new Protocol.KubernetesAccess(), ct: ct)).ConfigureAwait(false);
         }
 
         var account = new ServiceAccountRef(target.Namespace, target.ServiceAccount);
@@ -198,6 +196,6 @@ public static class OperatorProbes
         var manifestsAccount = new ServiceAccountRef(manifestsNamespace, target.ServiceAccount);
         var control = AccessReviewMatrix.ControlFrom(RbacModel.From(manifests, manifestsAccount.Namespace), manifestsAccount, target.Namespace);
         var access = await clock.TimeAsync(RunPhase.AccessMatrix, () => AccessReviewMatrix.AskAsync(cluster.Client, account, options.OtherNamespace, control, ct)).ConfigureAwait(false);
-        return new OperatorHardeningReport(target, probes, access, unpinnedImages) { Timings = clock.Timings };
+        return new OperatorHardeningReport(target, probes, access, unpinnedImages) { EgressCaveats = vantage.Caveats, Timings = clock.Timings };
     }
 }

@@ -158,6 +158,6 @@ public sealed record QualificationReport(
             ProbeStatus.Failed => "FAIL",
             _ => "INCONCLUSIVE",
         };
-        return check.Status != ProbeStatus.Failed && (check.Status != ProbeStatus.Passed || !check.Tested) && IsWaived(check.Check.ToString()) ? word + " (WAIVED)" : word;
+        return check.Status is not (ProbeStatus.Passed or ProbeStatus.Failed) && IsWaived(check.Check.ToString()) ? word + " (WAIVED)" : word;
     }
 }

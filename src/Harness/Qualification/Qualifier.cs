@@ -216,8 +216,7 @@ public static class Qualifier
         OperatorHardeningReport hardening;
         await using (vantage.ConfigureAwait(false))
         {
-            hardening = await OperatorProbes.RunAsync(cluster, target, documents, [.. images.Where(i => !Pods.IsPinned(i))], vantage.Targets, vantage.Control, probeOptions, clock, ct).ConfigureAwait(false);
-            hardening = hardening with { EgressCaveats = vantage.Caveats };
+            hardening = await OperatorProbes.RunAsync(cluster, target, documents, [.. images.Where(i => !Pods.IsPinned(i))], vantage, probeOptions, clock, ct).ConfigureAwait(false);
         }
         await PrintProbesAsync(log, hardening.Probes).ConfigureAwait(false);
         foreach (var a in hardening.Access)
