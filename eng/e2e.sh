@@ -7,13 +7,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 . eng/setup.sh
 
-KIND_VERSION=v0.30.0
-KUBECTL_VERSION=v1.34.1
+# Versions and checksums: eng/versions.env, the one place they are pinned (the C# kind provider embeds the same file).
+. eng/versions.env
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/harness/bin
 mkdir -p "$cache"
 case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64) arch=arm64 ;; *) echo "e2e: unsupported architecture" >&2; exit 2 ;; esac
-declare -A KIND_SHA=([amd64]=517ab7fc89ddeed5fa65abf71530d90648d9638ef0c4cde22c2c11f8097b8889 [arm64]=7ea2de9d2d190022ed4a8a4e3ac0636c8a455e460b9a13ccf19f15d07f4f00eb)
-declare -A KUBECTL_SHA=([amd64]=7721f265e18709862655affba5343e85e1980639395d5754473dafaadcaa69e3)
+declare -A KIND_SHA=([amd64]=$KIND_SHA256_LINUX_AMD64 [arm64]=$KIND_SHA256_LINUX_ARM64)
+declare -A KUBECTL_SHA=([amd64]=$KUBECTL_SHA256_LINUX_AMD64)
 
 fetch() { # name url sha256
   local target="$cache/$1-$arch"

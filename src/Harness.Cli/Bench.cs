@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Harness.Clusters;
 using Harness.Docker;
 using Harness.Images;
 using Harness.Probes;
@@ -24,14 +25,13 @@ internal static class Bench
         var artifacts = ProbeArtifacts.Locate();
         await using var docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
         var image = await ProbeImage.BuildAsync(docker, artifacts, [new ImageEntry("/bin", null, (UnixFileMode)0b111_101_101), new ImageEntry(Busybox, busybox, (UnixFileMode)0b111_101_101)], ct).ConfigureAwait(false);
-        var sinkNet = await docker.CreateNetworkAsync("bench-sink", isolated: true, ct).ConfigureAwait(false);
-        var podNet = await docker.CreateNetworkAsync("bench-pod", isolated: true, ct).ConfigureAwait(false);
-        await using var sink = await EgressSink.StartAsync(docker, image, sinkNet, ct: ct).ConfigureAwait(false);
-        var spec = ContainerRunSpec.FromPodSpec(ReferencePods.Hardened(), null, image) with { Networks = [podNet] };
+        // The same local vantage a docker-vehicle run uses, egress denied (the pod is not on the sink's network).
+        await using var vantage = await EgressVantage.StartLocalAsync(docker, image, egressOpen: false, [], ct: ct).ConfigureAwait(false);
+        var spec = ContainerRunSpec.FromPodSpec(ReferencePods.Hardened(), null, image) with { Networks = vantage.VehicleNetworks };
         await using var vehicle = await DockerVehicle.StartAsync(docker, spec, ct: ct).ConfigureAwait(false);
 
-        var plan = StandardProbes.Create(new StandardProbeOptions { EgressTargets = [sink.Target] }).TargetPlan();
-        var t = sink.Target;
+        var t = vantage.Targets[0];
+        var plan = StandardProbes.Create(new StandardProbeOptions { EgressTargets = [t] }).TargetPlan();
         string[][] byHand =
         [
             [Busybox, "touch", "/.p"], [Busybox, "touch", "/etc/.p"], [Busybox, "touch", "/usr/.p"],

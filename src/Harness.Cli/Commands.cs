@@ -120,17 +120,15 @@ internal static class Commands
             Container = o.Get("container") ?? scenario.Container,
             Manifests = o.Get("manifests") is { } m ? [.. Csv(m).Select(Path.GetFullPath)] : scenario.Manifests,
             LocalImages = o.Get("local-images") is { } li ? Csv(li) : scenario.LocalImages,
-            Vehicle = o.Get("vehicle") ?? scenario.Vehicle,
+            Vehicle = o.Get("vehicle") is { } v
+                ? VehicleKinds.Parse(v) ?? throw new UsageException($"--vehicle must be {string.Join(", ", VehicleKinds.All)}, got '{v}'")
+                : scenario.Vehicle,
             CosignKey = o.Get("cosign-key") is { } key ? Path.GetFullPath(key) : scenario.CosignKey,
             Waive = o.Get("waive") is { } waive ? [.. scenario.Waive.Union(Csv(waive).Select(Options.KnownWaiver))] : scenario.Waive,
         };
         if (scenario.Deployment is null && scenario.Selector is null)
         {
             throw new UsageException("qualify needs the operator: --deployment NAME or --selector LABELS (or a --scenario file)");
-        }
-        if (scenario.Vehicle is not ("docker" or "twin-pod" or "ephemeral-container" or "direct-exec"))
-        {
-            throw new UsageException($"--vehicle must be twin-pod, ephemeral-container, direct-exec or docker, got '{scenario.Vehicle}'");
         }
         var cluster = o.Get("cluster");
         if (cluster is not (null or "kind"))

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-using Harness.Clusters;
 using Harness.Deployment;
 using Harness.Probes;
 using Harness.Runs;
@@ -33,20 +31,16 @@ public interface IOperatorFixture
 public abstract class OperatorFixture<TCluster>(TCluster cluster, IMessageSink messages) : IOperatorFixture, IAsyncLifetime
     where TCluster : HarnessClusterFixture
 {
-    private EgressVantage? vantage;
-    private DeployedOperator? deployed;
-    private PhaseClock clock = new();
-
     /// <summary>The operator to deploy.</summary>
     protected abstract OperatorSpec Operator { get; }
 
     /// <summary>
     /// Probe options: vehicle (twin pod by default), writable directory, read-only paths, allowed capabilities,
     /// timeouts and egress destinations you control (by default those in HARNESS_EGRESS_TARGETS). Override with
-    /// <c>base.ProbeOptions(session) with { ... }</c>.
+    /// <c>base.ProbeOptions() with { ... }</c>.
     /// </summary>
     /// <exception cref="ArgumentException">HARNESS_EGRESS_TARGETS is malformed.</exception>
-    protected virtual OperatorProbeOptions ProbeOptions(string session) => new() { Session = session, ExtraEgressTargets = EgressTargetList.FromEnvironment() };
+    protected virtual OperatorProbeOptions ProbeOptions() => new() { ExtraEgressTargets = EgressTargetList.FromEnvironment() };
 
     /// <inheritdoc/>
     public virtual bool AllowInconclusive => false;
@@ -60,25 +54,19 @@ public abstract class OperatorFixture<TCluster>(TCluster cluster, IMessageSink m
     /// <summary>The cluster fixture.</summary>
     public TCluster ClusterFixture => cluster;
 
-    /// <inheritdoc/>
+    /// <summary>Deploys, probes and tears down the operator (the whole <see cref="OperatorRun"/>); the facts read the report.</summary>
     public async ValueTask InitializeAsync()
     {
         if (cluster.Cluster is not { } live)
         {
             return; // the tests skip or fail with the cluster fixture's reason
         }
-        var session = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
         using var log = new MessageSinkWriter(messages, Operator.Workload);
-        var ct = TestContext.Current.CancellationToken;
-        clock = new PhaseClock();
         try
         {
-            var options = ProbeOptions(session);
-            options.Validate();
-            deployed = await clock.TimeAsync(RunPhase.Deploy, () => OperatorDeployment.DeployAsync(live, Operator, session, log, ct: ct)).ConfigureAwait(false);
-            vantage = await clock.TimeAsync(RunPhase.Sink, () => EgressVantage.StartAsync(live, session, options.ExtraEgressTargets, log, ct)).ConfigureAwait(false);
-            Report = await OperatorProbes.RunAsync(live, deployed, vantage, options, clock, ct).ConfigureAwait(false);
-            foreach (var image in deployed.UnpinnedImages)
+            var result = await OperatorRun.Deploy(live, Operator, ProbeOptions()).RunAsync(new RunSession(log, ct: TestContext.Current.CancellationToken)).ConfigureAwait(false);
+            Report = result.Report;
+            foreach (var image in Report.UnpinnedImages)
             {
                 await log.WriteLineAsync($"image {image} is not pinned by digest").ConfigureAwait(false);
             }
@@ -101,26 +89,11 @@ public abstract class OperatorFixture<TCluster>(TCluster cluster, IMessageSink m
         return Report ?? throw new InvalidOperationException($"{Operator.Workload} was not probed.");
     }
 
-    /// <inheritdoc/>
-    public async ValueTask DisposeAsync()
+    /// <summary>Nothing to do: the run tore down what it created before the facts ran.</summary>
+    public ValueTask DisposeAsync()
     {
-        await clock.TimeAsync(RunPhase.Teardown, async () =>
-        {
-            if (vantage is not null)
-            {
-                await vantage.DisposeAsync().ConfigureAwait(false);
-            }
-            if (deployed is not null)
-            {
-                await deployed.DisposeAsync().ConfigureAwait(false);
-            }
-        }).ConfigureAwait(false);
-        if (Report is not null)
-        {
-            using var log = new MessageSinkWriter(messages, Operator.Workload);
-            await log.WriteLineAsync($"teardown: {clock.Timings.Last(t => t.Phase == RunPhase.Teardown)}").ConfigureAwait(false);
-        }
         GC.SuppressFinalize(this);
+        return ValueTask.CompletedTask;
     }
 }
 

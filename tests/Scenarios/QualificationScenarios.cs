@@ -1,3 +1,4 @@
+using Harness.Vehicles;
 using Harness.Qualification;
 using Harness.Xunit;
 
@@ -13,7 +14,7 @@ public sealed class QualificationScenarios(HarnessClusterFixture live, ITestOutp
             var data = new TheoryData<string>();
             foreach (var file in Directory.EnumerateFiles(SampleOperator.RepoPath("fixtures/scenarios"), "*.yaml").Order(StringComparer.Ordinal))
             {
-                if (ScenarioParser.Load(file).Vehicle != "docker")
+                if (ScenarioParser.Load(file).Vehicle.OnCluster())
                 {
                     data.Add(Path.GetFileName(file));
                 }

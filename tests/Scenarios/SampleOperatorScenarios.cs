@@ -18,12 +18,12 @@ internal static class SampleOperator
     /// <summary>The operator with /probe/agent in its image: what the direct-exec vehicle needs.</summary>
     public const string ProbedImage = "harness.local/greeter-operator-probed:dev";
 
-    public static OperatorSpec Spec(string variant, ClusterVehicleKind vehicle = ClusterVehicleKind.TwinPod)
+    public static OperatorSpec Spec(string variant, VehicleKind vehicle = VehicleKind.TwinPod)
     {
         ImmutableArray<string> manifests = variant == "weak-emptydir"
             ? [RepoPath("fixtures/sample-operator/shared"), RepoPath("fixtures/sample-operator/weak/namespace.yaml"), RepoPath("fixtures/sample-operator/weak/rbac.yaml"), RepoPath("fixtures/sample-operator/weak-emptydir")]
             : [RepoPath("fixtures/sample-operator/shared"), RepoPath($"fixtures/sample-operator/{variant}")];
-        var direct = vehicle == ClusterVehicleKind.DirectExec;
+        var direct = vehicle == VehicleKind.DirectExec;
         return new OperatorSpec
         {
             Manifests = manifests,
@@ -47,30 +47,30 @@ internal static class SampleOperator
 }
 
 /// <summary>A sample variant through one vehicle.</summary>
-public abstract class GreeterFixture(HarnessClusterFixture cluster, IMessageSink log, string variant, ClusterVehicleKind vehicle) : OperatorFixture(cluster, log)
+public abstract class GreeterFixture(HarnessClusterFixture cluster, IMessageSink log, string variant, VehicleKind vehicle) : OperatorFixture(cluster, log)
 {
     protected override OperatorSpec Operator => SampleOperator.Spec(variant, vehicle);
 
-    protected override OperatorProbeOptions ProbeOptions(string session) => base.ProbeOptions(session) with { Vehicle = vehicle };
+    protected override OperatorProbeOptions ProbeOptions() => base.ProbeOptions() with { Vehicle = vehicle };
 }
 
-public sealed class HardenedGreeterFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened", ClusterVehicleKind.TwinPod);
+public sealed class HardenedGreeterFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened", VehicleKind.TwinPod);
 
-public sealed class HardenedGreeterEphemeralFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened", ClusterVehicleKind.EphemeralContainer);
+public sealed class HardenedGreeterEphemeralFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened", VehicleKind.EphemeralContainer);
 
-public sealed class HardenedGreeterDirectExecFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened", ClusterVehicleKind.DirectExec);
+public sealed class HardenedGreeterDirectExecFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened", VehicleKind.DirectExec);
 
-public sealed class WeakGreeterFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak", ClusterVehicleKind.TwinPod);
+public sealed class WeakGreeterFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak", VehicleKind.TwinPod);
 
-public sealed class WeakGreeterEphemeralFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak", ClusterVehicleKind.EphemeralContainer);
+public sealed class WeakGreeterEphemeralFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak", VehicleKind.EphemeralContainer);
 
-public sealed class WeakGreeterDirectExecFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak", ClusterVehicleKind.DirectExec);
+public sealed class WeakGreeterDirectExecFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak", VehicleKind.DirectExec);
 
-public sealed class WeakEmptyDirGreeterFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak-emptydir", ClusterVehicleKind.TwinPod);
+public sealed class WeakEmptyDirGreeterFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak-emptydir", VehicleKind.TwinPod);
 
-public sealed class WeakEmptyDirGreeterEphemeralFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak-emptydir", ClusterVehicleKind.EphemeralContainer);
+public sealed class WeakEmptyDirGreeterEphemeralFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak-emptydir", VehicleKind.EphemeralContainer);
 
-public sealed class WeakEmptyDirGreeterDirectExecFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak-emptydir", ClusterVehicleKind.DirectExec);
+public sealed class WeakEmptyDirGreeterDirectExecFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak-emptydir", VehicleKind.DirectExec);
 
 /// <summary>The hardened sample passes the four checks, through every vehicle: the three-line user test.</summary>
 public sealed class HardenedGreeterHardening : OperatorHardeningTests<HardenedGreeterFixture>;

@@ -1,3 +1,4 @@
+using Harness.Runs;
 using Harness.Docker;
 using Harness.Probes;
 using Harness.Vehicles;
@@ -43,7 +44,7 @@ public sealed class ClusterEgressSink : IAsyncDisposable
     /// <summary>Starts the sink on the cluster's network and proves a pod can reach it.</summary>
     /// <exception cref="PrerequisiteException">The cluster has no Docker network (an existing cluster) or no probe image.</exception>
     /// <exception cref="ClusterVerificationException">The control pod cannot reach the sink: egress verdicts would prove nothing.</exception>
-    public static async Task<ClusterEgressSink> StartAsync(HarnessCluster cluster, DockerHost docker, string localProbeImage, string session, TimeProvider? time = null, CancellationToken ct = default)
+    public static async Task<ClusterEgressSink> StartAsync(HarnessCluster cluster, DockerHost docker, string localProbeImage, SessionId session, TimeProvider? time = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         var network = cluster.DockerNetwork ?? throw new PrerequisiteException(

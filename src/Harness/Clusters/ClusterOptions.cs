@@ -1,5 +1,5 @@
+using Harness.Runs;
 using System.Collections.Immutable;
-using System.Security.Cryptography;
 
 namespace Harness.Clusters;
 
@@ -51,7 +51,7 @@ public sealed record ClusterOptions
     public string? Context { get; init; }
 
     /// <summary>Identifies this run's resources (cluster name suffix, namespace and label values).</summary>
-    public string SessionId { get; init; } = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+    public SessionId SessionId { get; init; } = SessionId.New();
 
     /// <summary>kind: reuse a running harness cluster of the same name instead of creating one; it is then kept.</summary>
     public bool Reuse { get; init; }

@@ -1,3 +1,4 @@
+using Harness.Runs;
 using Harness.Images;
 using System.Globalization;
 using System.Net;
@@ -34,22 +35,19 @@ public sealed record VerificationReport(string PodSecurity, string NetworkPolicy
 /// </summary>
 public static class ClusterVerification
 {
-    /// <summary>Label on everything verification creates.</summary>
-    public const string SessionLabel = Docker.DockerHost.SessionLabel;
-
     /// <summary>Port of the canary server.</summary>
     public const int CanaryPort = 8080;
 
     // ---- pure builders ----
 
     /// <summary>A namespace with no PodSecurity labels: the cluster's defaults apply to it.</summary>
-    public static V1Namespace UnlabeledNamespace(string name, string session) => new()
+    public static V1Namespace UnlabeledNamespace(string name, SessionId session) => new()
     {
-        Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { [Docker.DockerHost.OwnerLabel] = "harness", [SessionLabel] = session } },
+        Metadata = new V1ObjectMeta { Name = name, Labels = new Dictionary<string, string> { [SessionLabels.Owner] = "harness", [SessionLabels.Session] = session.Value } },
     };
 
     /// <summary>A namespace for the NetworkPolicy canary, enforcing restricted explicitly (the canary pods comply).</summary>
-    public static V1Namespace CanaryNamespace(string name, string session)
+    public static V1Namespace CanaryNamespace(string name, SessionId session)
     {
         var ns = UnlabeledNamespace(name, session);
         ns.Metadata.Labels["pod-security.kubernetes.io/enforce"] = "restricted";
@@ -60,7 +58,7 @@ public static class ClusterVerification
     public static V1Pod PrivilegedPod(string ns) => KubernetesJson.Deserialize<V1Pod>(StandardProbes.PrivilegedPodJson(ns));
 
     /// <summary>A restricted-compliant pod running the probe agent with these arguments.</summary>
-    public static V1Pod AgentPod(string ns, string name, string role, string image, string session, IEnumerable<string> args)
+    public static V1Pod AgentPod(string ns, string name, string role, string image, SessionId session, IEnumerable<string> args)
     {
         var spec = ReferencePods.Hardened();
         spec.SecurityContext.RunAsUser = ProbeImageLayout.NonRootId;
@@ -84,18 +82,18 @@ public static class ClusterVerification
             {
                 Name = name,
                 NamespaceProperty = ns,
-                Labels = new Dictionary<string, string> { ["app.kubernetes.io/name"] = "harness-canary", [Docker.DockerHost.RoleLabel] = role, [SessionLabel] = session },
+                Labels = new Dictionary<string, string> { ["app.kubernetes.io/name"] = "harness-canary", [SessionLabels.Role] = role, [SessionLabels.Session] = session.Value },
             },
             Spec = spec,
         };
     }
 
     /// <summary>The canary server: the agent's sink.</summary>
-    public static V1Pod ServerPod(string ns, string image, string session, string token) =>
+    public static V1Pod ServerPod(string ns, string image, SessionId session, string token) =>
         AgentPod(ns, "harness-canary-server", "server", image, session, ["sink", "--port", CanaryPort.ToString(CultureInfo.InvariantCulture), "--token", token]);
 
     /// <summary>The canary client: the agent idling, exec'd for each attempt.</summary>
-    public static V1Pod ClientPod(string ns, string image, string session) =>
+    public static V1Pod ClientPod(string ns, string image, SessionId session) =>
         AgentPod(ns, "harness-canary-client", "client", image, session, ["idle"]);
 
     /// <summary>Denies all ingress to the canary server.</summary>
@@ -104,7 +102,7 @@ public static class ClusterVerification
         Metadata = new V1ObjectMeta { Name = "harness-canary-deny", NamespaceProperty = ns },
         Spec = new V1NetworkPolicySpec
         {
-            PodSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { [Docker.DockerHost.RoleLabel] = "server" } },
+            PodSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { [SessionLabels.Role] = "server" } },
             PolicyTypes = ["Ingress"],
         },
     };
@@ -127,7 +125,7 @@ public static class ClusterVerification
     /// <param name="ct">Cancellation.</param>
     /// <exception cref="ClusterVerificationException">A capability is not enforced.</exception>
     /// <exception cref="WaitTimeoutException">The canary pods never became ready (what they showed is in the message).</exception>
-    public static async Task<VerificationReport> VerifyAsync(IKubernetes client, string session, string probeImage, string cni, TextWriter? log = null, TimeProvider? time = null, CancellationToken ct = default)
+    public static async Task<VerificationReport> VerifyAsync(IKubernetes client, SessionId session, string probeImage, string cni, TextWriter? log = null, TimeProvider? time = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(client);
         log ??= TextWriter.Null;
@@ -139,7 +137,7 @@ public static class ClusterVerification
     }
 
     /// <summary>A privileged pod in a namespace without labels must be rejected by PodSecurity (dry run: nothing is created).</summary>
-    public static async Task<string> VerifyPodSecurityAsync(IKubernetes client, string session, CancellationToken ct = default)
+    public static async Task<string> VerifyPodSecurityAsync(IKubernetes client, SessionId session, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(client);
         var ns = $"harness-psa-{session}";
@@ -170,7 +168,7 @@ public static class ClusterVerification
     }
 
     /// <summary>The client reaches the server; after a deny-all policy it no longer does, within a bound.</summary>
-    public static async Task<string> VerifyNetworkPolicyAsync(IKubernetes client, string session, string probeImage, string cni, TimeProvider? time = null, CancellationToken ct = default)
+    public static async Task<string> VerifyNetworkPolicyAsync(IKubernetes client, SessionId session, string probeImage, string cni, TimeProvider? time = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(client);
         var ns = $"harness-netpol-{session}";

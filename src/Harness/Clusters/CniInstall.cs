@@ -6,7 +6,7 @@ namespace Harness.Clusters;
 public static class CniInstall
 {
     /// <summary>Pinned Calico release.</summary>
-    public const string CalicoVersion = "v3.30.3";
+    public static string CalicoVersion => PinnedVersions.Calico;
 
     /// <summary>Pinned Cilium chart version.</summary>
     public const string CiliumVersion = "1.18.2";

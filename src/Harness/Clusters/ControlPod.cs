@@ -1,3 +1,4 @@
+using Harness.Runs;
 using Harness.Kubernetes;
 using Harness.Vehicles;
 using Harness.Waits;
@@ -13,7 +14,7 @@ public static class ControlPod
 {
     /// <summary>Starts it and waits until it runs.</summary>
     /// <exception cref="WaitTimeoutException">It did not start (its state and events are in the message).</exception>
-    public static async Task<KubernetesVehicle> StartAsync(IKubernetes client, string probeImage, string session, TimeProvider? time = null, CancellationToken ct = default)
+    public static async Task<KubernetesVehicle> StartAsync(IKubernetes client, string probeImage, SessionId session, TimeProvider? time = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(client);
         var ns = $"harness-control-{session}";

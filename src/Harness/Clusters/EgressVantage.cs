@@ -1,7 +1,8 @@
+using Harness.Docker;
+using Harness.Runs;
 using System.Collections.Immutable;
 using System.Globalization;
 using System.Security.Cryptography;
-using Harness.Docker;
 using Harness.Kubernetes;
 using Harness.Probes;
 using Harness.Protocol;
@@ -22,6 +23,9 @@ public enum EgressVantageKind
 
     /// <summary>A sink pod inside the cluster, in a namespace without NetworkPolicy: proves less, and says what.</summary>
     InClusterSink,
+
+    /// <summary>No cluster: a sink on an isolated Docker network; the manifests' NetworkPolicy decides whether the pod joins it (an approximation).</summary>
+    LocalDockerSink,
 }
 
 /// <summary>
@@ -37,6 +41,7 @@ public sealed class EgressVantage : IAsyncDisposable
 
     private EgressVantage(EgressVantageKind kind, ImmutableArray<EgressTarget> targets, IProbeVehicle control, ImmutableArray<string> caveats, string evidence, Func<ValueTask> cleanup)
     {
+        VehicleNetworks = [];
         Kind = kind;
         Targets = targets;
         Control = control;
@@ -60,6 +65,16 @@ public sealed class EgressVantage : IAsyncDisposable
     /// <summary>What the control pod saw when the vantage was proven.</summary>
     public string Evidence { get; }
 
+    /// <summary>What this vantage models instead of enforcing (the local Docker sink); null on a cluster.</summary>
+    public string? Approximation { get; private init; }
+
+    /// <summary>The Docker networks a local vehicle joins (the local Docker sink); empty on a cluster.</summary>
+    public ImmutableArray<string> VehicleNetworks { get; private init; }
+
+    /// <summary>A vantage from parts already started (tests, and strategies outside this file).</summary>
+    internal static EgressVantage Of(EgressVantageKind kind, ImmutableArray<EgressTarget> targets, IProbeVehicle control, Func<ValueTask> cleanup) =>
+        new(kind, targets, control, [], "", cleanup);
+
     /// <summary>The caveat of an in-cluster sink, in words a report reader can act on.</summary>
     public static string InClusterCaveat(string address, string ns) =>
         $"egress sink inside the cluster (pod {address} in namespace {ns}, no NetworkPolicy there): a denial proves the operator cannot reach a pod outside its allow-list. " +
@@ -74,7 +89,7 @@ public sealed class EgressVantage : IAsyncDisposable
     /// <param name="ct">Cancellation.</param>
     /// <exception cref="PrerequisiteException">No probe image for the cluster, or Docker is needed and missing.</exception>
     /// <exception cref="ClusterVerificationException">The control pod cannot reach a destination: egress denials would prove nothing.</exception>
-    public static async Task<EgressVantage> StartAsync(HarnessCluster cluster, string session, ImmutableArray<EgressTarget> userTargets, TextWriter? log = null, CancellationToken ct = default)
+    public static async Task<EgressVantage> StartAsync(HarnessCluster cluster, SessionId session, ImmutableArray<EgressTarget> userTargets, TextWriter? log = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         log ??= TextWriter.Null;
@@ -146,6 +161,43 @@ public sealed class EgressVantage : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts the local vantage (no cluster): a sink and a control container on an isolated Docker network, and the
+    /// network the vehicle joins. NetworkPolicy is not enforced here but read from the manifests: with egress open
+    /// (<paramref name="egressOpen"/>) the vehicle also joins the sink's network. Either way, the result is an approximation.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A container did not start.</exception>
+    public static async Task<EgressVantage> StartLocalAsync(DockerHost docker, string probeImage, bool egressOpen, ImmutableArray<EgressTarget> userTargets, TextWriter? log = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(docker);
+        log ??= TextWriter.Null;
+        var podNet = await docker.CreateNetworkAsync("pod", isolated: true, ct).ConfigureAwait(false);
+        var sinkNet = await docker.CreateNetworkAsync("sink", isolated: true, ct).ConfigureAwait(false);
+        var sink = await EgressSink.StartAsync(docker, probeImage, sinkNet, ct: ct).ConfigureAwait(false);
+        try
+        {
+            var outside = await DockerVehicle.StartAsync(docker, new ContainerRunSpec { Image = probeImage, Networks = [sinkNet] }, "outside", ct).ConfigureAwait(false);
+            var policy = egressOpen ? "egress open (no default-deny policy in the manifests)" : "egress default-deny (per the manifests' NetworkPolicies)";
+            await log.WriteLineAsync($"egress: a local sink at {sink.Target.Address}; {policy}").ConfigureAwait(false);
+            return new EgressVantage(EgressVantageKind.LocalDockerSink, [sink.Target, sink.HttpsTarget, .. userTargets], outside,
+                [$"NetworkPolicy approximated from the manifests: {(egressOpen ? "egress open" : "egress default-deny")}"],
+                $"local sink {sink.Target.Address} on {sinkNet}", async () =>
+                {
+                    await outside.DisposeAsync().ConfigureAwait(false);
+                    await sink.DisposeAsync().ConfigureAwait(false);
+                })
+            {
+                Approximation = $"NetworkPolicy read from the manifests ({(egressOpen ? "egress open" : "egress default-deny")}) and modelled by Docker networks, not enforced by a CNI",
+                VehicleNetworks = egressOpen ? [podNet, sinkNet] : [podNet],
+            };
+        }
+        catch
+        {
+            await sink.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
     /// <summary>Runs the egress controls for <paramref name="targets"/> from <paramref name="control"/>; every one must succeed (with the sink's token where there is one).</summary>
     /// <exception cref="ClusterVerificationException">One did not.</exception>
     internal static async Task<string> ProveReachableAsync(IProbeVehicle control, IReadOnlyList<EgressTarget> targets, string what, CancellationToken ct)
@@ -209,7 +261,7 @@ internal sealed class InClusterSink : IAsyncDisposable
     public EgressTarget Https { get; }
 
     /// <summary>The sink pod (pure).</summary>
-    public static V1Pod Pod(string ns, string image, string session, string token, string secret)
+    public static V1Pod Pod(string ns, string image, SessionId session, string token, string secret)
     {
         var pod = ClusterVerification.AgentPod(ns, "harness-sink", "sink", image, session,
         [
@@ -230,9 +282,9 @@ internal sealed class InClusterSink : IAsyncDisposable
     }
 
     /// <summary>The name the sink's certificate carries: probes pin the pod's address and verify this name.</summary>
-    public static string CertificateName(string session) => $"harness-sink-{session}.harness.invalid";
+    public static string CertificateName(SessionId session) => $"harness-sink-{session}.harness.invalid";
 
-    public static async Task<InClusterSink> StartAsync(IKubernetes client, string probeImage, string session, CancellationToken ct)
+    public static async Task<InClusterSink> StartAsync(IKubernetes client, string probeImage, SessionId session, CancellationToken ct)
     {
         var ns = $"harness-sink-{session}";
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
@@ -243,7 +295,7 @@ internal sealed class InClusterSink : IAsyncDisposable
         {
             await client.CoreV1.CreateNamespacedSecretAsync(new V1Secret
             {
-                Metadata = new V1ObjectMeta { Name = "harness-sink-tls", NamespaceProperty = ns, Labels = new Dictionary<string, string> { [DockerHost.SessionLabel] = session } },
+                Metadata = new V1ObjectMeta { Name = "harness-sink-tls", NamespaceProperty = ns, Labels = new Dictionary<string, string> { [SessionLabels.Session] = session.Value } },
                 Type = "kubernetes.io/tls",
                 StringData = new Dictionary<string, string> { ["tls.crt"] = certificate.CertificatePem, ["tls.key"] = certificate.KeyPem },
             }, ns, cancellationToken: ct).ConfigureAwait(false);

@@ -1,3 +1,4 @@
+using Harness.Runs;
 using Harness.Docker;
 using k8s;
 
@@ -196,7 +197,7 @@ public sealed class HarnessCluster : IAsyncDisposable
     }
 
     /// <summary>Docker, or a prerequisite error that says what needed it.</summary>
-    internal static async Task<DockerHost> ConnectDockerAsync(string? session, string neededFor, CancellationToken ct)
+    internal static async Task<DockerHost> ConnectDockerAsync(SessionId? session, string neededFor, CancellationToken ct)
     {
         try
         {

@@ -1,4 +1,4 @@
-using Harness.Docker;
+using Harness.Runs;
 using k8s;
 using Testcontainers.K3s;
 
@@ -16,8 +16,8 @@ internal sealed class K3sProvider : IClusterProvider
         await using var dockerScope = docker.ConfigureAwait(false);
         var admission = KindConfig.RenderAdmission(new KindClusterOptions { Cni = Clusters.Cni.Kindnet });
         var container = new K3sBuilder(options.K3s.Image)
-            .WithLabel(DockerHost.OwnerLabel, "harness")
-            .WithLabel(DockerHost.SessionLabel, options.SessionId)
+            .WithLabel(SessionLabels.Owner, "harness")
+            .WithLabel(SessionLabels.Session, options.SessionId.Value)
             .WithResourceMapping(System.Text.Encoding.UTF8.GetBytes(admission), K3sConfig.AdmissionPath)
             .WithCommand([.. K3sConfig.ExtraServerArgs()])
             .Build();

@@ -14,14 +14,10 @@ public sealed record KindBinaryOptions
     public override string ToString() => Harness.Evidence.RecordText.Format(this);
 
     /// <summary>The pinned kind release.</summary>
-    public string Version { get; init; } = "v0.30.0";
+    public string Version { get; init; } = PinnedVersions.Kind;
 
     /// <summary>SHA-256 of the release binary per platform (<c>linux-amd64</c>); a platform without one is never downloaded.</summary>
-    public ImmutableDictionary<string, string> Sha256 { get; init; } = ImmutableDictionary.CreateRange(new Dictionary<string, string>
-    {
-        ["linux-amd64"] = "517ab7fc89ddeed5fa65abf71530d90648d9638ef0c4cde22c2c11f8097b8889",
-        ["linux-arm64"] = "7ea2de9d2d190022ed4a8a4e3ac0636c8a455e460b9a13ccf19f15d07f4f00eb",
-    });
+    public ImmutableDictionary<string, string> Sha256 { get; init; } = PinnedVersions.KindSha256;
 
     /// <summary>Release downloads: <c>{DownloadBase}{Version}/kind-{platform}</c>.</summary>
     public Uri DownloadBase { get; init; } = new("https://kind.sigs.k8s.io/dl/");

@@ -24,8 +24,8 @@ public sealed record KindClusterOptions
     /// <inheritdoc/>
     public override string ToString() => Harness.Evidence.RecordText.Format(this);
 
-    /// <summary>The node image of kind v0.30.0 for Kubernetes v1.34.0, pinned by digest as kind requires.</summary>
-    public const string DefaultNodeImage = "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a";
+    /// <summary>The node image of the pinned kind release, pinned by digest as kind requires (<see cref="PinnedVersions.KindNodeImage"/>).</summary>
+    public static string DefaultNodeImage => PinnedVersions.KindNodeImage;
 
     /// <summary>The subnet of the Docker network "kind" when the harness creates it (kind's usual one): node and API server addresses fall in it.</summary>
     public const string NodeSubnet = "172.18.0.0/16";

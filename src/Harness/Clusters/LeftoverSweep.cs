@@ -1,3 +1,4 @@
+using Harness.Runs;
 using System.Collections.Immutable;
 using k8s;
 using k8s.Autorest;
@@ -17,7 +18,7 @@ public static class LeftoverSweep
     {
         ArgumentNullException.ThrowIfNull(objects);
         return [.. objects.Where(m => m.CreationTimestamp is { } created && now - new DateTimeOffset(DateTime.SpecifyKind(created, DateTimeKind.Utc)) > olderThan
-            && m.Labels?.ContainsKey(Docker.DockerHost.SessionLabel) == true)];
+            && m.Labels?.ContainsKey(SessionLabels.Session) == true)];
     }
 
     /// <summary>Deletes the harness's leftovers older than <paramref name="olderThan"/>; returns what it deleted. A list or delete the credentials may not do is logged and skipped.</summary>
@@ -26,7 +27,7 @@ public static class LeftoverSweep
         ArgumentNullException.ThrowIfNull(client);
         log ??= TextWriter.Null;
         var now = (time ?? TimeProvider.System).GetUtcNow();
-        const string selector = Docker.DockerHost.SessionLabel;
+        const string selector = SessionLabels.Session;
         var deleted = ImmutableArray.CreateBuilder<string>();
 
         async Task Each(string kind, Func<Task<IEnumerable<V1ObjectMeta>>> list, Func<V1ObjectMeta, Task> delete)

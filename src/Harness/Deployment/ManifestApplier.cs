@@ -1,3 +1,4 @@
+using Harness.Runs;
 using System.Collections.Immutable;
 using System.Net;
 using Harness.Manifests;
@@ -50,7 +51,7 @@ public static class ManifestApplier
     /// <exception cref="ManifestException">A kind the cluster does not serve (names the file and line).</exception>
     /// <exception cref="DeploymentException">An existing object's fields are owned by another manager.</exception>
     /// <exception cref="HttpOperationException">The API server refused an object (the message has its status).</exception>
-    public static async Task ApplyAsync(IKubernetes client, IReadOnlyList<PlannedObject> plan, ICollection<AppliedObject> applied, string? session, TextWriter? log = null, TimeProvider? time = null, CancellationToken ct = default)
+    public static async Task ApplyAsync(IKubernetes client, IReadOnlyList<PlannedObject> plan, ICollection<AppliedObject> applied, SessionId? session, TextWriter? log = null, TimeProvider? time = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(plan);
@@ -64,7 +65,7 @@ public static class ManifestApplier
                 var plural = await PluralAsync(client, obj, discovery, ct).ConfigureAwait(false);
                 var existed = await ExistsAsync(client, obj, plural, ct).ConfigureAwait(false);
                 applied.Add(new AppliedObject(obj, plural, !existed));
-                await ApplyOneAsync(client, existed || session is null ? obj : WithSessionLabel(obj, session), plural, existed, ct).ConfigureAwait(false);
+                await ApplyOneAsync(client, existed || session is null ? obj : WithSessionLabel(obj, session.Value), plural, existed, ct).ConfigureAwait(false);
                 await log.WriteLineAsync($"applied {obj.Display}{(existed ? "" : " (created)")}").ConfigureAwait(false);
             }
             if (phase.Key == ApplyPhase.CustomResourceDefinitions)
@@ -89,7 +90,7 @@ public static class ManifestApplier
         return [.. applied.Where(a => a.Created && (a.Object.Namespace is null || !createdNamespaces.Contains(a.Object.Namespace))).Reverse()];
     }
 
-    /// <summary>Deletes what <see cref="ApplyAsync(IKubernetes, IReadOnlyList{PlannedObject}, ICollection{AppliedObject}, string?, TextWriter?, TimeProvider?, CancellationToken)"/> created (see <see cref="ToDelete"/>); each delete is bounded and never cancelled by the caller, so it also runs on cancellation.</summary>
+    /// <summary>Deletes what <see cref="ApplyAsync(IKubernetes, IReadOnlyList{PlannedObject}, ICollection{AppliedObject}, SessionId?, TextWriter?, TimeProvider?, CancellationToken)"/> created (see <see cref="ToDelete"/>); each delete is bounded and never cancelled by the caller, so it also runs on cancellation.</summary>
     public static async Task DeleteCreatedAsync(IKubernetes client, IReadOnlyList<AppliedObject> applied, TextWriter? log = null)
     {
         ArgumentNullException.ThrowIfNull(client);
@@ -122,15 +123,15 @@ public static class ManifestApplier
     }
 
     /// <summary>The object with the session label added (only for objects the harness creates). Pure.</summary>
-    internal static PlannedObject WithSessionLabel(PlannedObject obj, string session)
+    internal static PlannedObject WithSessionLabel(PlannedObject obj, SessionId session)
     {
         var json = System.Text.Json.Nodes.JsonNode.Parse(obj.Json)!.AsObject();
         var metadata = json["metadata"] as System.Text.Json.Nodes.JsonObject ?? [];
         json["metadata"] = metadata;
         var labels = metadata["labels"] as System.Text.Json.Nodes.JsonObject ?? [];
         metadata["labels"] = labels;
-        labels[Docker.DockerHost.SessionLabel] = session;
-        labels[Docker.DockerHost.OwnerLabel] = "harness";
+        labels[SessionLabels.Session] = session.Value;
+        labels[SessionLabels.Owner] = "harness";
         return obj with { Json = json.ToJsonString() };
     }
 

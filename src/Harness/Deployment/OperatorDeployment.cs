@@ -1,3 +1,4 @@
+using Harness.Runs;
 using System.Collections.Immutable;
 using Harness.Clusters;
 using Harness.Kubernetes;
@@ -98,7 +99,7 @@ public static class OperatorDeployment
     /// <exception cref="ManifestException">A manifest cannot be read, or names a kind the cluster does not serve.</exception>
     /// <exception cref="TargetNotFoundException">The workload is not among the manifests, or its container cannot be chosen.</exception>
     /// <exception cref="WaitTimeoutException">The rollout did not finish; the message has the pods' states and events.</exception>
-    public static async Task<DeployedOperator> DeployAsync(HarnessCluster cluster, OperatorSpec spec, string session, TextWriter? log = null, TimeProvider? time = null, CancellationToken ct = default)
+    public static async Task<DeployedOperator> DeployAsync(HarnessCluster cluster, OperatorSpec spec, SessionId session, TextWriter? log = null, TimeProvider? time = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(spec);
@@ -136,7 +137,7 @@ public static class OperatorDeployment
             await ManifestApplier.ApplyAsync(cluster.Client, plan, applied, session, log, time, ct).ConfigureAwait(false);
             var pod = await WaitForRolloutAsync(cluster.Client, ns, workloadDoc, spec.RolloutTimeout, spec.LocalImages, cluster.Name, time, ct).ConfigureAwait(false);
             var target = TargetDiscovery.FromWorkload(pod, spec.Container ?? TargetDiscovery.ChooseContainer(pod.Spec, PodTemplateMetadata(workloadDoc), null, workloadDoc.DisplayName), ns)
-                with { Workload = $"{workloadDoc.Kind}/{workloadDoc.Name}", PodMetadata = PodTemplateMetadata(workloadDoc) ?? pod.Metadata };
+                with { Workload = workloadDoc.Ref, PodMetadata = PodTemplateMetadata(workloadDoc) ?? pod.Metadata };
             return new DeployedOperator(cluster.Client, target, [.. applied], ManifestPlan.UnpinnedImages(documents), documents, log);
         }
         catch

@@ -1,3 +1,4 @@
+using Harness.Runs;
 using System.Globalization;
 using Docker.DotNet;
 using Docker.DotNet.Models;
@@ -15,21 +16,9 @@ public sealed class DockerUnavailableException(string message, Exception? inner 
 /// </summary>
 public sealed class DockerHost : IAsyncDisposable
 {
-    /// <summary>Label that marks every resource the harness creates.</summary>
-    public const string OwnerLabel = "io.harness.owner";
-
-    /// <summary>Label carrying the session id.</summary>
-    public const string SessionLabel = "io.harness.session";
-
-    /// <summary>Label naming what a resource is for (vehicle, sink, network, twin).</summary>
-    public const string RoleLabel = "io.harness.role";
-
-    /// <summary>Label carrying the creation time (Unix seconds), used to reap stale resources.</summary>
-    public const string CreatedLabel = "io.harness.created";
-
     private int disposed;
 
-    private DockerHost(DockerClient client, string sessionId, Uri endpoint)
+    private DockerHost(DockerClient client, SessionId sessionId, Uri endpoint)
     {
         Client = client;
         SessionId = sessionId;
@@ -37,7 +26,7 @@ public sealed class DockerHost : IAsyncDisposable
     }
 
     /// <summary>The session id in every label.</summary>
-    public string SessionId { get; }
+    public SessionId SessionId { get; }
 
     /// <summary>The Docker endpoint in use.</summary>
     public Uri Endpoint { get; }
@@ -52,22 +41,21 @@ public sealed class DockerHost : IAsyncDisposable
     {
         var labels = new Dictionary<string, string>
         {
-            [OwnerLabel] = "harness",
-            [SessionLabel] = SessionId,
-            [CreatedLabel] = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
+            [SessionLabels.Owner] = "harness",
+            [SessionLabels.Session] = SessionId.Value,
+            [SessionLabels.Created] = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
         };
         if (role is not null)
         {
-            labels[RoleLabel] = role;
+            labels[SessionLabels.Role] = role;
         }
         return labels;
     }
 
     /// <summary>Connects and pings the engine.</summary>
     /// <exception cref="DockerUnavailableException">No engine answers; the message names the endpoint and what to do.</exception>
-    public static async Task<DockerHost> ConnectAsync(string? sessionId = null, CancellationToken ct = default)
+    public static async Task<DockerHost> ConnectAsync(SessionId? sessionId = null, CancellationToken ct = default)
     {
-        sessionId ??= "h" + Guid.NewGuid().ToString("N")[..12];
         Uri endpoint;
         DockerClient client;
         try
@@ -97,7 +85,7 @@ public sealed class DockerHost : IAsyncDisposable
             client.Dispose();
             throw new DockerUnavailableException(NoDockerMessage($"{endpoint} did not answer a ping ({ex.GetType().Name}: {ex.Message})"), ex);
         }
-        return new DockerHost(client, sessionId, endpoint);
+        return new DockerHost(client, sessionId ?? SessionId.New(), endpoint);
     }
 
     private static string NoDockerMessage(string why) =>
@@ -192,7 +180,7 @@ public sealed class DockerHost : IAsyncDisposable
 
     private async Task RemoveSessionResourcesAsync(CancellationToken ct)
     {
-        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{SessionLabel}={SessionId}"] = true } };
+        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{SessionLabels.Session}={SessionId}"] = true } };
         var containers = await Client.Containers.ListContainersAsync(new ContainersListParameters { All = true, Filters = filter }, ct).ConfigureAwait(false);
         foreach (var c in containers)
         {
@@ -250,11 +238,11 @@ public sealed class DockerHost : IAsyncDisposable
     public async Task<int> ReapStaleAsync(TimeSpan olderThan, CancellationToken ct = default)
     {
         var cutoff = DateTimeOffset.UtcNow - olderThan;
-        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{OwnerLabel}=harness"] = true } };
+        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{SessionLabels.Owner}=harness"] = true } };
         var removed = 0;
         bool Stale(IDictionary<string, string>? labels) =>
-            labels is not null && labels.TryGetValue(SessionLabel, out var s) && s != SessionId
-            && labels.TryGetValue(CreatedLabel, out var t) && long.TryParse(t, CultureInfo.InvariantCulture, out var secs)
+            labels is not null && labels.TryGetValue(SessionLabels.Session, out var s) && s != SessionId.Value
+            && labels.TryGetValue(SessionLabels.Created, out var t) && long.TryParse(t, CultureInfo.InvariantCulture, out var secs)
             && DateTimeOffset.FromUnixTimeSeconds(secs) < cutoff;
         foreach (var c in await Client.Containers.ListContainersAsync(new ContainersListParameters { All = true, Filters = filter }, ct).ConfigureAwait(false))
         {

@@ -24,6 +24,15 @@ public static class Labels
         return string.Join(",", parts);
     }
 
+    /// <summary>An equality-based selector (<c>app=widget,tier=control</c>) as match labels; a key alone matches the empty value. Pure.</summary>
+    public static Dictionary<string, string> Parse(string selector)
+    {
+        ArgumentNullException.ThrowIfNull(selector);
+        return selector.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(p => p.Split('=', 2))
+            .ToDictionary(p => p[0].Trim(), p => p.Length > 1 ? p[1].Trim() : "", StringComparer.Ordinal);
+    }
+
     /// <summary>Whether the labels satisfy the selector. A null selector matches nothing; an empty one matches everything.</summary>
     public static bool Matches(V1LabelSelector? selector, IDictionary<string, string>? labels)
     {

@@ -22,8 +22,11 @@ public sealed record ManifestDocument(
     IKubernetesObject<V1ObjectMeta>? Object,
     string Text)
 {
+    /// <summary>The object's kind and name.</summary>
+    public WorkloadRef Ref => new(Kind, Name);
+
     /// <summary><c>Kind/name</c>.</summary>
-    public string DisplayName => string.IsNullOrEmpty(Name) ? Kind : $"{Kind}/{Name}";
+    public string DisplayName => Ref.ToString();
 
     /// <summary><c>path:line</c>.</summary>
     public string Location => $"{Path}:{Line}";
@@ -53,4 +56,13 @@ public sealed class ManifestException : Exception
 
     /// <summary>What is wrong and what to do.</summary>
     public string Problem { get; }
+}
+
+/// <summary>An object by kind and name (<c>Deployment/widget-operator</c>): how the operator's workload is named and matched.</summary>
+/// <param name="Kind">The kind (<c>Deployment</c>, <c>Pod</c>...).</param>
+/// <param name="Name">The name; empty for a document without one.</param>
+public readonly record struct WorkloadRef(string Kind, string Name)
+{
+    /// <inheritdoc/>
+    public override string ToString() => string.IsNullOrEmpty(Name) ? Kind : $"{Kind}/{Name}";
 }

@@ -32,6 +32,15 @@ public static class NetworkPolicyAnalyzer
 {
     private static readonly ImmutableHashSet<int> ApiServerPorts = [443, 6443];
 
+    /// <summary>Finding: no policy selects the pods for Egress.</summary>
+    public const string EgressOpen = "NETPOL-EGRESS-OPEN";
+
+    /// <summary>Finding: a policy allows egress to any address on any port.</summary>
+    public const string EgressAny = "NETPOL-EGRESS-ANY";
+
+    /// <summary>Whether the findings say the pods' egress is open (no default deny in effect). Pure.</summary>
+    public static bool EgressIsOpen(IEnumerable<Finding> findings) => findings.Any(f => f.Id is EgressOpen or EgressAny);
+
     /// <summary>Summarizes the policies that select pods with these labels in this namespace.</summary>
     public static NetworkPolicySummary Summarize(IEnumerable<ManifestDocument> documents, string ns, IDictionary<string, string>? podLabels, string defaultNamespace = "default")
     {
@@ -64,7 +73,7 @@ public static class NetworkPolicyAnalyzer
         var egressPolicies = selecting.Where(p => HasType(p.Spec, "Egress")).ToList();
         if (egressPolicies.Count == 0)
         {
-            Add("NETPOL-EGRESS-OPEN", FindingSeverity.Error, $"egress is not default-deny: no NetworkPolicy in namespace {ns} selects these pods for Egress, so they can reach any address");
+            Add(EgressOpen, FindingSeverity.Error, $"egress is not default-deny: no NetworkPolicy in namespace {ns} selects these pods for Egress, so they can reach any address");
         }
         else
         {
@@ -75,7 +84,7 @@ public static class NetworkPolicyAnalyzer
                 var anyPort = rule.Ports is null || rule.Ports.Count == 0;
                 if (anyPeer && anyPort)
                 {
-                    Add("NETPOL-EGRESS-ANY", FindingSeverity.Error, $"NetworkPolicy {policy} allows egress to any address on any port, which undoes the default deny");
+                    Add(EgressAny, FindingSeverity.Error, $"NetworkPolicy {policy} allows egress to any address on any port, which undoes the default deny");
                 }
                 else if (anyPeer && !(rule.Ports ?? []).All(IsDns))
                 {

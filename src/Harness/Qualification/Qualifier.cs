@@ -1,19 +1,12 @@
 using System.Collections.Immutable;
-using System.Security.Cryptography;
 using Harness.Clusters;
 using Harness.Deployment;
-using Harness.Images;
-using Harness.Kubernetes;
 using Harness.Manifests;
-using Harness.NetworkPolicies;
 using Harness.Preflight;
-using Harness.Probes;
 using Harness.Processes;
 using Harness.Rbac;
 using Harness.Runs;
 using Harness.Vehicles;
-using Harness.Verdicts;
-using k8s;
 using k8s.Models;
 
 namespace Harness.Qualification;
@@ -40,7 +33,10 @@ public sealed record QualifyRequest
     public string? SearchPath { get; init; } = Environment.GetEnvironmentVariable("PATH");
 }
 
-/// <summary>Runs a qualification and builds its report. The CLI's <c>qualify</c> command is a thin layer over it.</summary>
+/// <summary>
+/// Qualifies an operator: one <see cref="OperatorRun"/> (on a fresh kind cluster, an existing cluster, or locally with
+/// the docker vehicle), then the checklist and the report. The CLI's <c>qualify</c> command is a thin layer over it.
+/// </summary>
 public static class Qualifier
 {
     /// <summary>The harness version in reports.</summary>
@@ -50,100 +46,28 @@ public static class Qualifier
     /// <exception cref="PrerequisiteException">Docker, a cluster, a kubeconfig, the probe image is missing.</exception>
     /// <exception cref="ManifestException">A manifest cannot be read.</exception>
     /// <exception cref="TargetNotFoundException">The operator is not there.</exception>
-    public static Task<QualificationReport> RunAsync(QualifyRequest request, TextWriter log, CancellationToken ct = default)
+    public static async Task<QualificationReport> RunAsync(QualifyRequest request, TextWriter log, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(log);
-        return request.Scenario.Vehicle == "docker" ? RunDockerAsync(request, log, ct) : RunClusterAsync(request, log, ct);
-    }
-
-    private static async Task<QualificationReport> RunDockerAsync(QualifyRequest request, TextWriter log, CancellationToken ct)
-    {
         var scenario = request.Scenario;
-        var started = DateTimeOffset.UtcNow;
-        if (scenario.Manifests.IsEmpty)
+        var session = new RunSession(log, ct: ct);
+        if (!scenario.Vehicle.OnCluster())
         {
-            throw new ArgumentException("the docker vehicle reads the operator's pod spec from its manifests: give operator.manifests (or --manifests).");
+            await session.LogAsync($"qualifying {scenario.Deployment ?? scenario.Selector} from {string.Join(", ", scenario.Manifests)} with the docker vehicle (no cluster)").ConfigureAwait(false);
+            var result = await OperatorRun.Local(Lookup(scenario), scenario.ProbeOptions()).RunAsync(session).ConfigureAwait(false);
+            return await ReportAsync(request, result, "docker (local approximation, no cluster)",
+                ["ServiceAccountCannotReadSecrets and the access matrix need a cluster; they are not part of a docker-vehicle verdict"], session).ConfigureAwait(false);
         }
-        var documents = scenario.Manifests.SelectMany(ManifestLoader.LoadPath).ToList();
-        var workload = FindWorkload(documents, scenario);
-        PodTemplates.TryGet(workload.Object, out var templateMeta, out var spec);
-        var ns = workload.Namespace ?? scenario.Namespace ?? "default";
-        var container = TargetDiscovery.ChooseContainer(spec!, templateMeta, scenario.Container, workload.DisplayName);
-        await log.WriteLineAsync($"[1/4] {workload.DisplayName} from {string.Join(", ", scenario.Manifests)}: probing container \"{container}\" with the docker vehicle").ConfigureAwait(false);
 
-        var docker = await HarnessCluster.ConnectDockerAsync(null, "The docker vehicle runs the pod spec in a local container.", ct).ConfigureAwait(false);
-        await using (docker.ConfigureAwait(false))
-        {
-            string image;
-            try
-            {
-                image = await ProbeImage.BuildAsync(docker, ProbeArtifacts.Locate(), ct).ConfigureAwait(false);
-            }
-            catch (FileNotFoundException e)
-            {
-                throw new PrerequisiteException("probe agent", e.Message, "Build it with `bash eng/build-probe.sh`.", e);
-            }
-            var clock = new PhaseClock();
-            var podNet = await docker.CreateNetworkAsync("qualify-pod", isolated: true, ct).ConfigureAwait(false);
-            var sinkNet = await docker.CreateNetworkAsync("qualify-sink", isolated: true, ct).ConfigureAwait(false);
-            await using var sink = await clock.TimeAsync(RunPhase.Sink, () => EgressSink.StartAsync(docker, image, sinkNet, ct: ct)).ConfigureAwait(false);
-            await using var outside = await DockerVehicle.StartAsync(docker, new ContainerRunSpec { Image = image, Networks = [sinkNet] }, "outside", ct).ConfigureAwait(false);
-            // NetworkPolicy is approximated from the manifests: egress open (no default deny) puts the pod on the sink's network.
-            var netpol = NetworkPolicyAnalyzer.Analyze(documents, workload, ns);
-            var egressOpen = netpol.Any(f => f.Id is "NETPOL-EGRESS-OPEN" or "NETPOL-EGRESS-ANY");
-            var runSpec = ContainerRunSpec.FromPodSpec(spec!, container, image) with { Networks = egressOpen ? [podNet, sinkNet] : [podNet] };
-            await using var vehicle = await clock.TimeAsync(RunPhase.Vehicle, () => DockerVehicle.StartAsync(docker, runSpec, ct: ct)).ConfigureAwait(false);
-            await log.WriteLineAsync($"[2/4] sink at {sink.Target.Address}; egress {(egressOpen ? "open (no default-deny policy in the manifests)" : "default-deny (per the manifests' NetworkPolicies)")}").ConfigureAwait(false);
-
-            var options = scenario.ProbeOptions("docker");
-            // The probe image is the container's root filesystem, as in a twin pod.
-            var plan = options.Adjust(StandardProbes.Create(options.StandardOptions([sink.Target, sink.HttpsTarget, .. scenario.EgressTargets], ClusterVehicleKind.TwinPod, includeKubernetesApi: false)));
-            var probes = await clock.TimeAsync(RunPhase.Probes, () => ProbeRunner.RunAsync(plan, vehicle, outside, ct: ct)).ConfigureAwait(false);
-            await PrintProbesAsync(log, probes).ConfigureAwait(false);
-
-            var images = documents.Select(d => PodTemplates.TryGet(d.Object, out _, out var s) ? s : null).Where(s => s is not null).SelectMany(s => Pods.Images(s!)).Distinct(StringComparer.Ordinal).ToList();
-            var inputs = await InputsAsync(request, documents, workload, ns, images, ManifestNamespaceEnforce(documents, workload.Namespace ?? ns), ct).ConfigureAwait(false);
-            // All four checks, the untested one included: a report never drops a check it could not test.
-            var mission = CheckOutcome.Mission.Select(c => CheckOutcome.Of(c, probes.Results)).ToImmutableArray();
-            inputs = inputs with
-            {
-                Approximations = ImmutableDictionary<string, string>.Empty.Add("egress-default-deny",
-                    $"NetworkPolicy read from the manifests ({(egressOpen ? "egress open" : "egress default-deny")}) and modelled by Docker networks, not enforced by a CNI"),
-            };
-            ImmutableArray<string> notes =
-            [
-                .. probes.Notes,
-                $"NetworkPolicy approximated from the manifests: {(egressOpen ? "egress open" : "egress default-deny")}",
-                "ServiceAccountCannotReadSecrets and the access matrix need a cluster; they are not part of a docker-vehicle verdict",
-            ];
-            var report = new QualificationReport(
-                new QualificationContext($"{workload.Kind} {ns}/{workload.Name}", "docker (local approximation, no cluster)", "docker", Version),
-                started, DateTimeOffset.UtcNow - started, Checklist.Build(probes.Results, [], inputs), mission, [.. probes.Results], [], notes)
-            {
-                Timings = clock.Timings,
-                Waived = scenario.Waive,
-                Approximation = "docker vehicle, no cluster",
-            };
-            await log.WriteLineAsync($"[4/4] {report.Verdict}").ConfigureAwait(false);
-            return report;
-        }
-    }
-
-    private static async Task<QualificationReport> RunClusterAsync(QualifyRequest request, TextWriter log, CancellationToken ct)
-    {
-        var scenario = request.Scenario;
-        var started = DateTimeOffset.UtcNow;
-        var session = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3));
         var options = request.CreateKind
-            ? ClusterOptions.ForKind() with { SessionId = session }
-            : ClusterOptions.ForExisting(request.Kubeconfig, request.Context) with { SessionId = session, ProbeImage = request.ProbeImage };
-        await log.WriteLineAsync($"[1/4] {(request.CreateKind ? "creating a kind cluster" : $"connecting to {request.Context ?? "the current context"} ({options.ResolveKubeconfig()})")} and verifying it").ConfigureAwait(false);
-        var clock = new PhaseClock();
-        await using var cluster = await clock.TimeAsync(RunPhase.Cluster, () => HarnessCluster.StartAsync(options, log, ct)).ConfigureAwait(false);
+            ? ClusterOptions.ForKind() with { SessionId = session.Id }
+            : ClusterOptions.ForExisting(request.Kubeconfig, request.Context) with { SessionId = session.Id, ProbeImage = request.ProbeImage };
+        await session.LogAsync(request.CreateKind ? "creating a kind cluster and verifying it" : $"connecting to {request.Context ?? "the current context"} ({options.ResolveKubeconfig()}) and verifying it").ConfigureAwait(false);
+        await using var cluster = await session.Clock.TimeAsync(RunPhase.Cluster, () => HarnessCluster.StartAsync(options, log, ct)).ConfigureAwait(false);
         try
         {
-            return await RunOnClusterAsync(cluster, request, session, started, clock, log, ct).ConfigureAwait(false);
+            return await QualifyOnClusterAsync(cluster, request, session).ConfigureAwait(false);
         }
         catch
         {
@@ -158,141 +82,82 @@ public static class Qualifier
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(scenario);
         ArgumentNullException.ThrowIfNull(log);
-        return RunOnClusterAsync(cluster, new QualifyRequest { Scenario = scenario }, Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3)), DateTimeOffset.UtcNow, new PhaseClock(), log, ct);
+        return QualifyOnClusterAsync(cluster, new QualifyRequest { Scenario = scenario }, new RunSession(log, ct: ct));
     }
 
-    private static async Task<QualificationReport> RunOnClusterAsync(HarnessCluster cluster, QualifyRequest request, string session, DateTimeOffset started, PhaseClock clock, TextWriter log, CancellationToken ct)
+    /// <summary>The run a scenario asks for on a cluster: deploy from its manifests, or find the operator already there. Pure.</summary>
+    /// <exception cref="ArgumentException">Manifests without a Deployment name, the docker vehicle, or invalid probe settings.</exception>
+    public static OperatorRun Plan(HarnessCluster cluster, QualificationScenario scenario)
     {
-        var scenario = request.Scenario;
-        scenario.ProbeOptions(session).Validate();
-        DeployedOperator? deployed = null;
-        QualificationReport report;
-        try
-        {
-            report = await QualifyAsync().ConfigureAwait(false);
-        }
-        finally
-        {
-            if (deployed is not null)
-            {
-                await clock.TimeAsync(RunPhase.Teardown, () => deployed.DisposeAsync().AsTask()).ConfigureAwait(false);
-            }
-        }
-        report = report with { Timings = clock.Timings };
-        await log.WriteLineAsync($"timings: {PhaseClock.Format(report.Timings)}").ConfigureAwait(false);
-        return report;
-
-        async Task<QualificationReport> QualifyAsync()
-        {
-        IReadOnlyList<ManifestDocument> documents = [];
-        OperatorTarget target;
-        if (!scenario.Manifests.IsEmpty)
-        {
-            deployed = await clock.TimeAsync(RunPhase.Deploy, () => OperatorDeployment.DeployAsync(cluster, new OperatorSpec
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(scenario);
+        var options = scenario.ProbeOptions();
+        return scenario.Manifests.IsEmpty
+            ? OperatorRun.Find(cluster, Lookup(scenario), options)
+            : OperatorRun.Deploy(cluster, new OperatorSpec
             {
                 Manifests = scenario.Manifests,
                 Workload = scenario.Deployment ?? throw new ArgumentException("deploying from manifests needs operator.deployment"),
                 Container = scenario.Container,
                 LocalImages = scenario.LocalImages,
                 Namespace = scenario.Namespace,
-            }, session, log, ct: ct)).ConfigureAwait(false);
-            target = deployed.Target;
-            documents = deployed.Manifests; // loaded once, by the deployment
-        }
-        else
-        {
-            target = await TargetDiscovery.FindAsync(cluster.Client, scenario.Namespace ?? "default", scenario.Deployment, scenario.Selector, scenario.Container, ct).ConfigureAwait(false);
-        }
-        await log.WriteLineAsync($"[2/4] probing {target.Workload} in {target.Namespace} (pod {target.PodName}, container {target.Container}) with the {scenario.Vehicle}").ConfigureAwait(false);
-
-        var probeOptions = scenario.ProbeOptions(session) with
-        {
-            Vehicle = ScenarioParser.ClusterVehicle(scenario.Vehicle) ?? ClusterVehicleKind.TwinPod,
-        };
-        var pod = await cluster.Client.CoreV1.ReadNamespacedPodAsync(target.PodName, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
-        var images = Pods.Images(pod.Spec).ToList();
-        // One vantage for every kind of cluster: a sink beside it on Docker, the scenario's targets, or an in-cluster sink.
-        var vantage = await clock.TimeAsync(RunPhase.Sink, () => EgressVantage.StartAsync(cluster, session, scenario.EgressTargets, log, ct)).ConfigureAwait(false);
-        OperatorHardeningReport hardening;
-        await using (vantage.ConfigureAwait(false))
-        {
-            hardening = await OperatorProbes.RunAsync(cluster, target, documents, [.. images.Where(i => !Pods.IsPinned(i))], vantage, probeOptions, clock, ct).ConfigureAwait(false);
-        }
-        await PrintProbesAsync(log, hardening.Probes).ConfigureAwait(false);
-        foreach (var a in hardening.Access)
-        {
-            await log.WriteLineAsync($"  {Label(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
-        }
-        var ns = await cluster.Client.CoreV1.ReadNamespaceAsync(target.Namespace, cancellationToken: ct).ConfigureAwait(false);
-        var enforce = ns.Metadata.Labels is { } l && l.TryGetValue("pod-security.kubernetes.io/enforce", out var level) ? level : "";
-        var workloadDoc = documents.FirstOrDefault(d => d.DisplayName == target.Workload);
-        var inputs = await InputsAsync(request, documents, workloadDoc, target.Namespace, images, enforce, ct).ConfigureAwait(false);
-        var result = new QualificationReport(
-            new QualificationContext($"{target.Workload} in {target.Namespace}", $"{cluster.Provider} {cluster.Name}", scenario.Vehicle, Version),
-            started, DateTimeOffset.UtcNow - started,
-            Checklist.Build(hardening.Probes.Results, hardening.Access, inputs), hardening.Mission, [.. hardening.Probes.Results], hardening.Access,
-            [.. hardening.Probes.Notes, .. hardening.EgressCaveats, .. cluster.Verification is { } v ? new[] { $"verified: {v.PodSecurity}", $"verified: {v.NetworkPolicy}" } : []])
-        {
-            Waived = scenario.Waive,
-        };
-        await log.WriteLineAsync($"[4/4] {result.Verdict}").ConfigureAwait(false);
-        return result;
-        }
+            }, options);
     }
 
-    private static ManifestDocument FindWorkload(IReadOnlyList<ManifestDocument> documents, QualificationScenario scenario)
+    private static async Task<QualificationReport> QualifyOnClusterAsync(HarnessCluster cluster, QualifyRequest request, RunSession session)
     {
-        var workloads = documents.Where(d => PodTemplates.TryGet(d.Object, out _, out _) && d.Kind != "Pod").ToList();
-        if (scenario.Deployment is { } name)
-        {
-            return workloads.FirstOrDefault(d => d.Name == name)
-                ?? throw new TargetNotFoundException($"no workload named \"{name}\" in {string.Join(", ", scenario.Manifests)}; they have {string.Join(", ", workloads.Select(w => w.DisplayName).DefaultIfEmpty("none"))}.");
-        }
-        var selector = (scenario.Selector ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(p => p.Split('=', 2)).ToDictionary(p => p[0].Trim(), p => p.Length > 1 ? p[1].Trim() : "");
-        return workloads.FirstOrDefault(d => PodTemplates.TryGet(d.Object, out var m, out _) && Labels.Matches(new V1LabelSelector { MatchLabels = selector }, m?.Labels))
-            ?? throw new TargetNotFoundException($"no workload in {string.Join(", ", scenario.Manifests)} has pod labels matching \"{scenario.Selector}\".");
+        var result = await Plan(cluster, request.Scenario).RunAsync(session).ConfigureAwait(false);
+        var verified = cluster.Verification is { } v ? new[] { $"verified: {v.PodSecurity}", $"verified: {v.NetworkPolicy}" } : [];
+        return await ReportAsync(request, result, $"{cluster.Provider} {cluster.Name}", verified, session).ConfigureAwait(false);
     }
 
-    /// <summary>The enforce label of the manifests' Namespace object for <paramref name="ns"/>: null when the manifests have none, "" when unlabelled.</summary>
-    private static string? ManifestNamespaceEnforce(IReadOnlyList<ManifestDocument> documents, string ns) =>
-        documents.FirstOrDefault(d => d.Kind == "Namespace" && d.Name == ns)?.Object?.Metadata?.Labels is { } labels
-            ? (labels.TryGetValue("pod-security.kubernetes.io/enforce", out var l) ? l : "")
-            : null;
-
-    /// <summary>What the checklist needs besides the probes, for the images the operator runs (as deployed, or as declared).</summary>
-    private static async Task<ChecklistInputs> InputsAsync(
-        QualifyRequest request, IReadOnlyList<ManifestDocument> documents, ManifestDocument? workload, string ns, IReadOnlyList<string> images, string? namespaceEnforce, CancellationToken ct)
+    private static OperatorLookup Lookup(QualificationScenario scenario) => new()
     {
-        var scenario = request.Scenario;
-        ImmutableArray<string> unpinned = [.. images.Where(i => !Pods.IsPinned(i)).Order(StringComparer.Ordinal)];
-        var (signatures, skipped) = await ImagePolicy.VerifyAsync(images, scenario.CosignKey, request.SearchPath, ct).ConfigureAwait(false);
-        ImmutableArray<string> patchers = [];
-        if (workload is not null && PodTemplates.TryGet(workload.Object, out _, out var spec))
-        {
-            var account = new ServiceAccountRef(workload.Namespace ?? ns, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName);
-            patchers = [.. RbacAnalyzer.Analyze(RbacModel.From(documents, ns), account)
-                .Where(f => f.Id == "RBAC-WEBHOOKS" && f.Severity == FindingSeverity.Error)
-                .Select(f => $"{f.Subject} ({f.Message})")];
-        }
-        return new ChecklistInputs(namespaceEnforce, unpinned, signatures, skipped, patchers) { RequireDigest = scenario.RequireDigest };
-    }
-
-    private static async Task PrintProbesAsync(TextWriter log, ProbeRunReport probes)
-    {
-        await log.WriteLineAsync($"[3/4] {probes.Results.Count} probes in {probes.Duration.TotalSeconds:0.0} s").ConfigureAwait(false);
-        foreach (var r in probes.Results)
-        {
-            await log.WriteLineAsync($"  {Label(r.Status),-12} {r.Probe.Id,-32} {r.Verdict}").ConfigureAwait(false);
-        }
-    }
-
-    private static string Label(ProbeStatus s) => s switch
-    {
-        ProbeStatus.Passed => "PASS",
-        ProbeStatus.Failed => "FAIL",
-        _ => "INCONCLUSIVE",
+        Namespace = scenario.Namespace,
+        Deployment = scenario.Deployment,
+        Selector = scenario.Selector,
+        Container = scenario.Container,
+        Manifests = scenario.Manifests,
     };
 
+    private static async Task<QualificationReport> ReportAsync(QualifyRequest request, OperatorRunResult result, string where, IEnumerable<string> notes, RunSession session)
+    {
+        var (hardening, op) = (result.Report, result.Operator);
+        var inputs = await InputsAsync(request, op, session.Cancellation).ConfigureAwait(false);
+        if (result.Approximation is { } approximation)
+        {
+            inputs = inputs with { Approximations = ImmutableDictionary<string, string>.Empty.Add("egress-default-deny", approximation) };
+        }
+        var report = new QualificationReport(
+            new QualificationContext($"{op.Target.Workload} in {op.Target.Namespace}", where, request.Scenario.Vehicle.Name(), Version),
+            session.Started, session.Time.GetUtcNow() - session.Started,
+            Checklist.Build(hardening.Probes.Results, hardening.Access, inputs), hardening.Mission, [.. hardening.Probes.Results], hardening.Access,
+            [.. hardening.Probes.Notes, .. hardening.EgressCaveats, .. notes])
+        {
+            Timings = hardening.Timings,
+            Waived = request.Scenario.Waive,
+            Approximation = result.Approximation is null ? null : "docker vehicle, no cluster",
+        };
+        await session.LogAsync($"timings: {PhaseClock.Format(report.Timings)}").ConfigureAwait(false);
+        await session.LogAsync(report.Verdict).ConfigureAwait(false);
+        return report;
+    }
+
+    /// <summary>What the checklist needs besides the probes, for the images the operator runs (as deployed, or as declared).</summary>
+    private static async Task<ChecklistInputs> InputsAsync(QualifyRequest request, OperatorUnderTest op, CancellationToken ct)
+    {
+        var scenario = request.Scenario;
+        var (signatures, skipped) = await ImagePolicy.VerifyAsync(op.Images, scenario.CosignKey, request.SearchPath, ct).ConfigureAwait(false);
+        ImmutableArray<string> patchers = [];
+        if (op.WorkloadDocument is { } workload && PodTemplates.TryGet(workload.Object, out _, out var spec))
+        {
+            var account = new ServiceAccountRef(workload.Namespace ?? op.Target.Namespace, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName);
+            patchers = [.. RbacAnalyzer.Analyze(RbacModel.From(op.Manifests, op.Target.Namespace), account)
+                .Where(f => f.Id == RbacAnalyzer.WebhookPatch && f.Severity == FindingSeverity.Error)
+                .Select(f => $"{f.Subject} ({f.Message})")];
+        }
+        return new ChecklistInputs(op.NamespaceEnforce, [.. op.UnpinnedImages.Order(StringComparer.Ordinal)], signatures, skipped, patchers) { RequireDigest = scenario.RequireDigest };
+    }
 }
 
 /// <summary>Image signature verification with cosign, when a cosign binary and a key are given.</summary>

@@ -40,7 +40,7 @@ public sealed record QualificationScenario
     public ImmutableArray<string> LocalImages { get; init; } = [];
 
     /// <summary>The vehicle: twin-pod, ephemeral-container, direct-exec, or docker (no cluster).</summary>
-    public string Vehicle { get; init; } = "twin-pod";
+    public VehicleKind Vehicle { get; init; } = VehicleKind.TwinPod;
 
     /// <summary>Probe ids to leave out.</summary>
     public ImmutableArray<string> SkipProbes { get; init; } = [];
@@ -64,11 +64,11 @@ public sealed record QualificationScenario
     public ImmutableArray<string> Waive { get; init; } = [];
 
     /// <summary>Probe settings (<c>probes.writableDirectory</c>, <c>readOnlyPaths</c>, <c>allowedCapabilities</c>, timeouts); vehicle and targets are set elsewhere.</summary>
-    public OperatorProbeOptions ProbeSettings { get; init; } = new() { Session = "scenario" };
+    public OperatorProbeOptions ProbeSettings { get; init; } = new();
 
     /// <summary>The probe options for a run of this scenario.</summary>
-    public OperatorProbeOptions ProbeOptions(string session) =>
-        ProbeSettings with { Session = session, SkipProbes = SkipProbes, ExpectAllowed = ExpectAllowed, ExtraEgressTargets = EgressTargets };
+    public OperatorProbeOptions ProbeOptions() =>
+        ProbeSettings with { SkipProbes = SkipProbes, ExpectAllowed = ExpectAllowed, ExtraEgressTargets = EgressTargets };
 }
 
 /// <summary>
@@ -79,7 +79,6 @@ public static class ScenarioParser
 {
     private static readonly string[] TopLevel = ["apiVersion", "kind", "metadata", "operator", "vehicle", "probes", "egress", "imagePolicy", "waive"];
     private static readonly string[] OperatorFields = ["namespace", "deployment", "selector", "container", "manifests", "localImages"];
-    private static readonly string[] Vehicles = ["twin-pod", "ephemeral-container", "direct-exec", "docker"];
 
     /// <summary>Reads a scenario file.</summary>
     /// <exception cref="ManifestException">The file is not a valid scenario; names the line, column and problem.</exception>
@@ -161,15 +160,13 @@ public static class ScenarioParser
             throw Error(op, "operator needs exactly one of deployment and selector.");
         }
         var vehicleNode = Get(root, "vehicle");
-        var vehicle = Str(root, "vehicle", "the scenario") ?? "twin-pod";
-        if (!Vehicles.Contains(vehicle))
-        {
-            throw Error(vehicleNode!, $"vehicle must be one of {string.Join(", ", Vehicles)}, got '{vehicle}'.");
-        }
+        var vehicleName = Str(root, "vehicle", "the scenario") ?? VehicleKind.TwinPod.Name();
+        var vehicle = VehicleKinds.Parse(vehicleName)
+            ?? throw Error(vehicleNode!, $"vehicle must be one of {string.Join(", ", VehicleKinds.All)}, got '{vehicleName}'.");
 
         var skip = ImmutableArray<string>.Empty;
         var expect = ImmutableDictionary.CreateBuilder<string, bool>(StringComparer.Ordinal);
-        var settings = new OperatorProbeOptions { Session = "scenario" };
+        var settings = new OperatorProbeOptions();
         if (Map(root, "probes", "the scenario") is { } probes)
         {
             Known(probes, ["skip", "expect", "writableDirectory", "readOnlyPaths", "allowedCapabilities", "localTimeoutMs", "networkTimeoutMs"], "probes");
@@ -300,15 +297,6 @@ public static class ScenarioParser
             return names;
         }
     }
-
-    /// <summary>The vehicle kind for a cluster vehicle name.</summary>
-    public static ClusterVehicleKind? ClusterVehicle(string vehicle) => vehicle switch
-    {
-        "twin-pod" => ClusterVehicleKind.TwinPod,
-        "ephemeral-container" => ClusterVehicleKind.EphemeralContainer,
-        "direct-exec" => ClusterVehicleKind.DirectExec,
-        _ => null,
-    };
 
     /// <summary>Loopback, private (RFC 1918, CGNAT, ULA) and link-local addresses; everything else is public.</summary>
     public static bool IsPrivate(IPAddress address)

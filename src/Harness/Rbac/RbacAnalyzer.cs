@@ -9,6 +9,9 @@ namespace Harness.Rbac;
 /// </summary>
 public static class RbacAnalyzer
 {
+    /// <summary>Finding: the account may patch webhook configurations (and so their CA bundles).</summary>
+    public const string WebhookPatch = "RBAC-WEBHOOKS";
+
     private sealed record Danger(string Id, string What, string ApiGroup, string Resource, string? Subresource, ImmutableArray<string> Verbs, bool OnlyOutsideOwnNamespace = false);
 
     private static readonly ImmutableArray<Danger> Dangers =
@@ -24,8 +27,8 @@ public static class RbacAnalyzer
         new("RBAC-POD-EXEC", "can exec into pods", "", "pods", "exec", ["create", "get"]),
         new("RBAC-POD-EXEC", "can attach to pods", "", "pods", "attach", ["create", "get"]),
         new("RBAC-PODS-ELSEWHERE", "can create pods outside its namespace", "", "pods", null, ["create"], OnlyOutsideOwnNamespace: true),
-        new("RBAC-WEBHOOKS", "can change mutating webhook configurations", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", null, ["patch", "update"]),
-        new("RBAC-WEBHOOKS", "can change validating webhook configurations", "admissionregistration.k8s.io", "validatingwebhookconfigurations", null, ["patch", "update"]),
+        new(WebhookPatch, "can change mutating webhook configurations", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", null, ["patch", "update"]),
+        new(WebhookPatch, "can change validating webhook configurations", "admissionregistration.k8s.io", "validatingwebhookconfigurations", null, ["patch", "update"]),
         new("RBAC-CRDS", "can create CustomResourceDefinitions", "apiextensions.k8s.io", "customresourcedefinitions", null, ["create"]),
         new("RBAC-NETPOL-ELSEWHERE", "can create or change NetworkPolicies outside its namespace", "networking.k8s.io", "networkpolicies", null, ["create", "update", "patch", "delete"], OnlyOutsideOwnNamespace: true),
         new("RBAC-NAMESPACES", "can patch namespaces (and so their PodSecurity labels)", "", "namespaces", null, ["patch", "update"]),

@@ -1,3 +1,4 @@
+using Harness.Runs;
 using Harness.Images;
 using System.Collections.Immutable;
 using Harness.Protocol;
@@ -54,7 +55,7 @@ public static class EphemeralProbe
     /// mounts, so that kernel attempts run as the operator's process would.
     /// </summary>
     /// <exception cref="TargetNotFoundException">The pod has no such container.</exception>
-    public static V1EphemeralContainer Build(V1PodSpec pod, string targetContainer, string probeImage, string session)
+    public static V1EphemeralContainer Build(V1PodSpec pod, string targetContainer, string probeImage, SessionId session)
     {
         var target = Target(pod, targetContainer);
         // Pod-level settings (runAsUser, seccompProfile, ...) apply to ephemeral containers as to any other.
@@ -67,7 +68,7 @@ public static class EphemeralProbe
     /// escalation, RuntimeDefault seccomp, read-only root) with the target's uid and gid where the spec gives them.
     /// </summary>
     /// <exception cref="TargetNotFoundException">The pod has no such container.</exception>
-    public static V1EphemeralContainer BuildRestricted(V1PodSpec pod, string targetContainer, string probeImage, string session)
+    public static V1EphemeralContainer BuildRestricted(V1PodSpec pod, string targetContainer, string probeImage, SessionId session)
     {
         ArgumentNullException.ThrowIfNull(pod);
         var target = Target(pod, targetContainer);
@@ -93,7 +94,7 @@ public static class EphemeralProbe
             ?? throw new TargetNotFoundException($"the pod has no container \"{targetContainer}\" to target.");
     }
 
-    private static V1EphemeralContainer Container(V1Container target, string targetContainer, string probeImage, string session, V1SecurityContext? securityContext) => new()
+    private static V1EphemeralContainer Container(V1Container target, string targetContainer, string probeImage, SessionId session, V1SecurityContext? securityContext) => new()
     {
         Name = $"harness-probe-{session}",
         Image = probeImage,

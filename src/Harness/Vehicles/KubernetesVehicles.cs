@@ -1,3 +1,4 @@
+using Harness.Runs;
 using System.Collections.Immutable;
 using Harness.Kubernetes;
 using Harness.Protocol;
@@ -8,8 +9,8 @@ using k8s.Models;
 
 namespace Harness.Vehicles;
 
-/// <summary>Which vehicle carries the agent into the operator's security context on a cluster.</summary>
-public enum ClusterVehicleKind
+/// <summary>Which vehicle carries the agent into the operator's security context.</summary>
+public enum VehicleKind
 {
     /// <summary>A clone of the operator's pod with the probe image (the default; leaves the operator untouched).</summary>
     TwinPod,
@@ -19,6 +20,34 @@ public enum ClusterVehicleKind
 
     /// <summary>Exec into the operator's own container, whose image already contains the agent.</summary>
     DirectExec,
+
+    /// <summary>No cluster: a local container from the operator's pod spec (a local approximation).</summary>
+    Docker,
+}
+
+/// <summary>The names of <see cref="VehicleKind"/> in scenario files, flags and reports: the one place they are spelled.</summary>
+public static class VehicleKinds
+{
+    private static readonly (VehicleKind Kind, string Name)[] Names =
+    [
+        (VehicleKind.TwinPod, "twin-pod"), (VehicleKind.EphemeralContainer, "ephemeral-container"),
+        (VehicleKind.DirectExec, "direct-exec"), (VehicleKind.Docker, "docker"),
+    ];
+
+    /// <summary>Every name, in declaration order.</summary>
+    public static IReadOnlyList<string> All { get; } = [.. Names.Select(n => n.Name)];
+
+    /// <summary>The name (<c>twin-pod</c>).</summary>
+    public static string Name(this VehicleKind kind) => Names.First(n => n.Kind == kind).Name;
+
+    /// <summary>Whether the vehicle needs a cluster.</summary>
+    public static bool OnCluster(this VehicleKind kind) => kind != VehicleKind.Docker;
+
+    /// <summary>Whether the probe image is the vehicle's root filesystem (so its canary directory is there).</summary>
+    public static bool HasProbeRootfs(this VehicleKind kind) => kind is VehicleKind.TwinPod or VehicleKind.Docker;
+
+    /// <summary>The kind named <paramref name="name"/>, or null.</summary>
+    public static VehicleKind? Parse(string? name) => Names.FirstOrDefault(n => n.Name == name) is { Name: not null } found ? found.Kind : null;
 }
 
 /// <summary>Runs agent plans by exec through the API server in one container of one pod.</summary>
@@ -106,12 +135,13 @@ public static class ClusterVehicles
     /// <summary>Starts the chosen vehicle for the target.</summary>
     /// <exception cref="WaitTimeoutException">The twin pod or ephemeral container did not start (pod states and events in the message).</exception>
     /// <exception cref="HttpOperationException">The API server refused the pod (a PodSecurity or RBAC refusal is in the status).</exception>
-    public static Task<KubernetesVehicle> StartAsync(ClusterVehicleKind kind, IKubernetes client, OperatorTarget target, string probeImage, string session, TimeProvider? time = null, CancellationToken ct = default) => kind switch
+    public static Task<KubernetesVehicle> StartAsync(VehicleKind kind, IKubernetes client, OperatorTarget target, string probeImage, SessionId session, TimeProvider? time = null, CancellationToken ct = default) => kind switch
     {
-        ClusterVehicleKind.TwinPod => StartTwinAsync(client, target, new TwinPodOptions { ProbeImage = probeImage, Session = session }, time, ct),
-        ClusterVehicleKind.EphemeralContainer => StartEphemeralAsync(client, target, probeImage, session, time, ct),
-        _ => Task.FromResult(new KubernetesVehicle(client, target.Namespace, target.PodName ?? throw new TargetNotFoundException("direct exec needs a running pod of the operator"), target.Container, "direct-exec",
+        VehicleKind.TwinPod => StartTwinAsync(client, target, new TwinPodOptions { ProbeImage = probeImage, Session = session }, time, ct),
+        VehicleKind.EphemeralContainer => StartEphemeralAsync(client, target, probeImage, session, time, ct),
+        VehicleKind.DirectExec => Task.FromResult(new KubernetesVehicle(client, target.Namespace, target.PodName ?? throw new TargetNotFoundException("direct exec needs a running pod of the operator"), target.Container, VehicleKind.DirectExec.Name(),
             ["direct exec: the agent runs inside the operator's own container; its image must contain /probe/agent"])),
+        _ => throw new ArgumentException($"{kind.Name()} is not a cluster vehicle.", nameof(kind)),
     };
 
     /// <summary>Creates the twin pod and waits until its agent runs.</summary>
@@ -141,12 +171,12 @@ public static class ClusterVehicles
             await Delete().ConfigureAwait(false);
             throw;
         }
-        return new KubernetesVehicle(client, target.Namespace, pod.Metadata.Name, target.Container, "twin-pod", TwinPod.Notes, Delete,
+        return new KubernetesVehicle(client, target.Namespace, pod.Metadata.Name, target.Container, VehicleKind.TwinPod.Name(), TwinPod.Notes, Delete,
             unobservable: Observability.WithAnotherImage(target.PodSpec, target.Container, options.ImageUser));
     }
 
     /// <summary>Adds the ephemeral container to the operator's running pod and waits until it runs.</summary>
-    public static async Task<KubernetesVehicle> StartEphemeralAsync(IKubernetes client, OperatorTarget target, string probeImage, string session, TimeProvider? time = null, CancellationToken ct = default)
+    public static async Task<KubernetesVehicle> StartEphemeralAsync(IKubernetes client, OperatorTarget target, string probeImage, SessionId session, TimeProvider? time = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(target);
@@ -168,7 +198,7 @@ public static class ClusterVehicles
             await PatchAsync(container).ConfigureAwait(false);
         }
         await WaitRunningAsync(client, target.Namespace, podName, container.Name, ephemeral: true, time, ct).ConfigureAwait(false);
-        return new KubernetesVehicle(client, target.Namespace, podName, container.Name, "ephemeral-container", notes, observe: EphemeralProbe.Observe,
+        return new KubernetesVehicle(client, target.Namespace, podName, container.Name, VehicleKind.EphemeralContainer.Name(), notes, observe: EphemeralProbe.Observe,
             unobservable: EphemeralProbe.Unobservable(pod.Spec));
 
         Task PatchAsync(V1EphemeralContainer c) => client.CoreV1.PatchNamespacedPodEphemeralcontainersAsync(

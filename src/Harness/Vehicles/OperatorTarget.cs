@@ -12,7 +12,7 @@ namespace Harness.Vehicles;
 /// <param name="PodMetadata">The pod template's metadata (labels select NetworkPolicies; annotations carry legacy settings).</param>
 /// <param name="PodSpec">The pod spec.</param>
 /// <param name="PodName">A running pod of it, when one was found (the ephemeral and direct vehicles need it).</param>
-public sealed record OperatorTarget(string Namespace, string Workload, string Container, string ServiceAccount, V1ObjectMeta PodMetadata, V1PodSpec PodSpec, string? PodName = null);
+public sealed record OperatorTarget(string Namespace, WorkloadRef Workload, string Container, string ServiceAccount, V1ObjectMeta PodMetadata, V1PodSpec PodSpec, string? PodName = null);
 
 /// <summary>A target that cannot be resolved: names what was looked for and what exists.</summary>
 public sealed class TargetNotFoundException(string message) : Exception(message);
@@ -36,7 +36,7 @@ public static class TargetDiscovery
         var podName = workload is V1Pod ? workload.Metadata?.Name : null;
         return new OperatorTarget(
             ns,
-            $"{workload.Kind ?? workload.GetType().Name[2..]}/{workload.Metadata?.Name}",
+            new WorkloadRef(workload.Kind ?? workload.GetType().Name[2..], workload.Metadata?.Name ?? ""),
             ChooseContainer(spec, metadata, container, $"{workload.Kind} {ns}/{workload.Metadata?.Name}"),
             string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName,
             metadata,
@@ -53,7 +53,7 @@ public static class TargetDiscovery
     {
         ArgumentNullException.ThrowIfNull(client);
         V1ObjectMeta? templateMetadata = null;
-        var workload = $"pods/{labelSelector}";
+        WorkloadRef? workload = null;
         if (deployment is not null)
         {
             V1Deployment found;
@@ -68,13 +68,13 @@ public static class TargetDiscovery
             }
             labelSelector = Labels.Selector(found.Spec.Selector);
             templateMetadata = found.Spec.Template.Metadata;
-            workload = $"Deployment/{deployment}";
+            workload = new WorkloadRef("Deployment", deployment);
         }
         var pods = (await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: ct).ConfigureAwait(false)).Items;
         var pod = pods.FirstOrDefault(Harness.Kubernetes.Pods.IsServing)
             ?? throw new TargetNotFoundException($"no running, ready pod in {ns} matches \"{labelSelector}\" ({pods.Count} pods: {string.Join(", ", pods.Select(p => $"{p.Metadata.Name} {p.Status?.Phase}"))}).");
-        var target = FromWorkload(pod, container ?? ChooseContainer(pod.Spec, templateMetadata ?? pod.Metadata, null, workload), ns);
-        return target with { Workload = workload, PodMetadata = templateMetadata ?? pod.Metadata };
+        var target = FromWorkload(pod, container ?? ChooseContainer(pod.Spec, templateMetadata ?? pod.Metadata, null, (workload ?? new WorkloadRef("Pod", pod.Metadata.Name)).ToString()), ns);
+        return target with { Workload = workload ?? target.Workload, PodMetadata = templateMetadata ?? pod.Metadata };
     }
 
     /// <summary>The container to probe: the one named, else the default-container annotation, else the only one.</summary>

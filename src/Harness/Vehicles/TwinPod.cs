@@ -1,3 +1,4 @@
+using Harness.Runs;
 using Harness.Images;
 using System.Collections.Immutable;
 using k8s;
@@ -12,7 +13,7 @@ public sealed record TwinPodOptions
     public required string ProbeImage { get; init; }
 
     /// <summary>Session id (name suffix and label).</summary>
-    public required string Session { get; init; }
+    public required SessionId Session { get; init; }
 
     /// <summary>The uid the operator's image runs as when the pod spec does not say (its USER); null to leave the probe image's.</summary>
     public long? ImageUser { get; init; }
@@ -29,9 +30,6 @@ public sealed record TwinPodOptions
 /// </summary>
 public static class TwinPod
 {
-    /// <summary>Label marking the twin.</summary>
-    public const string RoleLabel = Docker.DockerHost.RoleLabel;
-
     /// <summary>What the twin cannot reproduce; shown in every report it produces.</summary>
     public static ImmutableArray<string> Notes { get; } =
     [
@@ -77,9 +75,9 @@ public static class TwinPod
         var labels = new Dictionary<string, string>(target.PodMetadata.Labels ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         labels.Remove("pod-template-hash");
         labels.Remove("controller-revision-hash");
-        labels[RoleLabel] = "twin";
-        labels[Docker.DockerHost.SessionLabel] = options.Session;
-        var baseName = target.Workload.Split('/')[^1];
+        labels[SessionLabels.Role] = "twin";
+        labels[SessionLabels.Session] = options.Session.Value;
+        var baseName = target.Workload.Name;
         return new V1Pod
         {
             ApiVersion = "v1",

@@ -1,3 +1,4 @@
+using Harness.Runs;
 using Harness.Clusters;
 using Harness.NetworkPolicies;
 using Harness.PodSecurity;
@@ -97,15 +98,15 @@ public sealed class ClusterOptionsTests
     [Fact]
     public void Verification_CanaryPods_AreThemselvesRestrictedCompliant()
     {
-        var server = ClusterVerification.ServerPod("ns", "harness.local/probe:1", "s1", "tok");
-        var client = ClusterVerification.ClientPod("ns", "harness.local/probe:1", "s1");
+        var server = ClusterVerification.ServerPod("ns", "harness.local/probe:1", SessionId.Parse("s1"), "tok");
+        var client = ClusterVerification.ClientPod("ns", "harness.local/probe:1", SessionId.Parse("s1"));
 
         foreach (var pod in new[] { server, client })
         {
             var psa = PodSecurityEvaluator.Evaluate(pod.Metadata, pod.Spec, PodSecurityLevel.Restricted, PolicyVersion.Latest);
             psa.Allowed.Should().BeTrue(psa.Message);
             pod.Spec.AutomountServiceAccountToken.Should().BeFalse();
-            pod.Metadata.Labels.Should().Contain(ClusterVerification.SessionLabel, "s1");
+            pod.Metadata.Labels.Should().Contain(SessionLabels.Session, "s1");
         }
         server.Spec.Containers[0].Command.Should().Equal("/probe/agent", "sink", "--port", "8080", "--token", "tok");
         client.Spec.Containers[0].Command.Should().Equal("/probe/agent", "idle");
@@ -126,8 +127,8 @@ public sealed class ClusterOptionsTests
     {
         var policy = ClusterVerification.DenyIngressToServer("ns");
         ManifestDocument[] docs = [new("policy.yaml", 1, "networking.k8s.io/v1", "NetworkPolicy", policy.Metadata.Name, "ns", policy, "")];
-        var server = ClusterVerification.ServerPod("ns", "i", "s", "t").Metadata.Labels;
-        var client = ClusterVerification.ClientPod("ns", "i", "s").Metadata.Labels;
+        var server = ClusterVerification.ServerPod("ns", "i", SessionId.Parse("s"), "t").Metadata.Labels;
+        var client = ClusterVerification.ClientPod("ns", "i", SessionId.Parse("s")).Metadata.Labels;
 
         NetworkPolicyAnalyzer.Summarize(docs, "ns", server).IngressIsolated.Should().BeTrue();
         NetworkPolicyAnalyzer.Summarize(docs, "ns", server).Ingress.Should().BeEmpty("nothing is allowed in");

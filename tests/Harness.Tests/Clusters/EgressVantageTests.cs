@@ -1,3 +1,4 @@
+using Harness.Runs;
 using Harness.Clusters;
 using Harness.PodSecurity;
 using Harness.Probes;
@@ -10,7 +11,7 @@ public sealed class EgressVantageTests
     [Fact]
     public void InClusterSinkPod_IsRestrictedAndKeepsItsKeyInASecret()
     {
-        var pod = InClusterSink.Pod("harness-sink-abc", "harness.local/probe:1", "abc", "t0ken", "harness-sink-tls");
+        var pod = InClusterSink.Pod("harness-sink-abc", "harness.local/probe:1", SessionId.Parse("abc"), "t0ken", "harness-sink-tls");
 
         PodSecurityEvaluator.Evaluate(pod.Metadata, pod.Spec, PodSecurityLevel.Restricted, PolicyVersion.Latest).Violations.Should().BeEmpty();
         var container = pod.Spec.Containers.Single();
@@ -18,7 +19,7 @@ public sealed class EgressVantageTests
         container.Env.Should().OnlyContain(e => e.Value == null && e.ValueFrom.SecretKeyRef.Name == "harness-sink-tls", "the TLS key is never written into the pod spec");
         container.ReadinessProbe.TcpSocket.Port.Value.Should().Be("8080");
         pod.Metadata.Labels.Should().ContainKey("io.harness.session").WhoseValue.Should().Be("abc");
-        InClusterSink.CertificateName("abc").Should().EndWith(".invalid", "a name no resolver answers: probes pin the pod's address");
+        InClusterSink.CertificateName(SessionId.Parse("abc")).Should().EndWith(".invalid", "a name no resolver answers: probes pin the pod's address");
     }
 
     [Fact]

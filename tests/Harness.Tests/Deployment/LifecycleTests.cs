@@ -1,3 +1,4 @@
+using Harness.Runs;
 using System.Text.Json.Nodes;
 using Harness.Clusters;
 using Harness.Deployment;
@@ -35,7 +36,7 @@ public sealed class LifecycleTests
         var applied = new List<AppliedObject>();
 
         // When the apply fails
-        var act = () => ManifestApplier.ApplyAsync(client, ManifestPlan.Build(Sample(), "harness-op-1"), applied, "s1", ct: TestContext.Current.CancellationToken);
+        var act = () => ManifestApplier.ApplyAsync(client, ManifestPlan.Build(Sample(), "harness-op-1"), applied, SessionId.Parse("s1"), ct: TestContext.Current.CancellationToken);
         await act.Should().ThrowAsync<k8s.Autorest.HttpOperationException>();
 
         // Then what was sent is known, including the object whose request failed
@@ -78,7 +79,7 @@ public sealed class LifecycleTests
         using var client = api.Client();
         var applied = new List<AppliedObject>();
 
-        var act = () => ManifestApplier.ApplyAsync(client, ManifestPlan.Build(Sample(), "greeter-qualify"), applied, "s1", ct: TestContext.Current.CancellationToken);
+        var act = () => ManifestApplier.ApplyAsync(client, ManifestPlan.Build(Sample(), "greeter-qualify"), applied, SessionId.Parse("s1"), ct: TestContext.Current.CancellationToken);
 
         (await act.Should().ThrowAsync<DeploymentException>()).Which.Message.Should()
             .Contain("Namespace greeter-qualify").And.Contain("already exists and has fields another manager owns")

@@ -1,3 +1,4 @@
+using Harness.Vehicles;
 using System.Collections.Immutable;
 using System.Text.Json;
 using System.Xml.Linq;
@@ -26,7 +27,7 @@ public sealed class QualifyFixture(DockerFixture docker) : IAsyncLifetime
         var ct = TestContext.Current.CancellationToken;
         QualifyRequest Request(string variant) => new()
         {
-            Scenario = new QualificationScenario { Path = "test", Name = variant, Deployment = "greeter-operator", Manifests = [RepoPaths.File($"fixtures/sample-operator/{variant}")], Vehicle = "docker" },
+            Scenario = new QualificationScenario { Path = "test", Name = variant, Deployment = "greeter-operator", Manifests = [RepoPaths.File($"fixtures/sample-operator/{variant}")], Vehicle = VehicleKind.Docker },
         };
         Hardened = await Qualifier.RunAsync(Request("hardened"), TextWriter.Null, ct);
         Weak = await Qualifier.RunAsync(Request("weak"), TextWriter.Null, ct);
@@ -83,7 +84,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
         var report = q.Weak!;
 
         var markdown = ReportWriters.Markdown(report);
-        markdown.Should().StartWith("# Qualification of Deployment greeter-weak/greeter-operator").And.Contain("| Read-only root filesystem, with an explicit writable emptyDir (`rootfs-readonly`) | FAIL |");
+        markdown.Should().StartWith("# Qualification of Deployment/greeter-operator in greeter-weak").And.Contain("| Read-only root filesystem, with an explicit writable emptyDir (`rootfs-readonly`) | FAIL |");
 
         using var json = JsonDocument.Parse(ReportWriters.Json(report));
         json.RootElement.GetProperty("exitCode").GetInt32().Should().Be(1);
@@ -197,7 +198,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
             var (exit, output, error) = await Cli("qualify", "--scenario", RepoPaths.File("fixtures/scenarios/greeter-docker.yaml"), "--output", dir.FullName);
 
             exit.Should().Be(3, output + error);
-            output.Should().Contain("[3/4] 22 probes").And.Contain("  PASS         fs.root").And.NotContain("every check passed")
+            output.Should().Contain("22 probes in").And.Contain("  PASS         fs.root").And.NotContain("every check passed")
                 .And.EndWith("LOCAL APPROXIMATION (docker vehicle, no cluster), not a cluster verdict: NOT QUALIFIED: 6 items untested (SecretsNotReadable, egress-default-deny, serviceaccount-least-privilege, images-pinned, images-signed, webhook-ca-patch)" + Environment.NewLine);
             Directory.GetFiles(dir.FullName).Select(Path.GetFileName).Should().BeEquivalentTo(ReportWriters.FileNames);
             (await File.ReadAllTextAsync(Path.Combine(dir.FullName, "qualification.md"), TestContext.Current.CancellationToken))
@@ -253,7 +254,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
     [InlineData(new[] { "qualify", "--vehicle", "docker", "--manifests", "/nonexistent", "--deployment", "op" }, "harness: /nonexistent:0: no such file or folder.")]
     [InlineData(new[] { "qualify", "--vehicle", "docker", "--manifests", "fixtures/sample-operator/hardened", "--deployment", "nope" }, "harness: no workload named \"nope\"")]
     [InlineData(new[] { "qualify", "--namespace", "x" }, "harness: qualify needs the operator: --deployment NAME or --selector LABELS")]
-    [InlineData(new[] { "qualify", "--deployment", "op", "--vehicle", "sidecar" }, "harness: --vehicle must be twin-pod, ephemeral-container, direct-exec or docker")]
+    [InlineData(new[] { "qualify", "--deployment", "op", "--vehicle", "sidecar" }, "harness: --vehicle must be twin-pod, ephemeral-container, direct-exec, docker, got 'sidecar'")]
     [InlineData(new[] { "qualify", "--deployment", "op", "--cluster", "minikube" }, "harness: --cluster takes only 'kind'")]
     [InlineData(new[] { "qualify", "--scenario", "/nonexistent.yaml" }, "harness: /nonexistent.yaml:0: no such scenario file.")]
     public async Task Cli_NoClusterOrBadInput_ExitsTwoWithThePreciseReason(string[] args, string message)

@@ -16,7 +16,7 @@ public sealed class ScenarioParserTests
         s.Namespace.Should().Be("greeter-qualify");
         s.Deployment.Should().Be("greeter-operator");
         s.Container.Should().Be("operator");
-        s.Vehicle.Should().Be("twin-pod");
+        s.Vehicle.Should().Be(Harness.Vehicles.VehicleKind.TwinPod);
         s.Manifests.Should().Equal(RepoPaths.File("fixtures/sample-operator/shared"), RepoPaths.File("fixtures/sample-operator/hardened"));
         s.LocalImages.Should().Equal("harness.local/greeter-operator:dev");
         s.RequireDigest.Should().BeTrue();
@@ -80,10 +80,9 @@ public sealed class ScenarioParserTests
               networkTimeoutMs: 1500
             """, "s.yaml");
 
-        var options = s.ProbeOptions("s1");
-        var plan = Harness.Probes.StandardProbes.Create(options.StandardOptions([], Harness.Vehicles.ClusterVehicleKind.TwinPod));
+        var options = s.ProbeOptions();
+        var plan = Harness.Probes.StandardProbes.Create(options.StandardOptions([], Harness.Vehicles.VehicleKind.TwinPod));
 
-        options.Session.Should().Be("s1");
         plan.Probes.Single(p => p.Id == "fs.writable").Attempt.Target.Should().Be("/cache");
         plan.Probes.Single(p => p.Id == "fs.root").Control!.Step.Target.Should().Be("/cache");
         plan.Probes.Where(p => p.Id.StartsWith("fs.", StringComparison.Ordinal)).Select(p => p.Id).Should().Equal("fs.root", "fs.opt-app", "fs.serviceaccount", "fs.writable");
@@ -95,11 +94,11 @@ public sealed class ScenarioParserTests
     [Fact]
     public void ProbeOptions_Defaults_KeepTheCanaryOnlyWhereTheProbeImageIsTheRoot()
     {
-        var options = new Harness.Probes.OperatorProbeOptions { Session = "s" };
+        var options = new Harness.Probes.OperatorProbeOptions();
 
-        options.StandardOptions([], Harness.Vehicles.ClusterVehicleKind.TwinPod).ReadOnlyPaths.Should().Equal("/", "/etc", "/usr", "/probe/rootfs-canary");
-        options.StandardOptions([], Harness.Vehicles.ClusterVehicleKind.EphemeralContainer).ReadOnlyPaths.Should().Equal("/", "/etc", "/usr");
-        options.StandardOptions([], Harness.Vehicles.ClusterVehicleKind.DirectExec).ReadOnlyPaths.Should().Equal("/", "/etc", "/usr");
+        options.StandardOptions([], Harness.Vehicles.VehicleKind.TwinPod).ReadOnlyPaths.Should().Equal("/", "/etc", "/usr", "/probe/rootfs-canary");
+        options.StandardOptions([], Harness.Vehicles.VehicleKind.EphemeralContainer).ReadOnlyPaths.Should().Equal("/", "/etc", "/usr");
+        options.StandardOptions([], Harness.Vehicles.VehicleKind.DirectExec).ReadOnlyPaths.Should().Equal("/", "/etc", "/usr");
         FluentActions.Invoking(() => (options with { WritableDirectory = "tmp" }).Validate()).Should().Throw<ArgumentException>().WithMessage("writableDirectory must be an absolute path*");
     }
 

@@ -1,3 +1,4 @@
+using Harness.Runs;
 using Harness.Manifests;
 using Harness.PodSecurity;
 using Harness.Vehicles;
@@ -11,7 +12,7 @@ public sealed class VehicleBuilderTests
     private static V1Deployment Deployment(string path) =>
         (V1Deployment)ManifestLoader.LoadPath(RepoPaths.File(path)).Single(d => d.Kind == "Deployment").Object!;
 
-    private static readonly TwinPodOptions Options = new() { ProbeImage = "harness.local/probe:abc", Session = "s1" };
+    private static readonly TwinPodOptions Options = new() { ProbeImage = "harness.local/probe:abc", Session = SessionId.Parse("s1") };
 
     private static IEnumerable<string> Violations(V1ObjectMeta meta, V1PodSpec spec) =>
         PodSecurityEvaluator.Evaluate(meta, spec, PodSecurityLevel.Restricted, PolicyVersion.Latest).Violations.Select(v => v.CheckId);
@@ -21,7 +22,7 @@ public sealed class VehicleBuilderTests
     {
         var target = TargetDiscovery.FromWorkload(Deployment("fixtures/manifests/complex-operator.yaml"));
 
-        target.Should().Match<OperatorTarget>(t => t.Namespace == "widgets" && t.Workload == "Deployment/widget-operator"
+        target.Should().Match<OperatorTarget>(t => t.Namespace == "widgets" && t.Workload == new WorkloadRef("Deployment", "widget-operator")
             && t.Container == "manager" && t.ServiceAccount == "widget-operator" && t.PodName == null);
     }
 
@@ -51,7 +52,7 @@ public sealed class VehicleBuilderTests
         twin.Metadata.Name.Should().Be("widget-operator-harness-twin-s1");
         twin.Metadata.NamespaceProperty.Should().Be("widgets");
         twin.Metadata.OwnerReferences.Should().BeNull();
-        twin.Metadata.Labels.Should().Contain("app.kubernetes.io/name", "widget-operator").And.Contain(TwinPod.RoleLabel, "twin").And.NotContainKey("pod-template-hash");
+        twin.Metadata.Labels.Should().Contain("app.kubernetes.io/name", "widget-operator").And.Contain(SessionLabels.Role, "twin").And.NotContainKey("pod-template-hash");
         twin.Metadata.Annotations.Should().ContainKey("kubectl.kubernetes.io/default-container");
         twin.Spec.ServiceAccountName.Should().Be("widget-operator");
         twin.Spec.AutomountServiceAccountToken.Should().BeFalse();
@@ -110,7 +111,7 @@ public sealed class VehicleBuilderTests
         var target = spec.Containers.Count == 1 ? spec.Containers[0] : spec.Containers.Single(c => c.Name == "manager");
 
         // When the ephemeral probe is built for its container
-        var ephemeral = EphemeralProbe.Build(spec, target.Name, "harness.local/probe:abc", "s1");
+        var ephemeral = EphemeralProbe.Build(spec, target.Name, "harness.local/probe:abc", SessionId.Parse("s1"));
 
         // Then kernel attempts run exactly as the operator's process would: the same container security context
         KubernetesJson.Serialize(ephemeral.SecurityContext).Should().Be(KubernetesJson.Serialize(target.SecurityContext));
@@ -130,7 +131,7 @@ public sealed class VehicleBuilderTests
         // The false pass of issue #16: the weak operator runs as root with SYS_ADMIN and privilege escalation allowed.
         var spec = Deployment("fixtures/sample-operator/weak").Spec.Template.Spec;
 
-        var sc = EphemeralProbe.Build(spec, "operator", "p", "s").SecurityContext;
+        var sc = EphemeralProbe.Build(spec, "operator", "p", SessionId.Parse("s")).SecurityContext;
 
         sc.AllowPrivilegeEscalation.Should().BeTrue();
         sc.ReadOnlyRootFilesystem.Should().BeFalse();
@@ -144,7 +145,7 @@ public sealed class VehicleBuilderTests
     {
         var weak = Deployment("fixtures/sample-operator/weak");
 
-        var restricted = EphemeralProbe.BuildRestricted(weak.Spec.Template.Spec, "operator", "p", "s");
+        var restricted = EphemeralProbe.BuildRestricted(weak.Spec.Template.Spec, "operator", "p", SessionId.Parse("s"));
 
         restricted.SecurityContext.RunAsUser.Should().Be(65532, "uid 0 is not allowed under restricted");
         var alone = new V1PodSpec { Containers = [new V1Container { Name = "x", Image = "i", SecurityContext = restricted.SecurityContext }] };
@@ -157,7 +158,7 @@ public sealed class VehicleBuilderTests
     {
         var spec = Deployment("fixtures/sample-operator/hardened").Spec.Template.Spec;
 
-        FluentActions.Invoking(() => EphemeralProbe.Build(spec, "manager", "i", "s")).Should().Throw<TargetNotFoundException>().WithMessage("*no container \"manager\"*");
+        FluentActions.Invoking(() => EphemeralProbe.Build(spec, "manager", "i", SessionId.Parse("s"))).Should().Throw<TargetNotFoundException>().WithMessage("*no container \"manager\"*");
     }
 }
 
@@ -196,7 +197,7 @@ public sealed class TargetFindTests
 
         var target = await TargetDiscovery.FindAsync(client, "widgets", "widget-operator", null, ct: TestContext.Current.CancellationToken);
 
-        target.Should().Match<OperatorTarget>(t => t.PodName == "widget-operator-7d9f-abcde" && t.Container == "manager" && t.Workload == "Deployment/widget-operator" && t.ServiceAccount == "widget-operator");
+        target.Should().Match<OperatorTarget>(t => t.PodName == "widget-operator-7d9f-abcde" && t.Container == "manager" && t.Workload == new WorkloadRef("Deployment", "widget-operator") && t.ServiceAccount == "widget-operator");
         api.Requests.Single(r => r.Path == "/api/v1/namespaces/widgets/pods").PathAndQuery.Should().Contain("labelSelector=app.kubernetes.io%2Fname%3Dwidget-operator");
     }
 

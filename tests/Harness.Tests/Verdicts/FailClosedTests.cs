@@ -37,7 +37,7 @@ public sealed class FailClosedTests
     [Fact]
     public void Adjust_OverrideToDenied_KeepsNamedMechanismsNotAnyError()
     {
-        var options = new OperatorProbeOptions { Session = "s", ExpectAllowed = ImmutableDictionary<string, bool>.Empty.Add("fs.writable", false).Add("dns.cluster", false) };
+        var options = new OperatorProbeOptions { ExpectAllowed = ImmutableDictionary<string, bool>.Empty.Add("fs.writable", false).Add("dns.cluster", false) };
 
         var plan = options.Adjust(Plan);
 

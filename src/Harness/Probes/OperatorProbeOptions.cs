@@ -1,7 +1,6 @@
 using Harness.Images;
 using System.Collections.Immutable;
 using Harness.Clusters;
-using Harness.Deployment;
 using Harness.Rbac;
 using Harness.Runs;
 using Harness.Vehicles;
@@ -16,16 +15,13 @@ public sealed record OperatorProbeOptions
     public override string ToString() => Harness.Evidence.RecordText.Format(this);
 
     /// <summary>The vehicle (twin pod by default).</summary>
-    public ClusterVehicleKind Vehicle { get; init; } = ClusterVehicleKind.TwinPod;
+    public VehicleKind Vehicle { get; init; } = VehicleKind.TwinPod;
 
     /// <summary>Egress destinations the user gives (addresses they control outside the cluster); handed to the <see cref="EgressVantage"/>, which proves them reachable.</summary>
     public ImmutableArray<EgressTarget> ExtraEgressTargets { get; init; } = [];
 
     /// <summary>Namespace used for the "elsewhere" questions (pods, NetworkPolicies in another namespace).</summary>
     public string OtherNamespace { get; init; } = "kube-system";
-
-    /// <summary>Session id.</summary>
-    public required string Session { get; init; }
 
     /// <summary>Probe ids to leave out.</summary>
     public ImmutableArray<string> SkipProbes { get; init; } = [];
@@ -50,12 +46,12 @@ public sealed record OperatorProbeOptions
 
     /// <summary>The standard catalog's options for these settings, egress to <paramref name="targets"/>, as seen through <paramref name="vehicle"/>.</summary>
     /// <exception cref="ArgumentException">A path is not absolute, a timeout is not positive, or a capability is unknown.</exception>
-    public StandardProbeOptions StandardOptions(IEnumerable<EgressTarget> targets, ClusterVehicleKind vehicle, bool includeKubernetesApi = true)
+    public StandardProbeOptions StandardOptions(IEnumerable<EgressTarget> targets, VehicleKind vehicle, bool includeKubernetesApi = true)
     {
         ArgumentNullException.ThrowIfNull(targets);
         Validate();
-        // The canary is a directory of the probe image: only the twin pod has the probe image as its root filesystem.
-        ImmutableArray<string> defaultPaths = vehicle == ClusterVehicleKind.TwinPod ? ["/", "/etc", "/usr", ProbeImageLayout.RootfsCanary] : ["/", "/etc", "/usr"];
+        // The canary is a directory of the probe image: only where the probe image is the root filesystem.
+        ImmutableArray<string> defaultPaths = vehicle.HasProbeRootfs() ? ["/", "/etc", "/usr", ProbeImageLayout.RootfsCanary] : ["/", "/etc", "/usr"];
         return new StandardProbeOptions
         {
             EgressTargets = [.. targets],
@@ -146,56 +142,4 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
     /// <inheritdoc/>
     public override string ToString() =>
         $"{Target.Workload} in {Target.Namespace} ({Probes.Vehicle}): {string.Join(", ", Mission.Select(m => $"{m.Check} {m.Status}"))}; {PhaseClock.Format(Timings)}";
-}
-
-/// <summary>Runs the probe catalog and the access matrix against a deployed operator.</summary>
-public static class OperatorProbes
-{
-    /// <summary>Starts the vehicle, runs every probe (egress to the vantage's destinations, filesystem, process, kernel, API with the pod's token) and asks the access matrix.</summary>
-    /// <exception cref="AgentFailedException">The agent did not produce a report.</exception>
-    public static async Task<OperatorHardeningReport> RunAsync(HarnessCluster cluster, DeployedOperator op, EgressVantage vantage, OperatorProbeOptions options, PhaseClock? clock = null, CancellationToken ct = default)
-    {
-        ArgumentNullException.ThrowIfNull(op);
-        return await RunAsync(cluster, op.Target, op.Manifests, op.UnpinnedImages, vantage, options, clock, ct).ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Probes an operator the harness may not have deployed (release qualification): egress to the vantage's destinations
-    /// with controls from its control pod (its caveats go into the report), every other probe, and the access matrix.
-    /// </summary>
-    /// <param name="cluster">The cluster.</param>
-    /// <param name="target">The operator.</param>
-    /// <param name="manifests">Its manifests when known (RBAC is read from them for the access control); empty otherwise.</param>
-    /// <param name="unpinnedImages">Images not pinned by digest.</param>
-    /// <param name="vantage">The egress destinations and the control pod that proves them reachable.</param>
-    /// <param name="options">Options.</param>
-    /// <param name="clock">Records the vehicle, probe and access-matrix phases; null to not measure.</param>
-    /// <param name="ct">Cancellation.</param>
-    public static async Task<OperatorHardeningReport> RunAsync(
-        HarnessCluster cluster, OperatorTarget target, IReadOnlyList<Manifests.ManifestDocument> manifests, ImmutableArray<string> unpinnedImages,
-        EgressVantage vantage, OperatorProbeOptions options, PhaseClock? clock = null, CancellationToken ct = default)
-    {
-        ArgumentNullException.ThrowIfNull(cluster);
-        ArgumentNullException.ThrowIfNull(target);
-        ArgumentNullException.ThrowIfNull(manifests);
-        ArgumentNullException.ThrowIfNull(vantage);
-        ArgumentNullException.ThrowIfNull(options);
-        clock ??= new PhaseClock();
-        var probeImage = cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage();
-        var plan = options.Adjust(StandardProbes.Create(options.StandardOptions(vantage.Targets, options.Vehicle)));
-        var vehicle = await clock.TimeAsync(RunPhase.Vehicle, () => ClusterVehicles.StartAsync(options.Vehicle, cluster.Client, target, probeImage, options.Session, ct: ct)).ConfigureAwait(false);
-        ProbeRunReport probes;
-        await using (vehicle.ConfigureAwait(false))
-        {
-            probes = await clock.TimeAsync(RunPhase.Probes, () => ProbeRunner.RunAsync(plan, vehicle, vantage.Control, new Protocol.KubernetesAccess(), ct: ct)).ConfigureAwait(false);
-        }
-
-        var account = new ServiceAccountRef(target.Namespace, target.ServiceAccount);
-        // The manifests may name another namespace than the one the harness deployed into: RBAC is read in their terms.
-        var manifestsNamespace = manifests.FirstOrDefault(d => d.DisplayName == target.Workload)?.Namespace ?? target.Namespace;
-        var manifestsAccount = new ServiceAccountRef(manifestsNamespace, target.ServiceAccount);
-        var control = AccessReviewMatrix.ControlFrom(RbacModel.From(manifests, manifestsAccount.Namespace), manifestsAccount, target.Namespace);
-        var access = await clock.TimeAsync(RunPhase.AccessMatrix, () => AccessReviewMatrix.AskAsync(cluster.Client, account, options.OtherNamespace, control, ct)).ConfigureAwait(false);
-        return new OperatorHardeningReport(target, probes, access, unpinnedImages) { EgressCaveats = vantage.Caveats, Timings = clock.Timings };
-    }
 }

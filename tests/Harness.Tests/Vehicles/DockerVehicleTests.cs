@@ -1,8 +1,9 @@
+using Harness.Tests.Docker;
 using Harness.Probes;
 using Harness.Vehicles;
 using Harness.Verdicts;
 
-namespace Harness.Tests.Docker;
+namespace Harness.Tests.Vehicles;
 
 public sealed class DockerVehicleTests(DockerFixture fixture)
 {

@@ -1,10 +1,11 @@
+using Harness.Tests.Docker;
 using Harness.Manifests;
 using Harness.Probes;
 using Harness.Vehicles;
 using Harness.Verdicts;
 using k8s.Models;
 
-namespace Harness.Tests.Docker;
+namespace Harness.Tests.Vehicles;
 
 /// <summary>
 /// The ephemeral-container vehicle on real kernels: a "target" container runs as the operator's pod spec says, and a

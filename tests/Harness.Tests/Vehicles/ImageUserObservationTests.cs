@@ -1,9 +1,10 @@
+using Harness.Tests.Docker;
 using Harness.Probes;
 using Harness.Vehicles;
 using Harness.Verdicts;
 using k8s.Models;
 
-namespace Harness.Tests.Docker;
+namespace Harness.Tests.Vehicles;
 
 /// <summary>
 /// Issue #16, item 4: the cell where the twin pod and the docker vehicle could observe themselves. They run the probe

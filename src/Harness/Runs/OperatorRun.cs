@@ -1,0 +1,250 @@
+using System.Collections.Immutable;
+using Harness.Clusters;
+using Harness.Deployment;
+using Harness.Kubernetes;
+using Harness.Manifests;
+using Harness.Probes;
+using Harness.Protocol;
+using Harness.Rbac;
+using Harness.Vehicles;
+
+namespace Harness.Runs;
+
+/// <summary>The operator under test, as the first stage of a run found it.</summary>
+/// <param name="Target">Where it runs: namespace, workload, container, ServiceAccount, pod spec.</param>
+/// <param name="Manifests">Its manifests when known (RBAC and NetworkPolicy are read from them); empty otherwise.</param>
+/// <param name="Images">The images its pod runs.</param>
+/// <param name="NamespaceEnforce">The PodSecurity <c>enforce</c> label of its namespace: "" when unlabelled, null when unknown.</param>
+public sealed record OperatorUnderTest(OperatorTarget Target, IReadOnlyList<ManifestDocument> Manifests, ImmutableArray<string> Images, string? NamespaceEnforce)
+{
+    /// <summary>Its workload's document among the manifests, if there is one.</summary>
+    public ManifestDocument? WorkloadDocument => Manifests.FirstOrDefault(d => d.Ref == Target.Workload);
+
+    /// <summary>Images not pinned by digest.</summary>
+    public ImmutableArray<string> UnpinnedImages => [.. Images.Where(i => !Pods.IsPinned(i)).Distinct(StringComparer.Ordinal)];
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Target.Workload} in {Target.Namespace} (container {Target.Container}, {Manifests.Count} manifest documents)";
+}
+
+/// <summary>What a run produced: the report, and the operator it is about.</summary>
+/// <param name="Report">Probe results, access answers, caveats and phase timings.</param>
+/// <param name="Operator">The operator as found.</param>
+/// <param name="Approximation">What the run modelled instead of enforcing (no cluster); null for a cluster run.</param>
+public sealed record OperatorRunResult(OperatorHardeningReport Report, OperatorUnderTest Operator, string? Approximation);
+
+/// <summary>
+/// The one pipeline of a harness run, whoever starts it (the xUnit fixture, <c>harness qualify</c>, a scenario file):
+/// <list type="number">
+/// <item>locate the operator (deploy it from its manifests, find it on the cluster, or read it from its manifests for a local run);</item>
+/// <item>start the outside vantage (<see cref="EgressVantage"/>: the egress destinations and the control that proves them reachable);</item>
+/// <item>start the vehicle that carries the agent into the operator's security context, and run the probe plan;</item>
+/// <item>ask the access matrix (SubjectAccessReviews; none without a cluster);</item>
+/// <item>tear down in reverse order, on success, failure and cancellation alike.</item>
+/// </list>
+/// Each stage is a small type with one job; a local run differs from a cluster run only in its stage variants.
+/// </summary>
+public sealed class OperatorRun
+{
+    private readonly IOperatorStage locate;
+    private readonly IVantageStage vantage;
+    private readonly IVehicleStage vehicle;
+    private readonly IAccessStage? access;
+    private readonly OperatorProbeOptions options;
+    private readonly IAsyncDisposable? environment;
+
+    internal OperatorRun(IOperatorStage locate, IVantageStage vantage, IVehicleStage vehicle, IAccessStage? access, OperatorProbeOptions options, IAsyncDisposable? environment = null)
+    {
+        this.locate = locate;
+        this.vantage = vantage;
+        this.vehicle = vehicle;
+        this.access = access;
+        this.options = options;
+        this.environment = environment;
+    }
+
+    /// <summary>Deploys <paramref name="spec"/> on <paramref name="cluster"/> into a namespace of its own, probes it, and removes what was applied.</summary>
+    /// <exception cref="ArgumentException">The options are invalid (the message names the setting), or the vehicle is not a cluster vehicle.</exception>
+    public static OperatorRun Deploy(HarnessCluster cluster, OperatorSpec spec, OperatorProbeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(spec);
+        return OnCluster(cluster, new DeployStage(cluster, spec), options);
+    }
+
+    /// <summary>Probes an operator already running on <paramref name="cluster"/> (release qualification); nothing of it is changed.</summary>
+    /// <exception cref="ArgumentException">The options are invalid, the lookup names neither a Deployment nor a selector, or the vehicle is not a cluster vehicle.</exception>
+    public static OperatorRun Find(HarnessCluster cluster, OperatorLookup lookup, OperatorProbeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(lookup);
+        lookup.Validate();
+        return OnCluster(cluster, new DiscoverStage(cluster, lookup), options);
+    }
+
+    /// <summary>
+    /// Without a cluster: runs the operator's pod spec from its manifests in a local container (the docker vehicle),
+    /// with NetworkPolicy read from the manifests and modelled by Docker networks. A local approximation; the access
+    /// matrix and the API probes are not part of it.
+    /// </summary>
+    /// <exception cref="ArgumentException">The options are invalid, or the lookup has no manifests.</exception>
+    public static OperatorRun Local(OperatorLookup lookup, OperatorProbeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(lookup);
+        ArgumentNullException.ThrowIfNull(options);
+        lookup.Validate();
+        if (lookup.Manifests.IsEmpty)
+        {
+            throw new ArgumentException("the docker vehicle reads the operator's pod spec from its manifests: give operator.manifests (or --manifests).", nameof(lookup));
+        }
+        options.Validate();
+        var docker = new LocalDocker();
+        return new OperatorRun(new ManifestStage(lookup), new LocalVantageStage(docker, options.ExtraEgressTargets), new DockerVehicleStage(docker), null,
+            options with { Vehicle = VehicleKind.Docker }, docker);
+    }
+
+    private static OperatorRun OnCluster(HarnessCluster cluster, IOperatorStage locate, OperatorProbeOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (!options.Vehicle.OnCluster())
+        {
+            throw new ArgumentException($"the {options.Vehicle.Name()} vehicle runs without a cluster; use OperatorRun.Local.", nameof(options));
+        }
+        return new OperatorRun(locate, new ClusterVantageStage(cluster, options.ExtraEgressTargets), new ClusterVehicleStage(cluster, options.Vehicle), new AccessStage(cluster), options);
+    }
+
+    /// <summary>Runs every stage and tears down what they started. Progress and timings go to <paramref name="session"/>.</summary>
+    /// <exception cref="Clusters.PrerequisiteException">Docker, the probe agent or the probe image is missing.</exception>
+    /// <exception cref="ManifestException">A manifest cannot be read.</exception>
+    /// <exception cref="TargetNotFoundException">The operator is not there.</exception>
+    /// <exception cref="AgentFailedException">An agent produced no report.</exception>
+    public async Task<OperatorRunResult> RunAsync(RunSession session)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        var clock = session.Clock;
+        var teardown = new Stack<IAsyncDisposable>();
+        if (environment is not null)
+        {
+            teardown.Push(environment);
+        }
+        try
+        {
+            var located = await locate.LocateAsync(session).ConfigureAwait(false);
+            if (located.Teardown is not null)
+            {
+                teardown.Push(located.Teardown);
+            }
+            var op = located.Operator;
+            await session.LogAsync($"operator: {op}").ConfigureAwait(false);
+
+            var outside = await clock.TimeAsync(RunPhase.Sink, () => vantage.StartAsync(session, op)).ConfigureAwait(false);
+            teardown.Push(outside);
+
+            var plan = options.Adjust(StandardProbes.Create(options.StandardOptions(outside.Targets, options.Vehicle, includeKubernetesApi: access is not null)));
+            var inside = await clock.TimeAsync(RunPhase.Vehicle, () => vehicle.StartAsync(session, op, outside)).ConfigureAwait(false);
+            ProbeRunReport probes;
+            try
+            {
+                probes = await clock.TimeAsync(RunPhase.Probes, () => ProbeRunner.RunAsync(plan, inside, outside.Control, access is null ? null : new KubernetesAccess(), ct: session.Cancellation)).ConfigureAwait(false);
+            }
+            finally
+            {
+                if (inside is IAsyncDisposable disposable)
+                {
+                    await disposable.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+            await session.LogAsync($"{probes.Results.Count} probes in {probes.Duration.TotalSeconds:0.0} s").ConfigureAwait(false);
+            foreach (var r in probes.Results)
+            {
+                await session.LogAsync($"  {StatusLabel(r.Status),-12} {r.Probe.Id,-32} {r.Verdict}").ConfigureAwait(false);
+            }
+
+            ImmutableArray<AccessAnswer> answers = [];
+            if (access is not null)
+            {
+                answers = await clock.TimeAsync(RunPhase.AccessMatrix, () => access.AskAsync(session, op, options.OtherNamespace)).ConfigureAwait(false);
+                foreach (var a in answers)
+                {
+                    await session.LogAsync($"  {StatusLabel(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
+                }
+            }
+            var report = new OperatorHardeningReport(op.Target, probes, answers, op.UnpinnedImages) { EgressCaveats = outside.Caveats };
+            var approximation = outside.Approximation;
+            await TearDownAsync(teardown, clock).ConfigureAwait(false);
+            return new OperatorRunResult(report with { Timings = clock.Timings }, op, approximation);
+        }
+        finally
+        {
+            await TearDownAsync(teardown, clock).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The column label of a status in progress lines.</summary>
+    public static string StatusLabel(Verdicts.ProbeStatus status) => status switch
+    {
+        Verdicts.ProbeStatus.Passed => "PASS",
+        Verdicts.ProbeStatus.Failed => "FAIL",
+        _ => "INCONCLUSIVE",
+    };
+
+    private static async Task TearDownAsync(Stack<IAsyncDisposable> teardown, PhaseClock clock)
+    {
+        if (teardown.Count == 0)
+        {
+            return;
+        }
+        await clock.TimeAsync(RunPhase.Teardown, async () =>
+        {
+            List<Exception>? errors = null;
+            while (teardown.TryPop(out var item))
+            {
+                try
+                {
+                    await item.DisposeAsync().ConfigureAwait(false);
+                }
+                catch (Exception e)
+                {
+                    (errors ??= []).Add(e);
+                }
+            }
+            if (errors is not null)
+            {
+                throw new AggregateException("tearing down the run failed; resources carrying its session label may remain", errors);
+            }
+        }).ConfigureAwait(false);
+    }
+}
+
+/// <summary>How to find an operator that is already running, or whose manifests are given (for a local run).</summary>
+public sealed record OperatorLookup
+{
+    /// <summary>Its namespace (default <c>default</c>, or the manifests' namespace for a local run).</summary>
+    public string? Namespace { get; init; }
+
+    /// <summary>Its Deployment (or, in manifests, any workload) by name.</summary>
+    public string? Deployment { get; init; }
+
+    /// <summary>Or a label selector for its pods (<c>app=widget,tier=control</c>).</summary>
+    public string? Selector { get; init; }
+
+    /// <summary>The container to probe; by default the annotated default container or the only one.</summary>
+    public string? Container { get; init; }
+
+    /// <summary>Its manifests (files or folders): RBAC is read from them; a local run reads the pod spec from them.</summary>
+    public ImmutableArray<string> Manifests { get; init; } = [];
+
+    /// <inheritdoc/>
+    public override string ToString() => Evidence.RecordText.Format(this);
+
+    /// <summary>Checks that exactly one of <see cref="Deployment"/> and <see cref="Selector"/> is given.</summary>
+    /// <exception cref="ArgumentException">Neither or both.</exception>
+    public void Validate()
+    {
+        if ((Deployment is null) == (Selector is null))
+        {
+            throw new ArgumentException("the operator is named by exactly one of deployment (a name) and selector (pod labels).");
+        }
+    }
+}

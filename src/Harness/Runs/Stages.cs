@@ -1,0 +1,212 @@
+using System.Collections.Immutable;
+using Harness.Clusters;
+using Harness.Deployment;
+using Harness.Docker;
+using Harness.Images;
+using Harness.Kubernetes;
+using Harness.Manifests;
+using Harness.NetworkPolicies;
+using Harness.Probes;
+using Harness.Rbac;
+using Harness.Vehicles;
+using k8s;
+using k8s.Models;
+
+namespace Harness.Runs;
+
+/// <summary>The operator a stage found, and what removes whatever the stage created for it (null when nothing).</summary>
+internal sealed record LocatedOperator(OperatorUnderTest Operator, IAsyncDisposable? Teardown);
+
+/// <summary>Stage 1: find (or deploy) the operator under test.</summary>
+internal interface IOperatorStage
+{
+    Task<LocatedOperator> LocateAsync(RunSession session);
+}
+
+/// <summary>Stage 2: the egress destinations and the control that proves them reachable.</summary>
+internal interface IVantageStage
+{
+    Task<EgressVantage> StartAsync(RunSession session, OperatorUnderTest op);
+}
+
+/// <summary>Stage 3: the vehicle that carries the agent into the operator's security context (disposed after the probes).</summary>
+internal interface IVehicleStage
+{
+    Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, EgressVantage vantage);
+}
+
+/// <summary>Stage 4: what the operator's ServiceAccount may do, asked of the API server.</summary>
+internal interface IAccessStage
+{
+    Task<ImmutableArray<AccessAnswer>> AskAsync(RunSession session, OperatorUnderTest op, string otherNamespace);
+}
+
+/// <summary>Deploys the operator from its manifests and waits for its rollout; teardown removes what was applied.</summary>
+internal sealed class DeployStage(HarnessCluster cluster, OperatorSpec spec) : IOperatorStage
+{
+    public async Task<LocatedOperator> LocateAsync(RunSession session)
+    {
+        var deployed = await session.Clock.TimeAsync(RunPhase.Deploy,
+            () => OperatorDeployment.DeployAsync(cluster, spec, session.Id, session.Log, session.Time, session.Cancellation)).ConfigureAwait(false);
+        try
+        {
+            var enforce = await ClusterStages.NamespaceEnforceAsync(cluster.Client, deployed.Target.Namespace, session.Cancellation).ConfigureAwait(false);
+            return new LocatedOperator(new OperatorUnderTest(deployed.Target, deployed.Manifests, [.. Pods.Images(deployed.Target.PodSpec)], enforce), deployed);
+        }
+        catch
+        {
+            await deployed.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+}
+
+/// <summary>Finds an operator already running on the cluster; its manifests, when given, are only read.</summary>
+internal sealed class DiscoverStage(HarnessCluster cluster, OperatorLookup lookup) : IOperatorStage
+{
+    public async Task<LocatedOperator> LocateAsync(RunSession session)
+    {
+        var documents = lookup.Manifests.SelectMany(ManifestLoader.LoadPath).ToList();
+        var target = await TargetDiscovery.FindAsync(cluster.Client, lookup.Namespace ?? "default", lookup.Deployment, lookup.Selector, lookup.Container, session.Cancellation).ConfigureAwait(false);
+        var enforce = await ClusterStages.NamespaceEnforceAsync(cluster.Client, target.Namespace, session.Cancellation).ConfigureAwait(false);
+        return new LocatedOperator(new OperatorUnderTest(target, documents, [.. Pods.Images(target.PodSpec)], enforce), null);
+    }
+}
+
+/// <summary>Reads the operator's workload from its manifests (a local run: nothing is deployed).</summary>
+internal sealed class ManifestStage(OperatorLookup lookup) : IOperatorStage
+{
+    public Task<LocatedOperator> LocateAsync(RunSession session)
+    {
+        var documents = lookup.Manifests.SelectMany(ManifestLoader.LoadPath).ToList();
+        var workload = FindWorkload(documents, lookup);
+        var target = TargetDiscovery.FromWorkload(workload.Object!, lookup.Container, lookup.Namespace ?? "default");
+        var images = documents.Select(d => PodTemplates.TryGet(d.Object, out _, out var s) ? s : null).Where(s => s is not null)
+            .SelectMany(s => Pods.Images(s!)).Distinct(StringComparer.Ordinal);
+        return Task.FromResult(new LocatedOperator(new OperatorUnderTest(target, documents, [.. images], NamespaceEnforce(documents, target.Namespace)), null));
+    }
+
+    /// <summary>The workload named by the lookup among the documents. Pure.</summary>
+    /// <exception cref="TargetNotFoundException">None matches; the message lists the workloads there are.</exception>
+    internal static ManifestDocument FindWorkload(IReadOnlyList<ManifestDocument> documents, OperatorLookup lookup)
+    {
+        var workloads = documents.Where(d => PodTemplates.TryGet(d.Object, out _, out _) && d.Kind != "Pod").ToList();
+        var where = string.Join(", ", lookup.Manifests);
+        if (lookup.Deployment is { } name)
+        {
+            return workloads.FirstOrDefault(d => d.Name == name)
+                ?? throw new TargetNotFoundException($"no workload named \"{name}\" in {where}; they have {string.Join(", ", workloads.Select(w => w.DisplayName).DefaultIfEmpty("none"))}.");
+        }
+        var selector = Labels.Parse(lookup.Selector ?? "");
+        return workloads.FirstOrDefault(d => PodTemplates.TryGet(d.Object, out var m, out _) && Labels.Matches(new V1LabelSelector { MatchLabels = selector }, m?.Labels))
+            ?? throw new TargetNotFoundException($"no workload in {where} has pod labels matching \"{lookup.Selector}\".");
+    }
+
+    /// <summary>The enforce label of the manifests' Namespace object for <paramref name="ns"/>: null when the manifests have none, "" when unlabelled. Pure.</summary>
+    internal static string? NamespaceEnforce(IReadOnlyList<ManifestDocument> documents, string ns) =>
+        documents.FirstOrDefault(d => d.Kind == "Namespace" && d.Name == ns)?.Object?.Metadata?.Labels is { } labels
+            ? (labels.TryGetValue(ClusterStages.EnforceLabel, out var l) ? l : "")
+            : null;
+}
+
+/// <summary>The vantage a cluster offers (<see cref="EgressVantage.StartAsync"/>).</summary>
+internal sealed class ClusterVantageStage(HarnessCluster cluster, ImmutableArray<EgressTarget> userTargets) : IVantageStage
+{
+    public Task<EgressVantage> StartAsync(RunSession session, OperatorUnderTest op) =>
+        EgressVantage.StartAsync(cluster, session.Id, userTargets, session.Log, session.Cancellation);
+}
+
+/// <summary>The local vantage: the manifests' NetworkPolicy decides whether the vehicle joins the sink's network.</summary>
+internal sealed class LocalVantageStage(LocalDocker docker, ImmutableArray<EgressTarget> userTargets) : IVantageStage
+{
+    public async Task<EgressVantage> StartAsync(RunSession session, OperatorUnderTest op)
+    {
+        var (host, image) = await docker.GetAsync(session).ConfigureAwait(false);
+        var findings = op.WorkloadDocument is { } workload ? NetworkPolicyAnalyzer.Analyze(op.Manifests, workload, op.Target.Namespace) : [];
+        var egressOpen = NetworkPolicyAnalyzer.EgressIsOpen(findings);
+        return await EgressVantage.StartLocalAsync(host, image, egressOpen, userTargets, session.Log, session.Cancellation).ConfigureAwait(false);
+    }
+}
+
+/// <summary>A twin pod, an ephemeral container or direct exec on the cluster.</summary>
+internal sealed class ClusterVehicleStage(HarnessCluster cluster, VehicleKind kind) : IVehicleStage
+{
+    public async Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, EgressVantage vantage)
+    {
+        var probeImage = cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage();
+        await session.LogAsync($"vehicle: {kind.Name()} for pod {op.Target.PodName ?? "(none yet)"}, container {op.Target.Container}").ConfigureAwait(false);
+        return await ClusterVehicles.StartAsync(kind, cluster.Client, op.Target, probeImage, session.Id, session.Time, session.Cancellation).ConfigureAwait(false);
+    }
+}
+
+/// <summary>A local container from the operator's pod spec, on the networks the local vantage chose.</summary>
+internal sealed class DockerVehicleStage(LocalDocker docker) : IVehicleStage
+{
+    public async Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, EgressVantage vantage)
+    {
+        var (host, image) = await docker.GetAsync(session).ConfigureAwait(false);
+        // The probe image is the container's root filesystem, as in a twin pod.
+        var spec = ContainerRunSpec.FromPodSpec(op.Target.PodSpec, op.Target.Container, image) with { Networks = vantage.VehicleNetworks };
+        await session.LogAsync($"vehicle: docker, container \"{op.Target.Container}\" of {op.Target.Workload}").ConfigureAwait(false);
+        return await DockerVehicle.StartAsync(host, spec, ct: session.Cancellation).ConfigureAwait(false);
+    }
+}
+
+/// <summary>The SubjectAccessReview matrix for the operator's ServiceAccount, with a control derived from its manifests' RBAC.</summary>
+internal sealed class AccessStage(HarnessCluster cluster) : IAccessStage
+{
+    public Task<ImmutableArray<AccessAnswer>> AskAsync(RunSession session, OperatorUnderTest op, string otherNamespace)
+    {
+        var target = op.Target;
+        var account = new ServiceAccountRef(target.Namespace, target.ServiceAccount);
+        // The manifests may name another namespace than the one the harness deployed into: RBAC is read in their terms.
+        var manifestsAccount = new ServiceAccountRef(op.WorkloadDocument?.Namespace ?? target.Namespace, target.ServiceAccount);
+        var control = AccessReviewMatrix.ControlFrom(RbacModel.From(op.Manifests, manifestsAccount.Namespace), manifestsAccount, target.Namespace);
+        return AccessReviewMatrix.AskAsync(cluster.Client, account, otherNamespace, control, session.Cancellation);
+    }
+}
+
+/// <summary>Helpers the cluster stages share.</summary>
+internal static class ClusterStages
+{
+    public const string EnforceLabel = "pod-security.kubernetes.io/enforce";
+
+    /// <summary>The namespace's enforce label, "" when it has none.</summary>
+    public static async Task<string> NamespaceEnforceAsync(IKubernetes client, string ns, CancellationToken ct)
+    {
+        var found = await client.CoreV1.ReadNamespaceAsync(ns, cancellationToken: ct).ConfigureAwait(false);
+        return found.Metadata.Labels is { } l && l.TryGetValue(EnforceLabel, out var level) ? level : "";
+    }
+}
+
+/// <summary>The local Docker engine and the probe image built on it, for a local run: connected once, on first use.</summary>
+internal sealed class LocalDocker : IAsyncDisposable
+{
+    private DockerHost? host;
+    private string? image;
+
+    public async Task<(DockerHost Host, string Image)> GetAsync(RunSession session)
+    {
+        host ??= await HarnessCluster.ConnectDockerAsync(session.Id, "The docker vehicle runs the pod spec in a local container.", session.Cancellation).ConfigureAwait(false);
+        if (image is null)
+        {
+            try
+            {
+                image = await ProbeImage.BuildAsync(host, ProbeArtifacts.Locate(), session.Cancellation).ConfigureAwait(false);
+            }
+            catch (FileNotFoundException e)
+            {
+                throw new PrerequisiteException("probe agent", e.Message, "Build it with `bash eng/build-probe.sh`.", e);
+            }
+        }
+        return (host, image!);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (host is not null)
+        {
+            await host.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
