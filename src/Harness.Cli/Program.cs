@@ -1,3 +1,4 @@
+// Harness.Cli: the harness command (preflight, qualify, kind-config, build-image, bench) over the library.
 using Harness.Cli;
 
 // Exit codes: 0 success; 1 a check failed; 2 bad input or infrastructure error. The reason is always printed.

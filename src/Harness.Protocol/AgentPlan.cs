@@ -1,3 +1,4 @@
+// Harness.Protocol: the JSON contract between the harness and the agent (plans, steps, results).
 using System.Text.Json.Serialization;
 
 namespace Harness.Protocol;

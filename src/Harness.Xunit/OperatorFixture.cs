@@ -1,3 +1,4 @@
+// Harness.Xunit: xUnit v3 fixtures, the opt-in fact sets and FluentAssertions assertions over a run.
 using Harness.Deployment;
 using Harness.Probes;
 using Harness.Runs;

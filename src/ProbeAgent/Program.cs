@@ -1,3 +1,4 @@
+// ProbeAgent: the NativeAOT agent that runs a plan inside the target (no shell), or serves as the egress sink.
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+// Clusters: getting a verified cluster (kind, K3s, existing), proving PodSecurity and NetworkPolicy enforce, and the egress vantage beside it.
 using Harness.Runs;
 using Harness.Docker;
 using k8s;

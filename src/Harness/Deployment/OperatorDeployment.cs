@@ -1,3 +1,4 @@
+// Deployment: applying the operator's manifests into a namespace of the run, waiting for the rollout, removing exactly what was applied.
 using Harness.Runs;
 using System.Collections.Immutable;
 using Harness.Clusters;

@@ -1,3 +1,4 @@
+// Docker: the session-labelled connection to the local Docker engine and everything it creates.
 using Harness.Runs;
 using System.Globalization;
 using Docker.DotNet;

@@ -1,3 +1,4 @@
+// Evidence: how evidence is written (redaction of tokens, credentials and Secret data; readable record text).
 using System.Text.RegularExpressions;
 
 namespace Harness.Evidence;

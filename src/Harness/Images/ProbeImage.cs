@@ -1,3 +1,4 @@
+// Images: building the probe image (the NativeAOT agent and kernel helper) and its layout.
 using System.Formats.Tar;
 using System.Security.Cryptography;
 using System.Text;

@@ -1,3 +1,4 @@
+// Kubernetes: small helpers over KubernetesClient (pod waits, images, exec streams).
 using Harness.Waits;
 using k8s;
 using k8s.Models;

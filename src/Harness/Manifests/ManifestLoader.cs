@@ -1,3 +1,4 @@
+// Manifests: reading YAML manifests into typed objects with file and line, labels and pod templates.
 using System.Collections.Frozen;
 using System.Reflection;
 using k8s;

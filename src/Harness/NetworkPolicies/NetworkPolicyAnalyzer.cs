@@ -1,3 +1,4 @@
+// NetworkPolicies: what the manifests' NetworkPolicies allow the operator's pods (pure analysis).
 using System.Collections.Immutable;
 using System.Globalization;
 using Harness.Manifests;

@@ -1,3 +1,4 @@
+// PodSecurity: the Pod Security Standards evaluated on a pod spec, per level and version (pure).
 using System.Collections.Immutable;
 using k8s.Models;
 

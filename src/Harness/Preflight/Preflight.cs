@@ -1,3 +1,4 @@
+// Preflight: findings from the manifests alone (PodSecurity, RBAC, NetworkPolicy), before anything runs.
 using System.Collections.Immutable;
 using System.Text;
 using System.Text.Json;

@@ -1,3 +1,4 @@
+// Probes: what is attempted, the mechanisms accepted as proof, the controls, and the checks and checklist items each probe serves.
 using System.Collections.Immutable;
 using Harness.Protocol;
 

@@ -1,3 +1,4 @@
+// Processes: running external commands (kind, kubectl, cosign) with bounds and captured output.
 using System.ComponentModel;
 using System.Diagnostics;
 using System.Text;

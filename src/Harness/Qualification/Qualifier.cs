@@ -1,3 +1,4 @@
+// Qualification: a run turned into a checklist, a verdict with exit code, waivers and the four report formats.
 using System.Collections.Immutable;
 using Harness.Clusters;
 using Harness.Deployment;

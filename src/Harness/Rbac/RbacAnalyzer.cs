@@ -1,3 +1,4 @@
+// Rbac: what a ServiceAccount may do, from the manifests (pure) and from SubjectAccessReviews (live).
 using System.Collections.Immutable;
 using Harness.Preflight;
 

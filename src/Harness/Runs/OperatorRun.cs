@@ -1,3 +1,4 @@
+// Runs: the one pipeline of a run (session, stages, phase timings) that the fixture, the CLI and scenario files share.
 using System.Collections.Immutable;
 using Harness.Clusters;
 using Harness.Deployment;

@@ -1,3 +1,4 @@
+// Vehicles: carrying the agent into the operator's security context (twin pod, ephemeral container, direct exec, docker) and the sink.
 using System.Collections.Immutable;
 using Harness.Protocol;
 

@@ -1,3 +1,4 @@
+// Verdicts: turning agent results and controls into Passed, Failed or Inconclusive with the mechanism.
 using System.Globalization;
 using Harness.Evidence;
 using Harness.Probes;

@@ -1,3 +1,4 @@
+// Waits: bounded polling whose timeout message says what was seen.
 using Polly;
 using Polly.Retry;
 using Polly.Timeout;
