@@ -1,6 +1,5 @@
 using System.Collections.Immutable;
 using System.Text.Json.Nodes;
-using Harness.Kubernetes;
 using Harness.Manifests;
 using k8s;
 using k8s.Models;
@@ -145,7 +144,7 @@ public static class ManifestPlan
         .. documents
             .Select(d => PodTemplates.TryGet(d.Object, out _, out var spec) ? spec : null)
             .Where(s => s is not null)
-            .SelectMany(s => Pods.UnpinnedImages(s!))
+            .SelectMany(s => ContainerImages.UnpinnedImages(s!))
             .Distinct(StringComparer.Ordinal)
             .Order(StringComparer.Ordinal),
     ];

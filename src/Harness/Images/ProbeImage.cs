@@ -16,21 +16,26 @@ public sealed record ProbeArtifacts(string AgentPath, string KernelHelperPath)
     /// <summary>Environment variable naming the folder that holds <c>probe-agent</c> and <c>kprobe</c>.</summary>
     public const string EnvironmentVariable = "HARNESS_PROBE_ARTIFACTS";
 
-    /// <summary>
-    /// Finds the artifacts: <see cref="EnvironmentVariable"/>, else <c>artifacts/probe</c> in this directory or a parent.
-    /// </summary>
-    /// <exception cref="FileNotFoundException">Not built yet; the message says which script builds them.</exception>
-    public static ProbeArtifacts Locate(string? startDirectory = null)
+    /// <summary>The folder name of this machine's agent build (<c>linux-x64</c>, <c>linux-arm64</c>).</summary>
+    public static string Rid => System.Runtime.InteropServices.RuntimeInformation.OSArchitecture switch
     {
-        var candidates = new List<string>();
-        if (Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } env)
-        {
-            candidates.Add(env);
-        }
-        for (var dir = new DirectoryInfo(startDirectory ?? AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            candidates.Add(Path.Combine(dir.FullName, "artifacts", "probe"));
-        }
+        System.Runtime.InteropServices.Architecture.Arm64 => "linux-arm64",
+        _ => "linux-x64",
+    };
+
+    /// <summary>
+    /// Finds the artifacts, first match wins: <see cref="EnvironmentVariable"/>; <c>artifacts/probe</c> in the start
+    /// directory or a parent (a repository build); <c>probe/RID</c> beside the application (copied there from the
+    /// OperatorHarness package, or from the Harness project); <c>probe/RID</c> in the package the Harness assembly was
+    /// loaded from (the NuGet cache).
+    /// </summary>
+    /// <exception cref="FileNotFoundException">Not built yet; the message says where it looked and which script builds them.</exception>
+    public static ProbeArtifacts Locate(string? startDirectory = null) => Locate(startDirectory, Environment.GetEnvironmentVariable(EnvironmentVariable), typeof(ProbeArtifacts).Assembly.Location);
+
+    /// <summary>The search of <see cref="Locate(string?)"/> with its inputs given (tests).</summary>
+    internal static ProbeArtifacts Locate(string? startDirectory, string? environment, string? assemblyLocation)
+    {
+        var candidates = Candidates(startDirectory ?? AppContext.BaseDirectory, environment, assemblyLocation);
         foreach (var folder in candidates)
         {
             var agent = Path.Combine(folder, "probe-agent");
@@ -41,8 +46,32 @@ public sealed record ProbeArtifacts(string AgentPath, string KernelHelperPath)
             }
         }
         throw new FileNotFoundException(
-            $"The probe agent is not built: no probe-agent and kprobe in {string.Join(", ", candidates.Take(3))}. " +
-            $"Run `bash eng/build-probe.sh` from the repository root, or set {EnvironmentVariable} to a folder holding them.");
+            $"The probe agent is not built: no probe-agent and kprobe in {string.Join(", ", candidates)}. " +
+            $"Install the OperatorHarness package (it carries the agent for {Rid}), run `bash eng/build-probe.sh` in a repository build, or set {EnvironmentVariable} to a folder holding them.");
+    }
+
+    private static List<string> Candidates(string start, string? environment, string? assemblyLocation)
+    {
+        var candidates = new List<string>();
+        if (environment is { Length: > 0 })
+        {
+            candidates.Add(environment);
+        }
+        for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+        {
+            var repo = Path.Combine(dir.FullName, "artifacts", "probe");
+            if (Directory.Exists(repo) || File.Exists(Path.Combine(dir.FullName, "Harness.sln")))
+            {
+                candidates.Add(repo);
+            }
+        }
+        candidates.Add(Path.Combine(start, "probe", Rid));
+        if (assemblyLocation is { Length: > 0 } && Path.GetDirectoryName(assemblyLocation) is { } lib)
+        {
+            // ~/.nuget/packages/operatorharness/VERSION/lib/net10.0/Harness.dll -> ~/.nuget/packages/operatorharness/VERSION/probe/RID
+            candidates.Add(Path.GetFullPath(Path.Combine(lib, "..", "..", "probe", Rid)));
+        }
+        return [.. candidates.Distinct(StringComparer.Ordinal)];
     }
 }
 

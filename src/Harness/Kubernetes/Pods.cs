@@ -15,22 +15,6 @@ public static class Pods
     /// <summary>Ready and not being deleted: a pod the harness may pick as the operator's.</summary>
     public static bool IsServing(V1Pod pod) => IsReady(pod) && pod.Metadata?.DeletionTimestamp is null;
 
-    /// <summary>Whether an image reference is pinned by digest.</summary>
-    public static bool IsPinned(string image) => image?.Contains("@sha256:", StringComparison.Ordinal) == true;
-
-    /// <summary>The images of the init containers and containers, each once, in order.</summary>
-    public static IEnumerable<string> Images(V1PodSpec spec)
-    {
-        ArgumentNullException.ThrowIfNull(spec);
-        return (spec.InitContainers ?? []).Concat(spec.Containers ?? [])
-            .Select(c => c.Image)
-            .Where(i => !string.IsNullOrEmpty(i))
-            .Distinct(StringComparer.Ordinal);
-    }
-
-    /// <summary>The images not pinned by digest.</summary>
-    public static IEnumerable<string> UnpinnedImages(V1PodSpec spec) => Images(spec).Where(i => !IsPinned(i));
-
     /// <summary>Describes pods for a timeout message: phase, container states and the recent warning events.</summary>
     public static string Describe(IEnumerable<V1Pod> pods, IEnumerable<Corev1Event> events)
     {

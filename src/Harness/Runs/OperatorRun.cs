@@ -2,7 +2,6 @@
 using System.Collections.Immutable;
 using Harness.Clusters;
 using Harness.Deployment;
-using Harness.Kubernetes;
 using Harness.Manifests;
 using Harness.Probes;
 using Harness.Protocol;
@@ -22,7 +21,7 @@ public sealed record OperatorUnderTest(OperatorTarget Target, IReadOnlyList<Mani
     public ManifestDocument? WorkloadDocument => Manifests.FirstOrDefault(d => d.Ref == Target.Workload);
 
     /// <summary>Images not pinned by digest.</summary>
-    public ImmutableArray<string> UnpinnedImages => [.. Images.Where(i => !Pods.IsPinned(i)).Distinct(StringComparer.Ordinal)];
+    public ImmutableArray<string> UnpinnedImages => [.. Images.Where(i => !ContainerImages.IsPinned(i)).Distinct(StringComparer.Ordinal)];
 
     /// <inheritdoc/>
     public override string ToString() => $"{Target.Workload} in {Target.Namespace} (container {Target.Container}, {Manifests.Count} manifest documents)";

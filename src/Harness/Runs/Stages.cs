@@ -3,7 +3,6 @@ using Harness.Clusters;
 using Harness.Deployment;
 using Harness.Docker;
 using Harness.Images;
-using Harness.Kubernetes;
 using Harness.Manifests;
 using Harness.NetworkPolicies;
 using Harness.Probes;
@@ -51,7 +50,7 @@ internal sealed class DeployStage(HarnessCluster cluster, OperatorSpec spec) : I
         try
         {
             var enforce = await ClusterStages.NamespaceEnforceAsync(cluster.Client, deployed.Target.Namespace, session.Cancellation).ConfigureAwait(false);
-            return new LocatedOperator(new OperatorUnderTest(deployed.Target, deployed.Manifests, [.. Pods.Images(deployed.Target.PodSpec)], enforce), deployed);
+            return new LocatedOperator(new OperatorUnderTest(deployed.Target, deployed.Manifests, [.. ContainerImages.Images(deployed.Target.PodSpec)], enforce), deployed);
         }
         catch
         {
@@ -69,7 +68,7 @@ internal sealed class DiscoverStage(HarnessCluster cluster, OperatorLookup looku
         var documents = lookup.Manifests.SelectMany(ManifestLoader.LoadPath).ToList();
         var target = await TargetDiscovery.FindAsync(cluster.Client, lookup.Namespace ?? "default", lookup.Deployment, lookup.Selector, lookup.Container, session.Cancellation).ConfigureAwait(false);
         var enforce = await ClusterStages.NamespaceEnforceAsync(cluster.Client, target.Namespace, session.Cancellation).ConfigureAwait(false);
-        return new LocatedOperator(new OperatorUnderTest(target, documents, [.. Pods.Images(target.PodSpec)], enforce), null);
+        return new LocatedOperator(new OperatorUnderTest(target, documents, [.. ContainerImages.Images(target.PodSpec)], enforce), null);
     }
 }
 
@@ -82,7 +81,7 @@ internal sealed class ManifestStage(OperatorLookup lookup) : IOperatorStage
         var workload = FindWorkload(documents, lookup);
         var target = TargetDiscovery.FromWorkload(workload.Object!, lookup.Container, lookup.Namespace ?? "default");
         var images = documents.Select(d => PodTemplates.TryGet(d.Object, out _, out var s) ? s : null).Where(s => s is not null)
-            .SelectMany(s => Pods.Images(s!)).Distinct(StringComparer.Ordinal);
+            .SelectMany(s => ContainerImages.Images(s!)).Distinct(StringComparer.Ordinal);
         return Task.FromResult(new LocatedOperator(new OperatorUnderTest(target, documents, [.. images], NamespaceEnforce(documents, target.Namespace)), null));
     }
 

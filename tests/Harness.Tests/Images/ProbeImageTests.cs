@@ -106,21 +106,47 @@ public sealed class ProbeImageTests
     }
 
     [Fact]
-    public void Locate_NothingBuilt_NamesTheScriptThatBuildsIt()
+    public void Locate_NothingBuilt_NamesWhereItLookedAndWhatToDo()
     {
         var empty = Directory.CreateTempSubdirectory("harness-empty");
-        var saved = Environment.GetEnvironmentVariable(ProbeArtifacts.EnvironmentVariable);
         try
         {
-            Environment.SetEnvironmentVariable(ProbeArtifacts.EnvironmentVariable, null);
-            var act = () => ProbeArtifacts.Locate(empty.FullName);
+            var act = () => ProbeArtifacts.Locate(empty.FullName, null, null);
 
-            act.Should().Throw<FileNotFoundException>().WithMessage("*eng/build-probe.sh*");
+            act.Should().Throw<FileNotFoundException>()
+                .WithMessage($"*{Path.Combine(empty.FullName, "probe", ProbeArtifacts.Rid)}*OperatorHarness package*eng/build-probe.sh*{ProbeArtifacts.EnvironmentVariable}*");
         }
         finally
         {
-            Environment.SetEnvironmentVariable(ProbeArtifacts.EnvironmentVariable, saved);
             empty.Delete();
+        }
+    }
+
+    [Fact]
+    public void Locate_FromAnInstalledPackage_FindsTheAgentBesideTheLibraryOrTheApplication()
+    {
+        // The NuGet cache layout: <package>/<version>/lib/net10.0/Harness.dll and <package>/<version>/probe/<rid>/.
+        var root = Directory.CreateTempSubdirectory("harness-pkg");
+        try
+        {
+            var lib = Directory.CreateDirectory(Path.Combine(root.FullName, "operatorharness", "0.1.0", "lib", "net10.0"));
+            var probe = Directory.CreateDirectory(Path.Combine(root.FullName, "operatorharness", "0.1.0", "probe", ProbeArtifacts.Rid));
+            File.WriteAllText(Path.Combine(probe.FullName, "probe-agent"), "agent");
+            File.WriteAllText(Path.Combine(probe.FullName, "kprobe"), "helper");
+            var app = Directory.CreateDirectory(Path.Combine(root.FullName, "app"));
+
+            ProbeArtifacts.Locate(app.FullName, null, Path.Combine(lib.FullName, "Harness.dll")).AgentPath
+                .Should().Be(Path.Combine(probe.FullName, "probe-agent"));
+
+            var copied = Directory.CreateDirectory(Path.Combine(app.FullName, "probe", ProbeArtifacts.Rid));
+            File.WriteAllText(Path.Combine(copied.FullName, "probe-agent"), "agent");
+            File.WriteAllText(Path.Combine(copied.FullName, "kprobe"), "helper");
+            ProbeArtifacts.Locate(app.FullName, null, Path.Combine(lib.FullName, "Harness.dll")).AgentPath
+                .Should().Be(Path.Combine(copied.FullName, "probe-agent"), "the copy beside the application comes first");
+        }
+        finally
+        {
+            root.Delete(recursive: true);
         }
     }
 }

@@ -2,7 +2,6 @@
 using System.Collections.Immutable;
 using System.Text;
 using System.Text.Json;
-using Harness.Kubernetes;
 using Harness.Manifests;
 using Harness.NetworkPolicies;
 using Harness.PodSecurity;
@@ -91,7 +90,7 @@ public static class PreflightAnalyzer
             var subject = $"{doc.Kind} {ns}/{doc.Name}";
             var psa = PodSecurityEvaluator.Evaluate(metadata, spec, options.Level, options.Version);
             findings.AddRange(psa.Violations.Select(v => new Finding("PSA", FindingSeverity.Error, subject, $"violates PodSecurity \"{Level(options)}\": {v}", doc.Path, doc.Line)));
-            findings.AddRange(Pods.UnpinnedImages(spec).Select(image => new Finding("IMAGE-NOT-PINNED", FindingSeverity.Warning, subject, $"image \"{image}\" is not pinned by digest (@sha256:...)", doc.Path, doc.Line)));
+            findings.AddRange(ContainerImages.UnpinnedImages(spec).Select(image => new Finding("IMAGE-NOT-PINNED", FindingSeverity.Warning, subject, $"image \"{image}\" is not pinned by digest (@sha256:...)", doc.Path, doc.Line)));
             findings.AddRange(WritableRootFilesystems(spec).Select(c => new Finding("ROOTFS-WRITABLE", FindingSeverity.Warning, subject, $"container \"{c}\" does not set securityContext.readOnlyRootFilesystem=true; mount an emptyDir where it must write", doc.Path, doc.Line)));
             findings.AddRange(NetworkPolicyAnalyzer.Analyze(documents, doc, options.DefaultNamespace));
             var account = new ServiceAccountRef(ns, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName);
