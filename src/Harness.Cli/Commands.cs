@@ -8,72 +8,50 @@ using Harness.Qualification;
 using Harness.Vehicles;
 using Harness.Waits;
 using System.Collections.Immutable;
+using System.CommandLine;
+using System.CommandLine.Invocation;
 
 namespace Harness.Cli;
 
 /// <summary>Bad command-line input; the message names the option and what to do.</summary>
 internal sealed class UsageException(string message) : Exception(message);
 
+/// <summary>
+/// The <c>harness</c> command line, on System.CommandLine: per-command <c>--help</c>, typo suggestions, <c>--version</c>,
+/// completions through the <c>[suggest]</c> directive (<c>harness completion bash</c> prints the shell glue). Exit codes:
+/// 0 success, 1 a check failed, 2 bad input or an infrastructure error (the reason is printed, naming the option), 3
+/// items untested (<c>qualify</c>).
+/// </summary>
 internal static class Commands
 {
-    public const string Usage = """
-        usage: harness <command> [options]
-
-          kind-config [--cni calico|cilium|kindnet] [--node-image IMAGE@sha256:...] [--workers N]
-                      [--psa-level restricted|baseline] [--psa-version latest|vX.Y]
-                      [--admission-dir DIR] [--write DIR]
-              Print (or write into DIR) the kind cluster config and the PodSecurity admission config.
-
-          qualify [--scenario FILE] [--kubeconfig PATH] [--context NAME] [--cluster kind] [--namespace NS]
-                  [--deployment NAME | --selector LABELS] [--container NAME] [--manifests PATH[,PATH]]
-                  [--local-images IMAGE[,IMAGE]] [--vehicle twin-pod|ephemeral-container|direct-exec|docker]
-                  [--probe-image IMAGE] [--cosign-key FILE] [--output DIR] [--waive ITEM[,ITEM]]
-              Release qualification against an existing cluster, a fresh kind cluster, or (--vehicle docker) the
-              pod spec in a local container (a local approximation, never a cluster verdict). Writes Markdown,
-              JSON, JUnit XML and HTML reports into DIR (default artifacts/qualification). Exit 0 every item
-              tested and passed, 1 an item failed, 2 inconclusive or infrastructure error, 3 items untested or
-              only approximated. --waive accepts named untested or inconclusive items (never a failure); every
-              report lists them.
-
-          build-image --binary PATH --image NAME:TAG [--probe-agent DIR]
-              Import a NativeAOT program as a scratch image (runtime libraries, CA certificates, non-root user);
-              with --probe-agent (artifacts/probe), the probe agent too, for the direct-exec vehicle.
-
-          bench [--runs N]
-              Benchmark one batched agent exec against one exec per probe and a by-hand shell script,
-              in a hardened local container (needs Docker and `bash eng/build-probe.sh`).
-
-          preflight PATH [--level baseline|restricted] [--version vX.Y|latest] [--format text|json]
-                    [--namespace NS]
-              Without a cluster: Pod Security, RBAC and NetworkPolicy analysis of a manifest file or folder.
-              Exit 0 when everything passes, 1 when something violates, 2 on bad input.
-        """;
+    private static readonly string[] Levels = ["baseline", "restricted"];
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
+        var root = Build(stdout);
+        var parsed = root.Parse(args);
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        if (args.Length == 0)
+        {
+            await root.Parse(["--help"]).InvokeAsync(config, ct).ConfigureAwait(false);
+            return 2;
+        }
+        if (parsed.Errors.Count > 0)
+        {
+            // The library's own error text and typo suggestions, prefixed like every other harness error.
+            using var captured = new StringWriter();
+            if (parsed.Action is ParseErrorAction errors)
+            {
+                errors.ShowHelp = false;
+            }
+            await parsed.InvokeAsync(new InvocationConfiguration { Output = captured, Error = captured }, ct).ConfigureAwait(false);
+            var command = parsed.CommandResult.Command == root ? "" : " " + parsed.CommandResult.Command.Name;
+            await stderr.WriteAsync($"harness: {captured.ToString().TrimEnd()}{Environment.NewLine}see `harness{command} --help`{Environment.NewLine}").ConfigureAwait(false);
+            return 2;
+        }
         try
         {
-            var options = Options.Parse(args.Skip(1));
-            switch (args.FirstOrDefault())
-            {
-                case "kind-config":
-                    return await KindConfigCommand(options, stdout, ct).ConfigureAwait(false);
-                case "preflight":
-                    return await PreflightCommand(options, stdout).ConfigureAwait(false);
-                case "qualify":
-                    return await QualifyCommand(options, stdout, ct).ConfigureAwait(false);
-                case "build-image":
-                    return await BuildImageCommand(options, stdout, ct).ConfigureAwait(false);
-                case "bench":
-                    options.Only("runs");
-                    options.NoPositional();
-                    return await Bench.RunAsync(options.Int("runs", 5, min: 5, max: 100), stdout, ct).ConfigureAwait(false);
-                case null or "help" or "--help" or "-h":
-                    await stdout.WriteLineAsync(Usage).ConfigureAwait(false);
-                    return args.Length == 0 ? 2 : 0;
-                default:
-                    throw new UsageException($"unknown command '{args[0]}'.\n{Usage}");
-            }
+            return await parsed.InvokeAsync(config, ct).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is PrerequisiteException or TargetNotFoundException or ClusterVerificationException or WaitTimeoutException
             or AgentFailedException or CommandFailedException or Deployment.DeploymentException or k8s.Autorest.HttpOperationException)
@@ -82,17 +60,7 @@ internal static class Commands
             await stderr.WriteLineAsync($"harness: {detail}").ConfigureAwait(false);
             return 2;
         }
-        catch (ManifestException ex)
-        {
-            await stderr.WriteLineAsync($"harness: {ex.Message}").ConfigureAwait(false);
-            return 2;
-        }
-        catch (Exception ex) when (ex is UsageException or ArgumentException)
-        {
-            await stderr.WriteLineAsync($"harness: {ex.Message}").ConfigureAwait(false);
-            return 2;
-        }
-        catch (Exception ex) when (ex is DockerUnavailableException or FileNotFoundException or InvalidOperationException)
+        catch (Exception ex) when (ex is ManifestException or UsageException or ArgumentException or DockerUnavailableException or FileNotFoundException or InvalidOperationException)
         {
             await stderr.WriteLineAsync($"harness: {ex.Message}").ConfigureAwait(false);
             return 2;
@@ -104,208 +72,272 @@ internal static class Commands
         }
     }
 
-    private static async Task<int> QualifyCommand(Options o, TextWriter stdout, CancellationToken ct)
+    /// <summary>The command tree.</summary>
+    public static RootCommand Build(TextWriter stdout)
     {
-        o.Only("scenario", "kubeconfig", "context", "cluster", "namespace", "deployment", "selector", "container", "manifests", "local-images", "vehicle", "probe-image", "cosign-key", "output", "waive");
-        o.NoPositional();
-        static ImmutableArray<string> Csv(string? v) => v is null ? [] : [.. v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
-        var scenario = o.Get("scenario") is { } file
-            ? ScenarioParser.Load(file)
-            : new QualificationScenario { Path = "(command line)", Name = o.Get("deployment") ?? o.Get("selector") ?? "operator" };
-        scenario = scenario with
+        var root = new RootCommand("Negative-testing harness for Kubernetes operators: proves the operator cannot reach the internet, write its root filesystem, escalate privileges or read Secrets, each verdict with its mechanism and a positive control.");
+        root.Subcommands.Add(PreflightCommand(stdout));
+        root.Subcommands.Add(QualifyCommand(stdout));
+        root.Subcommands.Add(KindConfigCommand(stdout));
+        root.Subcommands.Add(BuildImageCommand(stdout));
+        root.Subcommands.Add(BenchCommand(stdout));
+        root.Subcommands.Add(CompletionCommand(stdout));
+        return root;
+    }
+
+    private static Option<string?> Text(string name, string description, string? helpName = null, params string[] completions)
+    {
+        var option = new Option<string?>(name) { Description = description, HelpName = helpName };
+        if (completions.Length > 0)
         {
-            Namespace = o.Get("namespace") ?? scenario.Namespace,
-            Deployment = o.Get("deployment") ?? scenario.Deployment,
-            Selector = o.Get("selector") ?? scenario.Selector,
-            Container = o.Get("container") ?? scenario.Container,
-            Manifests = o.Get("manifests") is { } m ? [.. Csv(m).Select(Path.GetFullPath)] : scenario.Manifests,
-            LocalImages = o.Get("local-images") is { } li ? Csv(li) : scenario.LocalImages,
-            Vehicle = o.Get("vehicle") is { } v
-                ? VehicleKinds.Parse(v) ?? throw new UsageException($"--vehicle must be {string.Join(", ", VehicleKinds.All)}, got '{v}'")
-                : scenario.Vehicle,
-            CosignKey = o.Get("cosign-key") is { } key ? Path.GetFullPath(key) : scenario.CosignKey,
-            Waive = o.Get("waive") is { } waive ? [.. scenario.Waive.Union(Csv(waive).Select(Options.KnownWaiver))] : scenario.Waive,
-        };
-        if (scenario.Deployment is null && scenario.Selector is null)
-        {
-            throw new UsageException("qualify needs the operator: --deployment NAME or --selector LABELS (or a --scenario file)");
+            option.CompletionSources.Add(completions);
         }
-        var cluster = o.Get("cluster");
-        if (cluster is not (null or "kind"))
+        return option;
+    }
+
+    /// <summary>An option whose value must be one of <paramref name="allowed"/>; the error names the option.</summary>
+    private static Option<string?> OneOf(string name, string description, params string[] allowed)
+    {
+        var option = Text(name, description, string.Join('|', allowed), allowed);
+        option.Validators.Add(r =>
         {
-            throw new UsageException($"--cluster takes only 'kind' (a fresh kind cluster); for an existing one give --kubeconfig and --context");
-        }
-        var request = new QualifyRequest
+            if (r.GetValueOrDefault<string?>() is { } v && !allowed.Contains(v))
+            {
+                r.AddError($"{name} must be {Join(allowed)}, got '{v}'");
+            }
+        });
+        return option;
+    }
+
+    private static string Join(IReadOnlyList<string> words) => words.Count == 1 ? words[0] : $"{string.Join(", ", words.Take(words.Count - 1))} or {words[^1]}";
+
+    private static Option<int> Number(string name, string description, int fallback, int min, int max)
+    {
+        var option = new Option<int>(name) { Description = $"{description} ({min}-{max}, default {fallback})", DefaultValueFactory = _ => fallback, HelpName = "N" };
+        option.Validators.Add(r =>
         {
-            Scenario = scenario,
-            Kubeconfig = o.Get("kubeconfig") ?? Environment.GetEnvironmentVariable("HARNESS_KUBECONFIG"),
-            Context = o.Get("context") ?? Environment.GetEnvironmentVariable("HARNESS_CONTEXT"),
-            CreateKind = cluster == "kind",
-            ProbeImage = o.Get("probe-image") ?? Environment.GetEnvironmentVariable("HARNESS_PROBE_IMAGE"),
+            if (r.GetValueOrDefault<int>() is var v && (v < min || v > max))
+            {
+                r.AddError($"{name} must be a whole number from {min} to {max}, got '{v}'");
+            }
+        });
+        return option;
+    }
+
+    private static PolicyVersion Version(string? raw, string option) =>
+        raw is null ? PolicyVersion.Latest
+        : PolicyVersion.TryParse(raw, out var parsed) ? parsed
+        : throw new UsageException($"{option} must be latest or v1.MINOR (for example v1.34), got '{raw}'");
+
+    private static Command PreflightCommand(TextWriter stdout)
+    {
+        var path = new Argument<string>("PATH") { Description = "A manifest file or folder (multi-document YAML, rendered Helm or kustomize output)." };
+        var level = OneOf("--level", "The Pod Security level to hold the pods to (default restricted).", Levels);
+        var version = Text("--version", "The Pod Security version: latest or v1.MINOR (default latest).", "latest|v1.MINOR", "latest");
+        var format = OneOf("--format", "Output format (default text); sarif is SARIF 2.1.0 for code scanning.", "text", "json", "sarif");
+        var ns = Text("--namespace", "Namespace for objects that name none (as kubectl apply -n).", "NS");
+        var command = new Command("preflight", "Without a cluster: Pod Security, RBAC, NetworkPolicy and image analysis of manifests. Exit 0 when everything passes, 1 when something violates, 2 on bad input.")
+        {
+            path, level, version, format, ns,
         };
-        var output = o.Get("output") ?? Path.Combine("artifacts", "qualification");
-        using var progress = new StatusWriter(stdout, Interactive());
-        var report = await Qualifier.RunAsync(request, progress, ct).ConfigureAwait(false);
-        var paths = await ReportWriters.WriteAllAsync(report, output, ct: ct).ConfigureAwait(false);
-        await stdout.WriteLineAsync($"reports: {string.Join(", ", paths)}").ConfigureAwait(false);
-        await stdout.WriteLineAsync(report.Verdict).ConfigureAwait(false);
-        return report.ExitCode;
+        command.SetAction(async (r, ct) =>
+        {
+            var options = new PreflightOptions
+            {
+                Level = r.GetValue(level) == "baseline" ? PodSecurityLevel.Baseline : PodSecurityLevel.Restricted,
+                Version = Version(r.GetValue(version), "--version"),
+                DefaultNamespace = r.GetValue(ns) ?? "default",
+            };
+            var report = PreflightAnalyzer.Run(r.GetValue(path)!, options);
+            await stdout.WriteAsync(r.GetValue(format) switch
+            {
+                "json" => PreflightAnalyzer.RenderJson(report),
+                "sarif" => Sarif.Render(report, Qualifier.Version),
+                _ => PreflightAnalyzer.RenderText(report),
+            }).ConfigureAwait(false);
+            return report.ExitCode;
+        });
+        return command;
+    }
+
+    private static Command QualifyCommand(TextWriter stdout)
+    {
+        var scenarioFile = Text("--scenario", "A scenario file (apiVersion harness.dev/v1alpha1, kind QualificationScenario); flags override its fields.", "FILE");
+        var kubeconfig = Text("--kubeconfig", "Qualify on an existing cluster: its kubeconfig (default HARNESS_KUBECONFIG, then KUBECONFIG, then ~/.kube/config).", "PATH");
+        var context = Text("--context", "The kubeconfig context (default HARNESS_CONTEXT, then the current one).", "NAME");
+        var cluster = OneOf("--cluster", "Create a fresh, verified kind cluster instead of using an existing one.", "kind");
+        var ns = Text("--namespace", "The operator's namespace (or where to deploy it).", "NS");
+        var deployment = Text("--deployment", "The operator's Deployment (or, with --vehicle docker, any workload in the manifests).", "NAME");
+        var selector = Text("--selector", "Or a label selector for the operator's pods.", "LABELS");
+        var container = Text("--container", "The container to probe (default: the annotated default or the only one).", "NAME");
+        var manifests = Text("--manifests", "Manifest files or folders, comma-separated: deployed first on a cluster, read for the docker vehicle.", "PATH[,PATH]");
+        var localImages = Text("--local-images", "Images built on this machine to load into the cluster, comma-separated.", "IMAGE[,IMAGE]");
+        var vehicle = OneOf("--vehicle", "What carries the probe agent into the operator's security context (default twin-pod); docker needs no cluster and is a local approximation.", [.. VehicleKinds.All]);
+        var probeImage = Text("--probe-image", "Existing cluster: the probe image as the cluster can pull it (default HARNESS_PROBE_IMAGE).", "IMAGE");
+        var cosignKey = Text("--cosign-key", "Verify the operator's image signatures with cosign and this key.", "FILE");
+        var output = Text("--output", "Where the reports go (default artifacts/qualification).", "DIR");
+        var waive = Text("--waive", $"Accept named untested or inconclusive items, comma-separated (never a failure); every report lists them. Waivable: {string.Join(", ", Checklist.Waivable)}.", "ITEM[,ITEM]", [.. Checklist.Waivable]);
+        var command = new Command("qualify", "Release qualification against an existing cluster, a fresh kind cluster, or (--vehicle docker) the pod spec in a local container. Writes Markdown, JSON, JUnit XML and HTML reports. Exit 0 every item tested and passed, 1 an item failed, 2 inconclusive or infrastructure error, 3 items untested or only approximated.")
+        {
+            scenarioFile, kubeconfig, context, cluster, ns, deployment, selector, container, manifests, localImages, vehicle, probeImage, cosignKey, output, waive,
+        };
+        command.SetAction(async (r, ct) =>
+        {
+            static ImmutableArray<string> Csv(string? v) => v is null ? [] : [.. v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+            var scenario = r.GetValue(scenarioFile) is { } file
+                ? ScenarioParser.Load(file)
+                : new QualificationScenario { Path = "(command line)", Name = r.GetValue(deployment) ?? r.GetValue(selector) ?? "operator" };
+            scenario = scenario with
+            {
+                Namespace = r.GetValue(ns) ?? scenario.Namespace,
+                Deployment = r.GetValue(deployment) ?? scenario.Deployment,
+                Selector = r.GetValue(selector) ?? scenario.Selector,
+                Container = r.GetValue(container) ?? scenario.Container,
+                Manifests = r.GetValue(manifests) is { } m ? [.. Csv(m).Select(Path.GetFullPath)] : scenario.Manifests,
+                LocalImages = r.GetValue(localImages) is { } li ? Csv(li) : scenario.LocalImages,
+                Vehicle = VehicleKinds.Parse(r.GetValue(vehicle)) ?? scenario.Vehicle,
+                CosignKey = r.GetValue(cosignKey) is { } key ? Path.GetFullPath(key) : scenario.CosignKey,
+                Waive = r.GetValue(waive) is { } w ? [.. scenario.Waive.Union(Csv(w).Select(Options.KnownWaiver))] : scenario.Waive,
+            };
+            if (scenario.Deployment is null && scenario.Selector is null)
+            {
+                throw new UsageException("qualify needs the operator: --deployment NAME or --selector LABELS (or a --scenario file)");
+            }
+            var request = new QualifyRequest
+            {
+                Scenario = scenario,
+                Kubeconfig = r.GetValue(kubeconfig) ?? Environment.GetEnvironmentVariable("HARNESS_KUBECONFIG"),
+                Context = r.GetValue(context) ?? Environment.GetEnvironmentVariable("HARNESS_CONTEXT"),
+                CreateKind = r.GetValue(cluster) == "kind",
+                ProbeImage = r.GetValue(probeImage) ?? Environment.GetEnvironmentVariable("HARNESS_PROBE_IMAGE"),
+            };
+            using var progress = new StatusWriter(stdout, Interactive());
+            var report = await Qualifier.RunAsync(request, progress, ct).ConfigureAwait(false);
+            var paths = await ReportWriters.WriteAllAsync(report, r.GetValue(output) ?? Path.Combine("artifacts", "qualification"), ct: ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"reports: {string.Join(", ", paths)}").ConfigureAwait(false);
+            await stdout.WriteLineAsync(report.Verdict).ConfigureAwait(false);
+            return report.ExitCode;
+        });
+        return command;
     }
 
     /// <summary>Colours only for a person at a terminal; plain text in CI and when redirected.</summary>
     private static bool Interactive() =>
         !Console.IsOutputRedirected && Environment.GetEnvironmentVariable("CI") is null && Environment.GetEnvironmentVariable("NO_COLOR") is null;
 
-    private static async Task<int> BuildImageCommand(Options o, TextWriter stdout, CancellationToken ct)
+    private static Command BuildImageCommand(TextWriter stdout)
     {
-        o.Only("binary", "image", "probe-agent");
-        o.NoPositional();
-        var binary = o.Get("binary") ?? throw new UsageException("build-image needs --binary PATH (a NativeAOT executable)");
-        var image = o.Get("image") ?? throw new UsageException("build-image needs --image NAME:TAG");
-        Images.ProbeArtifacts? agent = null;
-        if (o.Get("probe-agent") is { } dir)
+        var binary = new Option<string>("--binary") { Description = "The NativeAOT executable to import.", HelpName = "PATH", Required = true };
+        var image = new Option<string>("--image") { Description = "The image name and tag.", HelpName = "NAME:TAG", Required = true };
+        var probeAgent = Text("--probe-agent", "Also put the probe agent from DIR (artifacts/probe) into the image, for the direct-exec vehicle.", "DIR");
+        var command = new Command("build-image", "Import a NativeAOT program as a scratch image (runtime libraries, CA certificates, non-root user).") { binary, image, probeAgent };
+        command.SetAction(async (r, ct) =>
         {
-            agent = new Images.ProbeArtifacts(Path.Combine(dir, "probe-agent"), Path.Combine(dir, "kprobe"));
-            if (!File.Exists(agent.AgentPath) || !File.Exists(agent.KernelHelperPath))
+            Images.ProbeArtifacts? agent = null;
+            if (r.GetValue(probeAgent) is { } dir)
             {
-                throw new UsageException($"--probe-agent {dir}: no probe-agent and kprobe there; build them with `bash eng/build-probe.sh` (they land in artifacts/probe).");
+                agent = new Images.ProbeArtifacts(Path.Combine(dir, "probe-agent"), Path.Combine(dir, "kprobe"));
+                if (!File.Exists(agent.AgentPath) || !File.Exists(agent.KernelHelperPath))
+                {
+                    throw new UsageException($"--probe-agent {dir}: no probe-agent and kprobe there; build them with `bash eng/build-probe.sh` (they land in artifacts/probe).");
+                }
             }
-        }
-        await using var docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
-        docker.KeepResources = true;
-        var built = await Images.ProbeImage.BuildApplicationAsync(docker, binary, image, agent, ct).ConfigureAwait(false);
-        await stdout.WriteLineAsync($"built {built} from {binary}").ConfigureAwait(false);
-        return 0;
-    }
-
-    private static async Task<int> PreflightCommand(Options o, TextWriter stdout)
-    {
-        o.Only("level", "version", "format", "namespace");
-        var path = o.Positional.Count == 1
-            ? o.Positional[0]
-            : throw new UsageException($"preflight needs exactly one PATH (a manifest file or folder), got {o.Positional.Count}.");
-        var level = o.Get("level") switch
-        {
-            null or "restricted" => PodSecurityLevel.Restricted,
-            "baseline" => PodSecurityLevel.Baseline,
-            var other => throw new UsageException($"--level must be baseline or restricted, got '{other}'"),
-        };
-        var version = o.Get("version") is { } v
-            ? PolicyVersion.TryParse(v, out var parsed) ? parsed : throw new UsageException($"--version must be latest or v1.MINOR (for example v1.34), got '{v}'")
-            : PolicyVersion.Latest;
-        var format = o.Get("format") ?? "text";
-        if (format is not ("text" or "json"))
-        {
-            throw new UsageException($"--format must be text or json, got '{format}'");
-        }
-        var report = PreflightAnalyzer.Run(path, new PreflightOptions { Level = level, Version = version, DefaultNamespace = o.Get("namespace") ?? "default" });
-        await stdout.WriteAsync(format == "json" ? PreflightAnalyzer.RenderJson(report) : PreflightAnalyzer.RenderText(report)).ConfigureAwait(false);
-        return report.ExitCode;
-    }
-
-    private static async Task<int> KindConfigCommand(Options o, TextWriter stdout, CancellationToken ct)
-    {
-        o.Only("cni", "node-image", "workers", "psa-level", "psa-version", "admission-dir", "write");
-        o.NoPositional();
-        var defaults = new KindClusterOptions();
-        var options = defaults with
-        {
-            Cni = o.Get("cni") is { } cni
-                ? Enum.TryParse<Cni>(cni, ignoreCase: true, out var parsed) ? parsed : throw new UsageException($"--cni must be calico, cilium or kindnet, got '{cni}'")
-                : defaults.Cni,
-            NodeImage = o.Get("node-image") ?? defaults.NodeImage,
-            Workers = o.Int("workers", defaults.Workers, min: 0, max: 10),
-            PodSecurityLevel = o.Get("psa-level") is { } level
-                ? Enum.TryParse<PodSecurityLevel>(level, ignoreCase: true, out var l) && Enum.IsDefined(l) && !int.TryParse(level, out _) ? l
-                    : throw new UsageException($"--psa-level must be restricted, baseline or privileged, got '{level}'")
-                : defaults.PodSecurityLevel,
-            PodSecurityVersion = o.Get("psa-version") is { } version
-                ? PolicyVersion.TryParse(version, out var v) ? v : throw new UsageException($"--psa-version must be latest or v1.MINOR (for example v1.34), got '{version}'")
-                : defaults.PodSecurityVersion,
-            AdmissionConfigDirectory = o.Get("admission-dir") ?? defaults.AdmissionConfigDirectory,
-        };
-        var cluster = KindConfig.RenderCluster(options);
-        var admission = KindConfig.RenderAdmission(options);
-        if (o.Get("write") is { } dir)
-        {
-            Directory.CreateDirectory(dir);
-            var clusterPath = Path.Combine(dir, "kind-config.yaml");
-            var admissionPath = Path.Combine(dir, KindConfig.AdmissionFileName);
-            await File.WriteAllTextAsync(clusterPath, cluster, ct).ConfigureAwait(false);
-            await File.WriteAllTextAsync(admissionPath, admission, ct).ConfigureAwait(false);
-            await stdout.WriteLineAsync($"wrote {clusterPath} and {admissionPath}").ConfigureAwait(false);
+            await using var docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
+            docker.KeepResources = true;
+            var built = await Images.ProbeImage.BuildApplicationAsync(docker, r.GetValue(binary)!, r.GetValue(image)!, agent, ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"built {built} from {r.GetValue(binary)}").ConfigureAwait(false);
             return 0;
-        }
-        await stdout.WriteLineAsync("# ---- kind-config.yaml ----").ConfigureAwait(false);
-        await stdout.WriteAsync(cluster).ConfigureAwait(false);
-        await stdout.WriteLineAsync($"# ---- {options.AdmissionConfigDirectory}/{KindConfig.AdmissionFileName} ----").ConfigureAwait(false);
-        await stdout.WriteAsync(admission).ConfigureAwait(false);
-        return 0;
+        });
+        return command;
+    }
+
+    private static Command BenchCommand(TextWriter stdout)
+    {
+        var runs = Number("--runs", "Measured runs per mode", 5, 5, 100);
+        var command = new Command("bench", "Benchmark one batched agent exec against one exec per probe and a by-hand shell script, in a hardened local container (needs Docker).") { runs };
+        command.SetAction((r, ct) => Bench.RunAsync(r.GetValue(runs), stdout, ct));
+        return command;
+    }
+
+    private static Command KindConfigCommand(TextWriter stdout)
+    {
+        var defaults = new KindClusterOptions();
+        var cni = OneOf("--cni", "The CNI (default calico).", "calico", "cilium", "kindnet");
+        var nodeImage = Text("--node-image", "The node image, pinned by digest.", "IMAGE@sha256:...");
+        var workers = Number("--workers", "Worker nodes", defaults.Workers, 0, 10);
+        var psaLevel = OneOf("--psa-level", "The PodSecurity level enforced by default.", "restricted", "baseline", "privileged");
+        var psaVersion = Text("--psa-version", "The PodSecurity version: latest or v1.MINOR.", "latest|vX.Y", "latest");
+        var admissionDir = Text("--admission-dir", "Where the admission config is mounted on the nodes.", "DIR");
+        var write = Text("--write", "Write the files into DIR instead of printing them.", "DIR");
+        var command = new Command("kind-config", "Print (or write) the kind cluster config and the PodSecurity admission config.")
+        {
+            cni, nodeImage, workers, psaLevel, psaVersion, admissionDir, write,
+        };
+        command.SetAction(async (r, ct) =>
+        {
+            var options = defaults with
+            {
+                Cni = r.GetValue(cni) is { } c ? Enum.Parse<Cni>(c, ignoreCase: true) : defaults.Cni,
+                NodeImage = r.GetValue(nodeImage) ?? defaults.NodeImage,
+                Workers = r.GetValue(workers),
+                PodSecurityLevel = r.GetValue(psaLevel) is { } l ? Enum.Parse<PodSecurityLevel>(l, ignoreCase: true) : defaults.PodSecurityLevel,
+                PodSecurityVersion = r.GetValue(psaVersion) is { } v ? Version(v, "--psa-version") : defaults.PodSecurityVersion,
+                AdmissionConfigDirectory = r.GetValue(admissionDir) ?? defaults.AdmissionConfigDirectory,
+            };
+            var cluster = KindConfig.RenderCluster(options);
+            var admission = KindConfig.RenderAdmission(options);
+            if (r.GetValue(write) is { } dir)
+            {
+                Directory.CreateDirectory(dir);
+                var clusterPath = Path.Combine(dir, "kind-config.yaml");
+                var admissionPath = Path.Combine(dir, KindConfig.AdmissionFileName);
+                await File.WriteAllTextAsync(clusterPath, cluster, ct).ConfigureAwait(false);
+                await File.WriteAllTextAsync(admissionPath, admission, ct).ConfigureAwait(false);
+                await stdout.WriteLineAsync($"wrote {clusterPath} and {admissionPath}").ConfigureAwait(false);
+                return 0;
+            }
+            await stdout.WriteLineAsync("# ---- kind-config.yaml ----").ConfigureAwait(false);
+            await stdout.WriteAsync(cluster).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"# ---- {options.AdmissionConfigDirectory}/{KindConfig.AdmissionFileName} ----").ConfigureAwait(false);
+            await stdout.WriteAsync(admission).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>The shell glue for completions: the shell asks <c>harness [suggest:POSITION] "LINE"</c>, which System.CommandLine answers.</summary>
+    private static Command CompletionCommand(TextWriter stdout)
+    {
+        var shell = new Argument<string>("SHELL") { Description = "bash or zsh." };
+        shell.AcceptOnlyFromAmong("bash", "zsh");
+        var command = new Command("completion", "Print a completion script: `source <(harness completion bash)`.") { shell };
+        command.SetAction(async (r, ct) =>
+        {
+            var script = """
+                _harness_complete() {
+                  local line="${COMP_LINE#* }"
+                  local point=$(( COMP_POINT - ${#COMP_LINE} + ${#line} ))
+                  local IFS=$'\n'
+                  COMPREPLY=( $(harness "[suggest:${point}]" "${line}" 2>/dev/null) )
+                }
+                complete -o default -F _harness_complete harness
+                """;
+            if (r.GetValue(shell) == "zsh")
+            {
+                script = "autoload -U +X bashcompinit && bashcompinit\n" + script;
+            }
+            await stdout.WriteLineAsync(script).ConfigureAwait(false);
+            return 0;
+        });
+        return command;
     }
 }
 
-/// <summary><c>--name value</c> options.</summary>
-internal sealed class Options
+/// <summary>Option values the command line checks against the harness's own lists.</summary>
+internal static class Options
 {
     /// <summary>Rejects a waiver that names nothing the checklist has.</summary>
-    public static string KnownWaiver(string name) => Qualification.Checklist.Waivable.Contains(name)
+    public static string KnownWaiver(string name) => Checklist.Waivable.Contains(name)
         ? name
-        : throw new UsageException($"--waive: '{name}' is not a checklist item or mission check; waivable: {string.Join(", ", Qualification.Checklist.Waivable)}.");
-
-    private readonly Dictionary<string, string> values = new(StringComparer.Ordinal);
-
-    /// <summary>Arguments that are not options, in order.</summary>
-    public List<string> Positional { get; } = [];
-
-    public static Options Parse(IEnumerable<string> args)
-    {
-        var o = new Options();
-        var list = args.ToList();
-        for (var i = 0; i < list.Count; i++)
-        {
-            var a = list[i];
-            if (!a.StartsWith("--", StringComparison.Ordinal))
-            {
-                o.Positional.Add(a);
-                continue;
-            }
-            if (i + 1 >= list.Count || list[i + 1].StartsWith("--", StringComparison.Ordinal))
-            {
-                throw new UsageException($"{a} needs a value");
-            }
-            o.values[a[2..]] = list[++i];
-        }
-        return o;
-    }
-
-    public string? Get(string name) => values.GetValueOrDefault(name);
-
-    /// <summary>Refuses options the command does not know, and positional arguments unless it takes them.</summary>
-    public void Only(params string[] known)
-    {
-        if (values.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown)
-        {
-            throw new UsageException($"unknown option --{unknown}; this command takes {string.Join(", ", known.Select(k => "--" + k))}");
-        }
-    }
-
-    /// <summary>Refuses positional arguments.</summary>
-    public void NoPositional()
-    {
-        if (Positional.Count > 0)
-        {
-            throw new UsageException($"unexpected argument '{Positional[0]}'");
-        }
-    }
-
-    public int Int(string name, int fallback, int min, int max)
-    {
-        if (Get(name) is not { } raw)
-        {
-            return fallback;
-        }
-        return int.TryParse(raw, System.Globalization.CultureInfo.InvariantCulture, out var v) && v >= min && v <= max
-            ? v
-            : throw new UsageException($"--{name} must be a whole number from {min} to {max}, got '{raw}'");
-    }
+        : throw new UsageException($"--waive: '{name}' is not a checklist item or mission check; waivable: {string.Join(", ", Checklist.Waivable)}.");
 }

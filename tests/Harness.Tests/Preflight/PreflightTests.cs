@@ -82,12 +82,12 @@ public sealed class PreflightTests
     }
 
     [Theory]
-    [InlineData(new[] { "preflight" }, "exactly one PATH")]
-    [InlineData(new[] { "preflight", "x", "y" }, "exactly one PATH")]
+    [InlineData(new[] { "preflight" }, "Required argument 'PATH' missing for command: 'preflight'")]
+    [InlineData(new[] { "preflight", "x", "y" }, "Unrecognized command or argument 'y'")]
     [InlineData(new[] { "preflight", ".", "--level", "strict" }, "--level must be baseline or restricted")]
     [InlineData(new[] { "preflight", ".", "--version", "2.0" }, "--version must be latest or v1.MINOR")]
-    [InlineData(new[] { "preflight", ".", "--format", "xml" }, "--format must be text or json")]
-    [InlineData(new[] { "preflight", ".", "--levle", "baseline" }, "unknown option --levle")]
+    [InlineData(new[] { "preflight", ".", "--format", "xml" }, "--format must be text, json or sarif, got 'xml'")]
+    [InlineData(new[] { "preflight", ".", "--levle", "baseline" }, "'--levle' was not matched. Did you mean one of the following?\n--level")]
     [InlineData(new[] { "preflight", "/nonexistent.yaml" }, "/nonexistent.yaml:0: no such file or folder")]
     public async Task Preflight_BadInput_ExitsTwoAndSaysWhy(string[] args, string message)
     {
@@ -95,7 +95,52 @@ public sealed class PreflightTests
 
         exit.Should().Be(2);
         output.Should().BeEmpty();
-        error.Should().StartWith("harness: ").And.Contain(message);
+        error.ReplaceLineEndings("\n").Should().StartWith("harness: ").And.Contain(message);
+    }
+
+    [Fact]
+    public async Task Preflight_Sarif_HasARulePerCheckAndAResultAtEachFileAndLine()
+    {
+        var (exit, output, _) = await Cli("preflight", Weak, "--format", "sarif");
+
+        exit.Should().Be(1, "the weak sample violates");
+        using var json = JsonDocument.Parse(output);
+        var root = json.RootElement;
+        root.GetProperty("version").GetString().Should().Be("2.1.0");
+        root.GetProperty("$schema").GetString().Should().Contain("sarif-2.1.0");
+        var run = root.GetProperty("runs").EnumerateArray().Single();
+        var rules = run.GetProperty("tool").GetProperty("driver").GetProperty("rules").EnumerateArray().Select(r => r.GetProperty("id").GetString()).ToList();
+        var results = run.GetProperty("results").EnumerateArray().ToList();
+        var report = PreflightAnalyzer.Run(Weak, new PreflightOptions());
+
+        rules.Should().OnlyHaveUniqueItems().And.BeEquivalentTo(report.Findings.Select(f => f.Id).Distinct());
+        results.Should().HaveCount(report.Findings.Length);
+        foreach (var (result, finding) in results.Zip(report.Findings))
+        {
+            result.GetProperty("ruleId").GetString().Should().Be(finding.Id);
+            rules[result.GetProperty("ruleIndex").GetInt32()].Should().Be(finding.Id);
+            result.GetProperty("level").GetString().Should().Be(finding.Severity == FindingSeverity.Error ? "error" : "warning");
+            var location = result.GetProperty("locations")[0].GetProperty("physicalLocation");
+            var uri = location.GetProperty("artifactLocation").GetProperty("uri").GetString()!;
+            Path.GetFileName(Uri.UnescapeDataString(uri)).Should().Be(Path.GetFileName(finding.Path));
+            location.GetProperty("region").GetProperty("startLine").GetInt32().Should().Be(finding.Line);
+            location.GetProperty("region").GetProperty("startColumn").GetInt32().Should().Be(1);
+            result.GetProperty("partialFingerprints").GetProperty("harnessFinding/v1").GetString().Should().HaveLength(32);
+        }
+    }
+
+    [Fact]
+    public void Sarif_PathsUnderTheRootAreRelativeToSrcRoot()
+    {
+        var report = PreflightAnalyzer.Run(Weak, new PreflightOptions());
+        using var json = JsonDocument.Parse(Sarif.Render(report, "9.9.9", RepoPaths.Root));
+        var run = json.RootElement.GetProperty("runs")[0];
+        var artifact = run.GetProperty("results")[0].GetProperty("locations")[0].GetProperty("physicalLocation").GetProperty("artifactLocation");
+
+        artifact.GetProperty("uri").GetString().Should().StartWith("fixtures/sample-operator/weak/");
+        artifact.GetProperty("uriBaseId").GetString().Should().Be("%SRCROOT%");
+        run.GetProperty("originalUriBaseIds").GetProperty("%SRCROOT%").GetProperty("uri").GetString().Should().StartWith("file:///").And.EndWith("/");
+        run.GetProperty("tool").GetProperty("driver").GetProperty("version").GetString().Should().Be("9.9.9");
     }
 
     [Fact]

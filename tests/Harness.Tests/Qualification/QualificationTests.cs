@@ -254,8 +254,8 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
     [InlineData(new[] { "qualify", "--vehicle", "docker", "--manifests", "/nonexistent", "--deployment", "op" }, "harness: /nonexistent:0: no such file or folder.")]
     [InlineData(new[] { "qualify", "--vehicle", "docker", "--manifests", "fixtures/sample-operator/hardened", "--deployment", "nope" }, "harness: no workload named \"nope\"")]
     [InlineData(new[] { "qualify", "--namespace", "x" }, "harness: qualify needs the operator: --deployment NAME or --selector LABELS")]
-    [InlineData(new[] { "qualify", "--deployment", "op", "--vehicle", "sidecar" }, "harness: --vehicle must be twin-pod, ephemeral-container, direct-exec, docker, got 'sidecar'")]
-    [InlineData(new[] { "qualify", "--deployment", "op", "--cluster", "minikube" }, "harness: --cluster takes only 'kind'")]
+    [InlineData(new[] { "qualify", "--deployment", "op", "--vehicle", "sidecar" }, "harness: --vehicle must be twin-pod, ephemeral-container, direct-exec or docker, got 'sidecar'")]
+    [InlineData(new[] { "qualify", "--deployment", "op", "--cluster", "minikube" }, "harness: --cluster must be kind, got 'minikube'")]
     [InlineData(new[] { "qualify", "--scenario", "/nonexistent.yaml" }, "harness: /nonexistent.yaml:0: no such scenario file.")]
     public async Task Cli_NoClusterOrBadInput_ExitsTwoWithThePreciseReason(string[] args, string message)
     {
@@ -265,5 +265,40 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
 
         exit.Should().Be(2);
         error.Should().StartWith(message);
+    }
+
+    [Fact]
+    public async Task Cli_QualifyHelp_DocumentsEveryOptionAndExitsZero()
+    {
+        var (exit, output, error) = await Cli("qualify", "--help");
+
+        exit.Should().Be(0, error);
+        output.Should().Contain("--kubeconfig <PATH>").And.Contain("--vehicle <twin-pod|ephemeral-container|direct-exec|docker>").And.Contain("--waive")
+            .And.Contain("Exit 0 every item tested and passed");
+    }
+
+    [Fact]
+    public async Task Cli_Version_AndCompletions_AnswerFromTheCommandTree()
+    {
+        var (exit, output, _) = await Cli("--version");
+        exit.Should().Be(0);
+        output.Should().StartWith(Qualifier.Version);
+
+        (_, output, _) = await Cli("[suggest:3]", "qua");
+        output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Should().Equal("qualify");
+        (_, output, _) = await Cli("[suggest:22]", "preflight . --format s");
+        output.Should().Contain("sarif");
+        (exit, output, _) = await Cli("completion", "bash");
+        exit.Should().Be(0);
+        output.Should().Contain("complete -o default -F _harness_complete harness").And.Contain("[suggest:");
+    }
+
+    [Fact]
+    public async Task Cli_NoArguments_PrintsTheCommandsAndExitsTwo()
+    {
+        var (exit, output, _) = await Cli();
+
+        exit.Should().Be(2);
+        output.Should().Contain("preflight").And.Contain("qualify").And.Contain("kind-config").And.Contain("build-image").And.Contain("bench");
     }
 }
