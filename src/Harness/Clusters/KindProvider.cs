@@ -139,7 +139,7 @@ internal sealed class KindProvider : IClusterProvider
     }
 
     private static async Task<ProcessResult> Kind(string kind, IReadOnlyList<string> args, TimeSpan timeout, CancellationToken ct, string network = "kind") =>
-        (await ProcessRunner.RunAsync(kind, args, timeout, network == "kind" ? null : new Dictionary<string, string> { ["KIND_EXPERIMENTAL_DOCKER_NETWORK"] = network }, ct: ct).ConfigureAwait(false)).EnsureSuccess();
+        (await ProcessRunner.RunAsync(kind, args, timeout, network == "kind" ? null : new Dictionary<string, string?> { ["KIND_EXPERIMENTAL_DOCKER_NETWORK"] = network }, ct: ct).ConfigureAwait(false)).EnsureSuccess();
 
     private static async Task InstallCniAsync(Cni cni, string installer, string kubeconfig, TextWriter log, CancellationToken ct)
     {

@@ -42,7 +42,7 @@ public static class ProcessRunner
         string file,
         IReadOnlyList<string> arguments,
         TimeSpan timeout,
-        IReadOnlyDictionary<string, string>? environment = null,
+        IReadOnlyDictionary<string, string?>? environment = null,
         string? workingDirectory = null,
         CancellationToken ct = default)
     {
@@ -61,9 +61,17 @@ public static class ProcessRunner
         {
             info.ArgumentList.Add(a);
         }
-        foreach (var (k, v) in environment ?? new Dictionary<string, string>())
+        foreach (var (k, v) in environment ?? new Dictionary<string, string?>())
         {
-            info.Environment[k] = v;
+            // null removes the variable from the child's environment.
+            if (v is null)
+            {
+                info.Environment.Remove(k);
+            }
+            else
+            {
+                info.Environment[k] = v;
+            }
         }
         using var process = new Process { StartInfo = info };
         var stdout = new StringBuilder();

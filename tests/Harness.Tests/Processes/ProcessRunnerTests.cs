@@ -20,10 +20,11 @@ public sealed class ProcessRunnerTests
     [Fact]
     public async Task RunAsync_PassesEnvironment()
     {
-        var result = await ProcessRunner.RunAsync("/bin/sh", ["-c", "printf %s \"$HARNESS_X\""], TimeSpan.FromSeconds(30),
-            new Dictionary<string, string> { ["HARNESS_X"] = "y" }, ct: TestContext.Current.CancellationToken);
+        Environment.GetEnvironmentVariable("HOME").Should().NotBeNull("the removal below needs a variable the parent has");
+        var result = await ProcessRunner.RunAsync("/bin/sh", ["-c", "printf '%s|%s' \"$HARNESS_X\" \"${HOME-unset}\""], TimeSpan.FromSeconds(30),
+            new Dictionary<string, string?> { ["HARNESS_X"] = "y", ["HOME"] = null }, ct: TestContext.Current.CancellationToken);
 
-        result.Stdout.Should().Be("y\n");
+        result.Stdout.Should().Be("y|unset\n", "a null value removes the variable from the child's environment");
     }
 
     [Fact]
