@@ -54,7 +54,7 @@ internal static class Commands
             return await parsed.InvokeAsync(config, ct).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is PrerequisiteException or TargetNotFoundException or ClusterVerificationException or WaitTimeoutException
-            or AgentFailedException or CommandFailedException or Deployment.DeploymentException or k8s.Autorest.HttpOperationException)
+            or AgentFailedException or VehicleException or CommandFailedException or Deployment.DeploymentException or k8s.Autorest.HttpOperationException)
         {
             var detail = ex is k8s.Autorest.HttpOperationException http ? $"the API server answered {(int)http.Response.StatusCode}: {Kubernetes.KubernetesExec.Status(http)?.Message ?? http.Message}" : ex.Message;
             await stderr.WriteLineAsync($"harness: {detail}").ConfigureAwait(false);

@@ -9,7 +9,7 @@ namespace Harness.Clusters;
 /// The "internet" for a cluster: the harness's sink on the cluster's Docker network, outside the cluster, proven
 /// reachable from a control pod in a namespace without NetworkPolicy before any egress verdict relies on it.
 /// </summary>
-public sealed class ClusterEgressSink : IAsyncDisposable
+internal sealed class ClusterEgressSink : IAsyncDisposable
 {
     private readonly EgressSink sink;
 

@@ -6,7 +6,7 @@ using k8s.Models;
 namespace Harness.Clusters;
 
 /// <summary>Waits for nodes and the CNI to be ready, bounded, saying what it saw on timeout.</summary>
-public static class ClusterReadiness
+internal static class ClusterReadiness
 {
     /// <summary>All nodes Ready and at least one CNI pod, all of them ready.</summary>
     /// <exception cref="WaitTimeoutException">Not ready within the bound; the message lists node conditions and CNI pod states.</exception>

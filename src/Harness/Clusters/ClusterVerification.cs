@@ -33,7 +33,7 @@ public sealed record VerificationReport(string PodSecurity, string NetworkPolicy
 /// Proves, before a cluster is handed out, that PodSecurity rejects a privileged pod in a namespace without labels
 /// (server-side dry run) and that NetworkPolicy blocks a connection a control first showed possible.
 /// </summary>
-public static class ClusterVerification
+internal static class ClusterVerification
 {
     /// <summary>Port of the canary server.</summary>
     public const int CanaryPort = 8080;

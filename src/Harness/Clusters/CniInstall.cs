@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 namespace Harness.Clusters;
 
 /// <summary>How each CNI is installed into a fresh kind cluster. Pure, so the command lines are tested as data.</summary>
-public static class CniInstall
+internal static class CniInstall
 {
     /// <summary>Pinned Calico release.</summary>
     public static string CalicoVersion => PinnedVersions.Calico;

@@ -10,7 +10,7 @@ namespace Harness.Clusters;
 /// The outside vantage on a cluster: the probe agent idling in a namespace of its own with no NetworkPolicy, so
 /// egress controls show what a pod can reach when nothing polices it. Disposing removes its namespace.
 /// </summary>
-public static class ControlPod
+internal static class ControlPod
 {
     /// <summary>Starts it and waits until it runs.</summary>
     /// <exception cref="WaitTimeoutException">It did not start (its state and events are in the message).</exception>

@@ -167,7 +167,7 @@ public sealed class EgressVantage : IAsyncDisposable
     /// (<paramref name="egressOpen"/>) the vehicle also joins the sink's network. Either way, the result is an approximation.
     /// </summary>
     /// <exception cref="InvalidOperationException">A container did not start.</exception>
-    public static async Task<EgressVantage> StartLocalAsync(DockerHost docker, string probeImage, bool egressOpen, ImmutableArray<EgressTarget> userTargets, TextWriter? log = null, CancellationToken ct = default)
+    internal static async Task<EgressVantage> StartLocalAsync(DockerHost docker, string probeImage, bool egressOpen, ImmutableArray<EgressTarget> userTargets, TextWriter? log = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(docker);
         log ??= TextWriter.Null;

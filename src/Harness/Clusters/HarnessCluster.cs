@@ -79,9 +79,9 @@ public sealed class HarnessCluster : IAsyncDisposable
         return StartAsync(BuiltInProvider.For(options.Provider), options, log, ct);
     }
 
-    /// <summary>Starts a cluster with any provider (yours too), then verifies it the same way.</summary>
+    /// <summary>Starts a cluster with one of the providers, then verifies it the same way.</summary>
     /// <exception cref="ClusterVerificationException">The cluster does not enforce PodSecurity or NetworkPolicy.</exception>
-    public static async Task<HarnessCluster> StartAsync(IClusterProvider provider, ClusterOptions options, TextWriter? log = null, CancellationToken ct = default)
+    internal static async Task<HarnessCluster> StartAsync(IClusterProvider provider, ClusterOptions options, TextWriter? log = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(provider);
         ArgumentNullException.ThrowIfNull(options);

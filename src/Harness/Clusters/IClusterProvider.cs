@@ -7,7 +7,7 @@ namespace Harness.Clusters;
 /// <see cref="HarnessCluster.StartAsync(IClusterProvider, ClusterOptions, TextWriter?, CancellationToken)"/>, which
 /// verifies whatever it returns the same way.
 /// </summary>
-public interface IClusterProvider
+internal interface IClusterProvider
 {
     /// <summary>A name for messages.</summary>
     string Name { get; }

@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 namespace Harness.Clusters;
 
 /// <summary>K3s specifics: where the admission config goes and the server arguments that wire it.</summary>
-public static class K3sConfig
+internal static class K3sConfig
 {
     /// <summary>Path of the PodSecurity admission config inside the K3s container.</summary>
     public const string AdmissionPath = "/var/lib/rancher/k3s/server/psa.yaml";
@@ -20,7 +20,7 @@ public static class K3sConfig
         var result = await container.ExecAsync(["ctr", "--namespace", "k8s.io", "images", "import", "/tmp/harness-probe.tar"], ct).ConfigureAwait(false);
         if (result.ExitCode != 0)
         {
-            throw new InvalidOperationException($"importing {image} into K3s failed ({result.ExitCode}): {result.Stderr.Trim()}");
+            throw new PrerequisiteException("K3s image import", $"`ctr images import` of {image} exited {result.ExitCode}: {result.Stderr.Trim()}", "Check that the image exists locally (`docker image inspect`).");
         }
     }
 }

@@ -38,7 +38,7 @@ public sealed record KindBinaryOptions
 }
 
 /// <summary>Finds or fetches the kind binary.</summary>
-public static class KindBinary
+internal static class KindBinary
 {
     /// <summary>The release platform name for this machine (<c>linux-amd64</c>, <c>darwin-arm64</c>).</summary>
     public static string CurrentPlatform => Platform(

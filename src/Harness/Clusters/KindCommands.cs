@@ -3,7 +3,7 @@ using System.Collections.Immutable;
 namespace Harness.Clusters;
 
 /// <summary>The kind command lines the harness runs. Pure, so they are tested as data.</summary>
-public static class KindCommands
+internal static class KindCommands
 {
     /// <summary><c>kind create cluster</c> with the rendered config, the pinned node image and a private kubeconfig.</summary>
     /// <param name="name">Cluster name.</param>

@@ -11,7 +11,7 @@ namespace Harness.Clusters;
 /// every namespace, pod and cluster-scoped object carrying the <c>io.harness.session</c> label and older than a bound.
 /// Objects the harness did not create never carry the label (it is added only on creation), so nothing else is touched.
 /// </summary>
-public static class LeftoverSweep
+internal static class LeftoverSweep
 {
     /// <summary>The harness-labelled objects among <paramref name="objects"/> created more than <paramref name="olderThan"/> before <paramref name="now"/>. Pure.</summary>
     public static ImmutableArray<V1ObjectMeta> Stale(IEnumerable<V1ObjectMeta> objects, DateTimeOffset now, TimeSpan olderThan)

@@ -10,7 +10,7 @@ namespace Harness.Deployment;
 /// <param name="Address">An IP address.</param>
 /// <param name="Port">The TCP port.</param>
 /// <param name="Source">Where it was found (the Service's cluster IP, or its EndpointSlice).</param>
-public readonly record struct ApiServerEndpoint(string Address, int Port, string Source);
+internal readonly record struct ApiServerEndpoint(string Address, int Port, string Source);
 
 /// <summary>
 /// The API server's real addresses, for NetworkPolicies that must allow it. A policy annotated
@@ -19,7 +19,7 @@ public readonly record struct ApiServerEndpoint(string Address, int Port, string
 /// before or after the Service's DNAT). So a manifest can carry a default for one cluster (kind's node network) and
 /// still hold on a cluster whose API server lives elsewhere.
 /// </summary>
-public static class ApiServerPolicy
+internal static class ApiServerPolicy
 {
     /// <summary>The annotation that asks for the rendering.</summary>
     public const string Annotation = "harness.dev/api-server-egress";

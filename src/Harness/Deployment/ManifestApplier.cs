@@ -13,7 +13,7 @@ namespace Harness.Deployment;
 /// <param name="Object">The planned object.</param>
 /// <param name="Plural">Its resource name, from discovery.</param>
 /// <param name="Created">It did not exist before.</param>
-public sealed record AppliedObject(PlannedObject Object, string Plural, bool Created);
+internal sealed record AppliedObject(PlannedObject Object, string Plural, bool Created);
 
 /// <summary>
 /// Server-side apply with the harness's field manager, in plan order: CRDs are waited for until Established before
@@ -21,7 +21,7 @@ public sealed record AppliedObject(PlannedObject Object, string Plural, bool Cre
 /// another manager owns on an object it did not create (a conflict is an error that says so). Objects it creates carry
 /// the session label, so a sweep finds them if a run dies. Teardown deletes exactly what the harness created.
 /// </summary>
-public static class ManifestApplier
+internal static class ManifestApplier
 {
     /// <summary>The field manager of every apply.</summary>
     public const string FieldManager = "harness";

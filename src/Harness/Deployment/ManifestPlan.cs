@@ -7,7 +7,7 @@ using k8s.Models;
 namespace Harness.Deployment;
 
 /// <summary>The order objects are applied in: what later phases need exists first.</summary>
-public enum ApplyPhase
+internal enum ApplyPhase
 {
     /// <summary>The target namespace.</summary>
     Namespace = 0,
@@ -34,7 +34,7 @@ public enum ApplyPhase
 /// <param name="Namespace">Target namespace; null for a cluster-scoped object.</param>
 /// <param name="Json">The object as it will be applied (namespace rewritten).</param>
 /// <param name="Phase">When it is applied.</param>
-public sealed record PlannedObject(ManifestDocument Source, string Group, string Version, string Kind, string Name, string? Namespace, string Json, ApplyPhase Phase)
+internal sealed record PlannedObject(ManifestDocument Source, string Group, string Version, string Kind, string Name, string? Namespace, string Json, ApplyPhase Phase)
 {
     /// <summary><c>Kind ns/name</c>.</summary>
     public string Display => Namespace is null ? $"{Kind} {Name}" : $"{Kind} {Namespace}/{Name}";
@@ -46,7 +46,7 @@ public sealed record PlannedObject(ManifestDocument Source, string Group, string
 /// resources; every namespaced object moved into the target namespace, with ServiceAccount subjects of bindings
 /// following it, and Namespace objects folded into the target namespace (their labels kept). Pure.
 /// </summary>
-public static class ManifestPlan
+internal static class ManifestPlan
 {
     private static readonly ImmutableHashSet<string> ClusterScopedKinds =
     [

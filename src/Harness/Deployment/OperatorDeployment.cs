@@ -46,7 +46,7 @@ public sealed record OperatorSpec
 }
 
 /// <summary>A deployed operator: where it runs and what was applied; disposing it removes what the harness created.</summary>
-public sealed class DeployedOperator : IAsyncDisposable
+internal sealed class DeployedOperator : IAsyncDisposable
 {
     private readonly IKubernetes client;
     private readonly TextWriter log;
@@ -94,7 +94,7 @@ public sealed class DeploymentException(string? image, string message) : Excepti
 }
 
 /// <summary>Deploys an operator from its manifests into its own namespace and waits for it to roll out.</summary>
-public static class OperatorDeployment
+internal static class OperatorDeployment
 {
     /// <summary>Loads local images, applies the manifests, waits for the rollout and resolves the running pod.</summary>
     /// <exception cref="ManifestException">A manifest cannot be read, or names a kind the cluster does not serve.</exception>

@@ -15,7 +15,7 @@ public sealed class DockerUnavailableException(string message, Exception? inner 
 /// and is removed on dispose (unless <see cref="KeepResources"/> is set for debugging). The endpoint is resolved
 /// the way Testcontainers resolves it (DOCKER_HOST, ~/.testcontainers.properties, the default socket).
 /// </summary>
-public sealed class DockerHost : IAsyncDisposable
+internal sealed class DockerHost : IAsyncDisposable
 {
     private int disposed;
 

@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using Harness.Clusters;
 using Harness.Docker;
 
 namespace Harness.Images;
@@ -80,7 +81,7 @@ public sealed record ProbeArtifacts(string AgentPath, string KernelHelperPath)
 /// <param name="Source">Host file to copy, or null for a directory.</param>
 /// <param name="Mode">Unix mode bits, including setuid (04000) and sticky (01000).</param>
 /// <param name="Content">Inline content instead of a host file.</param>
-public sealed record ImageEntry(string Path, string? Source, UnixFileMode Mode, string? Content = null)
+internal sealed record ImageEntry(string Path, string? Source, UnixFileMode Mode, string? Content = null)
 {
     /// <summary>True for a directory entry.</summary>
     public bool IsDirectory => Source is null && Content is null;
@@ -90,7 +91,7 @@ public sealed record ImageEntry(string Path, string? Source, UnixFileMode Mode, 
 /// Builds the probe image FROM scratch: the agent, the kernel helper (plain and setuid-root), the loader and the
 /// few libraries the agent needs, CA certificates, a passwd entry for the non-root user. No registry is involved.
 /// </summary>
-public static class ProbeImage
+internal static class ProbeImage
 {
     /// <summary>Repository part of the image tag; the tag is a hash of the inputs, so identical inputs reuse the image.</summary>
     public const string Repository = "harness/probe";
@@ -326,7 +327,7 @@ public static class ProbeImage
         catch (DockerImageNotFoundException)
         {
             var why = progress.Errors.Count > 0 ? string.Join("; ", progress.Errors) : "the builder reported no error";
-            throw new InvalidOperationException($"Importing the image {tag} failed: {why}");
+            throw new PrerequisiteException("image import", $"Docker could not import the image {tag}: {why}.", "Check the Docker engine's log and free disk space.");
         }
         return tag;
     }

@@ -1,7 +1,7 @@
 namespace Harness.Images;
 
 /// <summary>Where things live inside the probe image. Probes and the image builder share these paths.</summary>
-public static class ProbeImageLayout
+internal static class ProbeImageLayout
 {
     /// <summary>The agent binary (also the image's entrypoint).</summary>
     public const string Agent = "/probe/agent";

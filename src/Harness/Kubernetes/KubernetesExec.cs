@@ -9,7 +9,7 @@ using k8s.Models;
 namespace Harness.Kubernetes;
 
 /// <summary>Exec in a pod through the API server (the status channel gives the exit code).</summary>
-public static class KubernetesExec
+internal static class KubernetesExec
 {
     /// <summary>Runs a command in a container and collects its output.</summary>
     /// <exception cref="KubernetesException">The exec failed for another reason than a non-zero exit (pod gone, container not running).</exception>

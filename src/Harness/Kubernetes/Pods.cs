@@ -6,7 +6,7 @@ using k8s.Models;
 namespace Harness.Kubernetes;
 
 /// <summary>What the harness asks of pods everywhere: are they ready, which images they run, and waiting on them.</summary>
-public static class Pods
+internal static class Pods
 {
     /// <summary>Running, with every container ready.</summary>
     public static bool IsReady(V1Pod pod) =>

@@ -11,18 +11,35 @@ namespace Harness.Processes;
 /// <param name="ExitCode">Exit code.</param>
 /// <param name="Stdout">Standard output.</param>
 /// <param name="Stderr">Standard error.</param>
-public sealed record ProcessResult(string CommandLine, int ExitCode, string Stdout, string Stderr)
+internal sealed record ProcessResult(string CommandLine, int ExitCode, string Stdout, string Stderr)
 {
     /// <summary>Throws <see cref="CommandFailedException"/> unless the exit code is 0.</summary>
     public ProcessResult EnsureSuccess() => ExitCode == 0 ? this : throw new CommandFailedException(this);
 }
 
-/// <summary>A command exited non-zero; carries its output.</summary>
-public sealed class CommandFailedException(ProcessResult result)
-    : Exception($"`{result.CommandLine}` exited with {result.ExitCode}: {Tail(result.Stderr.Length > 0 ? result.Stderr : result.Stdout)}")
+/// <summary>A command the harness runs (kind, kubectl, cosign) exited non-zero; carries its command line, exit code and output.</summary>
+public sealed class CommandFailedException : Exception
 {
-    /// <summary>The result.</summary>
-    public ProcessResult Result { get; } = result;
+    internal CommandFailedException(ProcessResult result)
+        : base($"`{result.CommandLine}` exited with {result.ExitCode}: {Tail(result.Stderr.Length > 0 ? result.Stderr : result.Stdout)}")
+    {
+        CommandLine = result.CommandLine;
+        ExitCode = result.ExitCode;
+        Stdout = result.Stdout;
+        Stderr = result.Stderr;
+    }
+
+    /// <summary>The command line, as run.</summary>
+    public string CommandLine { get; }
+
+    /// <summary>Its exit code.</summary>
+    public int ExitCode { get; }
+
+    /// <summary>What it wrote to stdout.</summary>
+    public string Stdout { get; }
+
+    /// <summary>What it wrote to stderr.</summary>
+    public string Stderr { get; }
 
     private static string Tail(string text)
     {
@@ -32,7 +49,7 @@ public sealed class CommandFailedException(ProcessResult result)
 }
 
 /// <summary>Runs an external command (kind, kubectl, helm) with a bound, killing its process tree on timeout or cancellation.</summary>
-public static class ProcessRunner
+internal static class ProcessRunner
 {
     /// <summary>Runs <paramref name="file"/> with <paramref name="arguments"/> and collects its output.</summary>
     /// <exception cref="PrerequisiteException">The program cannot be started (not installed, not executable).</exception>

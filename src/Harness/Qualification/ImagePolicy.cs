@@ -5,7 +5,7 @@ using Harness.Processes;
 namespace Harness.Qualification;
 
 /// <summary>Image signature verification with cosign, when a cosign binary and a key are given.</summary>
-public static class ImagePolicy
+internal static class ImagePolicy
 {
     /// <summary>Verifies each image; returns per-image results, or why verification was skipped.</summary>
     public static async Task<(ImmutableDictionary<string, string> Results, string? Skipped)> VerifyAsync(IReadOnlyList<string> images, string? key, string? searchPath, CancellationToken ct = default)

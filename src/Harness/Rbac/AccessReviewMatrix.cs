@@ -38,7 +38,7 @@ public sealed record AccessAnswer(AccessQuestion Question, ProbeStatus Status, s
 /// configurations and namespaces, impersonate, bind or escalate roles), plus a control it must be able to do (read
 /// its own pods' namespace objects it was granted), which proves the questions reach the right identity.
 /// </summary>
-public static class AccessReviewMatrix
+internal static class AccessReviewMatrix
 {
     /// <summary>The questions for an account, with another namespace to ask about.</summary>
     public static ImmutableArray<AccessQuestion> Build(ServiceAccountRef account, string otherNamespace)

@@ -12,7 +12,7 @@ public sealed class UnsupportedPodSpecException(string message) : Exception(mess
 /// The local-container equivalent of one container of a pod spec: plain data, produced by
 /// <see cref="ContainerRunSpec.FromPodSpec"/> and applied by <see cref="DockerVehicle"/>.
 /// </summary>
-public sealed record ContainerRunSpec
+internal sealed record ContainerRunSpec
 {
     /// <inheritdoc/>
     public override string ToString() => Harness.Evidence.RecordText.Format(this);

@@ -11,7 +11,7 @@ namespace Harness.Vehicles;
 /// pre-flight without a cluster, and how this project proves the agent against real kernels. Its reports say
 /// they are a local approximation of a kubelet.
 /// </summary>
-public sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
+internal sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
 {
     private readonly DockerHost docker;
     private int disposed;
@@ -57,7 +57,7 @@ public sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
         }
         catch (DockerApiException ex)
         {
-            throw new InvalidOperationException($"Docker refused to create the {name} container from image {spec.Image}: {ex.ResponseBody?.Trim()}", ex);
+            throw new VehicleException(name, $"Docker refused to create the {name} container from image {spec.Image}: {ex.ResponseBody?.Trim()}", ex);
         }
         var vehicle = new DockerVehicle(docker, id, spec, name);
         try
@@ -75,7 +75,7 @@ public sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
         catch (DockerApiException ex)
         {
             await vehicle.DisposeAsync().ConfigureAwait(false);
-            throw new InvalidOperationException($"The {name} container did not start ({spec.Image}): {ex.ResponseBody?.Trim()}", ex);
+            throw new VehicleException(name, $"The {name} container did not start ({spec.Image}): {ex.ResponseBody?.Trim()}", ex);
         }
         catch
         {
@@ -129,7 +129,7 @@ public sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
         var inspect = await docker.Client.Containers.InspectContainerAsync(ContainerId, ct).ConfigureAwait(false);
         return inspect.NetworkSettings?.Networks is { } networks && networks.TryGetValue(network, out var endpoint) && !string.IsNullOrEmpty(endpoint.IPAddress)
             ? endpoint.IPAddress
-            : throw new InvalidOperationException($"{Name} has no address on network {network}.");
+            : throw new VehicleException(Name, $"{Name} has no address on network {network}.");
     }
 
     /// <inheritdoc />

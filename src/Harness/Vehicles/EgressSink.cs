@@ -10,7 +10,7 @@ namespace Harness.Vehicles;
 /// created. Every answer carries a per-run token, so a control can prove it reached this sink and nothing else; the
 /// HTTPS answer is signed by a CA made for this sink alone, which is the only one the probes trust.
 /// </summary>
-public sealed class EgressSink : IAsyncDisposable
+internal sealed class EgressSink : IAsyncDisposable
 {
     /// <summary>Port the sink serves HTTP on.</summary>
     public const int Port = 8080;

@@ -17,7 +17,7 @@ namespace Harness.Vehicles;
 /// </list>
 /// Ephemeral containers can never be removed from a pod: the pod keeps it until it is replaced. Pure.
 /// </summary>
-public static class EphemeralProbe
+internal static class EphemeralProbe
 {
     /// <summary>What this vehicle cannot do; shown in every report it produces.</summary>
     public static ImmutableArray<string> Notes { get; } =

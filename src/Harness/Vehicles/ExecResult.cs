@@ -4,4 +4,4 @@ namespace Harness.Vehicles;
 /// <param name="ExitCode">The process's exit code.</param>
 /// <param name="Stdout">Standard output.</param>
 /// <param name="Stderr">Standard error.</param>
-public readonly record struct ExecResult(long ExitCode, string Stdout, string Stderr);
+internal readonly record struct ExecResult(long ExitCode, string Stdout, string Stderr);

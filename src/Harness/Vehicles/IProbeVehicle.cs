@@ -24,6 +24,16 @@ public interface IProbeVehicle
     Task<AgentReport> RunAsync(AgentPlan plan, CancellationToken ct = default);
 }
 
+/// <summary>A vehicle could not be started or reached (a container Docker refused, a pod that never ran); names the vehicle.</summary>
+/// <param name="vehicle">The vehicle (<c>docker</c>, <c>twin-pod</c>, <c>sink</c>...).</param>
+/// <param name="message">What happened.</param>
+/// <param name="inner">The underlying error.</param>
+public sealed class VehicleException(string vehicle, string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>The vehicle concerned.</summary>
+    public string Vehicle { get; } = vehicle;
+}
+
 /// <summary>The agent ran but produced no usable report: the vehicle's exit code and output say why.</summary>
 public sealed class AgentFailedException(string vehicle, long exitCode, string stderr, string stdout)
     : Exception($"The probe agent in {vehicle} exited {exitCode} without a usable report: {Trim(stderr.Length > 0 ? stderr : stdout)}")

@@ -51,7 +51,7 @@ public static class VehicleKinds
 }
 
 /// <summary>Runs agent plans by exec through the API server in one container of one pod.</summary>
-public class KubernetesVehicle : IProbeVehicle, IAsyncDisposable
+internal class KubernetesVehicle : IProbeVehicle, IAsyncDisposable
 {
     private readonly Func<ValueTask>? cleanup;
     private int disposed;
@@ -130,7 +130,7 @@ public class KubernetesVehicle : IProbeVehicle, IAsyncDisposable
 }
 
 /// <summary>Starts the vehicles on a cluster.</summary>
-public static class ClusterVehicles
+internal static class ClusterVehicles
 {
     /// <summary>Starts the chosen vehicle for the target.</summary>
     /// <exception cref="WaitTimeoutException">The twin pod or ephemeral container did not start (pod states and events in the message).</exception>

@@ -10,7 +10,7 @@ namespace Harness.Vehicles;
 /// depends on the uid would be about the probe, not the operator. Those verdicts become Inconclusive with the reason.
 /// Pure.
 /// </summary>
-public static class Observability
+internal static class Observability
 {
     /// <summary>Probe ids (or id prefixes ending in a dot) whose verdict depends on the process's uid.</summary>
     public static ImmutableArray<string> UidDependent { get; } = ["proc.non-root", "kernel."];

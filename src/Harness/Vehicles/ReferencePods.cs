@@ -3,7 +3,7 @@ using k8s.Models;
 namespace Harness.Vehicles;
 
 /// <summary>Reference pod specs: what a hardened, PodSecurity-restricted operator pod looks like.</summary>
-public static class ReferencePods
+internal static class ReferencePods
 {
     /// <summary>
     /// Non-root uid/gid 1000, read-only root filesystem with an emptyDir at <c>/tmp</c>, all capabilities dropped,

@@ -11,7 +11,7 @@ namespace Harness.Vehicles;
 /// <param name="CaPem">The CA certificate (PEM), given to probes as their only trust anchor.</param>
 /// <param name="CertificatePem">The server certificate (PEM).</param>
 /// <param name="KeyPem">The server's private key (PKCS#8 PEM). Lives only in the sink container's environment.</param>
-public sealed record SinkCertificate(string CaPem, string CertificatePem, string KeyPem)
+internal sealed record SinkCertificate(string CaPem, string CertificatePem, string KeyPem)
 {
     /// <summary>Creates the CA and a server certificate for these names and addresses, valid for a day.</summary>
     public static SinkCertificate Create(IEnumerable<string> dnsNames, IEnumerable<IPAddress> addresses, TimeProvider? time = null)

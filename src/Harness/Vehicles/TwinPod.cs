@@ -7,7 +7,7 @@ using k8s.Models;
 namespace Harness.Vehicles;
 
 /// <summary>Options for the twin pod.</summary>
-public sealed record TwinPodOptions
+internal sealed record TwinPodOptions
 {
     /// <summary>The probe image as the cluster pulls it.</summary>
     public required string ProbeImage { get; init; }
@@ -28,7 +28,7 @@ public sealed record TwinPodOptions
 /// owner references and no <c>pod-template-hash</c>, so no ReplicaSet adopts it; probes, lifecycle hooks and the
 /// operator's commands removed. Pure.
 /// </summary>
-public static class TwinPod
+internal static class TwinPod
 {
     /// <summary>What the twin cannot reproduce; shown in every report it produces.</summary>
     public static ImmutableArray<string> Notes { get; } =

@@ -11,7 +11,7 @@ namespace Harness.Verdicts;
 /// The rule that makes a negative test worth something: a denial counts only when its mechanism is one the
 /// probe accepts and its positive control succeeded; everything else is <see cref="ProbeStatus.Inconclusive"/>.
 /// </summary>
-public static class Classifier
+internal static class Classifier
 {
     /// <summary>Classifies every probe of <paramref name="plan"/> from the two agent reports.</summary>
     /// <param name="plan">The plan that was run.</param>

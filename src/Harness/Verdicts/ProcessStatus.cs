@@ -38,7 +38,7 @@ internal sealed record ProcessStatus(
 }
 
 /// <summary>Linux capability names and masks.</summary>
-public static class Capabilities
+internal static class Capabilities
 {
     private static readonly string[] Names =
     [

@@ -36,7 +36,7 @@ public sealed class WaitTimeoutException : TimeoutException
 /// <see cref="TimeProvider"/> (tests advance it instead of sleeping), and transient errors retried. On timeout it
 /// throws <see cref="WaitTimeoutException"/> with the last observation.
 /// </summary>
-public static class BoundedWait
+internal static class BoundedWait
 {
     /// <summary>Waits until <paramref name="done"/> holds for what <paramref name="observe"/> returns.</summary>
     /// <param name="what">What is awaited, for the message (<c>pod harness-np-server Running</c>).</param>

@@ -10,7 +10,7 @@ namespace Harness.Tests.Docker;
 /// </summary>
 public sealed class DockerFixture : IAsyncLifetime
 {
-    public DockerHost? Docker { get; private set; }
+    internal DockerHost? Docker { get; private set; }
 
     public string? ProbeImage { get; private set; }
 
@@ -34,7 +34,7 @@ public sealed class DockerFixture : IAsyncLifetime
     }
 
     /// <summary>Skips (or, when Docker is required, fails) the calling test if Docker is unavailable.</summary>
-    public (DockerHost Docker, string Image) Require()
+    internal (DockerHost Docker, string Image) Require()
     {
         if (Unavailable is not null)
         {

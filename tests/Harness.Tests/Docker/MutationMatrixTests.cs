@@ -21,9 +21,9 @@ public sealed class MatrixFixture(DockerFixture docker) : IAsyncLifetime
 
     public string SinkNetwork { get; private set; } = "";
 
-    public EgressSink? Sink { get; private set; }
+    internal EgressSink? Sink { get; private set; }
 
-    public DockerVehicle? Outside { get; private set; }
+    internal DockerVehicle? Outside { get; private set; }
 
     public async ValueTask InitializeAsync()
     {
@@ -44,7 +44,7 @@ public sealed class MatrixFixture(DockerFixture docker) : IAsyncLifetime
         StandardProbes.Create(new StandardProbeOptions { EgressTargets = [.. targets], NetworkTimeoutMs = 2000 });
 
     /// <summary>Runs the standard plan (egress to the sink's HTTP and HTTPS targets) in a container made from <paramref name="pod"/>.</summary>
-    public async Task<ProbeRunReport> RunAsync(V1PodSpec pod, bool joinSinkNetwork, EgressSink? sink, CancellationToken ct)
+    internal async Task<ProbeRunReport> RunAsync(V1PodSpec pod, bool joinSinkNetwork, EgressSink? sink, CancellationToken ct)
     {
         var (host, image) = docker.Require();
         var spec = ContainerRunSpec.FromPodSpec(pod, null, image) with

@@ -45,4 +45,14 @@ public sealed class DockerVehicleTests(DockerFixture fixture)
         report["kernel.setuid"].Evidence.Errno.Should().Be("EPERM");
         report["kernel.setuid-helper"].Evidence.Data["euid"].Should().Be("1000", "the setuid bit was ignored (no_new_privs)");
     }
+
+    [Fact]
+    public async Task StartAsync_ImageDockerDoesNotHave_IsAVehicleFailureNamingTheVehicleAndImage()
+    {
+        var (docker, _) = fixture.Require();
+        var act = () => DockerVehicle.StartAsync(docker, new ContainerRunSpec { Image = "harness.local/does-not-exist:0" }, "docker:missing", TestContext.Current.CancellationToken);
+
+        var thrown = await act.Should().ThrowAsync<VehicleException>().WithMessage("*docker:missing*harness.local/does-not-exist:0*");
+        thrown.Which.Vehicle.Should().Be("docker:missing");
+    }
 }
