@@ -212,4 +212,4 @@ public static class StepKinds
 [JsonSerializable(typeof(AgentPlan))]
 [JsonSerializable(typeof(AgentReport))]
 [JsonSerializable(typeof(TargetProcess))]
-public sealed partial class ProtocolJsonContext : JsonSerializerContext;
+internal sealed partial class ProtocolJsonContext : JsonSerializerContext;
