@@ -16,7 +16,8 @@ public abstract class OperatorHardeningTests<TFixture> : IClassFixture<TFixture>
         await TestContext.Current.GetFixture<TFixture>().ConfigureAwait(false)
         ?? throw new InvalidOperationException($"{typeof(TFixture).Name} is not a fixture of this test class.");
 
-    private static async Task Check(HardeningCheck check)
+    /// <summary>Asserts one check of the fixture's report (skips or fails with the fixture's reason when there is none).</summary>
+    protected static async Task Check(HardeningCheck check)
     {
         var fixture = await FixtureAsync().ConfigureAwait(false);
         var report = fixture.RequireReport();
@@ -39,4 +40,18 @@ public abstract class OperatorHardeningTests<TFixture> : IClassFixture<TFixture>
     /// <summary>The pod's own token cannot list Secrets in its namespace or cluster-wide (RBAC 403, while the same token authenticates), and the authorizer says the same for get/list/watch.</summary>
     [Fact]
     public Task ServiceAccountCannotReadSecrets() => Check(HardeningCheck.SecretsNotReadable);
+}
+
+/// <summary>
+/// Opt-in facts beyond the mission's four: the ServiceAccount's quarantine in the API (admission objects, PodSecurity
+/// labels and RBAC outside its namespace, foreign CRDs, kube-system configuration), each a SubjectAccessReview with the
+/// same control as the access matrix. <c>public class MyOperatorQuarantine : OperatorQuarantineTests&lt;MyOperatorFixture&gt; {}</c>
+/// </summary>
+/// <typeparam name="TFixture">The operator's fixture.</typeparam>
+public abstract class OperatorQuarantineTests<TFixture> : OperatorHardeningTests<TFixture>
+    where TFixture : class, IOperatorFixture
+{
+    /// <summary>The authorizer refuses every quarantine question for the operator's ServiceAccount, while it allows a permission the operator was granted.</summary>
+    [Fact]
+    public Task ApiIsQuarantined() => Check(HardeningCheck.ApiQuarantined);
 }

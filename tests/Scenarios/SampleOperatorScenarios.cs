@@ -75,6 +75,9 @@ public sealed class WeakEmptyDirGreeterDirectExecFixture(HarnessClusterFixture c
 /// <summary>The hardened sample passes the four checks, through every vehicle: the three-line user test.</summary>
 public sealed class HardenedGreeterHardening : OperatorHardeningTests<HardenedGreeterFixture>;
 
+/// <summary>The hardened sample is quarantined in the API (the opt-in fact set): its account may touch nothing beyond its own objects.</summary>
+public sealed class HardenedGreeterQuarantine : OperatorQuarantineTests<HardenedGreeterFixture>;
+
 public sealed class HardenedGreeterHardeningByEphemeralContainer : OperatorHardeningTests<HardenedGreeterEphemeralFixture>;
 
 public sealed class HardenedGreeterHardeningByDirectExec : OperatorHardeningTests<HardenedGreeterDirectExecFixture>;
@@ -109,6 +112,14 @@ public abstract class WeakGreeterIsCaught<TFixture> : IClassFixture<TFixture>
     [Fact]
     public async Task Secrets_AreReadableByItsServiceAccount() =>
         (await ReportAsync())[HardeningCheck.SecretsNotReadable].Should().Fail("api.secrets.namespace: Failed");
+
+    [Fact]
+    public async Task ApiQuarantine_KubeSystemConfigurationAndForeignCrdsAreReachable()
+    {
+        var check = (await ReportAsync())[HardeningCheck.ApiQuarantined];
+        check.Should().Fail("sar.quarantine.kube-system.configmaps: Failed", "its cluster-wide role reads ConfigMaps everywhere");
+        check.Should().Fail("sar.quarantine.crds.foreign: Failed", "it may update any CRD");
+    }
 }
 
 public sealed class WeakGreeterIsCaughtByTwinPod : WeakGreeterIsCaught<WeakGreeterFixture>;

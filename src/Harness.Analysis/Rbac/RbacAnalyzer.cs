@@ -13,7 +13,10 @@ public static class RbacAnalyzer
     /// <summary>Finding: the account may patch webhook configurations (and so their CA bundles).</summary>
     public const string WebhookPatch = "RBAC-WEBHOOKS";
 
-    private sealed record Danger(string Id, string What, string ApiGroup, string Resource, string? Subresource, ImmutableArray<string> Verbs, bool OnlyOutsideOwnNamespace = false);
+    /// <summary>The findings that break the API quarantine (admission, PodSecurity labels, RBAC elsewhere, CRDs, kube-system).</summary>
+    public static readonly ImmutableArray<string> QuarantineFindings = ["RBAC-ADMISSION", "RBAC-NAMESPACES", "RBAC-RBAC-ELSEWHERE", "RBAC-CRDS", "RBAC-CRDS-CHANGE", "RBAC-KUBE-SYSTEM"];
+
+    private sealed record Danger(string Id, string What, string ApiGroup, string Resource, string? Subresource, ImmutableArray<string> Verbs, bool OnlyOutsideOwnNamespace = false, string? OnlyIn = null);
 
     private static readonly ImmutableArray<Danger> Dangers =
     [
@@ -33,6 +36,16 @@ public static class RbacAnalyzer
         new("RBAC-CRDS", "can create CustomResourceDefinitions", "apiextensions.k8s.io", "customresourcedefinitions", null, ["create"]),
         new("RBAC-NETPOL-ELSEWHERE", "can create or change NetworkPolicies outside its namespace", "networking.k8s.io", "networkpolicies", null, ["create", "update", "patch", "delete"], OnlyOutsideOwnNamespace: true),
         new("RBAC-NAMESPACES", "can patch namespaces (and so their PodSecurity labels)", "", "namespaces", null, ["patch", "update"]),
+        new("RBAC-ADMISSION", "can create or change ValidatingAdmissionPolicies", "admissionregistration.k8s.io", "validatingadmissionpolicies", null, ["create", "update", "patch", "delete"]),
+        new("RBAC-ADMISSION", "can create or change ValidatingAdmissionPolicyBindings", "admissionregistration.k8s.io", "validatingadmissionpolicybindings", null, ["create", "update", "patch", "delete"]),
+        new("RBAC-ADMISSION", "can create or delete MutatingWebhookConfigurations", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", null, ["create", "delete"]),
+        new("RBAC-ADMISSION", "can create or delete ValidatingWebhookConfigurations", "admissionregistration.k8s.io", "validatingwebhookconfigurations", null, ["create", "delete"]),
+        new("RBAC-RBAC-ELSEWHERE", "can create or change Roles outside its namespace", "rbac.authorization.k8s.io", "roles", null, ["create", "update", "patch"], OnlyOutsideOwnNamespace: true),
+        new("RBAC-RBAC-ELSEWHERE", "can create or change RoleBindings outside its namespace", "rbac.authorization.k8s.io", "rolebindings", null, ["create", "update", "patch"], OnlyOutsideOwnNamespace: true),
+        new("RBAC-RBAC-ELSEWHERE", "can create or change ClusterRoles", "rbac.authorization.k8s.io", "clusterroles", null, ["create", "update", "patch"]),
+        new("RBAC-RBAC-ELSEWHERE", "can create or change ClusterRoleBindings", "rbac.authorization.k8s.io", "clusterrolebindings", null, ["create", "update", "patch"]),
+        new("RBAC-CRDS-CHANGE", "can change or delete CustomResourceDefinitions", "apiextensions.k8s.io", "customresourcedefinitions", null, ["update", "patch", "delete"]),
+        new("RBAC-KUBE-SYSTEM", "can read ConfigMaps in kube-system", "", "configmaps", null, ["get", "list", "watch"], OnlyIn: "kube-system"),
     ];
 
     /// <summary>The findings for one account. Grants limited by resourceNames are warnings that name them; others are errors.</summary>
@@ -53,6 +66,7 @@ public static class RbacAnalyzer
         {
             var matching = grants
                 .Where(g => !danger.OnlyOutsideOwnNamespace || g.Namespace != account.Namespace)
+                .Where(g => danger.OnlyIn is null || g.Namespace is null || g.Namespace == danger.OnlyIn)
                 .Select(g => (Grant: g, Verbs: danger.Verbs.Where(v => AllowsAnyName(g.Rule, v, danger)).ToList()))
                 .Where(x => x.Verbs.Count > 0)
                 .ToList();

@@ -24,6 +24,13 @@ public enum HardeningCheck
 
     /// <summary>Things that must keep working (DNS, the API server, the writable scratch directory).</summary>
     RequiredAccess,
+
+    /// <summary>
+    /// The ServiceAccount is quarantined in the API: no admission objects (policies, bindings, webhook configurations),
+    /// no PodSecurity labels or RBAC outside its namespace, no CustomResourceDefinitions but its own, no kube-system
+    /// ConfigMaps or Secrets. Opt-in (<c>OperatorQuarantineTests</c>); not one of the mission's four.
+    /// </summary>
+    ApiQuarantined,
 }
 
 /// <summary>The release checklist's items. Probes and access questions declare which they support; the checklist is a view of that.</summary>
@@ -61,6 +68,9 @@ public enum HardeningItem
 
     /// <summary><c>webhook-ca-patch</c>: only the intended controllers may patch webhook CA bundles.</summary>
     WebhookCaPatch,
+
+    /// <summary><c>api-quarantine</c>: no admission objects, no PodSecurity labels or RBAC elsewhere, no foreign CRDs, no kube-system configuration.</summary>
+    ApiQuarantine,
 }
 
 /// <summary>Ids and titles of <see cref="HardeningItem"/>, as reports print them.</summary>
@@ -83,6 +93,7 @@ public static class HardeningItems
         HardeningItem.ImagesPinned => "images-pinned",
         HardeningItem.ImagesSigned => "images-signed",
         HardeningItem.WebhookCaPatch => "webhook-ca-patch",
+        HardeningItem.ApiQuarantine => "api-quarantine",
         _ => throw new ArgumentOutOfRangeException(nameof(item), item, null),
     };
 
@@ -100,6 +111,7 @@ public static class HardeningItems
         HardeningItem.ImagesPinned => "Images pinned by digest",
         HardeningItem.ImagesSigned => "Image signatures verify (cosign)",
         HardeningItem.WebhookCaPatch => "Only the intended controllers may patch webhook CA bundles",
+        HardeningItem.ApiQuarantine => "API quarantine: no admission objects, no PodSecurity labels or RBAC elsewhere, no foreign CRDs, no kube-system reads",
         _ => throw new ArgumentOutOfRangeException(nameof(item), item, null),
     };
 
@@ -110,6 +122,7 @@ public static class HardeningItems
         HardeningCheck.RootFilesystemReadOnly => [HardeningItem.RootFilesystemReadOnly],
         HardeningCheck.PrivilegeEscalationDenied or HardeningCheck.ProcessHardening => [HardeningItem.NoPrivilegeEscalation],
         HardeningCheck.SecretsNotReadable => [HardeningItem.ServiceAccountLeastPrivilege],
+        HardeningCheck.ApiQuarantined => [HardeningItem.ApiQuarantine],
         _ => [],
     };
 }

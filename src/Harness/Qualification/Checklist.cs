@@ -21,6 +21,9 @@ public sealed record ChecklistInputs(
     /// <summary>Whether the policy requires digests (<c>imagePolicy.requireDigest</c>); when not, the pinning item is Skipped, not Passed.</summary>
     public bool RequireDigest { get; init; } = true;
 
+    /// <summary>What the manifests' RBAC grants that breaks the API quarantine (subject and grant); empty when nothing.</summary>
+    public ImmutableArray<string> QuarantineGrants { get; init; } = [];
+
     /// <summary>Items judged only under an approximation (item id → what was approximated): a pass there is <see cref="ChecklistStatus.Approximated"/>.</summary>
     public ImmutableDictionary<string, string> Approximations { get; init; } = ImmutableDictionary<string, string>.Empty;
 
@@ -95,18 +98,27 @@ public static class Checklist
             : new ChecklistItem(HardeningItem.ImagesSigned.Id(), HardeningItem.ImagesSigned.Title(),
                 inputs.Signatures.Values.All(v => v == "verified") ? ChecklistStatus.Passed : ChecklistStatus.Failed,
                 [.. inputs.Signatures.Select(kv => $"{kv.Key}: {kv.Value}")], [], 0));
-        var webhookAnswers = access.Where(a => a.Question.Items.Contains(HardeningItem.WebhookCaPatch)).ToList();
-        var webhookStatus = webhookAnswers.Any(a => a.Status == ProbeStatus.Failed) || !inputs.WebhookPatchers.IsEmpty ? ChecklistStatus.Failed
-            : webhookAnswers.Any(a => a.Status == ProbeStatus.Inconclusive) ? ChecklistStatus.Inconclusive
-            : webhookAnswers.Count == 0 ? ChecklistStatus.Skipped
-            : ChecklistStatus.Passed;
-        items.Add(new ChecklistItem(HardeningItem.WebhookCaPatch.Id(), HardeningItem.WebhookCaPatch.Title(), webhookStatus,
-            [.. webhookAnswers.Select(a => $"{a.Question.Id}: {a.Status} - {a.Evidence}"), .. inputs.WebhookPatchers.Select(p => $"the manifests let {p} patch webhook configurations")],
-            [], 0));
-        if (webhookStatus == ChecklistStatus.Skipped)
-        {
-            items[^1] = items[^1] with { Evidence = ["no SubjectAccessReview here (it needs a cluster), and no manifest grants webhook patches"] };
-        }
+        items.Add(FromAccess(HardeningItem.WebhookCaPatch, access, [.. inputs.WebhookPatchers.Select(p => $"the manifests let {p} patch webhook configurations")],
+            "no manifest grants webhook patches"));
+        items.Add(FromAccess(HardeningItem.ApiQuarantine, access, [.. inputs.QuarantineGrants.Select(g => $"the manifests let {g}")],
+            "no manifest grant breaks it"));
         return items.ToImmutable();
+    }
+
+    /// <summary>
+    /// An item judged by SubjectAccessReviews and, where the manifests already tell, by their RBAC: a grant in the
+    /// manifests fails it even without a cluster; with neither answers nor grants it is Skipped (untested).
+    /// </summary>
+    private static ChecklistItem FromAccess(HardeningItem item, IReadOnlyList<AccessAnswer> access, ImmutableArray<string> manifestGrants, string whenNoGrant)
+    {
+        var answers = access.Where(a => a.Question.Items.Contains(item)).ToList();
+        var status = answers.Any(a => a.Status == ProbeStatus.Failed) || !manifestGrants.IsEmpty ? ChecklistStatus.Failed
+            : answers.Any(a => a.Status == ProbeStatus.Inconclusive) ? ChecklistStatus.Inconclusive
+            : answers.Count == 0 ? ChecklistStatus.Skipped
+            : ChecklistStatus.Passed;
+        ImmutableArray<string> evidence = status == ChecklistStatus.Skipped
+            ? [$"no SubjectAccessReview here (it needs a cluster), and {whenNoGrant}"]
+            : [.. answers.Select(a => $"{a.Question.Id}: {a.Status} - {a.Question.Description}: {a.Evidence}"), .. manifestGrants];
+        return new ChecklistItem(item.Id(), item.Title(), status, evidence, [], 0);
     }
 }

@@ -149,13 +149,18 @@ public static class Qualifier
         var scenario = request.Scenario;
         var (signatures, skipped) = await ImagePolicy.VerifyAsync(op.Images, scenario.CosignKey, request.SearchPath, ct).ConfigureAwait(false);
         ImmutableArray<string> patchers = [];
+        ImmutableArray<string> quarantine = [];
         if (op.WorkloadDocument is { } workload && PodTemplates.TryGet(workload.Object, out _, out var spec))
         {
             var account = new ServiceAccountRef(workload.Namespace ?? op.Target.Namespace, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName);
-            patchers = [.. RbacAnalyzer.Analyze(RbacModel.From(op.Manifests, op.Target.Namespace), account)
-                .Where(f => f.Id == RbacAnalyzer.WebhookPatch && f.Severity == FindingSeverity.Error)
-                .Select(f => $"{f.Subject} ({f.Message})")];
+            var errors = RbacAnalyzer.Analyze(RbacModel.From(op.Manifests, op.Target.Namespace), account).Where(f => f.Severity == FindingSeverity.Error).ToList();
+            patchers = [.. errors.Where(f => f.Id == RbacAnalyzer.WebhookPatch).Select(f => $"{f.Subject} ({f.Message})")];
+            quarantine = [.. errors.Where(f => RbacAnalyzer.QuarantineFindings.Contains(f.Id)).Select(f => $"{f.Subject} {f.Message} ({f.Id}, {f.Location})")];
         }
-        return new ChecklistInputs(op.NamespaceEnforce, [.. op.UnpinnedImages.Order(StringComparer.Ordinal)], signatures, skipped, patchers) { RequireDigest = scenario.RequireDigest };
+        return new ChecklistInputs(op.NamespaceEnforce, [.. op.UnpinnedImages.Order(StringComparer.Ordinal)], signatures, skipped, patchers)
+        {
+            RequireDigest = scenario.RequireDigest,
+            QuarantineGrants = quarantine,
+        };
     }
 }

@@ -64,6 +64,35 @@ internal static class AccessReviewMatrix
             new("sar.impersonate.serviceaccounts", "impersonate service accounts", HardeningCheck.PrivilegeEscalationDenied, A("impersonate", "", "serviceaccounts", null)),
             new("sar.clusterroles.bind", "bind cluster roles", HardeningCheck.PrivilegeEscalationDenied, A("bind", "rbac.authorization.k8s.io", "clusterroles", null)),
             new("sar.clusterroles.escalate", "escalate cluster roles", HardeningCheck.PrivilegeEscalationDenied, A("escalate", "rbac.authorization.k8s.io", "clusterroles", null)),
+            .. Quarantine(ns, otherNamespace),
+        ];
+    }
+
+    /// <summary>A CRD name no operator owns: a grant limited to the operator's own CRDs by resourceNames is denied it.</summary>
+    public const string ForeignCrd = "quarantine-checks.harness.invalid";
+
+    /// <summary>The API-quarantine questions (<see cref="HardeningCheck.ApiQuarantined"/>): each must be denied.</summary>
+    public static ImmutableArray<AccessQuestion> Quarantine(string ns, string otherNamespace)
+    {
+        const string Admission = "admissionregistration.k8s.io";
+        const string Rbac = "rbac.authorization.k8s.io";
+        static AccessQuestion Q(string id, string description, string verb, string group, string resource, string? ns = null, string? name = null) =>
+            new(id, description, HardeningCheck.ApiQuarantined, new V1ResourceAttributes { Verb = verb, Group = group, Resource = resource, NamespaceProperty = ns, Name = name });
+        return
+        [
+            Q("sar.quarantine.vap.create", "create ValidatingAdmissionPolicies", "create", Admission, "validatingadmissionpolicies"),
+            Q("sar.quarantine.vapb.create", "create ValidatingAdmissionPolicyBindings", "create", Admission, "validatingadmissionpolicybindings"),
+            Q("sar.quarantine.webhooks.validating.create", "create ValidatingWebhookConfigurations", "create", Admission, "validatingwebhookconfigurations"),
+            Q("sar.quarantine.webhooks.mutating.create", "create MutatingWebhookConfigurations", "create", Admission, "mutatingwebhookconfigurations"),
+            Q("sar.quarantine.namespace-labels.other", $"patch namespace {otherNamespace} (its PodSecurity labels)", "patch", "", "namespaces", name: otherNamespace),
+            Q("sar.quarantine.roles.other", $"create Roles in {otherNamespace}", "create", Rbac, "roles", otherNamespace),
+            Q("sar.quarantine.rolebindings.other", $"create RoleBindings in {otherNamespace}", "create", Rbac, "rolebindings", otherNamespace),
+            Q("sar.quarantine.clusterroles.create", "create ClusterRoles", "create", Rbac, "clusterroles"),
+            Q("sar.quarantine.clusterrolebindings.create", "create ClusterRoleBindings", "create", Rbac, "clusterrolebindings"),
+            Q("sar.quarantine.crds.foreign", $"update a CustomResourceDefinition not its own ({ForeignCrd})", "update", "apiextensions.k8s.io", "customresourcedefinitions", name: ForeignCrd),
+            Q("sar.quarantine.crds.foreign.patch", $"patch a CustomResourceDefinition not its own ({ForeignCrd})", "patch", "apiextensions.k8s.io", "customresourcedefinitions", name: ForeignCrd),
+            Q("sar.quarantine.kube-system.configmaps", "list ConfigMaps in kube-system", "list", "", "configmaps", "kube-system"),
+            Q("sar.quarantine.kube-system.secrets", "get Secrets in kube-system", "get", "", "secrets", "kube-system"),
         ];
     }
 

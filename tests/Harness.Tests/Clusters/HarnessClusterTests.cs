@@ -243,11 +243,12 @@ public sealed class KindNetworkTests(DockerFixture docker)
         var name = $"harness-test-net-{Guid.NewGuid():N}"[..26];
         try
         {
-            var first = await host.EnsureBridgeNetworkAsync(name, "172.29.251.0/24", TestContext.Current.CancellationToken);
+            // Outside Docker's default address pools (172.17-31/16, 192.168/20), where networks other tests create concurrently land.
+            var first = await host.EnsureBridgeNetworkAsync(name, "10.213.47.0/24", TestContext.Current.CancellationToken);
             var second = await host.EnsureBridgeNetworkAsync(name, "10.99.0.0/24", TestContext.Current.CancellationToken);
 
-            first.Should().Be("172.29.251.0/24");
-            second.Should().Be("172.29.251.0/24", "an existing network keeps its subnet, and the harness says which it is");
+            first.Should().Be("10.213.47.0/24");
+            second.Should().Be("10.213.47.0/24", "an existing network keeps its subnet, and the harness says which it is");
         }
         finally
         {

@@ -1,6 +1,7 @@
 using Harness.Probes;
 using Harness.Qualification;
 using Harness.Rbac;
+using Harness.Verdicts;
 
 namespace Harness.Tests.Qualification;
 
@@ -38,7 +39,7 @@ public sealed class ChecklistMappingTests
         questions.Should().OnlyContain(q => !q.Items.IsEmpty);
         questions.Where(q => q.Id.StartsWith("sar.webhooks", StringComparison.Ordinal)).Should().OnlyContain(q => q.Items.SequenceEqual(new[] { HardeningItem.WebhookCaPatch }));
         Checklist.ItemIds.Should().Equal("namespace-psa", "rootfs-readonly", "capabilities-dropped", "no-privilege-escalation", "seccomp", "non-root",
-            "egress-default-deny", "serviceaccount-least-privilege", "images-pinned", "images-signed", "webhook-ca-patch");
+            "egress-default-deny", "serviceaccount-least-privilege", "images-pinned", "images-signed", "webhook-ca-patch", "api-quarantine");
         HardeningItems.All.Select(i => i.Title()).Should().OnlyHaveUniqueItems();
     }
 
@@ -49,5 +50,20 @@ public sealed class ChecklistMappingTests
 
         custom.Items.Should().Equal(HardeningItem.EgressDefaultDeny);
         (custom with { Items = [HardeningItem.Seccomp] }).Items.Should().Equal(HardeningItem.Seccomp);
+    }
+
+    [Fact]
+    public void ApiQuarantine_FailsOnAManifestGrantWithoutACluster_AndPassesOnlyWhenEveryQuestionIsDenied()
+    {
+        static ChecklistItem Item(IReadOnlyList<AccessAnswer> access, params string[] grants) =>
+            Checklist.Build([], access, new ChecklistInputs("restricted", [], System.Collections.Immutable.ImmutableDictionary<string, string>.Empty, "n/a", []) { QuarantineGrants = [.. grants] })
+                .Single(i => i.Id == "api-quarantine");
+        var questions = AccessReviewMatrix.Quarantine("demo", "kube-system");
+
+        Item([]).Status.Should().Be(ChecklistStatus.Skipped, "nothing tested it");
+        Item([], "ServiceAccount demo/op can read ConfigMaps in kube-system").Should().Match<ChecklistItem>(i => i.Status == ChecklistStatus.Failed && i.Evidence.Any(e => e.Contains("kube-system", StringComparison.Ordinal)));
+        Item([.. questions.Select(q => new AccessAnswer(q, ProbeStatus.Passed, "denied"))]).Status.Should().Be(ChecklistStatus.Passed);
+        Item([.. questions.Select((q, n) => new AccessAnswer(q, n == 3 ? ProbeStatus.Failed : ProbeStatus.Passed, n == 3 ? "allowed" : "denied"))]).Status.Should().Be(ChecklistStatus.Failed);
+        Item([.. questions.Select(q => new AccessAnswer(q, ProbeStatus.Inconclusive, "control failed"))]).Status.Should().Be(ChecklistStatus.Inconclusive);
     }
 }

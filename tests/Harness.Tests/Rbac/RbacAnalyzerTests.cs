@@ -175,4 +175,34 @@ public sealed class RbacAnalyzerTests
 
         RbacAnalyzer.Analyze(model, Op).Single().Message.Should().StartWith("has a wildcard rule \"* on deployments.apps\" namespace demo");
     }
+
+    [Fact]
+    public void Quarantine_RbacElsewhereAndKubeSystemReads_AreFindings_WhileTheSameInItsOwnNamespaceIsNot()
+    {
+        var own = Model(
+            Role("Role", "own", "- {apiGroups: [rbac.authorization.k8s.io], resources: [roles, rolebindings], verbs: [create, update]}\n- {apiGroups: [''], resources: [configmaps], verbs: [get, list]}", "demo")
+            + Binding("RoleBinding", "own", "Role", "own", "demo"));
+        RbacAnalyzer.Analyze(own, Op).Should().NotContain(f => RbacAnalyzer.QuarantineFindings.Contains(f.Id), "RBAC and ConfigMaps in its own namespace are its business");
+
+        var elsewhere = Model(
+            Role("ClusterRole", "wide", "- {apiGroups: [rbac.authorization.k8s.io], resources: [rolebindings], verbs: [create]}\n- {apiGroups: [''], resources: [configmaps], verbs: [list]}")
+            + Binding("RoleBinding", "in-kube-system", "ClusterRole", "wide", "kube-system"));
+        var findings = RbacAnalyzer.Analyze(elsewhere, Op);
+        findings.Select(f => f.Id).Should().Contain(["RBAC-RBAC-ELSEWHERE", "RBAC-KUBE-SYSTEM"]);
+        findings.Single(f => f.Id == "RBAC-KUBE-SYSTEM").Message.Should().Contain("can read ConfigMaps in kube-system: list").And.Contain("RoleBinding kube-system/in-kube-system");
+    }
+
+    [Fact]
+    public void Quarantine_AdmissionObjectsAndForeignCrds_AreErrors_UnlessLimitedToNamedCrds()
+    {
+        var model = Model(
+            Role("ClusterRole", "admission", "- {apiGroups: [admissionregistration.k8s.io], resources: [validatingadmissionpolicies], verbs: [create]}\n- {apiGroups: [apiextensions.k8s.io], resources: [customresourcedefinitions], verbs: [patch], resourceNames: [widgets.demo.dev]}")
+            + Binding("ClusterRoleBinding", "admission", "ClusterRole", "admission"));
+        var findings = RbacAnalyzer.Analyze(model, Op);
+
+        findings.Single(f => f.Id == "RBAC-ADMISSION").Severity.Should().Be(FindingSeverity.Error);
+        var crd = findings.Single(f => f.Id == "RBAC-CRDS-CHANGE");
+        crd.Severity.Should().Be(FindingSeverity.Warning, "a grant limited to its own CRDs by name is worth knowing, not a breach");
+        crd.Message.Should().Contain("\"widgets.demo.dev\"");
+    }
 }
