@@ -103,6 +103,7 @@ public static class PreflightAnalyzer
             findings.AddRange(RbacAnalyzer.Analyze(rbac, account));
         }
         notes.AddRange(rbac.DanglingReferences.Select(d => $"{d}: the role is not in these manifests, so what it grants was not analyzed"));
+        findings.AddRange(ServiceAccounts.TokenExposureAnalyzer.Analyze(documents, rbac, options.DefaultNamespace));
 
         foreach (var doc in documents.Where(d => d.Object is V1Namespace))
         {
