@@ -104,6 +104,7 @@ public static class PreflightAnalyzer
         }
         notes.AddRange(rbac.DanglingReferences.Select(d => $"{d}: the role is not in these manifests, so what it grants was not analyzed"));
         findings.AddRange(ServiceAccounts.TokenExposureAnalyzer.Analyze(documents, rbac, options.DefaultNamespace));
+        findings.AddRange(Webhooks.WebhookAnalyzer.Analyze(documents, options.DefaultNamespace));
 
         foreach (var doc in documents.Where(d => d.Object is V1Namespace))
         {

@@ -111,6 +111,7 @@ public static class Sarif
         _ when id.StartsWith("IMAGE-", StringComparison.Ordinal) => "Image reference is not pinned by digest",
         _ when id.StartsWith("ROOTFS-", StringComparison.Ordinal) => "The root filesystem is writable",
         _ when id.StartsWith("SA-", StringComparison.Ordinal) => "ServiceAccount token exposure",
+        _ when id.StartsWith("WEBHOOK-", StringComparison.Ordinal) => "Admission webhook cannot be reached or verified",
         _ when id.StartsWith("NS-", StringComparison.Ordinal) => "Namespace PodSecurity labels",
         _ => id,
     };
