@@ -202,6 +202,82 @@ public static class StepKinds
 
     /// <summary>A request to the Kubernetes API with the pod's own token; path in <see cref="AgentStep.Target"/>.</summary>
     public const string KubernetesRequest = "k8s.request";
+
+    /// <summary>
+    /// Read the ServiceAccount token file <see cref="AgentStep.Target"/> and report its claims (audience, expiry, issue
+    /// time, the pod it is bound to), never the token; with <c>Args["mode"] = "exists"</c>, only whether the file can be read.
+    /// </summary>
+    public const string TokenClaims = "sa.token";
+}
+
+/// <summary>The claims of a ServiceAccount token, as the agent reports them (the token itself never leaves the pod).</summary>
+internal static class JwtClaims
+{
+    public const string Audience = "aud";
+    public const string Expiry = "exp";
+    public const string IssuedAt = "iat";
+    public const string WarnAfter = "warnafter";
+    public const string Pod = "pod";
+    public const string ServiceAccount = "serviceAccount";
+
+    /// <summary>The claims of a JWT (header.payload.signature), or null when the text is not one. Pure; the text is not kept.</summary>
+    public static Dictionary<string, string>? Read(string text)
+    {
+        var parts = text.Trim().Split('.');
+        if (parts.Length != 3 || parts[1].Length == 0)
+        {
+            return null;
+        }
+        try
+        {
+            var b64 = parts[1].Replace('-', '+').Replace('_', '/');
+            b64 = b64.PadRight(b64.Length + ((4 - (b64.Length % 4)) % 4), '=');
+            using var doc = System.Text.Json.JsonDocument.Parse(Convert.FromBase64String(b64));
+            var root = doc.RootElement;
+            if (root.ValueKind != System.Text.Json.JsonValueKind.Object)
+            {
+                return null;
+            }
+            var claims = new Dictionary<string, string>(StringComparer.Ordinal);
+            if (root.TryGetProperty("aud", out var aud))
+            {
+                claims[Audience] = aud.ValueKind == System.Text.Json.JsonValueKind.Array
+                    ? string.Join(",", aud.EnumerateArray().Select(a => a.GetString()))
+                    : aud.GetString() ?? "";
+            }
+            foreach (var (name, key) in new[] { ("exp", Expiry), ("iat", IssuedAt) })
+            {
+                if (root.TryGetProperty(name, out var n) && n.TryGetInt64(out var v))
+                {
+                    claims[key] = v.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+            if (root.TryGetProperty("kubernetes.io", out var k8s) && k8s.ValueKind == System.Text.Json.JsonValueKind.Object)
+            {
+                if (k8s.TryGetProperty("pod", out var pod) && pod.TryGetProperty("name", out var podName))
+                {
+                    claims[Pod] = podName.GetString() ?? "";
+                }
+                if (k8s.TryGetProperty("serviceaccount", out var sa) && sa.TryGetProperty("name", out var saName))
+                {
+                    claims[ServiceAccount] = saName.GetString() ?? "";
+                }
+                if (k8s.TryGetProperty("warnafter", out var warn) && warn.TryGetInt64(out var w))
+                {
+                    claims[WarnAfter] = w.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                }
+            }
+            else if (root.TryGetProperty("kubernetes.io/serviceaccount/service-account.name", out var legacy))
+            {
+                claims[ServiceAccount] = legacy.GetString() ?? "";
+            }
+            return claims;
+        }
+        catch (Exception e) when (e is FormatException or System.Text.Json.JsonException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
 }
 
 /// <summary>Source-generated JSON metadata, so the NativeAOT agent needs no reflection.</summary>

@@ -43,15 +43,20 @@ public abstract class OperatorHardeningTests<TFixture> : IClassFixture<TFixture>
 }
 
 /// <summary>
-/// Opt-in facts beyond the mission's four: the ServiceAccount's quarantine in the API (admission objects, PodSecurity
-/// labels and RBAC outside its namespace, foreign CRDs, kube-system configuration), each a SubjectAccessReview with the
-/// same control as the access matrix. <c>public class MyOperatorQuarantine : OperatorQuarantineTests&lt;MyOperatorFixture&gt; {}</c>
+/// Opt-in facts beyond the mission's four (which it includes): the ServiceAccount's quarantine in the API (admission
+/// objects, PodSecurity labels and RBAC outside its namespace, foreign CRDs, kube-system configuration), each a
+/// SubjectAccessReview with the same control as the access matrix; and the pod's token exposure (no long-lived or
+/// unbound token). <c>public class MyOperatorHardening : OperatorExtendedHardeningTests&lt;MyOperatorFixture&gt; {}</c>
 /// </summary>
 /// <typeparam name="TFixture">The operator's fixture.</typeparam>
-public abstract class OperatorQuarantineTests<TFixture> : OperatorHardeningTests<TFixture>
+public abstract class OperatorExtendedHardeningTests<TFixture> : OperatorHardeningTests<TFixture>
     where TFixture : class, IOperatorFixture
 {
     /// <summary>The authorizer refuses every quarantine question for the operator's ServiceAccount, while it allows a permission the operator was granted.</summary>
     [Fact]
     public Task ApiIsQuarantined() => Check(HardeningCheck.ApiQuarantined);
+
+    /// <summary>The pod holds no token, or one bound to the pod that expires or is rotated within a day (read from its claims; the token is never printed).</summary>
+    [Fact]
+    public Task ServiceAccountTokenIsBoundAndShortLived() => Check(HardeningCheck.TokenBound);
 }

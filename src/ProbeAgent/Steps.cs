@@ -24,6 +24,7 @@ internal static class Steps
         StepKinds.Tcp => TcpAsync(Require(step), progress, ct),
         StepKinds.Http => HttpAsync(step, progress, ct),
         StepKinds.KubernetesRequest => KubernetesClientStep.RunAsync(step, context.Kubernetes ?? new KubernetesAccess(), progress, ct),
+        StepKinds.TokenClaims => Task.FromResult(TokenClaims(context.Target.MapPath(Require(step)), Arg(step, "mode") == "exists")),
         _ => throw new StepArgumentException($"unknown step kind '{step.Kind}'"),
     };
 
@@ -74,6 +75,41 @@ internal static class Steps
     {
         var name = Native.ErrnoName(errno);
         return Observation.Failed(name, $"{call}: {name} ({errno})", data);
+    }
+
+    // ---- ServiceAccount token -----------------------------------------------------------------------------------
+
+    /// <summary>The token's claims, never the token: the detail and data name the file and the claims only.</summary>
+    internal static Observation TokenClaims(string path, bool existsOnly)
+    {
+        string text;
+        try
+        {
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read);
+            using var reader = new StreamReader(stream);
+            var buffer = new char[65536];
+            text = new string(buffer, 0, reader.ReadBlock(buffer, 0, buffer.Length));
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return Observation.Failed("ENOENT", $"open({path}): ENOENT");
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return Observation.Failed("EACCES", $"open({path}): EACCES");
+        }
+        catch (IOException ex)
+        {
+            return Observation.Error($"cannot read {path}: {ex.Message}");
+        }
+        if (existsOnly)
+        {
+            return Observation.Succeeded($"read {path}");
+        }
+        var claims = JwtClaims.Read(text);
+        return claims is null
+            ? Observation.Error($"{path} is not a JWT (its content is not reported)")
+            : Observation.Succeeded($"read the claims of {path} (the token itself is not reported)", claims);
     }
 
     // ---- process ----------------------------------------------------------------------------------------------

@@ -75,8 +75,8 @@ public sealed class WeakEmptyDirGreeterDirectExecFixture(HarnessClusterFixture c
 /// <summary>The hardened sample passes the four checks, through every vehicle: the three-line user test.</summary>
 public sealed class HardenedGreeterHardening : OperatorHardeningTests<HardenedGreeterFixture>;
 
-/// <summary>The hardened sample is quarantined in the API (the opt-in fact set): its account may touch nothing beyond its own objects.</summary>
-public sealed class HardenedGreeterQuarantine : OperatorQuarantineTests<HardenedGreeterFixture>;
+/// <summary>The hardened sample passes the opt-in facts too: quarantined in the API, a pod-bound, short-lived token.</summary>
+public sealed class HardenedGreeterExtendedHardening : OperatorExtendedHardeningTests<HardenedGreeterFixture>;
 
 public sealed class HardenedGreeterHardeningByEphemeralContainer : OperatorHardeningTests<HardenedGreeterEphemeralFixture>;
 

@@ -56,4 +56,10 @@ public enum Mechanism
 
     /// <summary>HTTP 401: the credentials were not accepted.</summary>
     Unauthenticated,
+
+    /// <summary>No ServiceAccount token is mounted (automount off), while a file the kubelet mounts into every container is there.</summary>
+    NoTokenMounted,
+
+    /// <summary>The mounted token is bound to the pod and expires (or is rotated) within a day.</summary>
+    BoundShortLivedToken,
 }

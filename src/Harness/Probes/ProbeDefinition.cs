@@ -31,6 +31,12 @@ public enum HardeningCheck
     /// ConfigMaps or Secrets. Opt-in (<c>OperatorQuarantineTests</c>); not one of the mission's four.
     /// </summary>
     ApiQuarantined,
+
+    /// <summary>
+    /// The pod holds no long-lived ServiceAccount token: none mounted, or a projected token bound to the pod that expires or
+    /// is rotated within a day. Opt-in (<c>OperatorExtendedHardeningTests</c>).
+    /// </summary>
+    TokenBound,
 }
 
 /// <summary>The release checklist's items. Probes and access questions declare which they support; the checklist is a view of that.</summary>
@@ -59,6 +65,9 @@ public enum HardeningItem
 
     /// <summary><c>serviceaccount-least-privilege</c>: no Secrets, nothing beyond its namespace.</summary>
     ServiceAccountLeastPrivilege,
+
+    /// <summary><c>serviceaccount-token</c>: no legacy or foreign token; the mounted one is pod-bound and short-lived.</summary>
+    ServiceAccountToken,
 
     /// <summary><c>images-pinned</c>: images pinned by digest.</summary>
     ImagesPinned,
@@ -94,6 +103,7 @@ public static class HardeningItems
         HardeningItem.ImagesSigned => "images-signed",
         HardeningItem.WebhookCaPatch => "webhook-ca-patch",
         HardeningItem.ApiQuarantine => "api-quarantine",
+        HardeningItem.ServiceAccountToken => "serviceaccount-token",
         _ => throw new ArgumentOutOfRangeException(nameof(item), item, null),
     };
 
@@ -112,6 +122,7 @@ public static class HardeningItems
         HardeningItem.ImagesSigned => "Image signatures verify (cosign)",
         HardeningItem.WebhookCaPatch => "Only the intended controllers may patch webhook CA bundles",
         HardeningItem.ApiQuarantine => "API quarantine: no admission objects, no PodSecurity labels or RBAC elsewhere, no foreign CRDs, no kube-system reads",
+        HardeningItem.ServiceAccountToken => "ServiceAccount token: no legacy or foreign token; the mounted one is pod-bound and lives at most a day",
         _ => throw new ArgumentOutOfRangeException(nameof(item), item, null),
     };
 
@@ -123,6 +134,7 @@ public static class HardeningItems
         HardeningCheck.PrivilegeEscalationDenied or HardeningCheck.ProcessHardening => [HardeningItem.NoPrivilegeEscalation],
         HardeningCheck.SecretsNotReadable => [HardeningItem.ServiceAccountLeastPrivilege],
         HardeningCheck.ApiQuarantined => [HardeningItem.ApiQuarantine],
+        HardeningCheck.TokenBound => [HardeningItem.ServiceAccountToken],
         _ => [],
     };
 }
@@ -153,6 +165,9 @@ public enum Interpretation
 
     /// <summary>A Kubernetes API request: 2xx is Allowed; 401/403 name RBAC, PodSecurity or admission.</summary>
     KubernetesApi,
+
+    /// <summary>A ServiceAccount token's claims: none mounted or pod-bound and short-lived is a denial; a legacy, unbound or long-lived token is Allowed.</summary>
+    TokenClaims,
 }
 
 /// <summary>Where a control runs.</summary>
@@ -212,6 +227,7 @@ public sealed record Expectation
         Interpretation.Seccomp => Denied(Mechanism.SeccompFilter),
         Interpretation.Network => Denied(Mechanism.ConnectTimeout, Mechanism.NetworkUnreachable, Mechanism.HostUnreachable, Mechanism.OperationNotPermitted, Mechanism.DnsNameNotFound, Mechanism.DnsTimeout),
         Interpretation.KubernetesApi => Denied(Mechanism.RbacForbidden, Mechanism.PodSecurityRejected, Mechanism.AdmissionRejected, Mechanism.Unauthenticated),
+        Interpretation.TokenClaims => Denied(Mechanism.NoTokenMounted, Mechanism.BoundShortLivedToken),
         _ => throw new ArgumentOutOfRangeException(nameof(interpretation), interpretation, "no denial is defined for this interpretation"),
     };
 

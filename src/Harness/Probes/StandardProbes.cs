@@ -86,6 +86,7 @@ public static class StandardProbes
         if (options.IncludeKubernetesApi)
         {
             probes.AddRange(KubernetesApi(options));
+            probes.Add(ServiceAccountToken(options.LocalTimeoutMs));
         }
         return new ProbePlan(probes);
     }
@@ -114,6 +115,18 @@ public static class StandardProbes
         // The scratch directory itself must stay writable: the operator needs it, and it is every fs probe's control.
         yield return new("fs.writable", $"write to {o.WritableDirectory}", HardeningCheck.RequiredAccess,
             control.Step, Interpretation.Errno, Expectation.Allowed(), null) { Items = [HardeningItem.RootFilesystemReadOnly] };
+    }
+
+    /// <summary>The pod's own token (where the kubelet mounts it), judged by its claims; a kubelet-only file read the same way is the control.</summary>
+    public static ProbeDefinition ServiceAccountToken(int timeoutMs, string tokenPath = "/var/run/secrets/kubernetes.io/serviceaccount/token")
+    {
+        var control = new ControlSpec(
+            new AgentStep { Id = "control.sa.kubelet-file", Kind = StepKinds.TokenClaims, Target = "/etc/hostname", TimeoutMs = timeoutMs, Args = new Dictionary<string, string> { ["mode"] = "exists" } },
+            Vantage.Target,
+            "a file the kubelet mounts into every container (/etc/hostname) is read the same way, so an absent token means none is mounted");
+        return new ProbeDefinition("sa.token", $"hold a long-lived or unbound ServiceAccount token ({tokenPath})", HardeningCheck.TokenBound,
+            new AgentStep { Id = "sa.token", Kind = StepKinds.TokenClaims, Target = tokenPath, TimeoutMs = timeoutMs },
+            Interpretation.TokenClaims, Expectation.Denied(Mechanism.NoTokenMounted, Mechanism.BoundShortLivedToken), control);
     }
 
     private static IEnumerable<ProbeDefinition> Process(StandardProbeOptions o)

@@ -21,6 +21,9 @@ public sealed record ChecklistInputs(
     /// <summary>Whether the policy requires digests (<c>imagePolicy.requireDigest</c>); when not, the pinning item is Skipped, not Passed.</summary>
     public bool RequireDigest { get; init; } = true;
 
+    /// <summary>Token exposure the manifests already show (legacy or foreign token Secrets); each fails <c>serviceaccount-token</c>.</summary>
+    public ImmutableArray<string> TokenFindings { get; init; } = [];
+
     /// <summary>What the manifests' RBAC grants that breaks the API quarantine (subject and grant); empty when nothing.</summary>
     public ImmutableArray<string> QuarantineGrants { get; init; } = [];
 
@@ -38,7 +41,7 @@ public static class Checklist
     private static readonly ImmutableArray<HardeningItem> ProbeItems =
     [
         HardeningItem.RootFilesystemReadOnly, HardeningItem.CapabilitiesDropped, HardeningItem.NoPrivilegeEscalation, HardeningItem.Seccomp,
-        HardeningItem.NonRoot, HardeningItem.EgressDefaultDeny, HardeningItem.ServiceAccountLeastPrivilege,
+        HardeningItem.NonRoot, HardeningItem.EgressDefaultDeny, HardeningItem.ServiceAccountLeastPrivilege, HardeningItem.ServiceAccountToken,
     ];
 
     /// <summary>The ids of every checklist item, in report order.</summary>
@@ -80,6 +83,12 @@ public static class Checklist
                 .Select(r => $"{r.Probe.Id}: {r.Evidence.Control!.Proves} ({(r.Evidence.Control.Succeeded ? "held" : "FAILED")})")
                 .ToImmutableArray();
             var duration = results.Select(r => r.Evidence.DurationMs).DefaultIfEmpty(0).Max();
+            if (item == HardeningItem.ServiceAccountToken && !inputs.TokenFindings.IsEmpty)
+            {
+                // The manifests already show a legacy or foreign token: failed, cluster or not.
+                status = ChecklistStatus.Failed;
+                evidence = [.. evidence.Where(_ => results.Count > 0), .. inputs.TokenFindings.Select(f => $"the manifests: {f}")];
+            }
             if (status == ChecklistStatus.Passed && inputs.Approximations.TryGetValue(item.Id(), out var approximation))
             {
                 status = ChecklistStatus.Approximated;

@@ -6,6 +6,7 @@ using Harness.Manifests;
 using Harness.Preflight;
 using Harness.Rbac;
 using Harness.Runs;
+using Harness.ServiceAccounts;
 using Harness.Vehicles;
 using k8s.Models;
 
@@ -161,6 +162,9 @@ public static class Qualifier
         {
             RequireDigest = scenario.RequireDigest,
             QuarantineGrants = quarantine,
+            TokenFindings = [.. TokenExposureAnalyzer.Analyze(op.Manifests, RbacModel.From(op.Manifests, op.Target.Namespace), op.Target.Namespace)
+                .Where(f => f.Severity == FindingSeverity.Error)
+                .Select(f => $"{f.Subject} {f.Message} ({f.Id}, {f.Location})")],
         };
     }
 }

@@ -125,6 +125,7 @@ internal static class Classifier
                 => ObserveProcess(probe, r),
             Interpretation.Network => ObserveNetwork(r),
             Interpretation.KubernetesApi => ObserveKubernetes(r),
+            Interpretation.TokenClaims => ObserveToken(r),
             _ => Verdict.Inconclusive($"unknown interpretation {probe.Interpretation}"),
         };
     }
@@ -149,6 +150,38 @@ internal static class Classifier
             "ENOSYS" => Verdict.Inconclusive($"the call is not implemented here ({r.Detail})"),
             _ => Verdict.Inconclusive($"{r.Errno ?? "no errno"} is not a denial this probe understands ({r.Detail})"),
         };
+    }
+
+    /// <summary>
+    /// A token file: absent is <see cref="Mechanism.NoTokenMounted"/> (the control proves the path is readable at all);
+    /// a token without expiry (a legacy Secret), not bound to a pod, or living longer than a day is Allowed; else
+    /// <see cref="Mechanism.BoundShortLivedToken"/>. The lifetime is until the kubelet rotates it (<c>warnafter</c>) when
+    /// the API server extends expiry for old clients, else until it expires.
+    /// </summary>
+    private static Verdict ObserveToken(StepResult r)
+    {
+        if (r.Outcome == StepOutcomes.Failed && r.Errno == "ENOENT")
+        {
+            return Verdict.Denied(Mechanism.NoTokenMounted);
+        }
+        if (r.Outcome != StepOutcomes.Succeeded || r.Data is null)
+        {
+            return Verdict.Inconclusive($"the token could not be read: {r.Errno ?? r.Outcome} {r.Detail}".TrimEnd());
+        }
+        static long? Number(IReadOnlyDictionary<string, string> data, string key) =>
+            data.TryGetValue(key, out var v) && long.TryParse(v, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
+        var exp = Number(r.Data, JwtClaims.Expiry);
+        var iat = Number(r.Data, JwtClaims.IssuedAt);
+        if (exp is null)
+        {
+            return Verdict.Allowed();
+        }
+        if (!r.Data.ContainsKey(JwtClaims.Pod))
+        {
+            return Verdict.Allowed();
+        }
+        var lifetime = (Number(r.Data, JwtClaims.WarnAfter) ?? exp.Value) - (iat ?? exp.Value);
+        return lifetime > ServiceAccounts.TokenExposureAnalyzer.MaxProjectedLifetimeSeconds ? Verdict.Allowed() : Verdict.Denied(Mechanism.BoundShortLivedToken);
     }
 
     private static Verdict ObserveSetuid(StepResult r)

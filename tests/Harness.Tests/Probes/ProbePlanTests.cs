@@ -28,6 +28,7 @@ public sealed class ProbePlanTests
                 "egress.sink.http" => [Mechanism.ConnectTimeout, Mechanism.NetworkUnreachable, Mechanism.HostUnreachable, Mechanism.OperationNotPermitted, Mechanism.DnsNameNotFound, Mechanism.DnsTimeout],
                 "api.secrets.namespace" or "api.secrets.cluster" => [Mechanism.RbacForbidden],
                 "api.pod.privileged" or "api.pod.other-namespace" => [Mechanism.RbacForbidden, Mechanism.PodSecurityRejected],
+                "sa.token" => [Mechanism.NoTokenMounted, Mechanism.BoundShortLivedToken],
                 _ => throw new InvalidOperationException($"{p.Id}: add its family to this test"),
             };
             p.Expectation.Accepted.Should().BeEquivalentTo(expected, p.Id);
