@@ -10,22 +10,20 @@ namespace Harness.Qualification;
 /// <param name="UnpinnedImages">Images not pinned by digest.</param>
 /// <param name="Signatures">Signature verification per image (<c>verified</c>, <c>failed: ...</c>); empty when not checked.</param>
 /// <param name="SignatureSkipped">Why signatures were not checked (no cosign, no policy); null when they were.</param>
-/// <param name="WebhookPatchers">Who may patch webhook configurations, from the manifests' RBAC (subjects); empty when none.</param>
 public sealed record ChecklistInputs(
     string? NamespaceEnforce,
     ImmutableArray<string> UnpinnedImages,
     ImmutableDictionary<string, string> Signatures,
-    string? SignatureSkipped,
-    ImmutableArray<string> WebhookPatchers)
+    string? SignatureSkipped)
 {
     /// <summary>Whether the policy requires digests (<c>imagePolicy.requireDigest</c>); when not, the pinning item is Skipped, not Passed.</summary>
     public bool RequireDigest { get; init; } = true;
 
-    /// <summary>Token exposure the manifests already show (legacy or foreign token Secrets); each fails <c>serviceaccount-token</c>.</summary>
-    public ImmutableArray<string> TokenFindings { get; init; } = [];
-
-    /// <summary>What the manifests' RBAC grants that breaks the API quarantine (subject and grant); empty when nothing.</summary>
-    public ImmutableArray<string> QuarantineGrants { get; init; } = [];
+    /// <summary>
+    /// What the manifests already show against an item, cluster or not (who may patch webhook CA bundles, grants that
+    /// break the API quarantine, legacy or foreign token Secrets): each finding fails its item and is part of its evidence.
+    /// </summary>
+    public ImmutableDictionary<HardeningItem, ImmutableArray<string>> ManifestFindings { get; init; } = ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty;
 
     /// <summary>Items judged only under an approximation (item id → what was approximated): a pass there is <see cref="ChecklistStatus.Approximated"/>.</summary>
     public ImmutableDictionary<string, string> Approximations { get; init; } = ImmutableDictionary<string, string>.Empty;
@@ -83,11 +81,10 @@ public static class Checklist
                 .Select(r => $"{r.Probe.Id}: {r.Evidence.Control!.Proves} ({(r.Evidence.Control.Succeeded ? "held" : "FAILED")})")
                 .ToImmutableArray();
             var duration = results.Select(r => r.Evidence.DurationMs).DefaultIfEmpty(0).Max();
-            if (item == HardeningItem.ServiceAccountToken && !inputs.TokenFindings.IsEmpty)
+            if (ManifestFindings(inputs, item) is { IsEmpty: false } found)
             {
-                // The manifests already show a legacy or foreign token: failed, cluster or not.
                 status = ChecklistStatus.Failed;
-                evidence = [.. evidence.Where(_ => results.Count > 0), .. inputs.TokenFindings.Select(f => $"the manifests: {f}")];
+                evidence = [.. evidence.Where(_ => statuses.Count > 0), .. found];
             }
             if (status == ChecklistStatus.Passed && inputs.Approximations.TryGetValue(item.Id(), out var approximation))
             {
@@ -107,12 +104,14 @@ public static class Checklist
             : new ChecklistItem(HardeningItem.ImagesSigned.Id(), HardeningItem.ImagesSigned.Title(),
                 inputs.Signatures.Values.All(v => v == "verified") ? ChecklistStatus.Passed : ChecklistStatus.Failed,
                 [.. inputs.Signatures.Select(kv => $"{kv.Key}: {kv.Value}")], [], 0));
-        items.Add(FromAccess(HardeningItem.WebhookCaPatch, access, [.. inputs.WebhookPatchers.Select(p => $"the manifests let {p} patch webhook configurations")],
-            "no manifest grants webhook patches"));
-        items.Add(FromAccess(HardeningItem.ApiQuarantine, access, [.. inputs.QuarantineGrants.Select(g => $"the manifests let {g}")],
-            "no manifest grant breaks it"));
+        items.Add(FromAccess(HardeningItem.WebhookCaPatch, access, ManifestFindings(inputs, HardeningItem.WebhookCaPatch), "no manifest grants webhook patches"));
+        items.Add(FromAccess(HardeningItem.ApiQuarantine, access, ManifestFindings(inputs, HardeningItem.ApiQuarantine), "no manifest grant breaks it"));
         return items.ToImmutable();
     }
+
+    /// <summary>The manifests' findings against <paramref name="item"/>, as evidence lines.</summary>
+    private static ImmutableArray<string> ManifestFindings(ChecklistInputs inputs, HardeningItem item) =>
+        inputs.ManifestFindings.TryGetValue(item, out var found) ? [.. found.Select(f => $"the manifests: {f}")] : [];
 
     /// <summary>
     /// An item judged by SubjectAccessReviews and, where the manifests already tell, by their RBAC: a grant in the

@@ -4,6 +4,7 @@ using Harness.Clusters;
 using Harness.Deployment;
 using Harness.Manifests;
 using Harness.Preflight;
+using Harness.Probes;
 using Harness.Rbac;
 using Harness.Runs;
 using Harness.ServiceAccounts;
@@ -149,22 +150,29 @@ public static class Qualifier
     {
         var scenario = request.Scenario;
         var (signatures, skipped) = await ImagePolicy.VerifyAsync(op.Images, scenario.CosignKey, request.SearchPath, ct).ConfigureAwait(false);
-        ImmutableArray<string> patchers = [];
-        ImmutableArray<string> quarantine = [];
+        var rbac = RbacModel.From(op.Manifests, op.Target.Namespace);
+        var errors = TokenExposureAnalyzer.Analyze(op.Manifests, rbac, op.Target.Namespace).ToList();
         if (op.WorkloadDocument is { } workload && PodTemplates.TryGet(workload.Object, out _, out var spec))
         {
             var account = new ServiceAccountRef(workload.Namespace ?? op.Target.Namespace, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName);
-            var errors = RbacAnalyzer.Analyze(RbacModel.From(op.Manifests, op.Target.Namespace), account).Where(f => f.Severity == FindingSeverity.Error).ToList();
-            patchers = [.. errors.Where(f => f.Id == RbacAnalyzer.WebhookPatch).Select(f => $"{f.Subject} ({f.Message})")];
-            quarantine = [.. errors.Where(f => RbacAnalyzer.QuarantineFindings.Contains(f.Id)).Select(f => $"{f.Subject} {f.Message} ({f.Id}, {f.Location})")];
+            errors.AddRange(RbacAnalyzer.Analyze(rbac, account));
         }
-        return new ChecklistInputs(op.NamespaceEnforce, [.. op.UnpinnedImages.Order(StringComparer.Ordinal)], signatures, skipped, patchers)
+        var findings = errors.Where(f => f.Severity == FindingSeverity.Error)
+            .Select(f => (Item: ItemOf(f.Id), Line: $"{f.Subject} {f.Message} ({f.Id}, {f.Location})"))
+            .Where(f => f.Item is not null)
+            .GroupBy(f => f.Item!.Value)
+            .ToImmutableDictionary(g => g.Key, g => g.Select(f => f.Line).ToImmutableArray());
+        return new ChecklistInputs(op.NamespaceEnforce, [.. op.UnpinnedImages.Order(StringComparer.Ordinal)], signatures, skipped)
         {
             RequireDigest = scenario.RequireDigest,
-            QuarantineGrants = quarantine,
-            TokenFindings = [.. TokenExposureAnalyzer.Analyze(op.Manifests, RbacModel.From(op.Manifests, op.Target.Namespace), op.Target.Namespace)
-                .Where(f => f.Severity == FindingSeverity.Error)
-                .Select(f => $"{f.Subject} {f.Message} ({f.Id}, {f.Location})")],
+            ManifestFindings = findings,
         };
     }
+
+    /// <summary>The checklist item a manifest finding counts against, if any.</summary>
+    private static HardeningItem? ItemOf(string findingId) =>
+        findingId == RbacAnalyzer.WebhookPatch ? HardeningItem.WebhookCaPatch
+        : RbacAnalyzer.QuarantineFindings.Contains(findingId) ? HardeningItem.ApiQuarantine
+        : findingId is TokenExposureAnalyzer.LegacyToken or TokenExposureAnalyzer.ForeignToken ? HardeningItem.ServiceAccountToken
+        : null;
 }

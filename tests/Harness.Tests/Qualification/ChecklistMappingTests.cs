@@ -56,7 +56,11 @@ public sealed class ChecklistMappingTests
     public void ApiQuarantine_FailsOnAManifestGrantWithoutACluster_AndPassesOnlyWhenEveryQuestionIsDenied()
     {
         static ChecklistItem Item(IReadOnlyList<AccessAnswer> access, params string[] grants) =>
-            Checklist.Build([], access, new ChecklistInputs("restricted", [], System.Collections.Immutable.ImmutableDictionary<string, string>.Empty, "n/a", []) { QuarantineGrants = [.. grants] })
+            Checklist.Build([], access, new ChecklistInputs("restricted", [], System.Collections.Immutable.ImmutableDictionary<string, string>.Empty, "n/a")
+            {
+                ManifestFindings = grants.Length == 0 ? System.Collections.Immutable.ImmutableDictionary<HardeningItem, System.Collections.Immutable.ImmutableArray<string>>.Empty
+                    : System.Collections.Immutable.ImmutableDictionary<HardeningItem, System.Collections.Immutable.ImmutableArray<string>>.Empty.Add(HardeningItem.ApiQuarantine, [.. grants]),
+            })
                 .Single(i => i.Id == "api-quarantine");
         var questions = AccessReviewMatrix.Quarantine("demo", "kube-system");
 

@@ -27,7 +27,7 @@ public sealed class ReportMutationMatrixTests
 
     private static readonly StepResult WriteOk = new() { Id = "control.fs.writable", Kind = StepKinds.FileWrite, Outcome = StepOutcomes.Succeeded, Detail = "wrote /tmp" };
 
-    private static ChecklistInputs Inputs => new("restricted", [], ImmutableDictionary<string, string>.Empty.Add("op@sha256:1", "verified"), null, []);
+    private static ChecklistInputs Inputs => new("restricted", [], ImmutableDictionary<string, string>.Empty.Add("op@sha256:1", "verified"), null);
 
     private static ChecklistItem Item(string id, ChecklistStatus status = ChecklistStatus.Passed) => new(id, $"item {id}", status, [$"{id}: evidence"], [], 5);
 
