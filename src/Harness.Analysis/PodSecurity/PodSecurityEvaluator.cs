@@ -11,6 +11,9 @@ namespace Harness.PodSecurity;
 /// </summary>
 public static class PodSecurityEvaluator
 {
+    /// <summary>The namespace label the PodSecurity admission enforces (<c>pod-security.kubernetes.io/enforce</c>).</summary>
+    public const string EnforceLabel = "pod-security.kubernetes.io/enforce";
+
     /// <summary>The newest policy version this evaluator has checks for; what <c>latest</c> resolves to.</summary>
     public static PolicyVersion NewestVersion => PodSecurityChecks.Newest;
 

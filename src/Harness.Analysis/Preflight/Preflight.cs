@@ -61,8 +61,6 @@ public sealed record PreflightReport(PreflightOptions Options, ImmutableArray<Pr
 /// </summary>
 public static class PreflightAnalyzer
 {
-    private const string EnforceLabel = "pod-security.kubernetes.io/enforce";
-
     /// <summary>Loads a manifest file or folder and analyzes it.</summary>
     /// <exception cref="ManifestException">A file cannot be read or parsed (names the file, line and problem).</exception>
     public static PreflightReport Run(string path, PreflightOptions options)
@@ -109,13 +107,13 @@ public static class PreflightAnalyzer
         foreach (var doc in documents.Where(d => d.Object is V1Namespace))
         {
             var labels = doc.Object!.Metadata?.Labels;
-            var enforce = labels is not null && labels.TryGetValue(EnforceLabel, out var l) ? l : null;
+            var enforce = labels is not null && labels.TryGetValue(PodSecurityEvaluator.EnforceLabel, out var l) ? l : null;
             var wanted = options.Level.ToString().ToLowerInvariant();
             if (enforce != wanted && !(options.Level == PodSecurityLevel.Baseline && enforce == "restricted"))
             {
                 findings.Add(new Finding(
                     "NS-PSA-LABEL", FindingSeverity.Warning, $"Namespace {doc.Name}",
-                    enforce is null ? $"has no {EnforceLabel} label; set it to {wanted}" : $"enforces {enforce}, not {wanted}", doc.Path, doc.Line));
+                    enforce is null ? $"has no {PodSecurityEvaluator.EnforceLabel} label; set it to {wanted}" : $"enforces {enforce}, not {wanted}", doc.Path, doc.Line));
             }
         }
 

@@ -50,7 +50,7 @@ internal static class ClusterVerification
     public static V1Namespace CanaryNamespace(string name, SessionId session)
     {
         var ns = UnlabeledNamespace(name, session);
-        ns.Metadata.Labels["pod-security.kubernetes.io/enforce"] = "restricted";
+        ns.Metadata.Labels[PodSecurity.PodSecurityEvaluator.EnforceLabel] = "restricted";
         return ns;
     }
 

@@ -243,18 +243,15 @@ internal sealed class InClusterSink : IAsyncDisposable
 {
     private readonly IKubernetes client;
 
-    private InClusterSink(IKubernetes client, string ns, string token, EgressTarget http, EgressTarget https)
+    private InClusterSink(IKubernetes client, string ns, EgressTarget http, EgressTarget https)
     {
         this.client = client;
         Namespace = ns;
-        Token = token;
         Http = http;
         Https = https;
     }
 
     public string Namespace { get; }
-
-    public string Token { get; }
 
     public EgressTarget Http { get; }
 
@@ -303,7 +300,7 @@ internal sealed class InClusterSink : IAsyncDisposable
             var ready = await Pods.WaitAsync(client, ns, pod.Metadata.Name, $"the in-cluster egress sink {ns}/{pod.Metadata.Name} to be ready",
                 p => p.Count == 1 && Pods.IsReady(p[0]) && !string.IsNullOrEmpty(p[0].Status?.PodIP), TimeSpan.FromMinutes(2), null, ct).ConfigureAwait(false);
             var ip = ready[0].Status.PodIP;
-            return new InClusterSink(client, ns, token,
+            return new InClusterSink(client, ns,
                 new EgressTarget("sink", ip, ip, EgressSink.Port, token),
                 new EgressTarget("sink-tls", ip, name, EgressSink.TlsPort, token, "https", certificate.CaPem, PinAddress: true));
         }

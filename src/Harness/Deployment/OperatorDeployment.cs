@@ -52,13 +52,12 @@ internal sealed class DeployedOperator : IAsyncDisposable
     private readonly TextWriter log;
     private int disposed;
 
-    internal DeployedOperator(IKubernetes client, OperatorTarget target, ImmutableArray<AppliedObject> applied, ImmutableArray<string> unpinned, IReadOnlyList<ManifestDocument> manifests, TextWriter log)
+    internal DeployedOperator(IKubernetes client, OperatorTarget target, ImmutableArray<AppliedObject> applied, IReadOnlyList<ManifestDocument> manifests, TextWriter log)
     {
         this.client = client;
         this.log = log;
         Target = target;
         Applied = applied;
-        UnpinnedImages = unpinned;
         Manifests = manifests;
     }
 
@@ -67,9 +66,6 @@ internal sealed class DeployedOperator : IAsyncDisposable
 
     /// <summary>What was applied.</summary>
     public ImmutableArray<AppliedObject> Applied { get; }
-
-    /// <summary>Images its pods run that are not pinned by digest (a finding for the report).</summary>
-    public ImmutableArray<string> UnpinnedImages { get; }
 
     /// <summary>The manifests as loaded.</summary>
     public IReadOnlyList<ManifestDocument> Manifests { get; }
@@ -139,7 +135,7 @@ internal static class OperatorDeployment
             var pod = await WaitForRolloutAsync(cluster.Client, ns, workloadDoc, spec.RolloutTimeout, spec.LocalImages, cluster.Name, time, ct).ConfigureAwait(false);
             var target = TargetDiscovery.FromWorkload(pod, spec.Container ?? TargetDiscovery.ChooseContainer(pod.Spec, PodTemplateMetadata(workloadDoc), null, workloadDoc.DisplayName), ns)
                 with { Workload = workloadDoc.Ref, PodMetadata = PodTemplateMetadata(workloadDoc) ?? pod.Metadata };
-            return new DeployedOperator(cluster.Client, target, [.. applied], ManifestPlan.UnpinnedImages(documents), documents, log);
+            return new DeployedOperator(cluster.Client, target, [.. applied], documents, log);
         }
         catch
         {

@@ -128,6 +128,7 @@ public sealed class OperatorRun
         {
             teardown.Push(environment);
         }
+        OperatorRunResult result;
         try
         {
             var located = await locate.LocateAsync(session).ConfigureAwait(false);
@@ -170,15 +171,14 @@ public sealed class OperatorRun
                     await session.LogAsync($"  {StatusLabel(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
                 }
             }
-            var report = new OperatorHardeningReport(op.Target, probes, answers, op.UnpinnedImages) { EgressCaveats = outside.Caveats };
-            var approximation = outside.Approximation;
-            await TearDownAsync(teardown, clock).ConfigureAwait(false);
-            return new OperatorRunResult(report with { Timings = clock.Timings }, op, approximation);
+            result = new OperatorRunResult(new OperatorHardeningReport(op.Target, probes, answers, op.UnpinnedImages) { EgressCaveats = outside.Caveats }, op, outside.Approximation);
         }
         finally
         {
             await TearDownAsync(teardown, clock).ConfigureAwait(false);
         }
+        // After teardown, so the report's timings include it.
+        return result with { Report = result.Report with { Timings = clock.Timings } };
     }
 
     /// <summary>The column label of a status in progress lines.</summary>

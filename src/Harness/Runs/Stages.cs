@@ -5,6 +5,7 @@ using Harness.Docker;
 using Harness.Images;
 using Harness.Manifests;
 using Harness.NetworkPolicies;
+using Harness.PodSecurity;
 using Harness.Probes;
 using Harness.Rbac;
 using Harness.Vehicles;
@@ -104,7 +105,7 @@ internal sealed class ManifestStage(OperatorLookup lookup) : IOperatorStage
     /// <summary>The enforce label of the manifests' Namespace object for <paramref name="ns"/>: null when the manifests have none, "" when unlabelled. Pure.</summary>
     internal static string? NamespaceEnforce(IReadOnlyList<ManifestDocument> documents, string ns) =>
         documents.FirstOrDefault(d => d.Kind == "Namespace" && d.Name == ns)?.Object?.Metadata?.Labels is { } labels
-            ? (labels.TryGetValue(ClusterStages.EnforceLabel, out var l) ? l : "")
+            ? (labels.TryGetValue(PodSecurityEvaluator.EnforceLabel, out var l) ? l : "")
             : null;
 }
 
@@ -168,13 +169,11 @@ internal sealed class AccessStage(HarnessCluster cluster) : IAccessStage
 /// <summary>Helpers the cluster stages share.</summary>
 internal static class ClusterStages
 {
-    public const string EnforceLabel = "pod-security.kubernetes.io/enforce";
-
     /// <summary>The namespace's enforce label, "" when it has none.</summary>
     public static async Task<string> NamespaceEnforceAsync(IKubernetes client, string ns, CancellationToken ct)
     {
         var found = await client.CoreV1.ReadNamespaceAsync(ns, cancellationToken: ct).ConfigureAwait(false);
-        return found.Metadata.Labels is { } l && l.TryGetValue(EnforceLabel, out var level) ? level : "";
+        return found.Metadata.Labels is { } l && l.TryGetValue(PodSecurityEvaluator.EnforceLabel, out var level) ? level : "";
     }
 }
 
