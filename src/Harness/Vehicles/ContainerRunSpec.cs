@@ -158,6 +158,7 @@ internal sealed record ContainerRunSpec
 
         var tmpfs = ImmutableSortedDictionary.CreateBuilder<string, string>(StringComparer.Ordinal);
         var volumes = (pod.Volumes ?? []).ToDictionary(v => v.Name, StringComparer.Ordinal);
+        var standIns = new List<string>(); // volumes whose kubelet-made content is replaced by an empty tmpfs
         foreach (var mount in container.VolumeMounts ?? Array.Empty<V1VolumeMount>())
         {
             if (!volumes.TryGetValue(mount.Name, out var volume))
@@ -178,6 +179,7 @@ internal sealed record ContainerRunSpec
             {
                 // configMap, secret, projected, downwardAPI, PVC...: an empty tmpfs with the same writability.
                 tmpfs[mount.MountPath] = ro || volume.PersistentVolumeClaim is null ? "ro,nosuid,nodev,mode=0755" : "rw,nosuid,nodev,mode=1777";
+                standIns.Add(mount.MountPath);
                 notes.Add($"volume {volume.Name} ({Describe(volume)}) mounted as an empty {(tmpfs[mount.MountPath].StartsWith("ro", StringComparison.Ordinal) ? "read-only" : "writable")} tmpfs at {mount.MountPath}");
             }
         }
@@ -185,6 +187,7 @@ internal sealed record ContainerRunSpec
         if (pod.AutomountServiceAccountToken != false && !tmpfs.ContainsKey(saPath))
         {
             tmpfs[saPath] = "ro,nosuid,nodev,mode=0755";
+            standIns.Add(saPath);
             notes.Add($"ServiceAccount token mount stands in as an empty read-only tmpfs at {saPath} (no API server locally)");
         }
 
@@ -220,7 +223,11 @@ internal sealed record ContainerRunSpec
             NanoCpus = nanoCpus,
             HostPid = pod.HostPID == true,
             Notes = [.. notes],
-            Unobservable = Observability.WithAnotherImage(pod, container.Name, operatorImageUid),
+            // A token probe would find an empty stand-in and read it as "no token mounted": a false pass.
+            Unobservable = standIns.Count == 0
+                ? Observability.WithAnotherImage(pod, container.Name, operatorImageUid)
+                : Observability.WithAnotherImage(pod, container.Name, operatorImageUid).SetItem("sa.",
+                    $"no kubelet here: {string.Join(", ", standIns)} {(standIns.Count == 1 ? "is an empty stand-in" : "are empty stand-ins")}, so a missing token would prove nothing"),
         };
     }
 

@@ -80,7 +80,10 @@ public sealed class TokenClaimsTests(DockerFixture fixture)
         const string path = "/var/run/secrets/tokens/operator-token";
         var image = await ProbeImage.BuildAsync(docker, ProbeArtifacts.Locate(),
             [new ImageEntry("/var/run/secrets/tokens", null, (UnixFileMode)0b111_101_101), new ImageEntry(path, null, (UnixFileMode)0b100_100_100, token)], ct);
-        await using var vehicle = await DockerVehicle.StartAsync(docker, ContainerRunSpec.FromPodSpec(ReferencePods.Hardened(), null, image), "docker:token", ct);
+        // Automount off: no empty stand-in at the ServiceAccount path, so the token probe is observable in this container.
+        var pod = ReferencePods.Hardened();
+        pod.AutomountServiceAccountToken = false;
+        await using var vehicle = await DockerVehicle.StartAsync(docker, ContainerRunSpec.FromPodSpec(pod, null, image), "docker:token", ct);
 
         var present = await ProbeRunner.RunAsync(new ProbePlan([StandardProbes.ServiceAccountToken(2000, path)]), vehicle, ct: ct);
         var absent = await ProbeRunner.RunAsync(new ProbePlan([StandardProbes.ServiceAccountToken(2000, "/var/run/secrets/tokens/none")]), vehicle, ct: ct);
@@ -92,5 +95,20 @@ public sealed class TokenClaimsTests(DockerFixture fixture)
         {
             System.Text.Json.JsonSerializer.Serialize(present.Results).Should().NotContain(part, "no part of the token leaves the pod");
         }
+    }
+
+    [Fact]
+    public async Task DockerVehicle_WithTheEmptyServiceAccountStandIn_NeverPassesTheTokenProbe()
+    {
+        var (docker, image) = fixture.Require();
+        var ct = TestContext.Current.CancellationToken;
+        var spec = ContainerRunSpec.FromPodSpec(ReferencePods.Hardened(), null, image);
+        spec.Unobservable.Should().ContainKey("sa.");
+        await using var vehicle = await DockerVehicle.StartAsync(docker, spec, "docker:stand-in", ct);
+
+        var report = await ProbeRunner.RunAsync(new ProbePlan([StandardProbes.ServiceAccountToken(2000)]), vehicle, ct: ct);
+
+        report["sa.token"].Status.Should().Be(ProbeStatus.Inconclusive, "the empty tmpfs would otherwise read as \"no token mounted\"");
+        report["sa.token"].Explanation.Should().Contain("empty stand-in");
     }
 }
