@@ -16,6 +16,12 @@ public static class RbacAnalyzer
     /// <summary>The findings that break the API quarantine (admission, PodSecurity labels, RBAC elsewhere, CRDs, kube-system).</summary>
     public static readonly ImmutableArray<string> QuarantineFindings = ["RBAC-ADMISSION", "RBAC-NAMESPACES", "RBAC-RBAC-ELSEWHERE", "RBAC-CRDS", "RBAC-CRDS-CHANGE", "RBAC-KUBE-SYSTEM"];
 
+    /// <summary>Finding: the account may create pods outside its namespace (its payload can land where Pod Security is not enforced).</summary>
+    public const string PodsElsewhere = "RBAC-PODS-ELSEWHERE";
+
+    /// <summary>Finding: the account may create pod-owning workloads (Deployments, StatefulSets, DaemonSets, Jobs, CronJobs) outside its namespace.</summary>
+    public const string WorkloadsElsewhere = "RBAC-WORKLOADS-ELSEWHERE";
+
     private sealed record Danger(string Id, string What, string ApiGroup, string Resource, string? Subresource, ImmutableArray<string> Verbs, bool OnlyOutsideOwnNamespace = false, string? OnlyIn = null);
 
     private static readonly ImmutableArray<Danger> Dangers =
@@ -30,7 +36,12 @@ public static class RbacAnalyzer
         new("RBAC-IMPERSONATE", "can impersonate service accounts", "", "serviceaccounts", null, ["impersonate"]),
         new("RBAC-POD-EXEC", "can exec into pods", "", "pods", "exec", ["create", "get"]),
         new("RBAC-POD-EXEC", "can attach to pods", "", "pods", "attach", ["create", "get"]),
-        new("RBAC-PODS-ELSEWHERE", "can create pods outside its namespace", "", "pods", null, ["create"], OnlyOutsideOwnNamespace: true),
+        new(PodsElsewhere, "can create pods outside its namespace", "", "pods", null, ["create"], OnlyOutsideOwnNamespace: true),
+        new(WorkloadsElsewhere, "can create Deployments outside its namespace", "apps", "deployments", null, ["create"], OnlyOutsideOwnNamespace: true),
+        new(WorkloadsElsewhere, "can create StatefulSets outside its namespace", "apps", "statefulsets", null, ["create"], OnlyOutsideOwnNamespace: true),
+        new(WorkloadsElsewhere, "can create DaemonSets outside its namespace", "apps", "daemonsets", null, ["create"], OnlyOutsideOwnNamespace: true),
+        new(WorkloadsElsewhere, "can create Jobs outside its namespace", "batch", "jobs", null, ["create"], OnlyOutsideOwnNamespace: true),
+        new(WorkloadsElsewhere, "can create CronJobs outside its namespace", "batch", "cronjobs", null, ["create"], OnlyOutsideOwnNamespace: true),
         new(WebhookPatch, "can change mutating webhook configurations", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", null, ["patch", "update"]),
         new(WebhookPatch, "can change validating webhook configurations", "admissionregistration.k8s.io", "validatingwebhookconfigurations", null, ["patch", "update"]),
         new("RBAC-CRDS", "can create CustomResourceDefinitions", "apiextensions.k8s.io", "customresourcedefinitions", null, ["create"]),

@@ -44,6 +44,18 @@ public sealed record OperatorProbeOptions
     /// <summary>Timeout of network steps (a dropped connection takes this long to be classified), in milliseconds.</summary>
     public int NetworkTimeoutMs { get; init; } = 3000;
 
+    /// <summary>
+    /// How long to wait for the operator to act on its custom resources before taking the payload inventory (seconds,
+    /// default 60); the inventory ends earlier once what it created stops changing.
+    /// </summary>
+    public int PayloadWaitSeconds { get; init; } = 60;
+
+    /// <summary>
+    /// The operator's field managers (<c>metadata.managedFields[].manager</c>), when known. More are learned from what its
+    /// custom resources own; give them for an operator that sets no owner references.
+    /// </summary>
+    public ImmutableArray<string> PayloadFieldManagers { get; init; } = [];
+
     /// <summary>The standard catalog's options for these settings, egress to <paramref name="targets"/>, as seen through <paramref name="vehicle"/>.</summary>
     /// <exception cref="ArgumentException">A path is not absolute, a timeout is not positive, or a capability is unknown.</exception>
     public StandardProbeOptions StandardOptions(IEnumerable<EgressTarget> targets, VehicleKind vehicle, bool includeKubernetesApi = true)
@@ -76,6 +88,10 @@ public sealed record OperatorProbeOptions
         if (ReadOnlyPaths is { } paths && paths.FirstOrDefault(p => !p.StartsWith('/')) is { } relative)
         {
             throw new ArgumentException($"readOnlyPaths must hold absolute paths, got '{relative}'.");
+        }
+        if (PayloadWaitSeconds <= 0)
+        {
+            throw new ArgumentException($"payloadWaitSeconds must be positive, got {PayloadWaitSeconds}.");
         }
         if (LocalTimeoutMs <= 0 || NetworkTimeoutMs <= 0)
         {
@@ -124,11 +140,20 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
     /// <summary>How long each phase took.</summary>
     public ImmutableArray<PhaseTiming> Timings { get; init; } = [];
 
+    /// <summary>What the operator created for its custom resources and the verdict on it; null when not inventoried (no cluster).</summary>
+    public Payload.PayloadReport? Payload { get; init; }
+
     /// <summary>The outcome of one check.</summary>
     public CheckOutcome this[HardeningCheck check]
     {
         get
         {
+            if (check == HardeningCheck.PayloadSeparated)
+            {
+                return Payload is { } p
+                    ? new CheckOutcome(check, p.Status, p.Evidence) { Tested = p.Tested }
+                    : new CheckOutcome(check, ProbeStatus.Inconclusive, ["no payload inventory ran (it needs a cluster)"]) { Tested = false };
+            }
             var outcome = CheckOutcome.Of(check, Probes.Results, Access);
             return check == HardeningCheck.EgressDenied && !EgressCaveats.IsEmpty
                 ? outcome with { Evidence = [.. outcome.Evidence, .. EgressCaveats.Select(c => "caveat: " + c)] }

@@ -28,7 +28,7 @@ public enum HardeningCheck
     /// <summary>
     /// The ServiceAccount is quarantined in the API: no admission objects (policies, bindings, webhook configurations),
     /// no PodSecurity labels or RBAC outside its namespace, no CustomResourceDefinitions but its own, no kube-system
-    /// ConfigMaps or Secrets. Opt-in (<c>OperatorQuarantineTests</c>); not one of the mission's four.
+    /// ConfigMaps or Secrets. Opt-in (<c>OperatorExtendedHardeningTests</c>); not one of the mission's four.
     /// </summary>
     ApiQuarantined,
 
@@ -37,6 +37,18 @@ public enum HardeningCheck
     /// is rotated within a day. Opt-in (<c>OperatorExtendedHardeningTests</c>).
     /// </summary>
     TokenBound,
+
+    /// <summary>
+    /// What the operator creates for its custom resources is hardened too: workloads meet Pod Security restricted and do
+    /// not run as the operator's account, and the RBAC it creates grants nothing dangerous. Opt-in.
+    /// </summary>
+    PayloadSeparated,
+
+    /// <summary>
+    /// The operator's admission webhooks serve a certificate that the webhook configuration's caBundle alone verifies, for
+    /// the Service's DNS name, and that has not expired; checked from inside the cluster. Opt-in.
+    /// </summary>
+    WebhookTlsVerified,
 }
 
 /// <summary>The release checklist's items. Probes and access questions declare which they support; the checklist is a view of that.</summary>
@@ -80,6 +92,12 @@ public enum HardeningItem
 
     /// <summary><c>api-quarantine</c>: no admission objects, no PodSecurity labels or RBAC elsewhere, no foreign CRDs, no kube-system configuration.</summary>
     ApiQuarantine,
+
+    /// <summary><c>payload-separation</c>: what the operator creates is hardened too (Pod Security, its own account, no dangerous RBAC).</summary>
+    PayloadSeparation,
+
+    /// <summary><c>webhook-tls</c>: declared admission webhooks reach a Service port whose certificate the caBundle alone verifies, for the Service's name, unexpired.</summary>
+    WebhookTls,
 }
 
 /// <summary>Ids and titles of <see cref="HardeningItem"/>, as reports print them.</summary>
@@ -104,6 +122,8 @@ public static class HardeningItems
         HardeningItem.WebhookCaPatch => "webhook-ca-patch",
         HardeningItem.ApiQuarantine => "api-quarantine",
         HardeningItem.ServiceAccountToken => "serviceaccount-token",
+        HardeningItem.PayloadSeparation => "payload-separation",
+        HardeningItem.WebhookTls => "webhook-tls",
         _ => throw new ArgumentOutOfRangeException(nameof(item), item, null),
     };
 
@@ -123,6 +143,8 @@ public static class HardeningItems
         HardeningItem.WebhookCaPatch => "Only the intended controllers may patch webhook CA bundles",
         HardeningItem.ApiQuarantine => "API quarantine: no admission objects, no PodSecurity labels or RBAC elsewhere, no foreign CRDs, no kube-system reads",
         HardeningItem.ServiceAccountToken => "ServiceAccount token: no legacy or foreign token; the mounted one is pod-bound and lives at most a day",
+        HardeningItem.PayloadSeparation => "Operator and payload separation: what it creates meets restricted, runs under its own account, and gets no dangerous RBAC",
+        HardeningItem.WebhookTls => "Webhook TLS: Service and port exist, the caBundle alone verifies the serving certificate for the Service's name, and it has not expired",
         _ => throw new ArgumentOutOfRangeException(nameof(item), item, null),
     };
 
@@ -135,6 +157,8 @@ public static class HardeningItems
         HardeningCheck.SecretsNotReadable => [HardeningItem.ServiceAccountLeastPrivilege],
         HardeningCheck.ApiQuarantined => [HardeningItem.ApiQuarantine],
         HardeningCheck.TokenBound => [HardeningItem.ServiceAccountToken],
+        HardeningCheck.PayloadSeparated => [HardeningItem.PayloadSeparation],
+        HardeningCheck.WebhookTlsVerified => [HardeningItem.WebhookTls],
         _ => [],
     };
 }

@@ -25,6 +25,9 @@ public sealed record ChecklistInputs(
     /// </summary>
     public ImmutableDictionary<HardeningItem, ImmutableArray<string>> ManifestFindings { get; init; } = ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty;
 
+    /// <summary>The payload inventory (what the operator created for its custom resources); null when none was taken (no cluster).</summary>
+    public Payload.PayloadReport? Payload { get; init; }
+
     /// <summary>Items judged only under an approximation (item id → what was approximated): a pass there is <see cref="ChecklistStatus.Approximated"/>.</summary>
     public ImmutableDictionary<string, string> Approximations { get; init; } = ImmutableDictionary<string, string>.Empty;
 
@@ -106,7 +109,26 @@ public static class Checklist
                 [.. inputs.Signatures.Select(kv => $"{kv.Key}: {kv.Value}")], [], 0));
         items.Add(FromAccess(HardeningItem.WebhookCaPatch, access, ManifestFindings(inputs, HardeningItem.WebhookCaPatch), "no manifest grants webhook patches"));
         items.Add(FromAccess(HardeningItem.ApiQuarantine, access, ManifestFindings(inputs, HardeningItem.ApiQuarantine), "no manifest grant breaks it"));
+        items.Add(FromPayload(inputs.Payload, ManifestFindings(inputs, HardeningItem.PayloadSeparation)));
         return items.ToImmutable();
+    }
+
+    /// <summary>
+    /// Operator and payload separation: the live inventory's verdict, failed also by grants in the manifests that let the
+    /// operator place workloads outside its namespace; Skipped when there was no inventory and no such grant.
+    /// </summary>
+    private static ChecklistItem FromPayload(Payload.PayloadReport? payload, ImmutableArray<string> manifestGrants)
+    {
+        var item = HardeningItem.PayloadSeparation;
+        var status = !manifestGrants.IsEmpty || payload?.Status == ProbeStatus.Failed ? ChecklistStatus.Failed
+            : payload is null || !payload.Tested ? ChecklistStatus.Skipped
+            : payload.Status == ProbeStatus.Passed ? ChecklistStatus.Passed
+            : ChecklistStatus.Inconclusive;
+        ImmutableArray<string> evidence = payload is null
+            ? ["no payload inventory here (it needs a cluster and a custom resource)", .. manifestGrants.DefaultIfEmpty("and no manifest grant lets the operator create workloads outside its namespace")]
+            : [.. payload.Evidence, .. manifestGrants];
+        ImmutableArray<string> controls = payload is { Tested: true } ? [.. payload.Evidence.Where(e => e.StartsWith("control", StringComparison.Ordinal))] : [];
+        return new ChecklistItem(item.Id(), item.Title(), status, evidence, controls, 0);
     }
 
     /// <summary>The manifests' findings against <paramref name="item"/>, as evidence lines.</summary>

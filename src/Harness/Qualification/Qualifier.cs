@@ -125,7 +125,7 @@ public static class Qualifier
     private static async Task<QualificationReport> ReportAsync(QualifyRequest request, OperatorRunResult result, string where, IEnumerable<string> notes, RunSession session)
     {
         var (hardening, op) = (result.Report, result.Operator);
-        var inputs = await InputsAsync(request, op, session.Cancellation).ConfigureAwait(false);
+        var inputs = await InputsAsync(request, op, session.Cancellation).ConfigureAwait(false) with { Payload = hardening.Payload };
         if (result.Approximation is { } approximation)
         {
             inputs = inputs with { Approximations = ImmutableDictionary<string, string>.Empty.Add("egress-default-deny", approximation) };
@@ -174,5 +174,6 @@ public static class Qualifier
         findingId == RbacAnalyzer.WebhookPatch ? HardeningItem.WebhookCaPatch
         : RbacAnalyzer.QuarantineFindings.Contains(findingId) ? HardeningItem.ApiQuarantine
         : findingId is TokenExposureAnalyzer.LegacyToken or TokenExposureAnalyzer.ForeignToken ? HardeningItem.ServiceAccountToken
+        : findingId is RbacAnalyzer.PodsElsewhere or RbacAnalyzer.WorkloadsElsewhere ? HardeningItem.PayloadSeparation
         : null;
 }

@@ -40,6 +40,7 @@ public sealed record OperatorRunResult(OperatorHardeningReport Report, OperatorU
 /// <item>start the outside vantage (<see cref="EgressVantage"/>: the egress destinations and the control that proves them reachable);</item>
 /// <item>start the vehicle that carries the agent into the operator's security context, and run the probe plan;</item>
 /// <item>ask the access matrix (SubjectAccessReviews; none without a cluster);</item>
+/// <item>take the payload inventory: what the operator created for its custom resources, judged as the operator is (none without a cluster);</item>
 /// <item>tear down in reverse order, on success, failure and cancellation alike.</item>
 /// </list>
 /// Each stage is a small type with one job; a local run differs from a cluster run only in its stage variants.
@@ -62,6 +63,9 @@ public sealed class OperatorRun
         this.options = options;
         this.environment = environment;
     }
+
+    /// <summary>The payload inventory stage; none for a local run.</summary>
+    internal IPayloadStage? PayloadStage { get; init; }
 
     /// <summary>Deploys <paramref name="spec"/> on <paramref name="cluster"/> into a namespace of its own, probes it, and removes what was applied.</summary>
     /// <exception cref="ArgumentException">The options are invalid (the message names the setting), or the vehicle is not a cluster vehicle.</exception>
@@ -111,7 +115,10 @@ public sealed class OperatorRun
         {
             throw new ArgumentException($"the {options.Vehicle.Name()} vehicle runs without a cluster; use OperatorRun.Local.", nameof(options));
         }
-        return new OperatorRun(locate, new ClusterVantageStage(cluster, options.ExtraEgressTargets), new ClusterVehicleStage(cluster, options.Vehicle), new AccessStage(cluster), options);
+        return new OperatorRun(locate, new ClusterVantageStage(cluster, options.ExtraEgressTargets), new ClusterVehicleStage(cluster, options.Vehicle), new AccessStage(cluster), options)
+        {
+            PayloadStage = new PayloadStage(cluster, options),
+        };
     }
 
     /// <summary>Runs every stage and tears down what they started. Progress and timings go to <paramref name="session"/>.</summary>
@@ -171,7 +178,13 @@ public sealed class OperatorRun
                     await session.LogAsync($"  {StatusLabel(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
                 }
             }
-            result = new OperatorRunResult(new OperatorHardeningReport(op.Target, probes, answers, op.UnpinnedImages) { EgressCaveats = outside.Caveats }, op, outside.Approximation);
+            Payload.PayloadReport? payload = null;
+            if (PayloadStage is not null)
+            {
+                payload = await clock.TimeAsync(RunPhase.Payload, () => PayloadStage.InventoryAsync(session, op)).ConfigureAwait(false);
+                await session.LogAsync($"  {(payload.Tested ? StatusLabel(payload.Status) : "UNTESTED"),-12} {"payload",-32} {payload.Evidence.FirstOrDefault()}").ConfigureAwait(false);
+            }
+            result = new OperatorRunResult(new OperatorHardeningReport(op.Target, probes, answers, op.UnpinnedImages) { EgressCaveats = outside.Caveats, Payload = payload }, op, outside.Approximation);
         }
         finally
         {

@@ -26,6 +26,9 @@ public enum RunPhase
 
     /// <summary>Removing what the run created.</summary>
     Teardown,
+
+    /// <summary>Waiting for the operator to act on its custom resources and taking the payload inventory.</summary>
+    Payload,
 }
 
 /// <summary>How long one phase took.</summary>

@@ -41,6 +41,12 @@ internal interface IAccessStage
     Task<ImmutableArray<AccessAnswer>> AskAsync(RunSession session, OperatorUnderTest op, string otherNamespace);
 }
 
+/// <summary>Stage 5: what the operator created for its custom resources, and the verdict on that payload.</summary>
+internal interface IPayloadStage
+{
+    Task<Payload.PayloadReport> InventoryAsync(RunSession session, OperatorUnderTest op);
+}
+
 /// <summary>Deploys the operator from its manifests and waits for its rollout; teardown removes what was applied.</summary>
 internal sealed class DeployStage(HarnessCluster cluster, OperatorSpec spec) : IOperatorStage
 {
@@ -164,6 +170,13 @@ internal sealed class AccessStage(HarnessCluster cluster) : IAccessStage
         var control = AccessReviewMatrix.ControlFrom(RbacModel.From(op.Manifests, manifestsAccount.Namespace), manifestsAccount, target.Namespace);
         return AccessReviewMatrix.AskAsync(cluster.Client, account, otherNamespace, control, session.Cancellation);
     }
+}
+
+/// <summary>The payload inventory on the cluster (<see cref="Payload.PayloadInventory"/>).</summary>
+internal sealed class PayloadStage(HarnessCluster cluster, OperatorProbeOptions options) : IPayloadStage
+{
+    public Task<Payload.PayloadReport> InventoryAsync(RunSession session, OperatorUnderTest op) =>
+        Payload.PayloadInventory.TakeAsync(cluster.Client, op, TimeSpan.FromSeconds(options.PayloadWaitSeconds), options.PayloadFieldManagers, session);
 }
 
 /// <summary>Helpers the cluster stages share.</summary>
