@@ -159,6 +159,18 @@ public static class DataKeys
     /// <summary>For HTTP steps: the token the harness's sink put in its answer (proves the answer came from the sink).</summary>
     public const string SinkToken = "sinkToken";
 
+    /// <summary>For HTTPS steps with a given CA: the names the server's certificate holds (comma-separated).</summary>
+    public const string TlsNames = "tlsNames";
+
+    /// <summary>For HTTPS steps with a given CA: the certificate's notAfter (UTC, ISO 8601).</summary>
+    public const string TlsNotAfter = "tlsNotAfter";
+
+    /// <summary>For HTTPS steps with a given CA: <c>yes</c> when the certificate holds the URL's name.</summary>
+    public const string TlsNameMatch = "tlsNameMatch";
+
+    /// <summary>For HTTPS steps with a given CA: <c>trusted</c>, or the chain problems (<c>NotTimeValid</c>, <c>UntrustedRoot</c>, <c>PartialChain</c>).</summary>
+    public const string TlsChain = "tlsChain";
+
     /// <summary>For Kubernetes steps: the address the request went to and where it came from (injected environment or DNS).</summary>
     public const string ApiServer = "apiServer";
 }

@@ -365,7 +365,7 @@ internal static class Steps
         };
         if (Arg(step, "caPem") is { } caPem)
         {
-            handler.SslOptions = TrustOnly(PemCertificates(caPem));
+            handler.SslOptions = TrustOnly(PemCertificates(caPem), progress);
         }
         else if (Arg(step, "caPath") is { } caPath)
         {
@@ -412,6 +412,14 @@ internal static class Steps
     internal static SocketsHttpHandler DirectHandler() =>
         new() { UseProxy = false, AllowAutoRedirect = false, PooledConnectionLifetime = TimeSpan.Zero };
 
+    /// <summary>The DNS and IP subject alternative names (the CN when there are none).</summary>
+    internal static IEnumerable<string> CertificateNames(X509Certificate2 certificate)
+    {
+        var san = certificate.Extensions.OfType<X509SubjectAlternativeNameExtension>().FirstOrDefault();
+        var names = san is null ? [] : san.EnumerateDnsNames().Concat(san.EnumerateIPAddresses().Select(a => a.ToString())).ToList();
+        return names.Count > 0 ? names : [certificate.GetNameInfo(X509NameType.SimpleName, false)];
+    }
+
     internal static X509Certificate2Collection PemCertificates(string pem)
     {
         var roots = new X509Certificate2Collection();
@@ -419,8 +427,12 @@ internal static class Steps
         return roots;
     }
 
-    /// <summary>TLS options that trust exactly these CAs (the cluster's, or the harness's sink CA), not the system's.</summary>
-    internal static SslClientAuthenticationOptions TrustOnly(X509Certificate2Collection roots)
+    /// <summary>
+    /// TLS options that trust exactly these CAs (the cluster's, the harness's sink CA, a webhook's caBundle), not the
+    /// system's. With <paramref name="progress"/>, what the server presented is recorded (names, validity, whether the
+    /// name matched and the chain built, and why not), never the certificate itself.
+    /// </summary>
+    internal static SslClientAuthenticationOptions TrustOnly(X509Certificate2Collection roots, StepProgress? progress = null)
     {
         return new SslClientAuthenticationOptions
         {
@@ -435,7 +447,16 @@ internal static class Steps
                 chain.ChainPolicy.CustomTrustStore.AddRange(roots);
                 chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
                 var nameOk = (errors & SslPolicyErrors.RemoteCertificateNameMismatch) == 0;
-                return nameOk && chain.Build(new X509Certificate2(certificate));
+                using var presented = new X509Certificate2(certificate);
+                var chainOk = chain.Build(presented);
+                if (progress is not null)
+                {
+                    progress.Set(DataKeys.TlsNames, string.Join(",", CertificateNames(presented)));
+                    progress.Set(DataKeys.TlsNotAfter, presented.NotAfter.ToUniversalTime().ToString("yyyy-MM-ddTHH:mm:ssZ", System.Globalization.CultureInfo.InvariantCulture));
+                    progress.Set(DataKeys.TlsNameMatch, nameOk ? "yes" : "no");
+                    progress.Set(DataKeys.TlsChain, chainOk ? "trusted" : string.Join(",", chain.ChainStatus.Select(c => c.Status.ToString()).Distinct()));
+                }
+                return nameOk && chainOk;
             },
             EnabledSslProtocols = SslProtocols.None,
         };

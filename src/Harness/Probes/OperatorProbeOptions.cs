@@ -143,6 +143,9 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
     /// <summary>What the operator created for its custom resources and the verdict on it; null when not inventoried (no cluster).</summary>
     public Payload.PayloadReport? Payload { get; init; }
 
+    /// <summary>The operator's webhook TLS as checked from the cluster vantage; null when not checked (no cluster).</summary>
+    public Webhooks.WebhookTlsReport? WebhookTls { get; init; }
+
     /// <summary>The outcome of one check.</summary>
     public CheckOutcome this[HardeningCheck check]
     {
@@ -153,6 +156,12 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
                 return Payload is { } p
                     ? new CheckOutcome(check, p.Status, p.Evidence) { Tested = p.Tested }
                     : new CheckOutcome(check, ProbeStatus.Inconclusive, ["no payload inventory ran (it needs a cluster)"]) { Tested = false };
+            }
+            if (check == HardeningCheck.WebhookTlsVerified)
+            {
+                return WebhookTls is { } w
+                    ? new CheckOutcome(check, w.Status, w.Evidence) { Tested = w.Tested }
+                    : new CheckOutcome(check, ProbeStatus.Inconclusive, ["no webhook TLS check ran (it needs a cluster)"]) { Tested = false };
             }
             var outcome = CheckOutcome.Of(check, Probes.Results, Access);
             return check == HardeningCheck.EgressDenied && !EgressCaveats.IsEmpty

@@ -28,6 +28,9 @@ public sealed record ChecklistInputs(
     /// <summary>The payload inventory (what the operator created for its custom resources); null when none was taken (no cluster).</summary>
     public Payload.PayloadReport? Payload { get; init; }
 
+    /// <summary>The webhook TLS check from the cluster vantage; null when none ran (no cluster).</summary>
+    public Webhooks.WebhookTlsReport? WebhookTls { get; init; }
+
     /// <summary>Items judged only under an approximation (item id → what was approximated): a pass there is <see cref="ChecklistStatus.Approximated"/>.</summary>
     public ImmutableDictionary<string, string> Approximations { get; init; } = ImmutableDictionary<string, string>.Empty;
 
@@ -110,7 +113,26 @@ public static class Checklist
         items.Add(FromAccess(HardeningItem.WebhookCaPatch, access, ManifestFindings(inputs, HardeningItem.WebhookCaPatch), "no manifest grants webhook patches"));
         items.Add(FromAccess(HardeningItem.ApiQuarantine, access, ManifestFindings(inputs, HardeningItem.ApiQuarantine), "no manifest grant breaks it"));
         items.Add(FromPayload(inputs.Payload, ManifestFindings(inputs, HardeningItem.PayloadSeparation)));
+        items.Add(FromWebhookTls(inputs.WebhookTls, ManifestFindings(inputs, HardeningItem.WebhookTls)));
         return items.ToImmutable();
+    }
+
+    /// <summary>
+    /// Webhook TLS: the live check's verdict, failed also by what the manifests already show (a webhook's Service or port
+    /// missing, no caBundle and no injector); Skipped when neither applies.
+    /// </summary>
+    private static ChecklistItem FromWebhookTls(Webhooks.WebhookTlsReport? tls, ImmutableArray<string> manifestFindings)
+    {
+        var item = HardeningItem.WebhookTls;
+        var status = !manifestFindings.IsEmpty || tls?.Status == ProbeStatus.Failed ? ChecklistStatus.Failed
+            : tls is null || !tls.Tested ? ChecklistStatus.Skipped
+            : tls.Status == ProbeStatus.Passed ? ChecklistStatus.Passed
+            : ChecklistStatus.Inconclusive;
+        ImmutableArray<string> evidence = tls is null
+            ? ["no TLS check here (it needs a cluster)", .. manifestFindings.DefaultIfEmpty("and the manifests show no webhook without a Service, a port or a CA bundle")]
+            : [.. tls.Evidence, .. manifestFindings];
+        ImmutableArray<string> controls = tls is { Tested: true } ? [.. tls.Evidence.Where(e => e.Contains("control", StringComparison.Ordinal))] : [];
+        return new ChecklistItem(item.Id(), item.Title(), status, evidence, controls, 0);
     }
 
     /// <summary>

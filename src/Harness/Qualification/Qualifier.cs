@@ -9,6 +9,7 @@ using Harness.Rbac;
 using Harness.Runs;
 using Harness.ServiceAccounts;
 using Harness.Vehicles;
+using Harness.Webhooks;
 using k8s.Models;
 
 namespace Harness.Qualification;
@@ -125,7 +126,7 @@ public static class Qualifier
     private static async Task<QualificationReport> ReportAsync(QualifyRequest request, OperatorRunResult result, string where, IEnumerable<string> notes, RunSession session)
     {
         var (hardening, op) = (result.Report, result.Operator);
-        var inputs = await InputsAsync(request, op, session.Cancellation).ConfigureAwait(false) with { Payload = hardening.Payload };
+        var inputs = await InputsAsync(request, op, session.Cancellation).ConfigureAwait(false) with { Payload = hardening.Payload, WebhookTls = hardening.WebhookTls };
         if (result.Approximation is { } approximation)
         {
             inputs = inputs with { Approximations = ImmutableDictionary<string, string>.Empty.Add("egress-default-deny", approximation) };
@@ -152,6 +153,7 @@ public static class Qualifier
         var (signatures, skipped) = await ImagePolicy.VerifyAsync(op.Images, scenario.CosignKey, request.SearchPath, ct).ConfigureAwait(false);
         var rbac = RbacModel.From(op.Manifests, op.Target.Namespace);
         var errors = TokenExposureAnalyzer.Analyze(op.Manifests, rbac, op.Target.Namespace).ToList();
+        errors.AddRange(WebhookAnalyzer.Analyze(op.Manifests, op.Target.Namespace));
         if (op.WorkloadDocument is { } workload && PodTemplates.TryGet(workload.Object, out _, out var spec))
         {
             var account = new ServiceAccountRef(workload.Namespace ?? op.Target.Namespace, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName);
@@ -175,5 +177,6 @@ public static class Qualifier
         : RbacAnalyzer.QuarantineFindings.Contains(findingId) ? HardeningItem.ApiQuarantine
         : findingId is TokenExposureAnalyzer.LegacyToken or TokenExposureAnalyzer.ForeignToken ? HardeningItem.ServiceAccountToken
         : findingId is RbacAnalyzer.PodsElsewhere or RbacAnalyzer.WorkloadsElsewhere ? HardeningItem.PayloadSeparation
+        : findingId is WebhookAnalyzer.ServiceMissing or WebhookAnalyzer.PortMissing or WebhookAnalyzer.CaBundleMissing ? HardeningItem.WebhookTls
         : null;
 }

@@ -67,6 +67,9 @@ public sealed class OperatorRun
     /// <summary>The payload inventory stage; none for a local run.</summary>
     internal IPayloadStage? PayloadStage { get; init; }
 
+    /// <summary>The webhook TLS stage; none for a local run.</summary>
+    internal WebhookTlsStage? WebhookStage { get; init; }
+
     /// <summary>Deploys <paramref name="spec"/> on <paramref name="cluster"/> into a namespace of its own, probes it, and removes what was applied.</summary>
     /// <exception cref="ArgumentException">The options are invalid (the message names the setting), or the vehicle is not a cluster vehicle.</exception>
     public static OperatorRun Deploy(HarnessCluster cluster, OperatorSpec spec, OperatorProbeOptions options)
@@ -118,6 +121,7 @@ public sealed class OperatorRun
         return new OperatorRun(locate, new ClusterVantageStage(cluster, options.ExtraEgressTargets), new ClusterVehicleStage(cluster, options.Vehicle), new AccessStage(cluster), options)
         {
             PayloadStage = new PayloadStage(cluster, options),
+            WebhookStage = new WebhookTlsStage(cluster, options),
         };
     }
 
@@ -184,7 +188,18 @@ public sealed class OperatorRun
                 payload = await clock.TimeAsync(RunPhase.Payload, () => PayloadStage.InventoryAsync(session, op)).ConfigureAwait(false);
                 await session.LogAsync($"  {(payload.Tested ? StatusLabel(payload.Status) : "UNTESTED"),-12} {"payload",-32} {payload.Evidence.FirstOrDefault()}").ConfigureAwait(false);
             }
-            result = new OperatorRunResult(new OperatorHardeningReport(op.Target, probes, answers, op.UnpinnedImages) { EgressCaveats = outside.Caveats, Payload = payload }, op, outside.Approximation);
+            Webhooks.WebhookTlsReport? webhookTls = null;
+            if (WebhookStage is not null)
+            {
+                webhookTls = await clock.TimeAsync(RunPhase.Probes, () => WebhookStage.CheckAsync(session, op, outside)).ConfigureAwait(false);
+                await session.LogAsync($"  {(webhookTls.Tested ? StatusLabel(webhookTls.Status) : "UNTESTED"),-12} {"webhook.tls",-32} {webhookTls.Evidence.FirstOrDefault()}").ConfigureAwait(false);
+            }
+            result = new OperatorRunResult(new OperatorHardeningReport(op.Target, probes, answers, op.UnpinnedImages)
+            {
+                EgressCaveats = outside.Caveats,
+                Payload = payload,
+                WebhookTls = webhookTls,
+            }, op, outside.Approximation);
         }
         finally
         {

@@ -179,6 +179,13 @@ internal sealed class PayloadStage(HarnessCluster cluster, OperatorProbeOptions 
         Payload.PayloadInventory.TakeAsync(cluster.Client, op, TimeSpan.FromSeconds(options.PayloadWaitSeconds), options.PayloadFieldManagers, session);
 }
 
+/// <summary>The webhooks' TLS from the cluster vantage (<see cref="Webhooks.WebhookTls"/>).</summary>
+internal sealed class WebhookTlsStage(HarnessCluster cluster, OperatorProbeOptions options)
+{
+    public Task<Webhooks.WebhookTlsReport> CheckAsync(RunSession session, OperatorUnderTest op, EgressVantage vantage) =>
+        Webhooks.WebhookTls.CheckAsync(cluster.Client, op, vantage.Control, options.NetworkTimeoutMs, session);
+}
+
 /// <summary>Helpers the cluster stages share.</summary>
 internal static class ClusterStages
 {
