@@ -41,7 +41,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
     private static readonly ImmutableArray<string> ChecklistIds =
     [
         "namespace-psa", "rootfs-readonly", "capabilities-dropped", "no-privilege-escalation", "seccomp", "non-root",
-        "egress-default-deny", "serviceaccount-least-privilege", "serviceaccount-token", "images-pinned", "images-signed", "webhook-ca-patch", "api-quarantine",
+        "egress-default-deny", "serviceaccount-least-privilege", "serviceaccount-token", "images-pinned", "images-signed", "webhook-ca-patch", "api-quarantine", "payload-separation", "webhook-tls",
     ];
 
     private static Task<(int Exit, string Out, string Err)> Cli(params string[] args) => CliRunner.RunAsync(args);
@@ -54,7 +54,9 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
 
         report.Checklist.Select(i => i.Id).Should().Equal(ChecklistIds);
         report.Checklist.Where(i => i.Status == ChecklistStatus.Failed).Select(i => i.Id).Should().Equal("images-pinned");
-        report.Checklist.Where(i => i.Status == ChecklistStatus.Skipped).Select(i => i.Id).Should().BeEquivalentTo(["serviceaccount-least-privilege", "serviceaccount-token", "images-signed", "webhook-ca-patch", "api-quarantine"]);
+        report.Checklist.Where(i => i.Status == ChecklistStatus.Skipped).Select(i => i.Id).Should().BeEquivalentTo(["serviceaccount-least-privilege", "serviceaccount-token", "images-signed", "webhook-ca-patch", "api-quarantine", "payload-separation", "webhook-tls"]);
+        report.Checklist.Single(i => i.Id == "payload-separation").Evidence.Should().Contain(e => e.Contains("no manifest grant lets the operator create workloads outside its namespace", StringComparison.Ordinal),
+            "untested without a cluster, and the report says what the manifests did show");
         report.Checklist.Single(i => i.Id == "egress-default-deny").Status.Should().Be(ChecklistStatus.Approximated, "NetworkPolicy was read from the manifests, not enforced");
         report.Mission.Select(m => (m.Check, m.Status, m.Tested)).Should().Equal(
             (HardeningCheck.EgressDenied, ProbeStatus.Passed, true), (HardeningCheck.RootFilesystemReadOnly, ProbeStatus.Passed, true),
@@ -71,7 +73,9 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
         var report = q.Weak!;
 
         report.Checklist.Where(i => i.Status == ChecklistStatus.Failed).Select(i => i.Id).Should().BeEquivalentTo(
-            ["namespace-psa", "rootfs-readonly", "capabilities-dropped", "no-privilege-escalation", "seccomp", "non-root", "egress-default-deny", "serviceaccount-token", "images-pinned", "webhook-ca-patch", "api-quarantine"]);
+            ["namespace-psa", "rootfs-readonly", "capabilities-dropped", "no-privilege-escalation", "seccomp", "non-root", "egress-default-deny", "serviceaccount-token", "images-pinned", "webhook-ca-patch", "api-quarantine", "payload-separation"]);
+        report.Checklist.Single(i => i.Id == "payload-separation").Evidence.Should().Contain(e => e.Contains("RBAC-PODS-ELSEWHERE", StringComparison.Ordinal),
+            "the weak RBAC lets the operator put pods in any namespace, whatever Pod Security it enforces");
         report.Checklist.Single(i => i.Id == "serviceaccount-token").Evidence.Should().Contain(e => e.Contains("SA-LEGACY-TOKEN", StringComparison.Ordinal),
             "the weak manifests carry a legacy token Secret: failed without a cluster");
         report.Checklist.Single(i => i.Id == "api-quarantine").Evidence.Should().Contain(e => e.Contains("RBAC-KUBE-SYSTEM", StringComparison.Ordinal) && e.Contains("rbac.yaml", StringComparison.Ordinal),
@@ -101,8 +105,8 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
 
         var junit = XDocument.Parse(ReportWriters.JUnit(report));
         var checklist = junit.Root!.Elements("testsuite").Single(s => (string?)s.Attribute("name") == "checklist");
-        ((int)checklist.Attribute("tests")!).Should().Be(13);
-        ((int)checklist.Attribute("failures")!).Should().Be(11, "the weak sample fails eleven items, api-quarantine from its RBAC and serviceaccount-token from its legacy token Secret");
+        ((int)checklist.Attribute("tests")!).Should().Be(15);
+        ((int)checklist.Attribute("failures")!).Should().Be(12, "the weak sample fails twelve items: api-quarantine and payload-separation from its RBAC, serviceaccount-token from its legacy token Secret");
         checklist.Elements("testcase").Single(c => (string?)c.Attribute("name") == "rootfs-readonly").Element("failure")!.Value.Should().Contain("fs.root: Failed");
     }
 
@@ -170,7 +174,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
             var dom = await Run(chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", $"file://{html}");
             await Run(chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1600", $"--screenshot={png}", $"file://{html}");
 
-            dom.Should().Contain("<title>rendered: 13 items, 4 checks</title>", "the page's script ran over the rendered table");
+            dom.Should().Contain("<title>rendered: 15 items, 4 checks</title>", "the page's script ran over the rendered table");
             var bytes = await File.ReadAllBytesAsync(png, TestContext.Current.CancellationToken);
             bytes.AsSpan(1, 3).ToArray().Should().Equal("PNG"u8.ToArray());
             var width = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16, 4));
@@ -203,7 +207,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
 
             exit.Should().Be(3, output + error);
             output.Should().Contain("22 probes in").And.Contain("  PASS         fs.root").And.NotContain("every check passed")
-                .And.EndWith("LOCAL APPROXIMATION (docker vehicle, no cluster), not a cluster verdict: NOT QUALIFIED: 8 items untested (SecretsNotReadable, egress-default-deny, serviceaccount-least-privilege, serviceaccount-token, images-pinned, images-signed, webhook-ca-patch, api-quarantine)" + Environment.NewLine);
+                .And.EndWith("LOCAL APPROXIMATION (docker vehicle, no cluster), not a cluster verdict: NOT QUALIFIED: 10 items untested (SecretsNotReadable, egress-default-deny, serviceaccount-least-privilege, serviceaccount-token, images-pinned, images-signed, webhook-ca-patch, api-quarantine, payload-separation, webhook-tls)" + Environment.NewLine);
             Directory.GetFiles(dir.FullName).Select(Path.GetFileName).Should().BeEquivalentTo(ReportWriters.FileNames);
             (await File.ReadAllTextAsync(Path.Combine(dir.FullName, "qualification.md"), TestContext.Current.CancellationToken))
                 .Should().Contain("| Images pinned by digest (`images-pinned`) | SKIPPED |").And.Contain("not required here (imagePolicy.requireDigest: false)");
@@ -222,10 +226,10 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
         try
         {
             var (exit, output, error) = await Cli("qualify", "--scenario", RepoPaths.File("fixtures/scenarios/greeter-docker.yaml"), "--output", dir.FullName,
-                "--waive", "SecretsNotReadable,egress-default-deny,serviceaccount-least-privilege,serviceaccount-token,images-pinned,images-signed,webhook-ca-patch,api-quarantine");
+                "--waive", "SecretsNotReadable,egress-default-deny,serviceaccount-least-privilege,serviceaccount-token,images-pinned,images-signed,webhook-ca-patch,api-quarantine,payload-separation,webhook-tls");
 
             exit.Should().Be(0, output + error);
-            output.Should().EndWith("not a cluster verdict: QUALIFIED WITH WAIVERS: every other item was tested and passed; waived: SecretsNotReadable, egress-default-deny, serviceaccount-least-privilege, serviceaccount-token, images-pinned, images-signed, webhook-ca-patch, api-quarantine" + Environment.NewLine);
+            output.Should().EndWith("not a cluster verdict: QUALIFIED WITH WAIVERS: every other item was tested and passed; waived: SecretsNotReadable, egress-default-deny, serviceaccount-least-privilege, serviceaccount-token, images-pinned, images-signed, webhook-ca-patch, api-quarantine, payload-separation, webhook-tls" + Environment.NewLine);
             (await File.ReadAllTextAsync(Path.Combine(dir.FullName, "qualification.md"), TestContext.Current.CancellationToken)).Should().Contain("| APPROXIMATED (WAIVED) |");
         }
         finally
