@@ -45,8 +45,8 @@ public abstract class OperatorHardeningTests<TFixture> : IClassFixture<TFixture>
 /// <summary>
 /// Opt-in facts beyond the mission's four (which it includes): the ServiceAccount's quarantine in the API (admission
 /// objects, PodSecurity labels and RBAC outside its namespace, foreign CRDs, kube-system configuration), each a
-/// SubjectAccessReview with the same control as the access matrix; and the pod's token exposure (no long-lived or
-/// unbound token). <c>public class MyOperatorHardening : OperatorExtendedHardeningTests&lt;MyOperatorFixture&gt; {}</c>
+/// SubjectAccessReview with the same control as the access matrix; the pod's token exposure (no long-lived or unbound
+/// token); the payload the operator creates (Pod Security, its own account, RBAC); and its webhooks' TLS. <c>public class MyOperatorHardening : OperatorExtendedHardeningTests&lt;MyOperatorFixture&gt; {}</c>
 /// </summary>
 /// <typeparam name="TFixture">The operator's fixture.</typeparam>
 public abstract class OperatorExtendedHardeningTests<TFixture> : OperatorHardeningTests<TFixture>
@@ -59,4 +59,27 @@ public abstract class OperatorExtendedHardeningTests<TFixture> : OperatorHardeni
     /// <summary>The pod holds no token, or one bound to the pod that expires or is rotated within a day (read from its claims; the token is never printed).</summary>
     [Fact]
     public Task ServiceAccountTokenIsBoundAndShortLived() => Check(HardeningCheck.TokenBound);
+
+    /// <summary>
+    /// What the operator creates for its custom resources meets restricted, does not run as its account and gets no
+    /// dangerous RBAC. Skipped, with the reason, when there is nothing to inventory (no CRD or no custom resource in the manifests).
+    /// </summary>
+    [Fact]
+    public Task PayloadIsSeparated() => CheckWhereApplicable(HardeningCheck.PayloadSeparated);
+
+    /// <summary>
+    /// Every Service-backed webhook's certificate is verified by the caBundle alone, for the Service's name, unexpired,
+    /// with the name-check control holding. Skipped, with the reason, when the manifests declare no admission webhook.
+    /// </summary>
+    [Fact]
+    public Task WebhookTlsIsVerified() => CheckWhereApplicable(HardeningCheck.WebhookTlsVerified);
+
+    /// <summary>Like <see cref="OperatorHardeningTests{TFixture}.Check"/>, but a check with nothing to judge (no webhook, no custom resource) skips with the report's reason instead of failing.</summary>
+    protected static async Task CheckWhereApplicable(HardeningCheck check)
+    {
+        var report = (await FixtureAsync().ConfigureAwait(false)).RequireReport();
+        var outcome = report[check];
+        Assert.SkipWhen(!outcome.Tested, $"{check} does not apply here: {string.Join("; ", outcome.Evidence)}");
+        await Check(check).ConfigureAwait(false);
+    }
 }

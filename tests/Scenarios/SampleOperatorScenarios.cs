@@ -124,6 +124,23 @@ public abstract class WeakGreeterIsCaught<TFixture> : IClassFixture<TFixture>
 
 public sealed class WeakGreeterIsCaughtByTwinPod : WeakGreeterIsCaught<WeakGreeterFixture>;
 
+/// <summary>The weak operator runs a privileged presenter Pod under its own account for each Greeting: the payload inventory catches it (#15).</summary>
+public sealed class WeakGreeterPayloadIsCaught(WeakGreeterFixture fixture) : IClassFixture<WeakGreeterFixture>
+{
+    [Fact]
+    public void Payload_APrivilegedPresenterUnderTheOperatorsAccount()
+    {
+        var check = fixture.RequireReport()[HardeningCheck.PayloadSeparated];
+        check.Should().Fail("PAYLOAD-POD-SECURITY: Pod ", "the presenter Pod is privileged and runs as root");
+        check.Should().Fail("PAYLOAD-OPERATOR-ACCOUNT: Pod ", "it runs under greeter-operator");
+        check.Should().Fail("control held", "the operator reconciled the Greeting");
+    }
+
+    [Fact]
+    public void WebhookTls_DoesNotApply_TheSampleHasNoWebhook() =>
+        fixture.RequireReport()[HardeningCheck.WebhookTlsVerified].Tested.Should().BeFalse();
+}
+
 public sealed class WeakGreeterIsCaughtByEphemeralContainer : WeakGreeterIsCaught<WeakGreeterEphemeralFixture>;
 
 public sealed class WeakGreeterIsCaughtByDirectExec : WeakGreeterIsCaught<WeakGreeterDirectExecFixture>;
