@@ -32,6 +32,43 @@ public static class TokenExposureAnalyzer
     private const string TokenSecretType = "kubernetes.io/service-account-token";
     private const string AccountAnnotation = "kubernetes.io/service-account.name";
 
+    /// <summary>The Secrets a pod spec mounts (secret volumes and projected secret sources): volume name and Secret name. Pure.</summary>
+    public static IEnumerable<(string Volume, string Secret)> MountedSecrets(V1PodSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        return (spec.Volumes ?? []).SelectMany(v => new[] { v.Secret?.SecretName }
+            .Concat((v.Projected?.Sources ?? []).Select(s => s.Secret?.Name))
+            .Where(n => !string.IsNullOrEmpty(n))
+            .Select(n => (v.Name, n!)));
+    }
+
+    /// <summary>
+    /// The running pod's view: which of the Secrets it mounts are ServiceAccount tokens of another account, given the
+    /// type and account annotation of each as the API server holds them (null for a Secret that does not exist). Pure.
+    /// </summary>
+    /// <param name="spec">The pod's spec.</param>
+    /// <param name="subject">How findings name the pod (<c>Pod ns/name</c>).</param>
+    /// <param name="secrets">Secret name → its type and <c>kubernetes.io/service-account.name</c> annotation.</param>
+    public static ImmutableArray<Finding> ForeignTokenMounts(V1PodSpec spec, string subject, IReadOnlyDictionary<string, (string? Type, string? Account)> secrets)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(secrets);
+        var account = string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName;
+        return [.. MountedSecrets(spec)
+            .Where(m => secrets.TryGetValue(m.Secret, out var s) && s.Type == TokenSecretType && (s.Account ?? "") != account)
+            .Select(m => ForeignTokenFinding(subject, m.Volume, m.Secret, secrets[m.Secret].Account ?? "(unnamed)", account, "cluster", 1))];
+    }
+
+    /// <summary>The annotation naming a token Secret's ServiceAccount.</summary>
+    public const string TokenAccountAnnotation = AccountAnnotation;
+
+    /// <summary>The Secret type of a legacy ServiceAccount token.</summary>
+    public const string TokenType = TokenSecretType;
+
+    private static Finding ForeignTokenFinding(string subject, string volume, string secret, string owner, string account, string path, int line) =>
+        new(ForeignToken, FindingSeverity.Error, subject,
+            $"volume \"{volume}\" mounts the token Secret {secret} of ServiceAccount {owner}, not its own ({account}): the pod can act as that account", path, line);
+
     /// <summary>The findings for every workload and Secret in <paramref name="documents"/>.</summary>
     public static ImmutableArray<Finding> Analyze(IReadOnlyList<ManifestDocument> documents, RbacModel rbac, string defaultNamespace = "default")
     {
@@ -58,19 +95,15 @@ public static class TokenExposureAnalyzer
             var ns = doc.Namespace ?? defaultNamespace;
             var subject = $"{doc.Kind} {ns}/{doc.Name}";
             var account = string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName;
+            foreach (var (volumeName, secretName) in MountedSecrets(spec))
+            {
+                if (tokenSecrets.TryGetValue((ns, secretName), out var owner) && owner != account)
+                {
+                    findings.Add(ForeignTokenFinding(subject, volumeName, secretName, owner, account, doc.Path, doc.Line));
+                }
+            }
             foreach (var volume in spec.Volumes ?? [])
             {
-                var secretNames = new[] { volume.Secret?.SecretName }
-                    .Concat((volume.Projected?.Sources ?? []).Select(s => s.Secret?.Name))
-                    .Where(n => !string.IsNullOrEmpty(n));
-                foreach (var secretName in secretNames)
-                {
-                    if (tokenSecrets.TryGetValue((ns, secretName!), out var owner) && owner != account)
-                    {
-                        findings.Add(new Finding(ForeignToken, FindingSeverity.Error, subject,
-                            $"volume \"{volume.Name}\" mounts the token Secret {secretName} of ServiceAccount {owner}, not its own ({account}): the pod can act as that account", doc.Path, doc.Line));
-                    }
-                }
                 foreach (var token in (volume.Projected?.Sources ?? []).Select(s => s.ServiceAccountToken).Where(t => t is not null))
                 {
                     if (token!.ExpirationSeconds is { } seconds && seconds > MaxProjectedLifetimeSeconds)

@@ -143,6 +143,9 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
     /// <summary>What the operator created for its custom resources and the verdict on it; null when not inventoried (no cluster).</summary>
     public Payload.PayloadReport? Payload { get; init; }
 
+    /// <summary>Secrets the running pod mounts that are another ServiceAccount's token (from the API server); they fail the token check.</summary>
+    public ImmutableArray<Preflight.Finding> ForeignTokens { get; init; } = [];
+
     /// <summary>The operator's webhook TLS as checked from the cluster vantage; null when not checked (no cluster).</summary>
     public Webhooks.WebhookTlsReport? WebhookTls { get; init; }
 
@@ -164,6 +167,15 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
                     : new CheckOutcome(check, ProbeStatus.Inconclusive, ["no webhook TLS check ran (it needs a cluster)"]) { Tested = false };
             }
             var outcome = CheckOutcome.Of(check, Probes.Results, Access);
+            if (check == HardeningCheck.TokenBound && !ForeignTokens.IsEmpty)
+            {
+                outcome = outcome with
+                {
+                    Status = ProbeStatus.Failed,
+                    Evidence = [.. outcome.Evidence, .. ForeignTokens.Select(f => $"on the cluster: {f.Subject} {f.Message} ({f.Id})")],
+                    Tested = true,
+                };
+            }
             return check == HardeningCheck.EgressDenied && !EgressCaveats.IsEmpty
                 ? outcome with { Evidence = [.. outcome.Evidence, .. EgressCaveats.Select(c => "caveat: " + c)] }
                 : outcome;

@@ -25,6 +25,9 @@ public sealed record ChecklistInputs(
     /// </summary>
     public ImmutableDictionary<HardeningItem, ImmutableArray<string>> ManifestFindings { get; init; } = ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty;
 
+    /// <summary>What the cluster showed against an item besides the probes (a mounted token Secret of another account): each fails its item.</summary>
+    public ImmutableDictionary<HardeningItem, ImmutableArray<string>> ClusterFindings { get; init; } = ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty;
+
     /// <summary>The payload inventory (what the operator created for its custom resources); null when none was taken (no cluster).</summary>
     public Payload.PayloadReport? Payload { get; init; }
 
@@ -87,7 +90,7 @@ public static class Checklist
                 .Select(r => $"{r.Probe.Id}: {r.Evidence.Control!.Proves} ({(r.Evidence.Control.Succeeded ? "held" : "FAILED")})")
                 .ToImmutableArray();
             var duration = results.Select(r => r.Evidence.DurationMs).DefaultIfEmpty(0).Max();
-            if (ManifestFindings(inputs, item) is { IsEmpty: false } found)
+            if (ManifestFindings(inputs, item).AddRange(inputs.ClusterFindings.TryGetValue(item, out var seen) ? seen.Select(f => $"on the cluster: {f}") : []) is { IsEmpty: false } found)
             {
                 status = ChecklistStatus.Failed;
                 evidence = [.. evidence.Where(_ => statuses.Count > 0), .. found];

@@ -126,7 +126,14 @@ public static class Qualifier
     private static async Task<QualificationReport> ReportAsync(QualifyRequest request, OperatorRunResult result, string where, IEnumerable<string> notes, RunSession session)
     {
         var (hardening, op) = (result.Report, result.Operator);
-        var inputs = await InputsAsync(request, op, session.Cancellation).ConfigureAwait(false) with { Payload = hardening.Payload, WebhookTls = hardening.WebhookTls };
+        var inputs = await InputsAsync(request, op, session.Cancellation).ConfigureAwait(false) with
+        {
+            Payload = hardening.Payload,
+            WebhookTls = hardening.WebhookTls,
+            ClusterFindings = hardening.ForeignTokens.IsEmpty
+                ? ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty
+                : ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty.Add(HardeningItem.ServiceAccountToken, [.. hardening.ForeignTokens.Select(f => $"{f.Subject} {f.Message} ({f.Id})")]),
+        };
         if (result.Approximation is { } approximation)
         {
             inputs = inputs with { Approximations = ImmutableDictionary<string, string>.Empty.Add("egress-default-deny", approximation) };

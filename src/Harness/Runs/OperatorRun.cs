@@ -183,8 +183,10 @@ public sealed class OperatorRun
                 }
             }
             Payload.PayloadReport? payload = null;
+            ImmutableArray<Preflight.Finding> foreignTokens = [];
             if (PayloadStage is not null)
             {
+                foreignTokens = await PayloadStage.ForeignTokensAsync(session, op).ConfigureAwait(false);
                 payload = await clock.TimeAsync(RunPhase.Payload, () => PayloadStage.InventoryAsync(session, op)).ConfigureAwait(false);
                 await session.LogAsync($"  {(payload.Tested ? StatusLabel(payload.Status) : "UNTESTED"),-12} {"payload",-32} {payload.Evidence.FirstOrDefault()}").ConfigureAwait(false);
             }
@@ -199,6 +201,7 @@ public sealed class OperatorRun
                 EgressCaveats = outside.Caveats,
                 Payload = payload,
                 WebhookTls = webhookTls,
+                ForeignTokens = foreignTokens,
             }, op, outside.Approximation);
         }
         finally

@@ -45,6 +45,8 @@ internal interface IAccessStage
 internal interface IPayloadStage
 {
     Task<Payload.PayloadReport> InventoryAsync(RunSession session, OperatorUnderTest op);
+
+    Task<ImmutableArray<Preflight.Finding>> ForeignTokensAsync(RunSession session, OperatorUnderTest op);
 }
 
 /// <summary>Deploys the operator from its manifests and waits for its rollout; teardown removes what was applied.</summary>
@@ -177,6 +179,10 @@ internal sealed class PayloadStage(HarnessCluster cluster, OperatorProbeOptions 
 {
     public Task<Payload.PayloadReport> InventoryAsync(RunSession session, OperatorUnderTest op) =>
         Payload.PayloadInventory.TakeAsync(cluster.Client, op, TimeSpan.FromSeconds(options.PayloadWaitSeconds), options.PayloadFieldManagers, session);
+
+    /// <summary>The running pod's mounted Secrets that are another account's token (type and annotation read from the API server; their data is never kept).</summary>
+    public Task<ImmutableArray<Preflight.Finding>> ForeignTokensAsync(RunSession session, OperatorUnderTest op) =>
+        ClusterStages.ForeignTokenMountsAsync(cluster.Client, op.Target, session.Cancellation);
 }
 
 /// <summary>The webhooks' TLS from the cluster vantage (<see cref="Webhooks.WebhookTls"/>).</summary>
@@ -189,6 +195,26 @@ internal sealed class WebhookTlsStage(HarnessCluster cluster, OperatorProbeOptio
 /// <summary>Helpers the cluster stages share.</summary>
 internal static class ClusterStages
 {
+    /// <summary>Which Secrets the operator's pod mounts are ServiceAccount tokens of another account, as the API server holds them.</summary>
+    public static async Task<ImmutableArray<Preflight.Finding>> ForeignTokenMountsAsync(IKubernetes client, OperatorTarget target, CancellationToken ct)
+    {
+        var secrets = new Dictionary<string, (string? Type, string? Account)>(StringComparer.Ordinal);
+        foreach (var (_, name) in ServiceAccounts.TokenExposureAnalyzer.MountedSecrets(target.PodSpec).DistinctBy(m => m.Secret))
+        {
+            try
+            {
+                var secret = await client.CoreV1.ReadNamespacedSecretAsync(name, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+                // Only the type and the account annotation are kept; the token never leaves this method.
+                secrets[name] = (secret.Type, secret.Metadata?.Annotations is { } a && a.TryGetValue(ServiceAccounts.TokenExposureAnalyzer.TokenAccountAnnotation, out var account) ? account : null);
+            }
+            catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                // Not there: the pod would not start with it; nothing to judge.
+            }
+        }
+        return ServiceAccounts.TokenExposureAnalyzer.ForeignTokenMounts(target.PodSpec, $"Pod {target.Namespace}/{target.PodName ?? target.Workload.ToString()}", secrets);
+    }
+
     /// <summary>The namespace's enforce label, "" when it has none.</summary>
     public static async Task<string> NamespaceEnforceAsync(IKubernetes client, string ns, CancellationToken ct)
     {
