@@ -80,6 +80,10 @@ internal static class WebhookTls
         var names = Data(attempt, DataKeys.TlsNames) ?? Data(control, DataKeys.TlsNames) ?? "?";
         var notAfter = Data(attempt, DataKeys.TlsNotAfter) ?? Data(control, DataKeys.TlsNotAfter);
         var facts = $"certificate names [{names}], notAfter {notAfter ?? "?"}";
+        if (attempt.Outcome == StepOutcomes.Succeeded && attempt.HttpStatus == 404)
+        {
+            return (ProbeStatus.Failed, $"{who}: TLS verified, but nothing serves {endpoint.Path} (HTTP 404): the API server's calls would fail; {facts}; control held");
+        }
         if (attempt.Outcome == StepOutcomes.Succeeded)
         {
             var soon = notAfter is not null && DateTimeOffset.TryParse(notAfter, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var end) && end - now < ExpiryWarning

@@ -107,6 +107,16 @@ public sealed class WebhookTlsTests(DockerFixture docker)
     }
 
     [Fact]
+    public void Judge_AVerifiedCertificateOnAPathNothingServes_Fails()
+    {
+        var control = Result("c", StepOutcomes.Failed, "TLS", (DataKeys.TlsNameMatch, "no"));
+        var attempt = Result("a", StepOutcomes.Succeeded, null, (DataKeys.TlsNameMatch, "yes")) with { HttpStatus = 404 };
+
+        WebhookTls.Judge(Endpoint, attempt, control, DateTimeOffset.UtcNow).Line.Should().Contain("nothing serves /validate (HTTP 404)");
+        WebhookTls.Judge(Endpoint, attempt, control, DateTimeOffset.UtcNow).Status.Should().Be(ProbeStatus.Failed);
+    }
+
+    [Fact]
     public void Plan_TheControlConnectsToTheServiceAddressUnderAReservedName()
     {
         var plan = WebhookTls.Plan([Endpoint], 3000);
