@@ -115,44 +115,28 @@ public static class Checklist
                 [.. inputs.Signatures.Select(kv => $"{kv.Key}: {kv.Value}")], [], 0));
         items.Add(FromAccess(HardeningItem.WebhookCaPatch, access, ManifestFindings(inputs, HardeningItem.WebhookCaPatch), "no manifest grants webhook patches"));
         items.Add(FromAccess(HardeningItem.ApiQuarantine, access, ManifestFindings(inputs, HardeningItem.ApiQuarantine), "no manifest grant breaks it"));
-        items.Add(FromPayload(inputs.Payload, ManifestFindings(inputs, HardeningItem.PayloadSeparation)));
-        items.Add(FromWebhookTls(inputs.WebhookTls, ManifestFindings(inputs, HardeningItem.WebhookTls)));
+        items.Add(FromLiveCheck(HardeningItem.PayloadSeparation, inputs.Payload is { } p ? (p.Status, p.Tested, p.Evidence) : null,
+            ManifestFindings(inputs, HardeningItem.PayloadSeparation),
+            "no payload inventory here (it needs a cluster and a custom resource)", "and no manifest grant lets the operator create workloads outside its namespace"));
+        items.Add(FromLiveCheck(HardeningItem.WebhookTls, inputs.WebhookTls is { } w ? (w.Status, w.Tested, w.Evidence) : null,
+            ManifestFindings(inputs, HardeningItem.WebhookTls),
+            "no TLS check here (it needs a cluster)", "and the manifests show no webhook without a Service, a port or a CA bundle"));
         return items.ToImmutable();
     }
 
     /// <summary>
-    /// Webhook TLS: the live check's verdict, failed also by what the manifests already show (a webhook's Service or port
-    /// missing, no caBundle and no injector); Skipped when neither applies.
+    /// An item judged by a live check of its own (the payload inventory, webhook TLS), failed also by what the manifests
+    /// already show; Skipped when the check did not run or had nothing to judge, and nothing in the manifests fails it.
+    /// Controls are the check's evidence lines that report one.
     /// </summary>
-    private static ChecklistItem FromWebhookTls(Webhooks.WebhookTlsReport? tls, ImmutableArray<string> manifestFindings)
+    private static ChecklistItem FromLiveCheck(HardeningItem item, (ProbeStatus Status, bool Tested, ImmutableArray<string> Evidence)? live, ImmutableArray<string> manifestFindings, string whenNotRun, string whenNoFinding)
     {
-        var item = HardeningItem.WebhookTls;
-        var status = !manifestFindings.IsEmpty || tls?.Status == ProbeStatus.Failed ? ChecklistStatus.Failed
-            : tls is null || !tls.Tested ? ChecklistStatus.Skipped
-            : tls.Status == ProbeStatus.Passed ? ChecklistStatus.Passed
+        var status = !manifestFindings.IsEmpty || live?.Status == ProbeStatus.Failed ? ChecklistStatus.Failed
+            : live is not { Tested: true } ? ChecklistStatus.Skipped
+            : live.Value.Status == ProbeStatus.Passed ? ChecklistStatus.Passed
             : ChecklistStatus.Inconclusive;
-        ImmutableArray<string> evidence = tls is null
-            ? ["no TLS check here (it needs a cluster)", .. manifestFindings.DefaultIfEmpty("and the manifests show no webhook without a Service, a port or a CA bundle")]
-            : [.. tls.Evidence, .. manifestFindings];
-        ImmutableArray<string> controls = tls is { Tested: true } ? [.. tls.Evidence.Where(e => e.Contains("control", StringComparison.Ordinal))] : [];
-        return new ChecklistItem(item.Id(), item.Title(), status, evidence, controls, 0);
-    }
-
-    /// <summary>
-    /// Operator and payload separation: the live inventory's verdict, failed also by grants in the manifests that let the
-    /// operator place workloads outside its namespace; Skipped when there was no inventory and no such grant.
-    /// </summary>
-    private static ChecklistItem FromPayload(Payload.PayloadReport? payload, ImmutableArray<string> manifestGrants)
-    {
-        var item = HardeningItem.PayloadSeparation;
-        var status = !manifestGrants.IsEmpty || payload?.Status == ProbeStatus.Failed ? ChecklistStatus.Failed
-            : payload is null || !payload.Tested ? ChecklistStatus.Skipped
-            : payload.Status == ProbeStatus.Passed ? ChecklistStatus.Passed
-            : ChecklistStatus.Inconclusive;
-        ImmutableArray<string> evidence = payload is null
-            ? ["no payload inventory here (it needs a cluster and a custom resource)", .. manifestGrants.DefaultIfEmpty("and no manifest grant lets the operator create workloads outside its namespace")]
-            : [.. payload.Evidence, .. manifestGrants];
-        ImmutableArray<string> controls = payload is { Tested: true } ? [.. payload.Evidence.Where(e => e.StartsWith("control", StringComparison.Ordinal))] : [];
+        ImmutableArray<string> evidence = live is { } l ? [.. l.Evidence, .. manifestFindings] : [whenNotRun, .. manifestFindings.DefaultIfEmpty(whenNoFinding)];
+        ImmutableArray<string> controls = live is { Tested: true } ? [.. live.Value.Evidence.Where(e => e.Contains("control", StringComparison.Ordinal))] : [];
         return new ChecklistItem(item.Id(), item.Title(), status, evidence, controls, 0);
     }
 
