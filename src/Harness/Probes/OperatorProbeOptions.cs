@@ -146,6 +146,9 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
     /// <summary>Secrets the running pod mounts that are another ServiceAccount's token (from the API server); they fail the token check.</summary>
     public ImmutableArray<Preflight.Finding> ForeignTokens { get; init; } = [];
 
+    /// <summary>A finding as one evidence line: <c>subject message (ID)</c>.</summary>
+    internal static string FindingLine(Preflight.Finding finding) => $"{finding.Subject} {finding.Message} ({finding.Id})";
+
     /// <summary>The operator's webhook TLS as checked from the cluster vantage; null when not checked (no cluster).</summary>
     public Webhooks.WebhookTlsReport? WebhookTls { get; init; }
 
@@ -172,7 +175,7 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
                 outcome = outcome with
                 {
                     Status = ProbeStatus.Failed,
-                    Evidence = [.. outcome.Evidence, .. ForeignTokens.Select(f => $"on the cluster: {f.Subject} {f.Message} ({f.Id})")],
+                    Evidence = [.. outcome.Evidence, .. ForeignTokens.Select(f => $"on the cluster: {FindingLine(f)}")],
                     Tested = true,
                 };
             }

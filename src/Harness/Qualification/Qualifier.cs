@@ -132,7 +132,7 @@ public static class Qualifier
             WebhookTls = hardening.WebhookTls,
             ClusterFindings = hardening.ForeignTokens.IsEmpty
                 ? ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty
-                : ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty.Add(HardeningItem.ServiceAccountToken, [.. hardening.ForeignTokens.Select(f => $"{f.Subject} {f.Message} ({f.Id})")]),
+                : ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty.Add(HardeningItem.ServiceAccountToken, [.. hardening.ForeignTokens.Select(OperatorHardeningReport.FindingLine)]),
         };
         if (result.Approximation is { } approximation)
         {

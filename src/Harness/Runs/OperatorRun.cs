@@ -39,7 +39,7 @@ public sealed record OperatorRunResult(OperatorHardeningReport Report, OperatorU
 /// <item>locate the operator (deploy it from its manifests, find it on the cluster, or read it from its manifests for a local run);</item>
 /// <item>start the outside vantage (<see cref="EgressVantage"/>: the egress destinations and the control that proves them reachable);</item>
 /// <item>start the vehicle that carries the agent into the operator's security context, and run the probe plan;</item>
-/// <item>ask the access matrix (SubjectAccessReviews; none without a cluster);</item>
+/// <item>ask the access matrix (SubjectAccessReviews) and read which other accounts' tokens the pod mounts (none without a cluster);</item>
 /// <item>take the payload inventory: what the operator created for its custom resources, judged as the operator is (none without a cluster);</item>
 /// <item>tear down in reverse order, on success, failure and cancellation alike.</item>
 /// </list>
@@ -174,19 +174,19 @@ public sealed class OperatorRun
             }
 
             ImmutableArray<AccessAnswer> answers = [];
+            ImmutableArray<Preflight.Finding> foreignTokens = [];
             if (access is not null)
             {
-                answers = await clock.TimeAsync(RunPhase.AccessMatrix, () => access.AskAsync(session, op, options.OtherNamespace)).ConfigureAwait(false);
+                (answers, foreignTokens) = await clock.TimeAsync(RunPhase.AccessMatrix, async () =>
+                    (await access.AskAsync(session, op, options.OtherNamespace).ConfigureAwait(false), await access.ForeignTokensAsync(session, op).ConfigureAwait(false))).ConfigureAwait(false);
                 foreach (var a in answers)
                 {
                     await session.LogAsync($"  {StatusLabel(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
                 }
             }
             Payload.PayloadReport? payload = null;
-            ImmutableArray<Preflight.Finding> foreignTokens = [];
             if (PayloadStage is not null)
             {
-                foreignTokens = await PayloadStage.ForeignTokensAsync(session, op).ConfigureAwait(false);
                 payload = await clock.TimeAsync(RunPhase.Payload, () => PayloadStage.InventoryAsync(session, op)).ConfigureAwait(false);
                 await session.LogAsync($"  {(payload.Tested ? StatusLabel(payload.Status) : "UNTESTED"),-12} {"payload",-32} {payload.Evidence.FirstOrDefault()}").ConfigureAwait(false);
             }

@@ -35,18 +35,18 @@ internal interface IVehicleStage
     Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, EgressVantage vantage);
 }
 
-/// <summary>Stage 4: what the operator's ServiceAccount may do, asked of the API server.</summary>
+/// <summary>Stage 4: what the operator's ServiceAccount may do, and which other accounts' tokens its pod holds, asked of the API server.</summary>
 internal interface IAccessStage
 {
     Task<ImmutableArray<AccessAnswer>> AskAsync(RunSession session, OperatorUnderTest op, string otherNamespace);
+
+    Task<ImmutableArray<Preflight.Finding>> ForeignTokensAsync(RunSession session, OperatorUnderTest op);
 }
 
 /// <summary>Stage 5: what the operator created for its custom resources, and the verdict on that payload.</summary>
 internal interface IPayloadStage
 {
     Task<Payload.PayloadReport> InventoryAsync(RunSession session, OperatorUnderTest op);
-
-    Task<ImmutableArray<Preflight.Finding>> ForeignTokensAsync(RunSession session, OperatorUnderTest op);
 }
 
 /// <summary>Deploys the operator from its manifests and waits for its rollout; teardown removes what was applied.</summary>
@@ -172,6 +172,10 @@ internal sealed class AccessStage(HarnessCluster cluster) : IAccessStage
         var control = AccessReviewMatrix.ControlFrom(RbacModel.From(op.Manifests, manifestsAccount.Namespace), manifestsAccount, target.Namespace);
         return AccessReviewMatrix.AskAsync(cluster.Client, account, otherNamespace, control, session.Cancellation);
     }
+
+    /// <summary>The running pod's mounted Secrets that are another account's token (type and annotation read from the API server; their data is never kept).</summary>
+    public Task<ImmutableArray<Preflight.Finding>> ForeignTokensAsync(RunSession session, OperatorUnderTest op) =>
+        ClusterStages.ForeignTokenMountsAsync(cluster.Client, op.Target, session.Cancellation);
 }
 
 /// <summary>The payload inventory on the cluster (<see cref="Payload.PayloadInventory"/>).</summary>
@@ -179,10 +183,6 @@ internal sealed class PayloadStage(HarnessCluster cluster, OperatorProbeOptions 
 {
     public Task<Payload.PayloadReport> InventoryAsync(RunSession session, OperatorUnderTest op) =>
         Payload.PayloadInventory.TakeAsync(cluster.Client, op, TimeSpan.FromSeconds(options.PayloadWaitSeconds), options.PayloadFieldManagers, session);
-
-    /// <summary>The running pod's mounted Secrets that are another account's token (type and annotation read from the API server; their data is never kept).</summary>
-    public Task<ImmutableArray<Preflight.Finding>> ForeignTokensAsync(RunSession session, OperatorUnderTest op) =>
-        ClusterStages.ForeignTokenMountsAsync(cluster.Client, op.Target, session.Cancellation);
 }
 
 /// <summary>The webhooks' TLS from the cluster vantage (<see cref="Webhooks.WebhookTls"/>).</summary>

@@ -89,6 +89,9 @@ public sealed class OperatorRunTests
             j.Events.Add("access " + otherNamespace);
             return Task.FromResult(ImmutableArray<AccessAnswer>.Empty);
         }
+
+        public Task<ImmutableArray<Harness.Preflight.Finding>> ForeignTokensAsync(RunSession session, OperatorUnderTest op) =>
+            Task.FromResult(ImmutableArray<Harness.Preflight.Finding>.Empty);
     }
 
     private static OperatorRun Run(Journal j, Exception? startFails = null, Exception? probeFails = null, bool access = true) =>
