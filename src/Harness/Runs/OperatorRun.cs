@@ -193,7 +193,7 @@ public sealed class OperatorRun
             Webhooks.WebhookTlsReport? webhookTls = null;
             if (WebhookStage is not null)
             {
-                webhookTls = await clock.TimeAsync(RunPhase.Probes, () => WebhookStage.CheckAsync(session, op, outside)).ConfigureAwait(false);
+                webhookTls = await clock.TimeAsync(RunPhase.WebhookTls, () => WebhookStage.CheckAsync(session, op, outside)).ConfigureAwait(false);
                 await session.LogAsync($"  {(webhookTls.Tested ? StatusLabel(webhookTls.Status) : "UNTESTED"),-12} {"webhook.tls",-32} {webhookTls.Evidence.FirstOrDefault()}").ConfigureAwait(false);
             }
             result = new OperatorRunResult(new OperatorHardeningReport(op.Target, probes, answers, op.UnpinnedImages)

@@ -29,6 +29,9 @@ public enum RunPhase
 
     /// <summary>Waiting for the operator to act on its custom resources and taking the payload inventory.</summary>
     Payload,
+
+    /// <summary>Checking the operator's webhooks' TLS from the cluster vantage.</summary>
+    WebhookTls,
 }
 
 /// <summary>How long one phase took.</summary>
