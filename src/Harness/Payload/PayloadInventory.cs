@@ -19,7 +19,7 @@ namespace Harness.Payload;
 /// <param name="Created">What it created or changed, and why each counts as its own.</param>
 /// <param name="Findings">What is wrong with it (errors fail; warnings are evidence).</param>
 /// <param name="Evidence">One line per fact: the custom resources, the managers, the control, where the payload lives.</param>
-public sealed record PayloadReport(ProbeStatus Status, ImmutableArray<CreatedObject> Created, ImmutableArray<Finding> Findings, ImmutableArray<string> Evidence)
+public sealed record PayloadReport(ProbeStatus Status, ImmutableArray<CreatedObject> Created, ImmutableArray<Finding> Findings, ImmutableArray<string> Evidence) : ILiveCheckReport
 {
     /// <summary>False when there was nothing to inventory (no CustomResourceDefinition or no custom resource): the item is untested, not failed.</summary>
     public bool Tested { get; init; } = true;

@@ -157,17 +157,12 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
     {
         get
         {
-            if (check == HardeningCheck.PayloadSeparated)
+            if (check is HardeningCheck.PayloadSeparated or HardeningCheck.WebhookTlsVerified)
             {
-                return Payload is { } p
-                    ? new CheckOutcome(check, p.Status, p.Evidence) { Tested = p.Tested }
-                    : new CheckOutcome(check, ProbeStatus.Inconclusive, ["no payload inventory ran (it needs a cluster)"]) { Tested = false };
-            }
-            if (check == HardeningCheck.WebhookTlsVerified)
-            {
-                return WebhookTls is { } w
-                    ? new CheckOutcome(check, w.Status, w.Evidence) { Tested = w.Tested }
-                    : new CheckOutcome(check, ProbeStatus.Inconclusive, ["no webhook TLS check ran (it needs a cluster)"]) { Tested = false };
+                ILiveCheckReport? live = check == HardeningCheck.PayloadSeparated ? Payload : WebhookTls;
+                return live is not null
+                    ? new CheckOutcome(check, live.Status, live.Evidence) { Tested = live.Tested }
+                    : new CheckOutcome(check, ProbeStatus.Inconclusive, [$"no {(check == HardeningCheck.PayloadSeparated ? "payload inventory" : "webhook TLS check")} ran (it needs a cluster)"]) { Tested = false };
             }
             var outcome = CheckOutcome.Of(check, Probes.Results, Access);
             if (check == HardeningCheck.TokenBound && !ForeignTokens.IsEmpty)

@@ -115,10 +115,10 @@ public static class Checklist
                 [.. inputs.Signatures.Select(kv => $"{kv.Key}: {kv.Value}")], [], 0));
         items.Add(FromAccess(HardeningItem.WebhookCaPatch, access, ManifestFindings(inputs, HardeningItem.WebhookCaPatch), "no manifest grants webhook patches"));
         items.Add(FromAccess(HardeningItem.ApiQuarantine, access, ManifestFindings(inputs, HardeningItem.ApiQuarantine), "no manifest grant breaks it"));
-        items.Add(FromLiveCheck(HardeningItem.PayloadSeparation, inputs.Payload is { } p ? (p.Status, p.Tested, p.Evidence) : null,
+        items.Add(FromLiveCheck(HardeningItem.PayloadSeparation, inputs.Payload,
             ManifestFindings(inputs, HardeningItem.PayloadSeparation),
             "no payload inventory here (it needs a cluster and a custom resource)", "and no manifest grant lets the operator create workloads outside its namespace"));
-        items.Add(FromLiveCheck(HardeningItem.WebhookTls, inputs.WebhookTls is { } w ? (w.Status, w.Tested, w.Evidence) : null,
+        items.Add(FromLiveCheck(HardeningItem.WebhookTls, inputs.WebhookTls,
             ManifestFindings(inputs, HardeningItem.WebhookTls),
             "no TLS check here (it needs a cluster)", "and the manifests show no webhook without a Service, a port or a CA bundle"));
         return items.ToImmutable();
@@ -129,14 +129,14 @@ public static class Checklist
     /// already show; Skipped when the check did not run or had nothing to judge, and nothing in the manifests fails it.
     /// Controls are the check's evidence lines that report one.
     /// </summary>
-    private static ChecklistItem FromLiveCheck(HardeningItem item, (ProbeStatus Status, bool Tested, ImmutableArray<string> Evidence)? live, ImmutableArray<string> manifestFindings, string whenNotRun, string whenNoFinding)
+    private static ChecklistItem FromLiveCheck(HardeningItem item, ILiveCheckReport? live, ImmutableArray<string> manifestFindings, string whenNotRun, string whenNoFinding)
     {
         var status = !manifestFindings.IsEmpty || live?.Status == ProbeStatus.Failed ? ChecklistStatus.Failed
             : live is not { Tested: true } ? ChecklistStatus.Skipped
-            : live.Value.Status == ProbeStatus.Passed ? ChecklistStatus.Passed
+            : live.Status == ProbeStatus.Passed ? ChecklistStatus.Passed
             : ChecklistStatus.Inconclusive;
-        ImmutableArray<string> evidence = live is { } l ? [.. l.Evidence, .. manifestFindings] : [whenNotRun, .. manifestFindings.DefaultIfEmpty(whenNoFinding)];
-        ImmutableArray<string> controls = live is { Tested: true } ? [.. live.Value.Evidence.Where(e => e.Contains("control", StringComparison.Ordinal))] : [];
+        ImmutableArray<string> evidence = live is not null ? [.. live.Evidence, .. manifestFindings] : [whenNotRun, .. manifestFindings.DefaultIfEmpty(whenNoFinding)];
+        ImmutableArray<string> controls = live is { Tested: true } ? [.. live.Evidence.Where(e => e.Contains("control", StringComparison.Ordinal))] : [];
         return new ChecklistItem(item.Id(), item.Title(), status, evidence, controls, 0);
     }
 

@@ -36,3 +36,16 @@ public sealed record CheckOutcome(HardeningCheck Check, ProbeStatus Status, Immu
         return new CheckOutcome(check, status, evidence) { Tested = parts.Count > 0 };
     }
 }
+
+/// <summary>A check judged by a live step of its own (the payload inventory, webhook TLS) rather than by probes.</summary>
+public interface ILiveCheckReport
+{
+    /// <summary>Passed, Failed or Inconclusive, as the check judged it.</summary>
+    ProbeStatus Status { get; }
+
+    /// <summary>False when there was nothing to judge: the check is untested, not failed.</summary>
+    bool Tested { get; }
+
+    /// <summary>One line per fact, control lines included.</summary>
+    ImmutableArray<string> Evidence { get; }
+}

@@ -14,7 +14,7 @@ namespace Harness.Webhooks;
 /// <summary>The verdict on the operator's webhook TLS.</summary>
 /// <param name="Status">Passed: every webhook's certificate verified; Failed: one did not (names, expiry, trust) or a caBundle is empty; Inconclusive: a control failed.</param>
 /// <param name="Evidence">One line per webhook and control.</param>
-public sealed record WebhookTlsReport(ProbeStatus Status, ImmutableArray<string> Evidence)
+public sealed record WebhookTlsReport(ProbeStatus Status, ImmutableArray<string> Evidence) : ILiveCheckReport
 {
     /// <summary>False when the manifests declare no Service-backed admission webhook: the item is untested, not failed.</summary>
     public bool Tested { get; init; } = true;
