@@ -71,7 +71,7 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
     {
         var obj = JsonNode.Parse(json)!.AsObject();
         var (collection, ns, name) = Locate(obj);
-        Stamp(obj, manager, "Update", subresource: null);
+        Stamp(obj, manager, "Update");
         objects[Key(collection, ns, name)] = obj;
         return obj;
     }
@@ -164,7 +164,7 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
             {
                 patch["metadata"]!["uid"] = existing!["metadata"]!["uid"]!.DeepClone();
             }
-            Stamp(patch, fieldManager, "Apply", subresource: null);
+            Stamp(patch, fieldManager, "Apply");
             objects[key] = patch;
             return (created ? 201 : 200, patch.ToJsonString());
         }
@@ -176,24 +176,30 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         {
             current["status"] = status.DeepClone();
             var entries = current["metadata"]!["managedFields"]!.AsArray();
-            entries.Add(new JsonObject { ["manager"] = fieldManager ?? "greeter-operator", ["operation"] = "Update", ["apiVersion"] = current["apiVersion"]!.DeepClone(), ["fieldsType"] = "FieldsV1", ["fieldsV1"] = new JsonObject(), ["subresource"] = "status" });
+            entries.Add(ManagedFieldsEntry(current, fieldManager ?? "greeter-operator", "Update", subresource: "status"));
         }
         return (200, current.ToJsonString());
     }
 
-    private void Stamp(JsonObject obj, string manager, string operation, string? subresource)
+    private void Stamp(JsonObject obj, string manager, string operation)
     {
         var metadata = obj["metadata"]!.AsObject();
         metadata["uid"] ??= Guid.NewGuid().ToString();
         metadata["resourceVersion"] = Interlocked.Increment(ref resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
         metadata["creationTimestamp"] ??= "2026-11-23T12:00:00Z";
         metadata["generation"] ??= 1;
+        metadata["managedFields"] = new JsonArray(ManagedFieldsEntry(obj, manager, operation));
+    }
+
+    /// <summary>One <c>metadata.managedFields</c> entry as the API server records it.</summary>
+    private static JsonObject ManagedFieldsEntry(JsonObject obj, string manager, string operation, string? subresource = null)
+    {
         var entry = new JsonObject { ["manager"] = manager, ["operation"] = operation, ["apiVersion"] = obj["apiVersion"]!.DeepClone(), ["time"] = "2026-11-23T12:00:00Z", ["fieldsType"] = "FieldsV1", ["fieldsV1"] = new JsonObject() };
         if (subresource is not null)
         {
             entry["subresource"] = subresource;
         }
-        metadata["managedFields"] = new JsonArray(entry);
+        return entry;
     }
 
     // /api/v1[/namespaces/NS]/PLURAL[/NAME[/SUB]] and /apis/GROUP/VERSION[/namespaces/NS]/PLURAL[/NAME[/SUB]]

@@ -66,21 +66,17 @@ public static class PayloadAnalyzer
     {
         ArgumentNullException.ThrowIfNull(objects);
         ArgumentNullException.ThrowIfNull(identity);
-        var owned = objects
+        // Each object's owning custom resource, looked up once; the custom resources themselves are not payload.
+        var candidates = objects
+            .Where(o => !identity.OwnerUids.Contains(o.Object?.Metadata?.Uid ?? ""))
             .Select(o => (Object: o, Owner: o.Object?.Metadata?.OwnerReferences?.FirstOrDefault(r => identity.OwnerUids.Contains(r.Uid ?? ""))))
-            .Where(x => x.Owner is not null)
             .ToList();
         var managers = identity.FieldManagers
-            .Union(owned.SelectMany(x => Writers(x.Object)))
+            .Union(candidates.Where(x => x.Owner is not null).SelectMany(x => Writers(x.Object)))
             .Except(OperatorIdentity.SystemManagers);
         var created = ImmutableArray.CreateBuilder<CreatedObject>();
-        foreach (var o in objects)
+        foreach (var (o, owner) in candidates)
         {
-            if (identity.OwnerUids.Contains(o.Object?.Metadata?.Uid ?? ""))
-            {
-                continue;
-            }
-            var owner = o.Object?.Metadata?.OwnerReferences?.FirstOrDefault(r => identity.OwnerUids.Contains(r.Uid ?? ""));
             var manager = Writers(o).FirstOrDefault(managers.Contains);
             if (owner is not null || manager is not null)
             {
