@@ -240,7 +240,8 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
     {
         var apiVersion = (string)obj["apiVersion"]!;
         var kind = (string)obj["kind"]!;
-        var plural = kind.ToLowerInvariant() + (kind.EndsWith('s') ? "es" : "s");
+        var lower = kind.ToLowerInvariant();
+        var plural = lower.EndsWith('y') ? lower[..^1] + "ies" : lower + (lower.EndsWith('s') ? "es" : "s");
         var prefix = apiVersion.Contains('/') ? $"apis/{apiVersion}" : $"api/{apiVersion}";
         return ($"{prefix}/{plural}", (string?)obj["metadata"]?["namespace"], (string)obj["metadata"]!["name"]!);
     }

@@ -20,6 +20,15 @@ public sealed record OperatorProbeOptions
     /// <summary>Egress destinations the user gives (addresses they control outside the cluster); handed to the <see cref="EgressVantage"/>, which proves them reachable.</summary>
     public ImmutableArray<EgressTarget> ExtraEgressTargets { get; init; } = [];
 
+    /// <summary>
+    /// Destinations outside the cluster the operator is meant to reach (CIDRs, e.g. a cloud API's range): a NetworkPolicy
+    /// rule allowing them does not fail the egress check; anything wider still does.
+    /// </summary>
+    public ImmutableArray<string> AllowedEgressCidrs { get; init; } = [];
+
+    /// <summary><see cref="AllowedEgressCidrs"/> as a set.</summary>
+    internal NetworkPolicies.AddressRanges DeclaredEgress => NetworkPolicies.AddressRanges.Parse(AllowedEgressCidrs);
+
     /// <summary>Namespace used for the "elsewhere" questions (pods, NetworkPolicies in another namespace).</summary>
     public string OtherNamespace { get; init; } = "kube-system";
 
@@ -89,6 +98,10 @@ public sealed record OperatorProbeOptions
         {
             throw new ArgumentException($"readOnlyPaths must hold absolute paths, got '{relative}'.");
         }
+        if (AllowedEgressCidrs.FirstOrDefault(c => !NetworkPolicies.AddressRanges.TryParse(c, out _)) is { } bad)
+        {
+            throw new ArgumentException($"allowedEgressCidrs: '{bad}' is not a CIDR (such as 203.0.113.0/24).");
+        }
         if (PayloadWaitSeconds <= 0)
         {
             throw new ArgumentException($"payloadWaitSeconds must be positive, got {PayloadWaitSeconds}.");
@@ -137,6 +150,12 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
     /// <summary>What the egress verdicts do not prove (an in-cluster sink); part of the egress check's evidence.</summary>
     public ImmutableArray<string> EgressCaveats { get; init; } = [];
 
+    /// <summary>
+    /// What the NetworkPolicies in force let the operator's pod reach outside the cluster; with the probes, it decides the
+    /// egress check. Null when not analysed: then an egress pass is Inconclusive.
+    /// </summary>
+    public NetworkPolicies.EgressReach? EgressPolicy { get; init; }
+
     /// <summary>How long each phase took.</summary>
     public ImmutableArray<PhaseTiming> Timings { get; init; } = [];
 
@@ -174,9 +193,12 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
                     Tested = true,
                 };
             }
-            return check == HardeningCheck.EgressDenied && !EgressCaveats.IsEmpty
-                ? outcome with { Evidence = [.. outcome.Evidence, .. EgressCaveats.Select(c => "caveat: " + c)] }
-                : outcome;
+            if (check != HardeningCheck.EgressDenied)
+            {
+                return outcome;
+            }
+            outcome = EgressPolicyVerdict.Combine(outcome, EgressPolicy);
+            return EgressCaveats.IsEmpty ? outcome : outcome with { Evidence = [.. outcome.Evidence, .. EgressCaveats.Select(c => "caveat: " + c)] };
         }
     }
 

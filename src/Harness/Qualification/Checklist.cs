@@ -31,6 +31,9 @@ public sealed record ChecklistInputs(
     /// <summary>The payload inventory (what the operator created for its custom resources); null when none was taken (no cluster).</summary>
     public Payload.PayloadReport? Payload { get; init; }
 
+    /// <summary>What the NetworkPolicies in force let the operator reach outside the cluster; null when not analysed (then egress cannot pass).</summary>
+    public NetworkPolicies.EgressReach? EgressPolicy { get; init; }
+
     /// <summary>The webhook TLS check from the cluster vantage; null when none ran (no cluster).</summary>
     public Webhooks.WebhookTlsReport? WebhookTls { get; init; }
 
@@ -95,6 +98,10 @@ public static class Checklist
                 status = ChecklistStatus.Failed;
                 evidence = [.. evidence.Where(_ => statuses.Count > 0), .. found];
             }
+            if (item == HardeningItem.EgressDefaultDeny && statuses.Count > 0)
+            {
+                (status, evidence) = WithEgressPolicy(status, evidence, inputs.EgressPolicy);
+            }
             if (status == ChecklistStatus.Passed && inputs.Approximations.TryGetValue(item.Id(), out var approximation))
             {
                 status = ChecklistStatus.Approximated;
@@ -122,6 +129,27 @@ public static class Checklist
             ManifestFindings(inputs, HardeningItem.WebhookTls),
             "no TLS check here (it needs a cluster)", "and the manifests show no webhook without a Service, a port or a CA bundle"));
         return items.ToImmutable();
+    }
+
+    /// <summary>
+    /// The egress item from the probes and the policies in force: a rule opening the outside fails it, an undetermined
+    /// analysis (or none) keeps a pass from standing; the probes alone prove only their own destinations blocked.
+    /// </summary>
+    private static (ChecklistStatus, ImmutableArray<string>) WithEgressPolicy(ChecklistStatus status, ImmutableArray<string> evidence, NetworkPolicies.EgressReach? reach)
+    {
+        if (reach is null)
+        {
+            return status == ChecklistStatus.Passed
+                ? (ChecklistStatus.Inconclusive, [.. evidence, "policies in force: not analysed, so the probes prove only that their own destinations are blocked"])
+                : (status, evidence);
+        }
+        ImmutableArray<string> lines = [.. evidence, .. reach.Evidence.Select(e => "policies in force: " + e)];
+        return reach.Status switch
+        {
+            NetworkPolicies.EgressReachStatus.Open => (ChecklistStatus.Failed, lines),
+            NetworkPolicies.EgressReachStatus.Undetermined when status == ChecklistStatus.Passed => (ChecklistStatus.Inconclusive, lines),
+            _ => (status, lines),
+        };
     }
 
     /// <summary>

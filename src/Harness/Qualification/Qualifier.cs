@@ -130,6 +130,7 @@ public static class Qualifier
         {
             Payload = hardening.Payload,
             WebhookTls = hardening.WebhookTls,
+            EgressPolicy = hardening.EgressPolicy,
             ClusterFindings = hardening.ForeignTokens.IsEmpty
                 ? ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty
                 : ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty.Add(HardeningItem.ServiceAccountToken, [.. hardening.ForeignTokens.Select(OperatorHardeningReport.FindingLine)]),

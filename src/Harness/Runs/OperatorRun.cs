@@ -70,6 +70,9 @@ public sealed class OperatorRun
     /// <summary>The webhook TLS stage; none for a local run.</summary>
     internal WebhookTlsStage? WebhookStage { get; init; }
 
+    /// <summary>The analysis of the NetworkPolicies in force (the egress verdict's second half); the manifests' for a local run.</summary>
+    internal IEgressPolicyStage EgressPolicyStage { get; init; } = new ManifestEgressPolicyStage();
+
     /// <summary>Deploys <paramref name="spec"/> on <paramref name="cluster"/> into a namespace of its own, probes it, and removes what was applied.</summary>
     /// <exception cref="ArgumentException">The options are invalid (the message names the setting), or the vehicle is not a cluster vehicle.</exception>
     public static OperatorRun Deploy(HarnessCluster cluster, OperatorSpec spec, OperatorProbeOptions options)
@@ -122,6 +125,7 @@ public sealed class OperatorRun
         {
             PayloadStage = new PayloadStage(cluster, options),
             WebhookStage = new WebhookTlsStage(cluster, options),
+            EgressPolicyStage = new ClusterEgressPolicyStage(cluster.Client),
         };
     }
 
@@ -152,6 +156,9 @@ public sealed class OperatorRun
 
             var outside = await clock.TimeAsync(RunPhase.Sink, () => vantage.StartAsync(session, op)).ConfigureAwait(false);
             teardown.Push(outside);
+
+            var egressPolicy = await EgressPolicyStage.AnalyzeAsync(session, op, options.DeclaredEgress).ConfigureAwait(false);
+            await session.LogAsync($"  {egressPolicy.Status.ToString().ToUpperInvariant(),-12} {"egress.policies-in-force",-32} {egressPolicy.Evidence.FirstOrDefault()}").ConfigureAwait(false);
 
             var plan = options.Adjust(StandardProbes.Create(options.StandardOptions(outside.Targets, options.Vehicle, includeKubernetesApi: access is not null)));
             var inside = await clock.TimeAsync(RunPhase.Vehicle, () => vehicle.StartAsync(session, op, outside)).ConfigureAwait(false);
@@ -199,6 +206,7 @@ public sealed class OperatorRun
             result = new OperatorRunResult(new OperatorHardeningReport(op.Target, probes, answers, op.UnpinnedImages)
             {
                 EgressCaveats = outside.Caveats,
+                EgressPolicy = egressPolicy,
                 Payload = payload,
                 WebhookTls = webhookTls,
                 ForeignTokens = foreignTokens,

@@ -130,8 +130,8 @@ internal sealed class LocalVantageStage(LocalDocker docker, ImmutableArray<Egres
     public async Task<EgressVantage> StartAsync(RunSession session, OperatorUnderTest op)
     {
         var (host, image) = await docker.GetAsync(session).ConfigureAwait(false);
-        var findings = op.WorkloadDocument is { } workload ? NetworkPolicyAnalyzer.Analyze(op.Manifests, workload, op.Target.Namespace) : [];
-        var egressOpen = NetworkPolicyAnalyzer.EgressIsOpen(findings);
+        // The sink stands for the internet: the vehicle joins its network when a rule of the manifests opens the outside.
+        var egressOpen = EgressPolicyVerdict.FromManifests(op).Status == EgressReachStatus.Open;
         return await EgressVantage.StartLocalAsync(host, image, egressOpen, userTargets, session.Log, session.Cancellation).ConfigureAwait(false);
     }
 }
