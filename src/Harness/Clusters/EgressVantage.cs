@@ -78,8 +78,9 @@ public sealed class EgressVantage : IAsyncDisposable
     /// <summary>The caveat of an in-cluster sink, in words a report reader can act on.</summary>
     public static string InClusterCaveat(string address, string ns) =>
         $"egress sink inside the cluster (pod {address} in namespace {ns}, no NetworkPolicy there): a denial proves the operator cannot reach a pod outside its allow-list. " +
-        "That no rule opens the internet (0.0.0.0/0 except the pod network) is shown by the analysis of the policies in force; a CNI that polices only pod-to-pod traffic " +
-        "would still pass here. Give destinations you control outside the cluster (HARNESS_EGRESS_TARGETS, egress.targets in a scenario) to prove that traffic leaving the cluster is dropped.";
+        "The probes alone do not prove that traffic leaving the cluster is blocked: a policy allowing 0.0.0.0/0 except the pod network would pass them, so the egress check also " +
+        "analyses the NetworkPolicies in force. A CNI that polices only pod-to-pod traffic would still pass both: give destinations you control outside the cluster " +
+        "(HARNESS_EGRESS_TARGETS, egress.targets in a scenario) to prove that.";
 
     /// <summary>Chooses and starts the vantage for <paramref name="cluster"/>, and proves the control pod reaches every destination.</summary>
     /// <param name="cluster">The cluster.</param>

@@ -293,6 +293,12 @@ internal static class ProbeImage
             "LABEL io.harness.owner=harness",
             $"ENTRYPOINT [\"{entrypoint}\"]",
         ];
+        return await BuildTaggedAsync(docker, image, layout, changes, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Imports <paramref name="layout"/> as an image FROM scratch with <paramref name="changes"/>, tagged <paramref name="image"/>.</summary>
+    internal static async Task<string> BuildTaggedAsync(DockerHost docker, string image, IReadOnlyList<ImageEntry> layout, IReadOnlyList<string> changes, CancellationToken ct)
+    {
         var colon = image.LastIndexOf(':');
         var repository = colon > image.LastIndexOf('/') ? image[..colon] : image;
         var built = await ImportAsync(docker, repository, layout, changes, ct).ConfigureAwait(false);

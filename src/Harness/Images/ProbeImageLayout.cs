@@ -18,6 +18,9 @@ internal static class ProbeImageLayout
     /// <summary>An empty directory the mount probe tries to mount a tmpfs on.</summary>
     public const string MountPoint = "/probe/mnt";
 
+    /// <summary>The twin pod's own scratch emptyDir: where the filesystem probes' control writes in a twin (the root filesystem is not changed by it).</summary>
+    public const string Scratch = "/harness-scratch";
+
     /// <summary>The default uid and gid of the image (distroless "nonroot").</summary>
     public const int NonRootId = 65532;
 }

@@ -38,8 +38,29 @@ public sealed record OperatorProbeOptions
     /// <summary>Expectation overrides by probe id: true for allowed, false for denied.</summary>
     public ImmutableDictionary<string, bool> ExpectAllowed { get; init; } = ImmutableDictionary<string, bool>.Empty;
 
-    /// <summary>A directory the operator's pod may write (its emptyDir): the filesystem probes' control. Default <c>/tmp</c>.</summary>
-    public string WritableDirectory { get; init; } = "/tmp";
+    /// <summary>
+    /// A directory the operator must be able to write (its emptyDir), probed as required access. Null (the default): the
+    /// first writable emptyDir the operator's container mounts, if any; an operator that mounts none writes nowhere, and
+    /// that is not a failure. The filesystem probes' control never depends on it (it writes where the harness knows it can).
+    /// </summary>
+    public string? WritableDirectory { get; init; }
+
+    /// <summary>
+    /// The operator's uid when its image's USER decides it and it cannot be learned (a manual override); with
+    /// <see cref="ImageGroup"/> and <see cref="ImageGroups"/> it replaces the identity the vehicle would learn.
+    /// </summary>
+    public long? ImageUser { get; init; }
+
+    /// <summary>The operator's primary gid, with <see cref="ImageUser"/> (default: equal to it).</summary>
+    public long? ImageGroup { get; init; }
+
+    /// <summary>The operator's supplementary groups, with <see cref="ImageUser"/>.</summary>
+    public ImmutableArray<long> ImageGroups { get; init; } = [];
+
+    /// <summary>The identity given by <see cref="ImageUser"/>, or null.</summary>
+    internal ContainerIdentity? GivenIdentity => ImageUser is { } uid
+        ? new ContainerIdentity(uid, ImageGroup ?? uid, [.. ImageGroups.Append(ImageGroup ?? uid).Distinct().Order()], "given: imageUser")
+        : null;
 
     /// <summary>Directories that must refuse writes with EROFS; null for <c>/</c>, <c>/etc</c>, <c>/usr</c> (and the probe image's world-writable canary where the probe image is the root filesystem).</summary>
     public ImmutableArray<string>? ReadOnlyPaths { get; init; }
@@ -67,7 +88,11 @@ public sealed record OperatorProbeOptions
 
     /// <summary>The standard catalog's options for these settings, egress to <paramref name="targets"/>, as seen through <paramref name="vehicle"/>.</summary>
     /// <exception cref="ArgumentException">A path is not absolute, a timeout is not positive, or a capability is unknown.</exception>
-    public StandardProbeOptions StandardOptions(IEnumerable<EgressTarget> targets, VehicleKind vehicle, bool includeKubernetesApi = true)
+    public StandardProbeOptions StandardOptions(IEnumerable<EgressTarget> targets, VehicleKind vehicle, bool includeKubernetesApi = true) =>
+        StandardOptions(targets, vehicle, includeKubernetesApi, null, null);
+
+    /// <summary>As <see cref="StandardOptions(IEnumerable{EgressTarget}, VehicleKind, bool)"/>, with the writable directory derived from the operator's container when not set.</summary>
+    internal StandardProbeOptions StandardOptions(IEnumerable<EgressTarget> targets, VehicleKind vehicle, bool includeKubernetesApi, k8s.Models.V1PodSpec? pod, string? container)
     {
         ArgumentNullException.ThrowIfNull(targets);
         Validate();
@@ -78,7 +103,8 @@ public sealed record OperatorProbeOptions
             EgressTargets = [.. targets],
             IncludeKubernetesApi = includeKubernetesApi,
             OtherNamespace = OtherNamespace,
-            WritableDirectory = WritableDirectory,
+            WritableDirectory = WritableDirectory ?? (pod is null ? null : WritableMount(pod, container)),
+            ControlDirectory = vehicle == VehicleKind.TwinPod ? ProbeImageLayout.Scratch : "/dev/shm",
             ReadOnlyPaths = ReadOnlyPaths ?? defaultPaths,
             AllowedCapabilities = AllowedCapabilities,
             LocalTimeoutMs = LocalTimeoutMs,
@@ -86,11 +112,21 @@ public sealed record OperatorProbeOptions
         };
     }
 
+    /// <summary>The first writable emptyDir mount of the container (<c>/tmp</c> first), or null. Pure.</summary>
+    internal static string? WritableMount(k8s.Models.V1PodSpec pod, string? container)
+    {
+        ArgumentNullException.ThrowIfNull(pod);
+        var c = container is null ? pod.Containers?.FirstOrDefault() : pod.Containers?.FirstOrDefault(x => x.Name == container);
+        var emptyDirs = (pod.Volumes ?? []).Where(v => v.EmptyDir is not null).Select(v => v.Name).ToHashSet(StringComparer.Ordinal);
+        var mounts = (c?.VolumeMounts ?? []).Where(m => m.ReadOnlyProperty != true && emptyDirs.Contains(m.Name)).Select(m => m.MountPath).ToList();
+        return mounts.FirstOrDefault(m => m == "/tmp") ?? mounts.FirstOrDefault();
+    }
+
     /// <summary>Checks the settings; the message names the setting.</summary>
     /// <exception cref="ArgumentException">A path is not absolute, a timeout is not positive, or a capability is unknown.</exception>
     public void Validate()
     {
-        if (!WritableDirectory.StartsWith('/'))
+        if (WritableDirectory is not null && !WritableDirectory.StartsWith('/'))
         {
             throw new ArgumentException($"writableDirectory must be an absolute path, got '{WritableDirectory}'.");
         }

@@ -60,7 +60,8 @@ public static class ProbeRunner
         var targetTask = RunWithDeadlineAsync(target, plan.TargetPlan(kubernetes), time, ct);
         var outsideTask = outsidePlan is null ? Task.FromResult<AgentReport?>(null) : RunOutsideAsync(outside!, outsidePlan, time, ct);
         await Task.WhenAll((Task)targetTask, outsideTask).ConfigureAwait(false);
-        var results = Limit(Classifier.Classify(plan, await targetTask.ConfigureAwait(false), await outsideTask.ConfigureAwait(false), redactor), target.Unobservable);
+        var targetReport = await targetTask.ConfigureAwait(false);
+        var results = Limit(Vehicles.Observability.VerifyIdentity(Classifier.Classify(plan, targetReport, await outsideTask.ConfigureAwait(false), redactor), targetReport, target.Identity), target.Unobservable);
         return new ProbeRunReport(results, target.Name, target.Notes, started, clock.Elapsed);
     }
 

@@ -25,8 +25,15 @@ public sealed record StandardProbeOptions
     /// <inheritdoc/>
     public override string ToString() => Harness.Evidence.RecordText.Format(this);
 
-    /// <summary>A directory the pod is meant to write (an emptyDir); its write is the filesystem probes' control.</summary>
-    public string WritableDirectory { get; init; } = "/tmp";
+    /// <summary>
+    /// Where the filesystem probes' control writes: a location the harness knows is writable in every container
+    /// (<c>/dev/shm</c>, or the twin pod's own scratch emptyDir), so the control proves the agent can write at all without
+    /// depending on the operator having a writable directory.
+    /// </summary>
+    public string ControlDirectory { get; init; } = "/dev/shm";
+
+    /// <summary>A directory the operator declares writable (its emptyDir): probed as required access; null when it declares none.</summary>
+    public string? WritableDirectory { get; init; }
 
     /// <summary>Directories that must refuse writes with EROFS. The image canary is world-writable, so only a read-only root stops it.</summary>
     public ImmutableArray<string> ReadOnlyPaths { get; init; } = ["/", "/etc", "/usr", ProbeImageLayout.RootfsCanary];
@@ -71,9 +78,13 @@ public static class StandardProbes
     public static ProbePlan Create(StandardProbeOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        if (!options.WritableDirectory.StartsWith('/'))
+        if (options.WritableDirectory is { } wd && !wd.StartsWith('/'))
         {
-            throw new ArgumentException($"WritableDirectory must be absolute, got '{options.WritableDirectory}'.", nameof(options));
+            throw new ArgumentException($"WritableDirectory must be absolute, got '{wd}'.", nameof(options));
+        }
+        if (!options.ControlDirectory.StartsWith('/'))
+        {
+            throw new ArgumentException($"ControlDirectory must be absolute, got '{options.ControlDirectory}'.", nameof(options));
         }
         var probes = new List<ProbeDefinition>();
         probes.AddRange(Filesystem(options));
@@ -94,9 +105,9 @@ public static class StandardProbes
     private static IEnumerable<ProbeDefinition> Filesystem(StandardProbeOptions o)
     {
         var control = new ControlSpec(
-            new AgentStep { Id = "control.fs.writable", Kind = StepKinds.FileWrite, Target = o.WritableDirectory, TimeoutMs = o.LocalTimeoutMs },
+            new AgentStep { Id = "control.fs.writable", Kind = StepKinds.FileWrite, Target = o.ControlDirectory, TimeoutMs = o.LocalTimeoutMs },
             Vantage.Target,
-            $"the agent can create files where the pod may write ({o.WritableDirectory})");
+            $"the agent can create files where every container may write ({o.ControlDirectory})");
         var ro = Expectation.Denied(Mechanism.ReadOnlyFilesystem);
         foreach (var path in o.ReadOnlyPaths)
         {
@@ -112,9 +123,13 @@ public static class StandardProbes
                 new AgentStep { Id = "fs.serviceaccount", Kind = StepKinds.FileWrite, Target = sa, TimeoutMs = o.LocalTimeoutMs },
                 Interpretation.Errno, ro, control);
         }
-        // The scratch directory itself must stay writable: the operator needs it, and it is every fs probe's control.
-        yield return new("fs.writable", $"write to {o.WritableDirectory}", HardeningCheck.RequiredAccess,
-            control.Step, Interpretation.Errno, Expectation.Allowed(), null) { Items = [HardeningItem.RootFilesystemReadOnly] };
+        // The operator's declared scratch directory must stay writable (it needs it); an operator that declares none writes nowhere.
+        if (o.WritableDirectory is { } writable)
+        {
+            yield return new("fs.writable", $"write to {writable}", HardeningCheck.RequiredAccess,
+                new AgentStep { Id = "fs.writable", Kind = StepKinds.FileWrite, Target = writable, TimeoutMs = o.LocalTimeoutMs },
+                Interpretation.Errno, Expectation.Allowed(), null) { Items = [HardeningItem.RootFilesystemReadOnly] };
+        }
     }
 
     /// <summary>The pod's own token (where the kubelet mounts it), judged by its claims; a kubelet-only file read the same way is the control.</summary>

@@ -109,7 +109,7 @@ public sealed class OperatorRun
         }
         options.Validate();
         var docker = new LocalDocker();
-        return new OperatorRun(new ManifestStage(lookup), new LocalVantageStage(docker, options.ExtraEgressTargets), new DockerVehicleStage(docker), null,
+        return new OperatorRun(new ManifestStage(lookup), new LocalVantageStage(docker, options.ExtraEgressTargets), new DockerVehicleStage(docker, options.GivenIdentity), null,
             options with { Vehicle = VehicleKind.Docker }, docker);
     }
 
@@ -121,7 +121,7 @@ public sealed class OperatorRun
         {
             throw new ArgumentException($"the {options.Vehicle.Name()} vehicle runs without a cluster; use OperatorRun.Local.", nameof(options));
         }
-        return new OperatorRun(locate, new ClusterVantageStage(cluster, options.ExtraEgressTargets), new ClusterVehicleStage(cluster, options.Vehicle), new AccessStage(cluster), options)
+        return new OperatorRun(locate, new ClusterVantageStage(cluster, options.ExtraEgressTargets), new ClusterVehicleStage(cluster, options.Vehicle, options.GivenIdentity), new AccessStage(cluster), options)
         {
             PayloadStage = new PayloadStage(cluster, options),
             WebhookStage = new WebhookTlsStage(cluster, options),
@@ -160,7 +160,7 @@ public sealed class OperatorRun
             var egressPolicy = await EgressPolicyStage.AnalyzeAsync(session, op, options.DeclaredEgress).ConfigureAwait(false);
             await session.LogAsync($"  {egressPolicy.Status.ToString().ToUpperInvariant(),-12} {"egress.policies-in-force",-32} {egressPolicy.Evidence.FirstOrDefault()}").ConfigureAwait(false);
 
-            var plan = options.Adjust(StandardProbes.Create(options.StandardOptions(outside.Targets, options.Vehicle, includeKubernetesApi: access is not null)));
+            var plan = options.Adjust(StandardProbes.Create(options.StandardOptions(outside.Targets, options.Vehicle, access is not null, op.Target.PodSpec, op.Target.Container)));
             var inside = await clock.TimeAsync(RunPhase.Vehicle, () => vehicle.StartAsync(session, op, outside)).ConfigureAwait(false);
             ProbeRunReport probes;
             try

@@ -137,24 +137,29 @@ internal sealed class LocalVantageStage(LocalDocker docker, ImmutableArray<Egres
 }
 
 /// <summary>A twin pod, an ephemeral container or direct exec on the cluster.</summary>
-internal sealed class ClusterVehicleStage(HarnessCluster cluster, VehicleKind kind) : IVehicleStage
+internal sealed class ClusterVehicleStage(HarnessCluster cluster, VehicleKind kind, ContainerIdentity? given = null) : IVehicleStage
 {
     public async Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, EgressVantage vantage)
     {
         var probeImage = cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage();
         await session.LogAsync($"vehicle: {kind.Name()} for pod {op.Target.PodName ?? "(none yet)"}, container {op.Target.Container}").ConfigureAwait(false);
-        return await ClusterVehicles.StartAsync(kind, cluster.Client, op.Target, probeImage, session.Id, session.Time, session.Cancellation).ConfigureAwait(false);
+        return await ClusterVehicles.StartAsync(kind, cluster.Client, op.Target, probeImage, session.Id, given, session.Time, session.Cancellation).ConfigureAwait(false);
     }
 }
 
 /// <summary>A local container from the operator's pod spec, on the networks the local vantage chose.</summary>
-internal sealed class DockerVehicleStage(LocalDocker docker) : IVehicleStage
+internal sealed class DockerVehicleStage(LocalDocker docker, ContainerIdentity? given = null) : IVehicleStage
 {
     public async Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, EgressVantage vantage)
     {
         var (host, image) = await docker.GetAsync(session).ConfigureAwait(false);
+        // The operator's own ids, from its own image (or given): the probe image's would decide the uid- and gid-dependent verdicts.
+        var (identity, why) = given is not null ? (given, null)
+            : ContainerIdentity.FromSpec(op.Target.PodSpec, op.Target.Container) is { GroupsKnown: true } fixedBySpec ? (fixedBySpec, null)
+            : await DockerVehicle.LearnIdentityAsync(host, op.Target.PodSpec, op.Target.Container, ProbeArtifacts.Locate().KernelHelperPath, session.Cancellation).ConfigureAwait(false);
+        await session.LogAsync(identity is not null ? $"identity: {identity}" : $"identity: not learned ({why})").ConfigureAwait(false);
         // The probe image is the container's root filesystem, as in a twin pod.
-        var spec = ContainerRunSpec.FromPodSpec(op.Target.PodSpec, op.Target.Container, image) with { Networks = vantage.VehicleNetworks };
+        var spec = ContainerRunSpec.FromPodSpec(op.Target.PodSpec, op.Target.Container, image, identity, why) with { Networks = vantage.VehicleNetworks };
         await session.LogAsync($"vehicle: docker, container \"{op.Target.Container}\" of {op.Target.Workload}").ConfigureAwait(false);
         return await DockerVehicle.StartAsync(host, spec, ct: session.Cancellation).ConfigureAwait(false);
     }

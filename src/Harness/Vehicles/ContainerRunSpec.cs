@@ -71,6 +71,15 @@ internal sealed record ContainerRunSpec
     /// <summary>Network alias on every attached network.</summary>
     public string? Alias { get; init; }
 
+    /// <summary>The operator's identity the container runs with (checked against the agent's own ids); null when unknown.</summary>
+    public ContainerIdentity? Identity { get; init; }
+
+    /// <summary>Entrypoint override; empty keeps the image's.</summary>
+    public ImmutableArray<string> Entrypoint { get; init; } = [];
+
+    /// <summary>Bind mounts (<c>host:container:ro</c>); only the harness's own helper is ever bound.</summary>
+    public ImmutableArray<string> Binds { get; init; } = [];
+
     /// <summary>Command (the image's entrypoint is the agent).</summary>
     public ImmutableArray<string> Command { get; init; } = ["idle"];
 
@@ -92,11 +101,12 @@ internal sealed record ContainerRunSpec
     /// <param name="pod">The pod spec (from a Pod or a workload's template).</param>
     /// <param name="containerName">The container to mirror; null for the first.</param>
     /// <param name="image">The image to run instead of the container's own.</param>
-    /// <param name="operatorImageUid">The uid the operator's image runs as when the spec sets none; null when unknown: the probe image's (65532) is used and uid-dependent probes are marked unobservable.</param>
+    /// <param name="identity">The operator's identity (learned from its image, or given): the container runs with exactly these ids. Null when unknown: the spec's ids where it sets them, the probe image's otherwise, and the probes those decide are marked unobservable.</param>
+    /// <param name="whyUnknown">Why the identity is unknown, for the unobservable probes' reason.</param>
     /// <exception cref="UnsupportedPodSpecException">The spec uses something a local container cannot honour, or the kubelet would refuse it.</exception>
-    public static ContainerRunSpec FromPodSpec(V1PodSpec pod, string? containerName, string image, long? operatorImageUid = null)
+    public static ContainerRunSpec FromPodSpec(V1PodSpec pod, string? containerName, string image, ContainerIdentity? identity = null, string? whyUnknown = null)
     {
-        var imageUid = operatorImageUid ?? ProbeImageLayout.NonRootId;
+        var imageUid = identity?.Uid ?? ProbeImageLayout.NonRootId;
         ArgumentNullException.ThrowIfNull(pod);
         var containers = pod.Containers ?? [];
         var container = containerName is null
@@ -120,9 +130,15 @@ internal sealed record ContainerRunSpec
         {
             throw new UnsupportedPodSpecException($"{field}: runAsNonRoot is true but the container would run as uid 0; the kubelet refuses to start it (CreateContainerConfigError)");
         }
-        string? user = uid is null ? (gid is null ? null : $"{imageUid}:{gid}") : gid is null ? $"{uid}" : $"{uid}:{gid}";
+        string? user = identity is not null ? $"{identity.Uid}:{identity.Gid}"
+            : uid is null ? (gid is null ? null : $"{imageUid}:{gid}") : gid is null ? $"{uid}" : $"{uid}:{gid}";
 
         var groups = (psc?.SupplementalGroups ?? []).Where(g => g is not null).Select(g => Convert.ToString(g, CultureInfo.InvariantCulture)!).ToList();
+        if (identity is not null)
+        {
+            groups.AddRange(identity.Groups.Where(g => g != identity.Gid).Select(g => g.ToString(CultureInfo.InvariantCulture)));
+            notes.Add($"runs with the operator's ids: {identity}");
+        }
         if (psc?.FsGroup is { } fsGroup)
         {
             groups.Add(fsGroup.ToString(CultureInfo.InvariantCulture));
@@ -212,7 +228,7 @@ internal sealed record ContainerRunSpec
         {
             Image = image,
             User = user,
-            GroupAdd = [.. groups],
+            GroupAdd = [.. groups.Distinct(StringComparer.Ordinal)],
             ReadOnlyRootfs = csc?.ReadOnlyRootFilesystem == true,
             CapDrop = Caps(csc?.Capabilities?.Drop),
             CapAdd = Caps(csc?.Capabilities?.Add),
@@ -223,10 +239,11 @@ internal sealed record ContainerRunSpec
             NanoCpus = nanoCpus,
             HostPid = pod.HostPID == true,
             Notes = [.. notes],
+            Identity = identity ?? ContainerIdentity.FromSpec(pod, container.Name),
             // A token probe would find an empty stand-in and read it as "no token mounted": a false pass.
             Unobservable = standIns.Count == 0
-                ? Observability.WithAnotherImage(pod, container.Name, operatorImageUid)
-                : Observability.WithAnotherImage(pod, container.Name, operatorImageUid).SetItem("sa.",
+                ? Observability.WithAnotherImage(pod, container.Name, identity, whyUnknown)
+                : Observability.WithAnotherImage(pod, container.Name, identity, whyUnknown).SetItem("sa.",
                     $"no kubelet here: {string.Join(", ", standIns)} {(standIns.Count == 1 ? "is an empty stand-in" : "are empty stand-ins")}, so a missing token would prove nothing"),
         };
     }

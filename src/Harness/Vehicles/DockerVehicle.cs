@@ -33,6 +33,9 @@ internal sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
     /// <inheritdoc />
     public ImmutableDictionary<string, string> Unobservable => Spec.Unobservable;
 
+    /// <inheritdoc />
+    public ContainerIdentity? Identity => Spec.Identity;
+
     /// <summary>The container's id.</summary>
     public string ContainerId { get; }
 
@@ -85,6 +88,64 @@ internal sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
         return vehicle;
     }
 
+    /// <summary>
+    /// Learns the operator's identity locally: its own image, under the user and groups its pod spec maps to, runs the
+    /// harness's static kernel helper (bound in read-only; it needs no libc and no shell) and prints its ids. Never throws
+    /// for an operator-side failure (image not on this machine, no such user): the reason comes back instead.
+    /// </summary>
+    /// <param name="docker">The session's Docker connection.</param>
+    /// <param name="pod">The operator's pod spec.</param>
+    /// <param name="container">Its container.</param>
+    /// <param name="kernelHelper">The host path of the static kernel helper (<c>kprobe</c>).</param>
+    /// <param name="ct">Cancellation.</param>
+    public static async Task<(ContainerIdentity? Identity, string? Why)> LearnIdentityAsync(DockerHost docker, k8s.Models.V1PodSpec pod, string container, string kernelHelper, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(docker);
+        ArgumentNullException.ThrowIfNull(pod);
+        var image = pod.Containers?.FirstOrDefault(c => c.Name == container)?.Image;
+        if (string.IsNullOrEmpty(image))
+        {
+            return (null, $"container {container} names no image");
+        }
+        ContainerRunSpec spec;
+        try
+        {
+            spec = ContainerRunSpec.FromPodSpec(pod, container, image) with
+            {
+                Entrypoint = ["/harness-identity/kprobe"],
+                Command = ["identity"],
+                Binds = [$"{kernelHelper}:/harness-identity/kprobe:ro"],
+                Networks = [],
+                Tmpfs = ImmutableSortedDictionary<string, string>.Empty,
+            };
+        }
+        catch (UnsupportedPodSpecException e)
+        {
+            return (null, e.Message);
+        }
+        try
+        {
+            await using var probe = await StartAsync(docker, spec, "docker:identity", ct).ConfigureAwait(false);
+            using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            bound.CancelAfter(TimeSpan.FromSeconds(30));
+            var result = await probe.WaitAsync(bound.Token).ConfigureAwait(false);
+            var line = result.Stdout.Split('\n').FirstOrDefault(l => l.StartsWith("ok ", StringComparison.Ordinal));
+            return ContainerIdentity.Parse(line?[3..], $"learned from the operator's image {image} (local container)") is { } identity
+                ? (identity, null)
+                : (null, $"the operator's image {image} did not report its ids (exit {result.ExitCode}: {(result.Stderr + result.Stdout).Trim()})");
+        }
+        catch (VehicleException e)
+        {
+            return (null, e.Message.Contains("No such image", StringComparison.OrdinalIgnoreCase)
+                ? $"the operator's image {image} is not on this machine (build or pull it, or give imageUser)"
+                : e.Message);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            return (null, $"the operator's image {image} did not report its ids within 30 s");
+        }
+    }
+
     /// <summary>The Docker API form of <paramref name="spec"/>. Pure.</summary>
     internal static CreateContainerParameters ToCreateParameters(ContainerRunSpec spec, IDictionary<string, string> labels)
     {
@@ -93,6 +154,7 @@ internal sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
         {
             Image = spec.Image,
             Cmd = [.. spec.Command],
+            Entrypoint = spec.Entrypoint.IsEmpty ? null! : [.. spec.Entrypoint],
             Env = [.. spec.Environment.Select(kv => $"{kv.Key}={kv.Value}")],
             User = spec.User ?? "",
             Labels = labels,
@@ -105,6 +167,7 @@ internal sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
                 Privileged = spec.Privileged,
                 Tmpfs = spec.Tmpfs.ToDictionary(kv => kv.Key, kv => kv.Value),
                 GroupAdd = [.. spec.GroupAdd],
+                Binds = spec.Binds.IsEmpty ? null! : [.. spec.Binds],
                 Memory = spec.MemoryBytes,
                 NanoCPUs = spec.NanoCpus,
                 PidMode = spec.HostPid ? "host" : spec.PidNamespaceOf is { } other ? $"container:{other}" : "",

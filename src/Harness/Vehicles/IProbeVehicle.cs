@@ -19,6 +19,12 @@ public interface IProbeVehicle
     /// </summary>
     ImmutableDictionary<string, string> Unobservable => ImmutableDictionary<string, string>.Empty;
 
+    /// <summary>
+    /// The operator's identity this vehicle runs the agent with when it runs another image (twin pod, docker); the run
+    /// checks the agent's own ids against it. Null when the agent runs as the operator itself, or when unknown.
+    /// </summary>
+    ContainerIdentity? Identity => null;
+
     /// <summary>Runs <paramref name="plan"/> with one agent exec and returns its report.</summary>
     /// <exception cref="AgentFailedException">The agent did not produce a report.</exception>
     Task<AgentReport> RunAsync(AgentPlan plan, CancellationToken ct = default);

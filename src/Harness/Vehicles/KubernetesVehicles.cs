@@ -97,6 +97,9 @@ internal class KubernetesVehicle : IProbeVehicle, IAsyncDisposable
     /// <inheritdoc/>
     public ImmutableDictionary<string, string> Unobservable { get; }
 
+    /// <inheritdoc/>
+    public ContainerIdentity? Identity { get; init; }
+
     /// <summary>The process the agent observes instead of itself; null when the agent runs in the target's own context.</summary>
     public TargetProcess? Observe { get; }
 
@@ -135,9 +138,9 @@ internal static class ClusterVehicles
     /// <summary>Starts the chosen vehicle for the target.</summary>
     /// <exception cref="WaitTimeoutException">The twin pod or ephemeral container did not start (pod states and events in the message).</exception>
     /// <exception cref="HttpOperationException">The API server refused the pod (a PodSecurity or RBAC refusal is in the status).</exception>
-    public static Task<KubernetesVehicle> StartAsync(VehicleKind kind, IKubernetes client, OperatorTarget target, string probeImage, SessionId session, TimeProvider? time = null, CancellationToken ct = default) => kind switch
+    public static Task<KubernetesVehicle> StartAsync(VehicleKind kind, IKubernetes client, OperatorTarget target, string probeImage, SessionId session, ContainerIdentity? given = null, TimeProvider? time = null, CancellationToken ct = default) => kind switch
     {
-        VehicleKind.TwinPod => StartTwinAsync(client, target, new TwinPodOptions { ProbeImage = probeImage, Session = session }, time, ct),
+        VehicleKind.TwinPod => StartTwinAsync(client, target, new TwinPodOptions { ProbeImage = probeImage, Session = session, Identity = given }, time, ct),
         VehicleKind.EphemeralContainer => StartEphemeralAsync(client, target, probeImage, session, time, ct),
         VehicleKind.DirectExec => Task.FromResult(new KubernetesVehicle(client, target.Namespace, target.PodName ?? throw new TargetNotFoundException("direct exec needs a running pod of the operator"), target.Container, VehicleKind.DirectExec.Name(),
             ["direct exec: the agent runs inside the operator's own container; its image must contain /probe/agent"])),
@@ -148,6 +151,18 @@ internal static class ClusterVehicles
     public static async Task<KubernetesVehicle> StartTwinAsync(IKubernetes client, OperatorTarget target, TwinPodOptions options, TimeProvider? time = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(options);
+        string? whyUnknown = null;
+        ContainerIdentity? verifyOnly = null;
+        if (options.Identity is null)
+        {
+            var fixedBySpec = ContainerIdentity.FromSpec(target.PodSpec, target.Container);
+            (var learned, whyUnknown) = fixedBySpec is { GroupsKnown: true }
+                ? (fixedBySpec, null)
+                : await LearnIdentityAsync(client, target, options.ProbeImage, options.Session, time, ct).ConfigureAwait(false);
+            options = options with { Identity = learned };
+            verifyOnly = learned is null ? fixedBySpec : null;
+        }
         var pod = TwinPod.Build(target, options);
         await client.CoreV1.CreateNamespacedPodAsync(pod, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
         async ValueTask Delete()
@@ -171,8 +186,57 @@ internal static class ClusterVehicles
             await Delete().ConfigureAwait(false);
             throw;
         }
-        return new KubernetesVehicle(client, target.Namespace, pod.Metadata.Name, target.Container, VehicleKind.TwinPod.Name(), TwinPod.Notes, Delete,
-            unobservable: Observability.WithAnotherImage(target.PodSpec, target.Container, options.ImageUser));
+        var identityNote = options.Identity is { } id
+            ? $"twin pod: runs with the operator's ids, uid {id.Uid}, gid {id.Gid}, groups [{string.Join(",", id.Groups)}] ({id.Source})"
+            : $"twin pod: the operator's ids are unknown ({whyUnknown}); verdicts that depend on them are Inconclusive";
+        return new KubernetesVehicle(client, target.Namespace, pod.Metadata.Name, target.Container, VehicleKind.TwinPod.Name(), TwinPod.Notes.Add(identityNote), Delete,
+            unobservable: Observability.WithAnotherImage(target.PodSpec, target.Container, options.Identity, whyUnknown))
+        {
+            // Ids the spec fixes are still checked against what the twin ran with, even when the rest could not be learned.
+            Identity = options.Identity ?? verifyOnly,
+        };
+    }
+
+    /// <summary>
+    /// Runs the identity pod (the operator's image under its security context, running the harness's static helper) and
+    /// reads the ids from its termination message; the pod is deleted afterwards. Never throws for an operator-side
+    /// failure: the reason comes back instead, and the identity-dependent verdicts become Inconclusive with it.
+    /// </summary>
+    internal static async Task<(ContainerIdentity? Identity, string? Why)> LearnIdentityAsync(IKubernetes client, OperatorTarget target, string probeImage, SessionId session, TimeProvider? time, CancellationToken ct)
+    {
+        var pod = IdentityPod.Build(target, probeImage, session);
+        try
+        {
+            await client.CoreV1.CreateNamespacedPodAsync(pod, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e)
+        {
+            return (null, $"the identity pod was refused: {KubernetesExec.Status(e)?.Message ?? e.Message}");
+        }
+        try
+        {
+            var done = await Pods.WaitAsync(client, target.Namespace, pod.Metadata.Name, $"identity pod {target.Namespace}/{pod.Metadata.Name} to finish",
+                p => p.Count == 1 && (p[0].Status?.Phase is "Succeeded" or "Failed"
+                    || (p[0].Status?.ContainerStatuses ?? []).Any(s => s.State?.Waiting?.Reason is "ErrImagePull" or "ImagePullBackOff" or "CreateContainerConfigError" or "CreateContainerError")),
+                TimeSpan.FromSeconds(90), time, ct).ConfigureAwait(false);
+            return IdentityPod.Read(done[0], target.Container);
+        }
+        catch (WaitTimeoutException e)
+        {
+            return (null, e.Message);
+        }
+        finally
+        {
+            try
+            {
+                using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                await client.CoreV1.DeleteNamespacedPodAsync(pod.Metadata.Name, target.Namespace, gracePeriodSeconds: 0, cancellationToken: bound.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is HttpOperationException or OperationCanceledException or HttpRequestException)
+            {
+                // It carries the session label; the namespace's removal or the sweep takes it.
+            }
+        }
     }
 
     /// <summary>Adds the ephemeral container to the operator's running pod and waits until it runs.</summary>

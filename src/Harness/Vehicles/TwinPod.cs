@@ -15,11 +15,8 @@ internal sealed record TwinPodOptions
     /// <summary>Session id (name suffix and label).</summary>
     public required SessionId Session { get; init; }
 
-    /// <summary>The uid the operator's image runs as when the pod spec does not say (its USER); null to leave the probe image's.</summary>
-    public long? ImageUser { get; init; }
-
-    /// <summary>The gid to go with <see cref="ImageUser"/>.</summary>
-    public long? ImageGroup { get; init; }
+    /// <summary>The operator's identity (learned from its image, or given): the twin runs with exactly these ids; null when unknown.</summary>
+    public ContainerIdentity? Identity { get; init; }
 }
 
 /// <summary>
@@ -37,6 +34,9 @@ internal static class TwinPod
         "twin pod: it carries the operator's labels, so Services selecting them may route to it while it exists",
         "twin pod: required pod anti-affinity is dropped so the twin can schedule beside the operator",
     ];
+
+    /// <summary>The name of the twin's scratch volume.</summary>
+    public const string ScratchVolume = "harness-scratch";
 
     /// <summary>Builds the twin of <paramref name="target"/>.</summary>
     public static V1Pod Build(OperatorTarget target, TwinPodOptions options)
@@ -61,16 +61,11 @@ internal static class TwinPod
         {
             Swap(container, options, ["idle"]);
         }
-        if (options.ImageUser is { } uid)
-        {
-            var target_ = spec.Containers!.Single(c => c.Name == target.Container);
-            if (spec.SecurityContext?.RunAsUser is null && target_.SecurityContext?.RunAsUser is null)
-            {
-                target_.SecurityContext ??= new V1SecurityContext();
-                target_.SecurityContext.RunAsUser = uid;
-                target_.SecurityContext.RunAsGroup ??= options.ImageGroup ?? uid;
-            }
-        }
+        options.Identity?.ApplyTo(spec, target.Container);
+        // The harness's own scratch directory: the filesystem probes' control writes there, whatever the operator mounts.
+        spec.Volumes = [.. spec.Volumes ?? [], new V1Volume { Name = ScratchVolume, EmptyDir = new V1EmptyDirVolumeSource { Medium = "Memory", SizeLimit = new ResourceQuantity("1Mi") } }];
+        var probed = spec.Containers!.Single(c => c.Name == target.Container);
+        probed.VolumeMounts = [.. probed.VolumeMounts ?? [], new V1VolumeMount { Name = ScratchVolume, MountPath = ProbeImageLayout.Scratch }];
 
         var labels = new Dictionary<string, string>(target.PodMetadata.Labels ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         labels.Remove("pod-template-hash");

@@ -27,7 +27,7 @@ public sealed class EgressVantageTests
     {
         var caveat = EgressVantage.InClusterCaveat("10.244.1.7", "harness-sink-abc");
 
-        caveat.Should().Contain("10.244.1.7").And.Contain("does not prove that traffic leaving the cluster is blocked")
+        caveat.Should().Contain("10.244.1.7").And.Contain("do not prove that traffic leaving the cluster is blocked").And.Contain("analyses the NetworkPolicies in force")
             .And.Contain("0.0.0.0/0 except the pod network").And.Contain("HARNESS_EGRESS_TARGETS");
     }
 

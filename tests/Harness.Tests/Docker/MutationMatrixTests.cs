@@ -194,8 +194,9 @@ public sealed class MutationMatrixTests(MatrixFixture matrix) : IClassFixture<Ma
     }
 
     [Fact]
-    public async Task FalsePassGuard_NoWritableTmp_MakesFilesystemVerdictsInconclusiveNotDenied()
+    public async Task NoVolumes_ReadOnlyRootIsStillProven_ByTheHarnessOwnControl()
     {
+        // Issue #22: an operator that writes nowhere (no volumes at all) is the most locked-down there is, not a failure.
         matrix.Docker.Require();
         var pod = ReferencePods.Hardened();
         pod.Volumes.Clear();
@@ -205,11 +206,31 @@ public sealed class MutationMatrixTests(MatrixFixture matrix) : IClassFixture<Ma
 
         foreach (var id in new[] { "fs.root", "fs.etc", "fs.usr", "fs.probe-rootfs-canary", "fs.serviceaccount" })
         {
+            report[id].Verdict.Should().Be(Verdict.Denied(Mechanism.ReadOnlyFilesystem));
+            report[id].Status.Should().Be(ProbeStatus.Passed, $"{id}: the control wrote to /dev/shm, so the agent can write and EROFS is the root's doing");
+            report[id].Evidence.Control!.Detail.Should().Contain("/dev/shm");
+        }
+        report.Results.Select(r => r.Probe.Id).Should().NotContain("fs.writable", "no writable directory was declared");
+    }
+
+    [Fact]
+    public async Task FalsePassGuard_ControlCannotWrite_MakesFilesystemVerdictsInconclusiveNotDenied()
+    {
+        var (host, image) = matrix.Docker.Require();
+        var ct = TestContext.Current.CancellationToken;
+        var spec = ContainerRunSpec.FromPodSpec(ReferencePods.Hardened(), null, image) with { Networks = [matrix.PodNetwork] };
+        await using var vehicle = await DockerVehicle.StartAsync(host, spec, ct: ct);
+        // A control location that refuses writes: the agent cannot show it writes at all, so EROFS proves nothing.
+        var plan = StandardProbes.Create(new StandardProbeOptions { ControlDirectory = "/usr" }).Where(p => p.Id.StartsWith("fs.", StringComparison.Ordinal));
+
+        var report = await ProbeRunner.RunAsync(plan, vehicle, ct: ct);
+
+        foreach (var id in new[] { "fs.root", "fs.etc", "fs.usr" })
+        {
             report[id].Verdict.Should().Be(Verdict.Denied(Mechanism.ReadOnlyFilesystem), "the write itself still fails with EROFS");
             report[id].Status.Should().Be(ProbeStatus.Inconclusive, $"{id}: without a working control the denial proves nothing");
             report[id].Explanation.Should().Contain("control failed");
         }
-        report["fs.writable"].Status.Should().Be(ProbeStatus.Failed, "the pod has nowhere to write");
     }
 
     [Fact]

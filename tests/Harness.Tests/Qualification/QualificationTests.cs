@@ -122,7 +122,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
             Timings = [new(Harness.Runs.RunPhase.Cluster, TimeSpan.FromSeconds(1.25)), new(Harness.Runs.RunPhase.Deploy, TimeSpan.FromSeconds(4.5)), new(Harness.Runs.RunPhase.Probes, TimeSpan.FromSeconds(3.125))],
         };
 
-        ReportWriters.Markdown(report).Should().Contain("## Timings").And.Contain("| Deploy | 4.50 |").And.Contain("does not prove that traffic leaving the cluster is blocked");
+        ReportWriters.Markdown(report).Should().Contain("## Timings").And.Contain("| Deploy | 4.50 |").And.Contain("do not prove that traffic leaving the cluster is blocked");
         using var json = JsonDocument.Parse(ReportWriters.Json(report));
         json.RootElement.GetProperty("timings").EnumerateArray().Select(t => $"{t.GetProperty("phase").GetString()}={t.GetProperty("seconds").GetDouble()}")
             .Should().Equal("Cluster=1.25", "Deploy=4.5", "Probes=3.125");

@@ -27,6 +27,8 @@ public sealed class ReportMutationMatrixTests
 
     private static readonly StepResult WriteOk = new() { Id = "control.fs.writable", Kind = StepKinds.FileWrite, Outcome = StepOutcomes.Succeeded, Detail = "wrote /tmp" };
 
+    private static readonly Harness.NetworkPolicies.EgressReach ClosedPolicies = new(Harness.NetworkPolicies.EgressReachStatus.Closed, [], ["no rule in force allows an address outside the cluster"]);
+
     private static ChecklistInputs Inputs => new("restricted", [], ImmutableDictionary<string, string>.Empty.Add("op@sha256:1", "verified"), null);
 
     private static ChecklistItem Item(string id, ChecklistStatus status = ChecklistStatus.Passed) => new(id, $"item {id}", status, [$"{id}: evidence"], [], 5);
@@ -37,6 +39,20 @@ public sealed class ReportMutationMatrixTests
         [.. Checklist.ItemIds.Select(id => Item(id))],
         [.. CheckOutcome.Mission.Select(c => new CheckOutcome(c, ProbeStatus.Passed, [$"{c}: passed"]))],
         [], [], []);
+
+    /// <summary>The baseline, with the egress probes denied (control held) and <paramref name="policy"/> in force beside a default deny.</summary>
+    private static QualificationReport EgressOpenedBy(string policy)
+    {
+        var probe = Classify("egress.sink.tcp", new() { Id = "egress.sink.tcp", Kind = StepKinds.Tcp, Outcome = StepOutcomes.TimedOut, Data = new Dictionary<string, string> { ["stage"] = "connect" } },
+            new() { Id = "control.egress.sink.tcp", Kind = StepKinds.Tcp, Outcome = StepOutcomes.Succeeded });
+        var policies = Harness.Manifests.ManifestLoader.LoadText(policy, "p.yaml").Select(d => (k8s.Models.V1NetworkPolicy)d.Object!).ToList();
+        var reach = Harness.NetworkPolicies.EgressReachAnalyzer.Analyze(policies, "sc-system", new Dictionary<string, string> { ["app"] = "sample-controller" },
+            Harness.Tests.NetworkPolicies.EgressReachTests.Kind);
+        var item = Checklist.Build([probe], [], Inputs with { EgressPolicy = reach }).Single(i => i.Id == "egress-default-deny");
+        var mission = Harness.Runs.EgressPolicyVerdict.Combine(CheckOutcome.Of(HardeningCheck.EgressDenied, [probe]), reach);
+        mission.Status.Should().Be(ProbeStatus.Failed, "the probes passed; the policy in force decides");
+        return Replace(Baseline(), item) with { Mission = [.. Baseline().Mission.Select(m => m.Check == HardeningCheck.EgressDenied ? mission : m)] };
+    }
 
     private static QualificationReport Replace(QualificationReport r, ChecklistItem item) =>
         r with { Checklist = [.. r.Checklist.Select(i => i.Id == item.Id ? item : i)] };
@@ -57,9 +73,18 @@ public sealed class ReportMutationMatrixTests
         new("egress approximated (docker vehicle)", () => Replace(Baseline(), Checklist.Build(
                 [Classify("egress.sink.tcp", new() { Id = "egress.sink.tcp", Kind = StepKinds.Tcp, Outcome = StepOutcomes.TimedOut, Data = new Dictionary<string, string> { ["stage"] = "connect" } },
                     new() { Id = "control.egress.sink.tcp", Kind = StepKinds.Tcp, Outcome = StepOutcomes.Succeeded })],
-                [], Inputs with { Approximations = ImmutableDictionary<string, string>.Empty.Add("egress-default-deny", "NetworkPolicy from the manifests") })
+                [], Inputs with
+                {
+                    Approximations = ImmutableDictionary<string, string>.Empty.Add("egress-default-deny", "NetworkPolicy from the manifests"),
+                    EgressPolicy = ClosedPolicies,
+                })
                 .Single(i => i.Id == "egress-default-deny")) with { Approximation = "docker vehicle, no cluster" },
             3, "LOCAL APPROXIMATION (docker vehicle, no cluster), not a cluster verdict: NOT QUALIFIED: 1 items untested (egress-default-deny)", "egress-default-deny", "APPROXIMATED"),
+        // Issue #21: the probes to an in-cluster (or private-network) sink are denied, and a rule in force opens the internet.
+        new("egress probes denied, 0.0.0.0/0 except the cluster's ranges in force", () => EgressOpenedBy(Harness.Tests.NetworkPolicies.EgressReachTests.AllButTheCluster),
+            1, "NOT QUALIFIED: EgressDenied, egress-default-deny failed", "egress-default-deny", "FAIL"),
+        new("egress probes denied, 0.0.0.0/0 except the private ranges in force", () => EgressOpenedBy(Harness.Tests.NetworkPolicies.EgressReachTests.AllButPrivate),
+            1, "NOT QUALIFIED: EgressDenied, egress-default-deny failed", "egress-default-deny", "FAIL"),
         new("a failed control", () => Replace(Baseline(), Checklist.Build(
                 [Classify("fs.root", new() { Id = "fs.root", Kind = StepKinds.FileWrite, Outcome = StepOutcomes.Failed, Errno = "EROFS" },
                     new() { Id = "control.fs.writable", Kind = StepKinds.FileWrite, Outcome = StepOutcomes.Failed, Errno = "EROFS", Detail = "no emptyDir at /tmp" })],

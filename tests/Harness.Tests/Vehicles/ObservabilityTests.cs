@@ -14,26 +14,36 @@ public sealed class ObservabilityTests
 
     [Theory]
     [InlineData("fixtures/sample-operator/hardened", "operator")]
-    [InlineData("fixtures/sample-operator/weak", "operator")]
     [InlineData("fixtures/manifests/complex-operator.yaml", "manager")]
-    public void WithAnotherImage_SpecFixesTheUid_EverythingIsObservable(string path, string container)
+    public void WithAnotherImage_SpecFixesUidAndGid_EverythingIsObservable(string path, string container)
     {
-        Observability.WithAnotherImage(Spec(path), container, imageUser: null).Should().BeEmpty();
+        Observability.WithAnotherImage(Spec(path), container, identity: null, whyUnknown: "not learned").Should().BeEmpty();
     }
 
     [Fact]
-    public void WithAnotherImage_UidOnlyInTheImage_LeavesOutUidDependentProbes()
+    public void WithAnotherImage_UidOnlyInTheSpec_LeavesOutTheGidDependentProbe()
+    {
+        // The weak sample sets runAsUser: 0 and no runAsGroup: its gid comes from its image.
+        var limits = Observability.WithAnotherImage(Spec("fixtures/sample-operator/weak"), "operator", identity: null, whyUnknown: "the image is not on this machine");
+
+        limits.Keys.Should().BeEquivalentTo("kernel.setgid");
+        Observability.Reason(limits, "kernel.setgid").Should().Contain("gid comes from its image").And.Contain("the image is not on this machine");
+        Observability.Reason(limits, "proc.non-root").Should().BeNull();
+    }
+
+    [Fact]
+    public void WithAnotherImage_NothingInTheSpec_LeavesOutEveryIdDependentProbe_UnlessTheIdentityIsKnown()
     {
         var spec = Spec("fixtures/sample-operator/weak");
         spec.SecurityContext.RunAsUser = null;
 
-        var limits = Observability.WithAnotherImage(spec, "operator", imageUser: null);
+        var limits = Observability.WithAnotherImage(spec, "operator", identity: null, whyUnknown: null);
 
-        limits.Keys.Should().BeEquivalentTo("proc.non-root", "kernel.");
-        Observability.Reason(limits, "kernel.setuid").Should().Contain("USER");
+        limits.Keys.Should().BeEquivalentTo("proc.non-root", "kernel.", "kernel.setgid");
+        Observability.Reason(limits, "kernel.setuid").Should().Contain("uid comes from its image");
         Observability.Reason(limits, "proc.capabilities").Should().BeNull();
         Observability.Reason(limits, "fs.root").Should().BeNull();
-        Observability.WithAnotherImage(spec, "operator", imageUser: 0).Should().BeEmpty("the image's uid is known");
+        Observability.WithAnotherImage(spec, "operator", new ContainerIdentity(0, 0, [0], "given"), null).Should().BeEmpty("the identity is known");
     }
 
     [Fact]

@@ -57,7 +57,8 @@ public sealed class VehicleBuilderTests
         twin.Spec.ServiceAccountName.Should().Be("widget-operator");
         twin.Spec.AutomountServiceAccountToken.Should().BeFalse();
         KubernetesJson.Serialize(twin.Spec.SecurityContext).Should().Be(KubernetesJson.Serialize(deployment.Spec.Template.Spec.SecurityContext));
-        KubernetesJson.Serialize(twin.Spec.Volumes).Should().Be(KubernetesJson.Serialize(deployment.Spec.Template.Spec.Volumes), "the projected token volume comes along");
+        KubernetesJson.Serialize(twin.Spec.Volumes.Where(v => v.Name != TwinPod.ScratchVolume)).Should().Be(KubernetesJson.Serialize(deployment.Spec.Template.Spec.Volumes), "the projected token volume comes along");
+        twin.Spec.Volumes.Should().ContainSingle(v => v.Name == TwinPod.ScratchVolume, "the harness's own scratch for the filesystem control; the root filesystem is unchanged");
         twin.Spec.Tolerations.Should().ContainSingle();
         twin.Spec.Affinity.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution.Should().BeNull();
         twin.Spec.RestartPolicy.Should().Be("Never");
@@ -69,7 +70,7 @@ public sealed class VehicleBuilderTests
         var manager = twin.Spec.Containers.Single();
         manager.Command.Should().Equal("/probe/agent", "idle");
         KubernetesJson.Serialize(manager.SecurityContext).Should().Be(KubernetesJson.Serialize(deployment.Spec.Template.Spec.Containers[0].SecurityContext));
-        manager.VolumeMounts.Select(m => m.MountPath).Should().Equal("/tmp", "/etc/widget", "/var/run/secrets/kubernetes.io/serviceaccount");
+        manager.VolumeMounts.Select(m => m.MountPath).Should().Equal("/tmp", "/etc/widget", "/var/run/secrets/kubernetes.io/serviceaccount", Harness.Images.ProbeImageLayout.Scratch);
         manager.Env.Should().ContainSingle(e => e.Name == "WATCH_NAMESPACE");
     }
 
@@ -89,14 +90,24 @@ public sealed class VehicleBuilderTests
     }
 
     [Fact]
-    public void TwinPod_ImageUser_AppliesOnlyWhereThePodSpecIsSilent()
+    public void TwinPod_Identity_IsAppliedExplicitly_AndTheHarnessScratchIsMounted()
     {
         var hardened = TargetDiscovery.FromWorkload(Deployment("fixtures/sample-operator/hardened"));
         var silent = hardened with { PodSpec = TwinPod.Clone(hardened.PodSpec) };
         silent.PodSpec.SecurityContext.RunAsUser = null;
+        silent.PodSpec.SecurityContext.RunAsGroup = null;
 
-        TwinPod.Build(silent, Options with { ImageUser = 1234 }).Spec.Containers[0].SecurityContext.RunAsUser.Should().Be(1234);
-        TwinPod.Build(hardened, Options with { ImageUser = 1234 }).Spec.Containers[0].SecurityContext.RunAsUser.Should().BeNull("the pod already says 65532");
+        var twin = TwinPod.Build(silent, Options with { Identity = new ContainerIdentity(65534, 65534, [2000, 65534], "learned") }).Spec;
+
+        var container = twin.Containers.Single(c => c.Name == silent.Container);
+        container.SecurityContext.RunAsUser.Should().Be(65534);
+        container.SecurityContext.RunAsGroup.Should().Be(65534, "the probe image has no group for 65534: without it the runtime would give gid 0");
+        twin.SecurityContext.SupplementalGroups.Should().Contain(2000);
+        twin.Volumes.Should().Contain(v => v.Name == TwinPod.ScratchVolume && v.EmptyDir != null);
+        container.VolumeMounts.Should().Contain(m => m.Name == TwinPod.ScratchVolume && m.MountPath == Harness.Images.ProbeImageLayout.Scratch);
+        var plain = TwinPod.Build(hardened, Options).Spec;
+        plain.SecurityContext.RunAsUser.Should().Be(65532, "without an identity the spec's own ids stay");
+        plain.Containers[0].SecurityContext.RunAsUser.Should().BeNull();
     }
 
     [Theory]
