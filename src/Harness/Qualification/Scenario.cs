@@ -68,7 +68,7 @@ public sealed record QualificationScenario
 
     /// <summary>The probe options for a run of this scenario.</summary>
     public OperatorProbeOptions ProbeOptions() =>
-        ProbeSettings with { SkipProbes = SkipProbes, ExpectAllowed = ExpectAllowed, ExtraEgressTargets = EgressTargets };
+        ProbeSettings with { SkipProbes = SkipProbes, ExpectAllowed = ExpectAllowed, ExtraEgressTargets = EgressTargets, Vehicle = Vehicle };
 }
 
 /// <summary>
@@ -169,7 +169,20 @@ public static class ScenarioParser
         var settings = new OperatorProbeOptions();
         if (Map(root, "probes", "the scenario") is { } probes)
         {
-            Known(probes, ["skip", "expect", "writableDirectory", "readOnlyPaths", "allowedCapabilities", "localTimeoutMs", "networkTimeoutMs"], "probes");
+            Known(probes, ["skip", "expect", "writableDirectory", "readOnlyPaths", "allowedCapabilities", "localTimeoutMs", "networkTimeoutMs", "imageUser"], "probes");
+            if (Get(probes, "imageUser") is { } iu)
+            {
+                // uid, uid:gid or uid:gid:group,group: the operator's ids when its image decides them and they cannot be learned.
+                var userText = Str(probes, "imageUser", "probes") ?? "";
+                var parts = userText.Split(':');
+                static long? Id(string s) => long.TryParse(s, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) ? n : null;
+                var groups = parts.Length > 2 ? parts[2].Split(',', StringSplitOptions.RemoveEmptyEntries).Select(Id).ToList() : [];
+                if (parts.Length > 3 || Id(parts[0]) is null || (parts.Length > 1 && Id(parts[1]) is null) || groups.Any(g => g is null))
+                {
+                    throw Error(iu, $"probes.imageUser must be uid, uid:gid or uid:gid:group,group (numbers), got '{userText}'.");
+                }
+                settings = settings with { ImageUser = Id(parts[0]), ImageGroup = parts.Length > 1 ? Id(parts[1]) : null, ImageGroups = [.. groups.Select(g => g!.Value)] };
+            }
             skip = List(probes, "skip", "probes");
             string AbsolutePath(YamlNode node, string value, string field) =>
                 value.StartsWith('/') ? value : throw Error(node, $"probes.{field} must be an absolute path, got '{value}'.");
@@ -224,7 +237,13 @@ public static class ScenarioParser
         var targets = ImmutableArray.CreateBuilder<EgressTarget>();
         if (Map(root, "egress", "the scenario") is { } egress)
         {
-            Known(egress, ["allowPublic", "targets"], "egress");
+            Known(egress, ["allowPublic", "targets", "allowedCidrs"], "egress");
+            var allowed = List(egress, "allowedCidrs", "egress");
+            if (allowed.FirstOrDefault(c => !Harness.NetworkPolicies.AddressRanges.TryParse(c, out _)) is { } badCidr)
+            {
+                throw Error(Get(egress, "allowedCidrs")!, $"egress.allowedCidrs: '{badCidr}' is not a CIDR (such as 203.0.113.0/24).");
+            }
+            settings = settings with { AllowedEgressCidrs = allowed };
             var allowPublic = Str(egress, "allowPublic", "egress") is { } ap && (ap == "true" || (ap != "false" ? throw Error(Get(egress, "allowPublic")!, "egress.allowPublic must be true or false.") : false));
             if (Get(egress, "targets") is YamlSequenceNode list)
             {

@@ -84,7 +84,7 @@ public sealed class ScenarioParserTests
         var plan = Harness.Probes.StandardProbes.Create(options.StandardOptions([], Harness.Vehicles.VehicleKind.TwinPod));
 
         plan.Probes.Single(p => p.Id == "fs.writable").Attempt.Target.Should().Be("/cache");
-        plan.Probes.Single(p => p.Id == "fs.root").Control!.Step.Target.Should().Be("/cache");
+        plan.Probes.Single(p => p.Id == "fs.root").Control!.Step.Target.Should().Be(Harness.Images.ProbeImageLayout.Scratch, "the control writes where the harness knows it can, not in the operator's directory");
         plan.Probes.Where(p => p.Id.StartsWith("fs.", StringComparison.Ordinal)).Select(p => p.Id).Should().Equal("fs.root", "fs.opt-app", "fs.serviceaccount", "fs.writable");
         plan.Probes.Single(p => p.Id == "proc.capabilities").AllowedCapabilities.Should().Equal("CAP_NET_BIND_SERVICE", "CAP_NET_RAW");
         plan.Probes.Single(p => p.Id == "kernel.setuid").Attempt.TimeoutMs.Should().Be(2000);
@@ -130,5 +130,32 @@ public sealed class ScenarioParserTests
     public void IsPrivate_KnowsThePrivateRanges(string address, bool expected)
     {
         ScenarioParser.IsPrivate(System.Net.IPAddress.Parse(address)).Should().Be(expected);
+    }
+
+    [Fact]
+    public void Parse_ImageUserAllowedCidrsAndVehicle_ReachTheProbeOptions()
+    {
+        var s = ScenarioParser.Parse(Header + """
+            operator: {deployment: op}
+            vehicle: ephemeral-container
+            probes: {imageUser: "65534:65534:2000"}
+            egress: {allowedCidrs: [198.51.100.0/24]}
+            """, "/tmp/s/scenario.yaml");
+
+        var options = s.ProbeOptions();
+        options.Vehicle.Should().Be(Harness.Vehicles.VehicleKind.EphemeralContainer, "the run must use the vehicle the scenario names");
+        (options.ImageUser, options.ImageGroup).Should().Be((65534L, 65534L));
+        options.ImageGroups.Should().Equal(2000L);
+        options.AllowedEgressCidrs.Should().Equal("198.51.100.0/24");
+    }
+
+    [Theory]
+    [InlineData("probes: {imageUser: nobody}", "probes.imageUser must be uid")]
+    [InlineData("egress: {allowedCidrs: [example.com]}", "egress.allowedCidrs: 'example.com' is not a CIDR")]
+    public void Parse_BadIdentityOrCidr_NamesTheField(string yaml, string message)
+    {
+        var act = () => ScenarioParser.Parse(Header + "operator: {deployment: op}\n" + yaml, "/tmp/s/scenario.yaml");
+
+        act.Should().Throw<ManifestException>().WithMessage($"*{message}*");
     }
 }
