@@ -25,7 +25,17 @@ internal sealed class ClusterEgressPolicyStage(IKubernetes client) : IEgressPoli
     public async Task<EgressReach> AnalyzeAsync(RunSession session, OperatorUnderTest op, AddressRanges declared)
     {
         var ct = session.Cancellation;
-        var policies = await client.NetworkingV1.ListNamespacedNetworkPolicyAsync(op.Target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+        V1NetworkPolicyList policies;
+        try
+        {
+            policies = await client.NetworkingV1.ListNamespacedNetworkPolicyAsync(op.Target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e)
+        {
+            // Without the policies in force the probes prove only their own destinations: never a pass.
+            return new EgressReach(EgressReachStatus.Undetermined, [],
+                [$"the NetworkPolicies in namespace {op.Target.Namespace} could not be listed (HTTP {(int?)e.Response?.StatusCode}: {KubernetesExec.Status(e)?.Message ?? e.Message}); grant list on networkpolicies there"]);
+        }
         string? podIp = null;
         if (op.Target.PodName is { } pod)
         {

@@ -31,10 +31,15 @@ internal sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
     public ImmutableArray<string> Notes => Spec.Notes;
 
     /// <inheritdoc />
-    public ImmutableDictionary<string, string> Unobservable => Spec.Unobservable;
+    /// <remarks>
+    /// A container that observes another process (the ephemeral-container model) judges the target's own ids and compares
+    /// its context with the target's in the agent; the identity rules of a stand-in image do not apply to it.
+    /// </remarks>
+    public ImmutableDictionary<string, string> Unobservable => Spec.Observe is null ? Spec.Unobservable
+        : Spec.Unobservable.RemoveRange([.. Observability.UidDependent, .. Observability.GidDependent]);
 
     /// <inheritdoc />
-    public ContainerIdentity? Identity => Spec.Identity;
+    public ContainerIdentity? Identity => Spec.Observe is null ? Spec.Identity : null;
 
     /// <summary>The container's id.</summary>
     public string ContainerId { get; }

@@ -120,8 +120,9 @@ public sealed class ProbePlanTests
     [Fact]
     public void Create_OnACluster_AddsTheExpectedAllowedDnsAndApiProbes()
     {
-        var cluster = StandardProbes.Create(new StandardProbeOptions { IncludeKubernetesApi = true });
+        var cluster = StandardProbes.Create(new StandardProbeOptions { IncludeKubernetesApi = true, WritableDirectory = "/tmp" });
         var local = StandardProbes.Create(new StandardProbeOptions());
+        local.Probes.Should().NotContain(p => p.Id == "fs.writable", "no writable directory declared: nothing must be writable");
 
         cluster.Probes.Where(p => p.Check == HardeningCheck.RequiredAccess).Select(p => p.Id).Should().Contain(["dns.cluster", "api.self", "fs.writable"]);
         cluster.Probes.Single(p => p.Id == "dns.cluster").Expectation.ExpectDenied.Should().BeFalse();

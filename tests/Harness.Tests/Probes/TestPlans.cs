@@ -9,5 +9,6 @@ internal static class TestPlans
     {
         EgressTargets = [new EgressTarget("sink", "172.30.0.2", "harness-sink", 8080, "tok123")],
         IncludeKubernetesApi = true,
+        WritableDirectory = "/tmp",
     });
 }

@@ -49,7 +49,7 @@ public sealed class EphemeralObservationTests(DockerFixture docker)
         };
         await using var probe = await DockerVehicle.StartAsync(host, probeSpec, "docker:ephemeral", ct);
         // The probe image's canary is not in the target's filesystem: the ephemeral plan leaves it out.
-        var plan = StandardProbes.Create(new StandardProbeOptions { ReadOnlyPaths = ["/", "/etc", "/usr"], ProbeServiceAccountDirectory = false });
+        var plan = StandardProbes.Create(new StandardProbeOptions { ReadOnlyPaths = ["/", "/etc", "/usr"], ProbeServiceAccountDirectory = false, WritableDirectory = "/tmp" });
         var report = await ProbeRunner.RunAsync(plan, probe, ct: ct);
         foreach (var r in report.Results)
         {
@@ -91,7 +91,7 @@ public sealed class EphemeralObservationTests(DockerFixture docker)
         report.Results.Should().OnlyContain(r => r.Status == ProbeStatus.Passed);
         report["fs.root"].Verdict.Should().Be(Verdict.Denied(Mechanism.ReadOnlyFilesystem));
         report["fs.root"].Evidence.Data["file"].Should().StartWith("/proc/1/root/", "the write went into the target's root");
-        report["fs.writable"].Evidence.Data["file"].Should().StartWith("/proc/1/root/tmp/", "the control wrote into the target's emptyDir");
+        report["fs.writable"].Evidence.Data["file"].Should().StartWith("/proc/1/root/tmp/", "the write went into the target's emptyDir");
         report["proc.non-root"].Evidence.Observed.Should().StartWith("target pid 1 ");
     }
 
