@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
@@ -14,13 +15,37 @@ namespace Harness.Tests;
 
 /// <summary>
 /// A small API server on 127.0.0.1 over HTTPS (its own self-signed CA), holding objects in memory and answering the way
-/// the real one does for what a simple operator and the payload inventory use: lists (one namespace or all), server-side
-/// apply (creating the object, recording its field manager in <c>metadata.managedFields</c>), merge patches of the status
-/// subresource, and a watch that stays open. Nothing leaves the machine.
+/// the real one does for what the harness and a simple operator use: discovery (built-in kinds and the CRDs it holds,
+/// which it marks Established), lists with label selectors, create, server-side apply (labels owned per field manager,
+/// so a manager that stops applying a label removes it, as the real one does), JSON merge patches (the object or its
+/// status), deletes with preconditions, and a watch that stays open. Namespaces and CRDs terminate the way the real ones
+/// do: marked with a deletionTimestamp first, their contents removed, then themselves, after
+/// <see cref="TerminationDelay"/>; while a CRD terminates, creating its custom resources is refused with the real
+/// server's message. Nothing leaves the machine.
 /// </summary>
 internal sealed class FakeKubeApiServer : IAsyncDisposable
 {
+    /// <summary>Built-in resources: group/version, kind, plural, namespaced.</summary>
+    private static readonly (string GroupVersion, string Kind, string Plural, bool Namespaced)[] BuiltIn =
+    [
+        ("v1", "Namespace", "namespaces", false), ("v1", "Node", "nodes", false), ("v1", "Pod", "pods", true),
+        ("v1", "Service", "services", true), ("v1", "ConfigMap", "configmaps", true), ("v1", "Secret", "secrets", true),
+        ("v1", "ServiceAccount", "serviceaccounts", true), ("v1", "Event", "events", true), ("v1", "Endpoints", "endpoints", true),
+        ("apps/v1", "Deployment", "deployments", true), ("apps/v1", "StatefulSet", "statefulsets", true),
+        ("apps/v1", "DaemonSet", "daemonsets", true), ("apps/v1", "ReplicaSet", "replicasets", true),
+        ("rbac.authorization.k8s.io/v1", "Role", "roles", true), ("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", true),
+        ("rbac.authorization.k8s.io/v1", "ClusterRole", "clusterroles", false), ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "clusterrolebindings", false),
+        ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", true), ("networking.k8s.io/v1", "ServiceCIDR", "servicecidrs", false),
+        ("discovery.k8s.io/v1", "EndpointSlice", "endpointslices", true), ("coordination.k8s.io/v1", "Lease", "leases", true),
+        ("apiextensions.k8s.io/v1", "CustomResourceDefinition", "customresourcedefinitions", false),
+        ("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", "validatingwebhookconfigurations", false),
+        ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration", "mutatingwebhookconfigurations", false),
+        ("scheduling.k8s.io/v1", "PriorityClass", "priorityclasses", false), ("apiregistration.k8s.io/v1", "APIService", "apiservices", false),
+        ("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", true),
+    ];
+
     private readonly ConcurrentDictionary<string, JsonObject> objects = new(StringComparer.Ordinal);
+    private readonly object gate = new();
     private readonly WebApplication app;
     private long resourceVersion = 100;
 
@@ -38,6 +63,12 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
     public string CaPem => Certificate.ExportCertificatePem();
 
     public ConcurrentQueue<string> Requests { get; } = new();
+
+    /// <summary>How long a deleted namespace or CRD stays terminating before it and its contents are gone.</summary>
+    public TimeSpan TerminationDelay { get; set; } = TimeSpan.FromMilliseconds(300);
+
+    /// <summary>Called (under the server's lock) after an object is created by POST or apply: a test's controllers and kubelet.</summary>
+    public Action<FakeKubeApiServer, JsonObject>? Created { get; set; }
 
     public static async Task<FakeKubeApiServer> StartAsync(CancellationToken ct)
     {
@@ -71,12 +102,48 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
     {
         var obj = JsonNode.Parse(json)!.AsObject();
         var (collection, ns, name) = Locate(obj);
-        Stamp(obj, manager, "Update");
-        objects[Key(collection, ns, name)] = obj;
+        lock (gate)
+        {
+            Stamp(obj, manager, "Update");
+            objects[Key(collection, ns, name)] = obj;
+            if ((string?)obj["kind"] == "CustomResourceDefinition")
+            {
+                Establish(obj);
+            }
+        }
         return obj;
     }
 
     public JsonObject? Get(string collection, string? ns, string name) => objects.TryGetValue(Key(collection, ns, name), out var o) ? o : null;
+
+    /// <summary>Every stored object of a collection (<c>apis/group/version/plural</c>), in all namespaces.</summary>
+    public IReadOnlyList<JsonObject> All(string collection) =>
+        [.. objects.Where(kv => kv.Key.StartsWith(collection + "|", StringComparison.Ordinal)).OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Value)];
+
+    /// <summary>Every stored object, as <c>collection|namespace|name</c>.</summary>
+    public IReadOnlyList<string> Keys => [.. objects.Keys.Order(StringComparer.Ordinal)];
+
+    /// <summary>Changes a stored object as a controller would (the resource version moves on).</summary>
+    public void Update(string collection, string? ns, string name, Action<JsonObject> change)
+    {
+        lock (gate)
+        {
+            var obj = Get(collection, ns, name) ?? throw new InvalidOperationException($"{collection} {ns}/{name} is not stored");
+            change(obj);
+            Bump(obj);
+        }
+    }
+
+    /// <summary>Stores an object a controller created (no request involved).</summary>
+    public void Put(JsonObject obj, string manager)
+    {
+        var (collection, ns, name) = Locate(obj);
+        lock (gate)
+        {
+            Stamp(obj, manager, "Update");
+            objects[Key(collection, ns, name)] = obj;
+        }
+    }
 
     private async Task ServeAsync(HttpContext context)
     {
@@ -89,13 +156,26 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
             using var reader = new StreamReader(request.Body, Encoding.UTF8);
             body = await reader.ReadToEndAsync(context.RequestAborted);
         }
-        var (status, answer) = request.Method switch
+        (int, string) answer;
+        if (request.Method == "GET" && request.Query["watch"].FirstOrDefault() is "1" or "true")
         {
-            "GET" when request.Query["watch"].FirstOrDefault() is "1" or "true" => (-1, ""),
-            "GET" => Read(path),
-            "PATCH" => Patch(path, request.ContentType ?? "", request.Query["fieldManager"].FirstOrDefault(), body),
-            _ => (405, StatusJson(405, "MethodNotAllowed", $"{request.Method} is not served here")),
-        };
+            answer = (-1, "");
+        }
+        else
+        {
+            lock (gate)
+            {
+                answer = request.Method switch
+                {
+                    "GET" => Read(path, request.Query["labelSelector"].FirstOrDefault()),
+                    "POST" => Create(path, body),
+                    "PATCH" => Patch(path, request.ContentType ?? "", request.Query["fieldManager"].FirstOrDefault(), body),
+                    "DELETE" => Delete(path, body),
+                    _ => (405, StatusJson(405, "MethodNotAllowed", $"{request.Method} is not served here")),
+                };
+            }
+        }
+        var (status, text) = answer;
         if (status == -1)
         {
             // A watch: headers now, events never; it ends when the client or the server goes.
@@ -114,23 +194,28 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         }
         context.Response.StatusCode = status;
         context.Response.ContentType = "application/json";
-        await context.Response.WriteAsync(answer, context.RequestAborted);
+        await context.Response.WriteAsync(text, context.RequestAborted);
     }
 
-    private (int, string) Read(string path)
+    private (int, string) Read(string path, string? labelSelector)
     {
+        if (Discovery(path) is { } resources)
+        {
+            return (200, resources.ToJsonString());
+        }
         var parts = Parse(path);
         if (parts is null)
         {
-            return (404, StatusJson(404, "NotFound", "the server could not find the requested resource"));
+            return NotFound("the server could not find the requested resource");
         }
         var (prefix, ns, plural, name, sub) = parts.Value;
         var collection = $"{prefix}/{plural}";
         if (name is not null)
         {
-            return sub is null && Get(collection, ns, name) is { } one ? (200, one.ToJsonString()) : (404, StatusJson(404, "NotFound", $"{plural} \"{name}\" not found"));
+            return sub is null && Get(collection, ns, name) is { } one ? (200, one.ToJsonString()) : NotFound($"{plural} \"{name}\" not found");
         }
         var items = objects.Where(kv => kv.Key.StartsWith(collection + "|", StringComparison.Ordinal) && (ns is null || kv.Key.StartsWith($"{collection}|{ns}|", StringComparison.Ordinal)))
+            .Where(kv => Matches(kv.Value, labelSelector))
             .OrderBy(kv => kv.Key, StringComparer.Ordinal)
             .Select(kv => kv.Value.DeepClone())
             .ToArray();
@@ -138,17 +223,90 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         {
             ["apiVersion"] = prefix.StartsWith("api/", StringComparison.Ordinal) ? prefix[4..] : prefix[5..],
             ["kind"] = "List",
-            ["metadata"] = new JsonObject { ["resourceVersion"] = Interlocked.Read(ref resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture) },
+            ["metadata"] = new JsonObject { ["resourceVersion"] = Interlocked.Read(ref resourceVersion).ToString(CultureInfo.InvariantCulture) },
             ["items"] = new JsonArray(items),
         };
         return (200, list.ToJsonString());
+    }
+
+    /// <summary>The APIResourceList of <c>/api/v1</c> or <c>/apis/GROUP/VERSION</c>: built-in kinds and established CRDs.</summary>
+    private JsonObject? Discovery(string path)
+    {
+        var s = path.Trim('/').Split('/');
+        string? groupVersion = s switch
+        {
+            ["api", var v] => v,
+            ["apis", var g, var v] => $"{g}/{v}",
+            _ => null,
+        };
+        if (groupVersion is null)
+        {
+            return null;
+        }
+        var resources = BuiltIn.Where(b => b.GroupVersion == groupVersion).Select(b => (b.Kind, b.Plural, b.Namespaced)).ToList();
+        foreach (var crd in All("apis/apiextensions.k8s.io/v1/customresourcedefinitions").Where(c => c["metadata"]?["deletionTimestamp"] is null))
+        {
+            var spec = crd["spec"]!;
+            foreach (var version in spec["versions"]!.AsArray())
+            {
+                if ($"{spec["group"]}/{version!["name"]}" == groupVersion)
+                {
+                    resources.Add(((string)spec["names"]!["kind"]!, (string)spec["names"]!["plural"]!, (string?)spec["scope"] == "Namespaced"));
+                }
+            }
+        }
+        return new JsonObject
+        {
+            ["kind"] = "APIResourceList",
+            ["apiVersion"] = "v1",
+            ["groupVersion"] = groupVersion,
+            ["resources"] = new JsonArray([.. resources.Select(r => (JsonNode)new JsonObject
+            {
+                ["name"] = r.Plural, ["singularName"] = "", ["namespaced"] = r.Namespaced, ["kind"] = r.Kind,
+                ["verbs"] = new JsonArray("create", "delete", "get", "list", "patch", "update", "watch"),
+            })]),
+        };
+    }
+
+    private (int, string) Create(string path, string body)
+    {
+        if (Parse(path) is not { Name: null } parts)
+        {
+            return NotFound("the server could not find the requested resource");
+        }
+        var (prefix, ns, plural, _, _) = parts;
+        var obj = JsonNode.Parse(body)!.AsObject();
+        var metadata = obj["metadata"] as JsonObject ?? [];
+        obj["metadata"] = metadata;
+        if (metadata["name"] is null && (string?)metadata["generateName"] is { } generate)
+        {
+            metadata["name"] = generate + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))[..5];
+        }
+        var name = (string)metadata["name"]!;
+        if (ns is not null)
+        {
+            metadata["namespace"] = ns;
+        }
+        if (Refused(prefix, plural, ns, name) is { } refused)
+        {
+            return refused;
+        }
+        var key = Key($"{prefix}/{plural}", ns, name);
+        if (objects.ContainsKey(key))
+        {
+            return (409, StatusJson(409, "AlreadyExists", $"{plural} \"{name}\" already exists"));
+        }
+        Stamp(obj, "harness-test-client", "Update");
+        objects[key] = obj;
+        AfterCreate(obj);
+        return (201, obj.ToJsonString());
     }
 
     private (int, string) Patch(string path, string contentType, string? fieldManager, string body)
     {
         if (Parse(path) is not { Name: not null } parts)
         {
-            return (404, StatusJson(404, "NotFound", "the server could not find the requested resource"));
+            return NotFound("the server could not find the requested resource");
         }
         var (prefix, ns, plural, name, sub) = parts;
         var key = Key($"{prefix}/{plural}", ns, name!);
@@ -159,36 +317,290 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
             {
                 return (400, StatusJson(400, "BadRequest", "PATCH, application/apply-patch+yaml requires fieldManager to be set"));
             }
-            var created = !objects.TryGetValue(key, out var existing);
-            if (!created)
+            if (!objects.TryGetValue(key, out var existing))
             {
-                patch["metadata"]!["uid"] = existing!["metadata"]!["uid"]!.DeepClone();
+                if (Refused(prefix, plural, ns, name!) is { } refused)
+                {
+                    return refused;
+                }
+                Stamp(patch, fieldManager, "Apply");
+                OwnLabels(patch, fieldManager, patch);
+                objects[key] = patch;
+                AfterCreate(patch);
+                return (201, patch.ToJsonString());
             }
-            Stamp(patch, fieldManager, "Apply");
-            objects[key] = patch;
-            return (created ? 201 : 200, patch.ToJsonString());
+            Apply(existing, patch, fieldManager);
+            return (200, existing.ToJsonString());
         }
         if (!objects.TryGetValue(key, out var current))
         {
-            return (404, StatusJson(404, "NotFound", $"{plural} \"{name}\" not found"));
+            return NotFound($"{plural} \"{name}\" not found");
         }
-        if (sub == "status" && patch["status"] is { } status)
+        if (sub == "status")
         {
-            current["status"] = status.DeepClone();
-            var entries = current["metadata"]!["managedFields"]!.AsArray();
-            entries.Add(ManagedFieldsEntry(current, fieldManager ?? "greeter-operator", "Update", subresource: "status"));
+            if (patch["status"] is { } status)
+            {
+                current["status"] = MergePatch(current["status"], status);
+                Record(current, fieldManager ?? "greeter-operator", "Update", "status");
+            }
         }
+        else
+        {
+            var merged = MergePatch(current, patch)!.AsObject();
+            foreach (var (k, v) in merged.ToList())
+            {
+                current[k] = v?.DeepClone();
+            }
+            foreach (var k in current.Select(kv => kv.Key).Except(merged.Select(kv => kv.Key)).ToList())
+            {
+                current.Remove(k);
+            }
+            Record(current, fieldManager ?? "harness-test-client", "Update", null);
+        }
+        Bump(current);
         return (200, current.ToJsonString());
+    }
+
+    private (int, string) Delete(string path, string body)
+    {
+        if (Parse(path) is not { Name: not null } parts)
+        {
+            return NotFound("the server could not find the requested resource");
+        }
+        var (prefix, ns, plural, name, _) = parts;
+        var key = Key($"{prefix}/{plural}", ns, name!);
+        if (!objects.TryGetValue(key, out var current))
+        {
+            return NotFound($"{plural} \"{name}\" not found");
+        }
+        var wanted = string.IsNullOrWhiteSpace(body) ? null : (string?)JsonNode.Parse(body)?["preconditions"]?["resourceVersion"];
+        var recorded = (string?)current["metadata"]!["resourceVersion"];
+        if (wanted is not null && wanted != recorded)
+        {
+            return (409, StatusJson(409, "Conflict", $"Operation cannot be fulfilled on {plural}{Group(prefix)} \"{name}\": the ResourceVersion in the precondition ({wanted}) does not match the ResourceVersion in record ({recorded}). The object might have been modified"));
+        }
+        var metadata = current["metadata"]!.AsObject();
+        if (plural is "namespaces" or "customresourcedefinitions")
+        {
+            if (metadata["deletionTimestamp"] is null)
+            {
+                metadata["deletionTimestamp"] = DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
+                if (plural == "customresourcedefinitions")
+                {
+                    var conditions = current["status"]?["conditions"] as JsonArray ?? [];
+                    conditions.Add(new JsonObject { ["type"] = "Terminating", ["status"] = "True", ["reason"] = "InstanceDeletionInProgress", ["message"] = "CustomResource deletion is in progress" });
+                }
+                else
+                {
+                    current["status"] = new JsonObject { ["phase"] = "Terminating" };
+                }
+                Bump(current);
+                _ = FinishTerminationAsync(key, current);
+            }
+            return (200, current.ToJsonString());
+        }
+        objects.TryRemove(key, out _);
+        return (200, current.ToJsonString());
+    }
+
+    private async Task FinishTerminationAsync(string key, JsonObject obj)
+    {
+        await Task.Delay(TerminationDelay);
+        lock (gate)
+        {
+            if ((string?)obj["kind"] == "Namespace")
+            {
+                var ns = (string)obj["metadata"]!["name"]!;
+                foreach (var k in objects.Keys.Where(k => k.Split('|')[1] == ns).ToList())
+                {
+                    objects.TryRemove(k, out _);
+                }
+            }
+            else
+            {
+                var spec = obj["spec"]!;
+                foreach (var version in spec["versions"]!.AsArray())
+                {
+                    var collection = $"apis/{spec["group"]}/{version!["name"]}/{spec["names"]!["plural"]}|";
+                    foreach (var k in objects.Keys.Where(k => k.StartsWith(collection, StringComparison.Ordinal)).ToList())
+                    {
+                        objects.TryRemove(k, out _);
+                    }
+                }
+            }
+            objects.TryRemove(key, out _);
+        }
+    }
+
+    /// <summary>Why a create is refused: its namespace is terminating, or its CRD is.</summary>
+    private (int, string)? Refused(string prefix, string plural, string? ns, string name)
+    {
+        if (ns is not null && Get("api/v1/namespaces", null, ns) is { } namespaceObject && namespaceObject["metadata"]?["deletionTimestamp"] is not null)
+        {
+            return (403, StatusJson(403, "Forbidden", $"{plural} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated"));
+        }
+        if (prefix.StartsWith("apis/", StringComparison.Ordinal))
+        {
+            var group = prefix.Split('/')[1];
+            if (Get("apis/apiextensions.k8s.io/v1/customresourcedefinitions", null, $"{plural}.{group}") is { } crd && crd["metadata"]?["deletionTimestamp"] is not null)
+            {
+                return (403, StatusJson(403, "Forbidden", $"{plural}.{group} \"{name}\" is forbidden: create not allowed while custom resource definition is terminating"));
+            }
+        }
+        return null;
+    }
+
+    private void AfterCreate(JsonObject obj)
+    {
+        if ((string?)obj["kind"] == "CustomResourceDefinition")
+        {
+            Establish(obj);
+        }
+        Created?.Invoke(this, obj);
+    }
+
+    private static void Establish(JsonObject crd)
+    {
+        crd["status"] = new JsonObject
+        {
+            ["conditions"] = new JsonArray(
+                new JsonObject { ["type"] = "NamesAccepted", ["status"] = "True", ["reason"] = "NoConflicts", ["message"] = "no conflicts found" },
+                new JsonObject { ["type"] = "Established", ["status"] = "True", ["reason"] = "InitialNamesAccepted", ["message"] = "the initial names have been accepted" }),
+        };
+    }
+
+    /// <summary>
+    /// Server-side apply on an existing object, simplified: fields are merged in (maps recursively, lists replaced), and
+    /// labels are owned per manager: a label this manager applied before and no longer applies is removed; a label
+    /// another manager owns with another value is a conflict the real server refuses without force (here: taken).
+    /// </summary>
+    private void Apply(JsonObject existing, JsonObject patch, string manager)
+    {
+        var previous = Owned(existing, manager);
+        var patchLabels = patch["metadata"]?["labels"] as JsonObject;
+        foreach (var (k, v) in patch.ToList())
+        {
+            if (k == "metadata")
+            {
+                continue;
+            }
+            existing[k] = MergeApply(existing[k], v);
+        }
+        var metadata = existing["metadata"]!.AsObject();
+        var labels = metadata["labels"] as JsonObject ?? [];
+        metadata["labels"] = labels;
+        foreach (var dropped in previous.Where(l => patchLabels?.ContainsKey(l) != true && !OwnedByOthers(existing, manager).Contains(l)))
+        {
+            labels.Remove(dropped);
+        }
+        foreach (var (k, v) in patchLabels ?? [])
+        {
+            labels[k] = v?.DeepClone();
+        }
+        if (patch["metadata"]?["annotations"] is JsonObject annotations)
+        {
+            var current = metadata["annotations"] as JsonObject ?? [];
+            metadata["annotations"] = current;
+            foreach (var (k, v) in annotations)
+            {
+                current[k] = v?.DeepClone();
+            }
+        }
+        OwnLabels(existing, manager, patch);
+        Record(existing, manager, "Apply", null);
+        Bump(existing);
+    }
+
+    private static JsonNode? MergeApply(JsonNode? current, JsonNode? patch) => (current, patch) switch
+    {
+        (JsonObject c, JsonObject p) => new JsonObject([.. c.Where(kv => !p.ContainsKey(kv.Key)).Select(kv => KeyValuePair.Create(kv.Key, kv.Value?.DeepClone())),
+            .. p.Select(kv => KeyValuePair.Create(kv.Key, MergeApply(c[kv.Key], kv.Value)))]),
+        _ => patch?.DeepClone(),
+    };
+
+    /// <summary>RFC 7386.</summary>
+    private static JsonNode? MergePatch(JsonNode? target, JsonNode? patch)
+    {
+        if (patch is not JsonObject p)
+        {
+            return patch?.DeepClone();
+        }
+        var result = target is JsonObject t ? t.DeepClone().AsObject() : [];
+        foreach (var (k, v) in p)
+        {
+            if (v is null)
+            {
+                result.Remove(k);
+            }
+            else
+            {
+                result[k] = MergePatch(result[k], v);
+            }
+        }
+        return result;
+    }
+
+    // Label ownership per manager, kept beside managedFields (the fake's stand-in for fieldsV1).
+    private static HashSet<string> Owned(JsonObject obj, string manager) =>
+        [.. ((obj["metadata"]?["annotations"]?["fake.test/owned-labels." + manager]?.GetValue<string>()) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries)];
+
+    private static HashSet<string> OwnedByOthers(JsonObject obj, string manager) =>
+        [.. (obj["metadata"]?["annotations"] as JsonObject ?? []).Where(kv => kv.Key.StartsWith("fake.test/owned-labels.", StringComparison.Ordinal) && kv.Key != "fake.test/owned-labels." + manager)
+            .SelectMany(kv => kv.Value!.GetValue<string>().Split(',', StringSplitOptions.RemoveEmptyEntries))];
+
+    private static void OwnLabels(JsonObject obj, string manager, JsonObject patch)
+    {
+        var metadata = obj["metadata"]!.AsObject();
+        var annotations = metadata["annotations"] as JsonObject ?? [];
+        metadata["annotations"] = annotations;
+        annotations["fake.test/owned-labels." + manager] = string.Join(",", (patch["metadata"]?["labels"] as JsonObject ?? []).Select(kv => kv.Key));
+    }
+
+    private static bool Matches(JsonObject obj, string? selector)
+    {
+        if (string.IsNullOrEmpty(selector))
+        {
+            return true;
+        }
+        var labels = obj["metadata"]?["labels"] as JsonObject ?? [];
+        foreach (var term in selector.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var ok = term switch
+            {
+                _ when term.Contains("!=", StringComparison.Ordinal) => (string?)labels[term.Split("!=")[0]] != term.Split("!=")[1],
+                _ when term.Contains('=', StringComparison.Ordinal) => (string?)labels[term.Split('=')[0]] == term.Split('=', 2)[1].TrimStart('='),
+                _ when term.StartsWith('!') => !labels.ContainsKey(term[1..]),
+                _ => labels.ContainsKey(term),
+            };
+            if (!ok)
+            {
+                return false;
+            }
+        }
+        return true;
     }
 
     private void Stamp(JsonObject obj, string manager, string operation)
     {
         var metadata = obj["metadata"]!.AsObject();
         metadata["uid"] ??= Guid.NewGuid().ToString();
-        metadata["resourceVersion"] = Interlocked.Increment(ref resourceVersion).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        metadata["creationTimestamp"] ??= "2026-11-23T12:00:00Z";
+        metadata["creationTimestamp"] ??= DateTimeOffset.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ", CultureInfo.InvariantCulture);
         metadata["generation"] ??= 1;
         metadata["managedFields"] = new JsonArray(ManagedFieldsEntry(obj, manager, operation));
+        Bump(obj);
+    }
+
+    private void Bump(JsonObject obj) =>
+        obj["metadata"]!["resourceVersion"] = Interlocked.Increment(ref resourceVersion).ToString(CultureInfo.InvariantCulture);
+
+    private static void Record(JsonObject obj, string manager, string operation, string? subresource)
+    {
+        var entries = obj["metadata"]!["managedFields"] as JsonArray ?? [];
+        obj["metadata"]!["managedFields"] = entries;
+        if (!entries.Any(e => (string?)e?["manager"] == manager && (string?)e?["operation"] == operation && (string?)e?["subresource"] == subresource))
+        {
+            entries.Add(ManagedFieldsEntry(obj, manager, operation, subresource));
+        }
     }
 
     /// <summary>One <c>metadata.managedFields</c> entry as the API server records it.</summary>
@@ -236,17 +648,23 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         };
     }
 
-    private static (string Collection, string? Ns, string Name) Locate(JsonObject obj)
+    private (string Collection, string? Ns, string Name) Locate(JsonObject obj)
     {
         var apiVersion = (string)obj["apiVersion"]!;
         var kind = (string)obj["kind"]!;
+        var known = BuiltIn.FirstOrDefault(b => b.GroupVersion == apiVersion && b.Kind == kind).Plural
+            ?? All("apis/apiextensions.k8s.io/v1/customresourcedefinitions").Select(c => c["spec"]!).FirstOrDefault(s => (string?)s["names"]?["kind"] == kind && apiVersion.StartsWith($"{s["group"]}/", StringComparison.Ordinal))?["names"]?["plural"]?.GetValue<string>();
         var lower = kind.ToLowerInvariant();
-        var plural = lower.EndsWith('y') ? lower[..^1] + "ies" : lower + (lower.EndsWith('s') ? "es" : "s");
+        var plural = known ?? (lower.EndsWith('y') ? lower[..^1] + "ies" : lower + (lower.EndsWith('s') ? "es" : "s"));
         var prefix = apiVersion.Contains('/') ? $"apis/{apiVersion}" : $"api/{apiVersion}";
         return ($"{prefix}/{plural}", (string?)obj["metadata"]?["namespace"], (string)obj["metadata"]!["name"]!);
     }
 
+    private static string Group(string prefix) => prefix.StartsWith("apis/", StringComparison.Ordinal) ? "." + prefix.Split('/')[1] : "";
+
     private static string Key(string collection, string? ns, string name) => $"{collection}|{ns}|{name}";
+
+    private static (int, string) NotFound(string message) => (404, StatusJson(404, "NotFound", message));
 
     private static string StatusJson(int code, string reason, string message) =>
         new JsonObject { ["kind"] = "Status", ["apiVersion"] = "v1", ["metadata"] = new JsonObject(), ["status"] = "Failure", ["message"] = message, ["reason"] = reason, ["code"] = code }.ToJsonString();

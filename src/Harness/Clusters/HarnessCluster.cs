@@ -14,6 +14,7 @@ public sealed class HarnessCluster : IAsyncDisposable
 {
     private readonly Func<bool, ValueTask> teardown;
     private Func<string, CancellationToken, Task>? imageLoader;
+    private SessionLease? lease;
     private int disposed;
     private bool failed;
 
@@ -87,6 +88,14 @@ public sealed class HarnessCluster : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         log ??= TextWriter.Null;
         var cluster = await provider.StartAsync(options, log, ct).ConfigureAwait(false);
+        try
+        {
+            cluster.lease = await SessionLease.AcquireAsync(cluster.Client, options.SessionId, log, null, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or k8s.Autorest.HttpOperationException)
+        {
+            await log.WriteLineAsync($"session {options.SessionId}: no lease ({e.Message})").ConfigureAwait(false);
+        }
         if (options.RemoveStaleAfter is { } stale)
         {
             // What earlier runs left behind when they died before their teardown (a killed CI job): only objects carrying
@@ -156,8 +165,18 @@ public sealed class HarnessCluster : IAsyncDisposable
         {
             return;
         }
-        Client.Dispose();
+        // On a cluster the harness did not create, the lease goes after what the session made (a crash in between leaves
+        // objects the next sweep still knows to be dead); a cluster the harness created goes as a whole, lease and all.
+        if (lease is not null && Provider != ClusterProvider.Existing)
+        {
+            await lease.DisposeAsync().ConfigureAwait(false);
+        }
         await teardown(failed).ConfigureAwait(false);
+        if (lease is not null && Provider == ClusterProvider.Existing)
+        {
+            await lease.DisposeAsync().ConfigureAwait(false);
+        }
+        Client.Dispose();
     }
 
     /// <summary>The error for an existing cluster without a probe image it can pull.</summary>

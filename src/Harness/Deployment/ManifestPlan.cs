@@ -41,10 +41,26 @@ internal sealed record PlannedObject(ManifestDocument Source, string Group, stri
 }
 
 /// <summary>
+/// Where one run puts the manifests. The workload's namespace (or, for namespace-less install files, the only
+/// Namespace the manifests declare) becomes <see cref="PrimaryNamespace"/>; every other namespace of the manifests gets
+/// a name of the run's own (<c>{name}-{suffix}</c>); cluster-scoped objects that can be renamed get the suffix too.
+/// Without a suffix, every namespace folds into the primary one and nothing is renamed.
+/// </summary>
+/// <param name="PrimaryNamespace">The run's namespace for the operator.</param>
+/// <param name="Suffix">The run's suffix (its session id); null to fold and keep names.</param>
+/// <param name="SourceNamespace">The manifests' namespace that maps to <paramref name="PrimaryNamespace"/>; null to infer it.</param>
+internal sealed record Placement(string PrimaryNamespace, string? Suffix = null, string? SourceNamespace = null);
+
+/// <summary>
 /// Puts an operator's manifests in the order and place they are applied: namespaces, then CRDs (which must be
 /// established before their custom resources), then other cluster-scoped objects, then namespaced ones, then custom
-/// resources; every namespaced object moved into the target namespace, with ServiceAccount subjects of bindings
-/// following it, and Namespace objects folded into the target namespace (their labels kept). Pure.
+/// resources. Each namespace of the manifests maps to a namespace of the run (labels kept, PodSecurity ones above all)
+/// and every reference follows it: object namespaces, binding subjects, webhook and APIService service references,
+/// namespaceSelectors on <c>kubernetes.io/metadata.name</c>, Service DNS names (<c>svc.NS.svc</c>), cert-manager's
+/// <c>inject-ca-from</c>, and env values that name a namespace. ClusterRoles, ClusterRoleBindings, webhook
+/// configurations, admission policies and PriorityClasses get per-run names with their references rewritten, and the
+/// run's webhooks are limited to the run's namespaces, so that runs on one cluster cannot see each other. CRDs keep
+/// their names: they are shared (see <see cref="ManifestApplier"/>). Pure.
 /// </summary>
 internal static class ManifestPlan
 {
@@ -55,36 +71,54 @@ internal static class ManifestPlan
         "APIService", "RuntimeClass", "IngressClass", "PersistentVolume", "CSIDriver", "Node",
     ];
 
-    /// <summary>Plans the manifests for a target namespace.</summary>
+    /// <summary>Cluster-scoped kinds a run renames (nothing refers to them by a name the harness cannot rewrite).</summary>
+    internal static readonly ImmutableHashSet<string> RenamedKinds =
+    [
+        "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "PriorityClass",
+    ];
+
+    /// <summary>Plans the manifests for a target namespace, folding every namespace into it (no renames).</summary>
+    public static ImmutableArray<PlannedObject> Build(IReadOnlyList<ManifestDocument> documents, string targetNamespace, IEnumerable<string>? clusterScopedCustomKinds = null) =>
+        Build(documents, new Placement(targetNamespace), clusterScopedCustomKinds);
+
+    /// <summary>Plans the manifests for one run (see <see cref="Placement"/>).</summary>
     /// <param name="documents">The operator's manifests.</param>
-    /// <param name="targetNamespace">Where its namespaced objects go.</param>
+    /// <param name="placement">Where the run puts them.</param>
     /// <param name="clusterScopedCustomKinds">Custom kinds (<c>group/Kind</c>) known to be cluster-scoped besides those the CRDs here declare.</param>
-    public static ImmutableArray<PlannedObject> Build(IReadOnlyList<ManifestDocument> documents, string targetNamespace, IEnumerable<string>? clusterScopedCustomKinds = null)
+    public static ImmutableArray<PlannedObject> Build(IReadOnlyList<ManifestDocument> documents, Placement placement, IEnumerable<string>? clusterScopedCustomKinds = null)
     {
         ArgumentNullException.ThrowIfNull(documents);
-        ArgumentException.ThrowIfNullOrEmpty(targetNamespace);
+        ArgumentNullException.ThrowIfNull(placement);
+        ArgumentException.ThrowIfNullOrEmpty(placement.PrimaryNamespace);
         var crdScopes = documents.Where(d => d.Object is V1CustomResourceDefinition)
             .Select(d => (V1CustomResourceDefinition)d.Object!)
             .ToDictionary(c => $"{c.Spec.Group}/{c.Spec.Names.Kind}", c => c.Spec.Scope == "Namespaced", StringComparer.Ordinal);
         var extraCluster = (clusterScopedCustomKinds ?? []).ToHashSet(StringComparer.Ordinal);
-        var originalNamespaces = documents.Where(d => d.Kind == "Namespace").Select(d => d.Name)
-            .Concat(documents.Select(d => d.Namespace).Where(n => n is not null).Select(n => n!))
-            .ToHashSet(StringComparer.Ordinal);
-        var namespaceLabels = new Dictionary<string, string>(StringComparer.Ordinal);
+        var names = RunNames.For(documents, placement);
         var planned = new List<PlannedObject>();
+        var declared = new HashSet<string>(StringComparer.Ordinal);
         foreach (var doc in documents)
         {
             var (group, version) = SplitApiVersion(doc.ApiVersion);
             var json = JsonNode.Parse(doc.Object is { } typed ? KubernetesJson.Serialize(typed) : YamlToJson(doc.Text))!.AsObject();
             json["apiVersion"] = doc.ApiVersion;
             json["kind"] = doc.Kind;
-            if (doc.Kind == "Namespace")
+            var metadata = json["metadata"] as JsonObject ?? new JsonObject();
+            json["metadata"] = metadata;
+            metadata.Remove("resourceVersion");
+            metadata.Remove("uid");
+            metadata.Remove("creationTimestamp");
+            if (doc.Kind == "Namespace" && group.Length == 0)
             {
-                // The operator's namespace becomes the target namespace: keep its labels (PodSecurity levels matter).
-                foreach (var (k, v) in (doc.Object?.Metadata?.Labels ?? new Dictionary<string, string>()))
+                var mapped = names.Namespace(doc.Name);
+                if (!declared.Add(mapped))
                 {
-                    namespaceLabels[k] = v;
+                    continue;
                 }
+                metadata["name"] = mapped;
+                metadata.Remove("namespace");
+                planned.Add(new PlannedObject(doc, "", "v1", "Namespace", mapped, null, json.ToJsonString(), ApplyPhase.Namespace));
                 continue;
             }
             var custom = !IsBuiltIn(doc);
@@ -95,12 +129,8 @@ internal static class ManifestPlan
                 _ when custom && extraCluster.Contains($"{group}/{doc.Kind}") => false,
                 _ => true,
             };
-            var metadata = json["metadata"] as JsonObject ?? new JsonObject();
-            json["metadata"] = metadata;
-            metadata.Remove("resourceVersion");
-            metadata.Remove("uid");
-            metadata.Remove("creationTimestamp");
-            if (namespaced)
+            var targetNamespace = namespaced ? names.Namespace(doc.Namespace) : null;
+            if (targetNamespace is not null)
             {
                 metadata["namespace"] = targetNamespace;
             }
@@ -108,33 +138,18 @@ internal static class ManifestPlan
             {
                 metadata.Remove("namespace");
             }
-            if (doc.Kind is "RoleBinding" or "ClusterRoleBinding" && json["subjects"] is JsonArray subjects)
-            {
-                foreach (var subject in subjects.OfType<JsonObject>())
-                {
-                    if ((string?)subject["kind"] == "ServiceAccount"
-                        && (subject["namespace"] is null || originalNamespaces.Contains((string?)subject["namespace"] ?? "")))
-                    {
-                        subject["namespace"] = targetNamespace;
-                    }
-                }
-            }
+            var name = custom ? doc.Name : names.ClusterScoped(doc.Kind, doc.Name);
+            metadata["name"] = name;
+            names.Rewrite(json, doc.Kind, targetNamespace);
             var phase = doc.Kind == "CustomResourceDefinition" ? ApplyPhase.CustomResourceDefinitions : custom ? ApplyPhase.CustomResources : namespaced ? ApplyPhase.Namespaced : ApplyPhase.ClusterScoped;
-            planned.Add(new PlannedObject(doc, group, version, doc.Kind, doc.Name, namespaced ? targetNamespace : null, json.ToJsonString(), phase));
+            planned.Add(new PlannedObject(doc, group, version, doc.Kind, name, targetNamespace, json.ToJsonString(), phase));
         }
-        var nsJson = new JsonObject
+        // Every namespace the run uses exists: those the manifests use but do not declare are generated.
+        foreach (var ns in planned.Where(p => p.Namespace is not null).Select(p => p.Namespace!).Append(placement.PrimaryNamespace).Distinct(StringComparer.Ordinal).Where(n => !declared.Contains(n)).Reverse())
         {
-            ["apiVersion"] = "v1",
-            ["kind"] = "Namespace",
-            ["metadata"] = new JsonObject
-            {
-                ["name"] = targetNamespace,
-                ["labels"] = new JsonObject(namespaceLabels.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)JsonValue.Create(kv.Value)))),
-            },
-        };
-        var nsDoc = documents.FirstOrDefault(d => d.Kind == "Namespace")
-            ?? new ManifestDocument("(generated)", 0, "v1", "Namespace", targetNamespace, null, null, "");
-        planned.Insert(0, new PlannedObject(nsDoc, "", "v1", "Namespace", targetNamespace, null, nsJson.ToJsonString(), ApplyPhase.Namespace));
+            var nsJson = new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new JsonObject { ["name"] = ns, ["labels"] = new JsonObject() } };
+            planned.Insert(0, new PlannedObject(new ManifestDocument("(generated)", 0, "v1", "Namespace", ns, null, null, ""), "", "v1", "Namespace", ns, null, nsJson.ToJsonString(), ApplyPhase.Namespace));
+        }
         return [.. planned.OrderBy(p => p.Phase)];
     }
 

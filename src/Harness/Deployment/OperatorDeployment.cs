@@ -104,7 +104,7 @@ internal static class OperatorDeployment
         var documents = spec.Manifests.SelectMany(ManifestLoader.LoadPath).ToList();
         var workloadDoc = documents.FirstOrDefault(d => d.Name == spec.Workload && d.Kind is "Deployment" or "StatefulSet" or "DaemonSet")
             ?? throw new TargetNotFoundException($"no Deployment, StatefulSet or DaemonSet named \"{spec.Workload}\" in {string.Join(", ", spec.Manifests)}; they have {string.Join(", ", documents.Where(d => PodTemplates.TryGet(d.Object, out _, out _)).Select(d => d.DisplayName))}.");
-        var ns = spec.Namespace ?? Truncate($"harness-{spec.Workload}-{session}");
+        var ns = spec.Namespace ?? RunNames.WithSuffix($"harness-{spec.Workload}", session.Value, 63);
         foreach (var image in spec.LocalImages)
         {
             if (cluster.CanLoadImages)
@@ -126,16 +126,18 @@ internal static class OperatorDeployment
             documents = [.. ApiServerPolicy.Render(documents, endpoints)];
             await log.WriteLineAsync($"API server egress rendered for {string.Join(", ", endpoints.Select(e => $"{e.Address}:{e.Port}"))}").ConfigureAwait(false);
         }
-        var plan = ManifestPlan.Build(documents, ns);
+        var plan = ManifestPlan.Build(documents, new Placement(ns, session.Value, workloadDoc.Namespace));
+        // What later stages read (RBAC, NetworkPolicy, webhooks, CRDs) is what the cluster holds: the placed objects.
+        var placed = Placed(plan);
         // Recorded as applied, before each request: a failure or cancellation half-way removes exactly what was sent.
         var applied = new List<AppliedObject>();
         try
         {
             await ManifestApplier.ApplyAsync(cluster.Client, plan, applied, session, log, time, ct).ConfigureAwait(false);
-            var pod = await WaitForRolloutAsync(cluster.Client, ns, workloadDoc, spec.RolloutTimeout, spec.LocalImages, cluster.Name, time, ct).ConfigureAwait(false);
+            var pod = await WaitForRolloutAsync(cluster.Client, ns, placed.First(d => d.Ref == workloadDoc.Ref && d.Namespace == ns), spec.RolloutTimeout, spec.LocalImages, cluster.Name, time, ct).ConfigureAwait(false);
             var target = TargetDiscovery.FromWorkload(pod, spec.Container ?? TargetDiscovery.ChooseContainer(pod.Spec, PodTemplateMetadata(workloadDoc), null, workloadDoc.DisplayName), ns)
                 with { Workload = workloadDoc.Ref, PodMetadata = PodTemplateMetadata(workloadDoc) ?? pod.Metadata };
-            return new DeployedOperator(cluster.Client, target, [.. applied], documents, log);
+            return new DeployedOperator(cluster.Client, target, [.. applied], placed, log);
         }
         catch
         {
@@ -268,5 +270,10 @@ internal static class OperatorDeployment
         return seen.Pods.First(Pods.IsServing);
     }
 
-    private static string Truncate(string s) => (s.Length <= 63 ? s : s[..63]).TrimEnd('-').ToLowerInvariant();
+    /// <summary>The planned objects as manifest documents (their source file and line kept), generated namespaces left out. Pure.</summary>
+    internal static IReadOnlyList<ManifestDocument> Placed(IReadOnlyList<PlannedObject> plan) =>
+    [
+        .. plan.Where(p => p.Source.Line > 0 || p.Source.Path != "(generated)")
+            .Select(p => ManifestLoader.LoadText(p.Json, p.Source.Path).Single() with { Line = p.Source.Line }),
+    ];
 }

@@ -70,6 +70,9 @@ public sealed class OperatorRun
     /// <summary>The webhook TLS stage; none for a local run.</summary>
     internal WebhookTlsStage? WebhookStage { get; init; }
 
+    /// <summary>The cluster whose session Lease proves this run alive (<see cref="SessionLease"/>); none for a local run.</summary>
+    internal k8s.IKubernetes? LeaseClient { get; init; }
+
     /// <summary>The analysis of the NetworkPolicies in force (the egress verdict's second half); the manifests' for a local run.</summary>
     internal IEgressPolicyStage EgressPolicyStage { get; init; } = new ManifestEgressPolicyStage();
 
@@ -126,6 +129,7 @@ public sealed class OperatorRun
             PayloadStage = new PayloadStage(cluster, options),
             WebhookStage = new WebhookTlsStage(cluster, options),
             EgressPolicyStage = new ClusterEgressPolicyStage(cluster.Client),
+            LeaseClient = cluster.Client,
         };
     }
 
@@ -146,6 +150,12 @@ public sealed class OperatorRun
         OperatorRunResult result;
         try
         {
+            if (LeaseClient is not null)
+            {
+                // Before anything is created, and released after everything is removed: while it is renewed, no other
+                // run's sweep touches this run's objects; once it lapses (a killed run), they are leftovers.
+                teardown.Push(await SessionLease.AcquireAsync(LeaseClient, session.Id, session.Log, session.Time, session.Cancellation).ConfigureAwait(false));
+            }
             var located = await locate.LocateAsync(session).ConfigureAwait(false);
             if (located.Teardown is not null)
             {

@@ -48,4 +48,14 @@ public static class SessionLabels
 
     /// <summary>Creation time (Unix seconds), used to reap stale resources.</summary>
     public const string Created = "io.harness.created";
+
+    /// <summary>
+    /// The prefix of a shared object's holds (a CRD that several runs use): <c>hold.harness.dev/{session}</c>, one per
+    /// session that uses it; the last to release it deletes it.
+    /// </summary>
+    public const string HoldPrefix = "hold.harness.dev/";
+
+    /// <summary>The sessions that hold an object, from its labels.</summary>
+    internal static IEnumerable<string> Holders(IDictionary<string, string>? labels) =>
+        (labels ?? new Dictionary<string, string>()).Keys.Where(k => k.StartsWith(HoldPrefix, StringComparison.Ordinal)).Select(k => k[HoldPrefix.Length..]);
 }

@@ -25,6 +25,8 @@ public sealed class LifecycleTests
         var crdApplied = false;
         using var api = new LoopbackHttpServer(r => (r.Method, r.Path) switch
         {
+            // The release of the shared CRD at teardown: its hold removed, no other run holds it.
+            ("PATCH", _) when r.ContentType?.Contains("merge-patch", StringComparison.Ordinal) == true => (200, """{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"greetings.demo.harness.dev","resourceVersion":"7","labels":{"io.harness.owner":"harness","io.harness.session":"s1"}}}"""),
             ("PATCH", var p) when p.Contains("/deployments/", StringComparison.Ordinal) => (500, """{"kind":"Status","apiVersion":"v1","status":"Failure","message":"etcdserver: request timed out","reason":"InternalError","code":500}"""),
             ("PATCH", var p) => (crdApplied |= p.EndsWith("/greetings.demo.harness.dev", StringComparison.Ordinal)) is var _ ? (200, r.Body) : default,
             ("DELETE", _) => (200, """{"kind":"Status","apiVersion":"v1","status":"Success"}"""),
@@ -48,7 +50,7 @@ public sealed class LifecycleTests
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/greetings.demo.harness.dev",
             "/api/v1/namespaces/harness-op-1");
         // Every object it created carries the session label, so a sweep finds it if the run dies
-        var created = api.Requests.Where(r => r.Method == "PATCH").Select(r => JsonNode.Parse(r.Body)!["metadata"]!["labels"]!).ToList();
+        var created = api.Requests.Where(r => r.Method == "PATCH" && r.ContentType!.Contains("apply-patch", StringComparison.Ordinal)).Select(r => JsonNode.Parse(r.Body)!["metadata"]!["labels"]!).ToList();
         created.Should().OnlyContain(l => l["io.harness.session"]!.GetValue<string>() == "s1");
     }
 
@@ -120,7 +122,7 @@ public sealed class LifecycleTests
         api.Requests.Where(r => r.Method == "DELETE").Select(r => r.Path).Should().Equal(
             "/api/v1/namespaces/harness-greeter-operator-old1", "/api/v1/namespaces/widgets/pods/greeter-operator-harness-twin-old1",
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/greetings.demo.harness.dev");
-        api.Requests.Where(r => r.Method == "GET").Should().OnlyContain(r => r.PathAndQuery.Contains("labelSelector=io.harness.session", StringComparison.Ordinal));
+        api.Requests.Where(r => r.Method == "GET").Should().OnlyContain(r => r.PathAndQuery.Contains("labelSelector=io.harness.", StringComparison.Ordinal));
         log.ToString().Should().Contain("sweep: cannot list ClusterRole (403); skipped");
     }
 }
