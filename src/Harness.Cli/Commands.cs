@@ -30,7 +30,8 @@ internal static class Commands
     {
         var root = Build(stdout);
         var parsed = root.Parse(args);
-        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false };
+        // The program handles SIGINT and SIGTERM itself (Program.cs): the run is cancelled, tears down, and exits 130/143.
+        var config = new InvocationConfiguration { Output = stdout, Error = stderr, EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null };
         if (args.Length == 0)
         {
             await root.Parse(["--help"]).InvokeAsync(config, ct).ConfigureAwait(false);
@@ -53,6 +54,11 @@ internal static class Commands
         {
             return await parsed.InvokeAsync(config, ct).ConfigureAwait(false);
         }
+        catch (Exception) when (ct.IsCancellationRequested)
+        {
+            // Whatever a cancelled run threw on its way out (a cancelled request, an aborted exec): the program says why it stopped, in one line.
+            return 2;
+        }
         catch (Exception ex) when (ex is PrerequisiteException or TargetNotFoundException or ClusterVerificationException or WaitTimeoutException
             or AgentFailedException or VehicleException or CommandFailedException or Deployment.DeploymentException or k8s.Autorest.HttpOperationException)
         {
@@ -65,11 +71,6 @@ internal static class Commands
             await stderr.WriteLineAsync($"harness: {ex.Message}").ConfigureAwait(false);
             return 2;
         }
-        catch (OperationCanceledException) when (ct.IsCancellationRequested)
-        {
-            await stderr.WriteLineAsync("harness: cancelled").ConfigureAwait(false);
-            return 2;
-        }
     }
 
     /// <summary>The command tree.</summary>
@@ -78,6 +79,7 @@ internal static class Commands
         var root = new RootCommand("Negative-testing harness for Kubernetes operators: proves the operator cannot reach the internet, write its root filesystem, escalate privileges or read Secrets, each verdict with its mechanism and a positive control.");
         root.Subcommands.Add(PreflightCommand(stdout));
         root.Subcommands.Add(QualifyCommand(stdout));
+        root.Subcommands.Add(SweepCommand(stdout));
         root.Subcommands.Add(KindConfigCommand(stdout));
         root.Subcommands.Add(BuildImageCommand(stdout));
         root.Subcommands.Add(BenchCommand(stdout));
@@ -246,6 +248,26 @@ internal static class Commands
             docker.KeepResources = true;
             var built = await Images.ProbeImage.BuildApplicationAsync(docker, r.GetValue(binary)!, r.GetValue(image)!, agent, ct).ConfigureAwait(false);
             await stdout.WriteLineAsync($"built {built} from {r.GetValue(binary)}").ConfigureAwait(false);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command SweepCommand(TextWriter stdout)
+    {
+        var kubeconfig = Text("--kubeconfig", "The cluster's kubeconfig (default HARNESS_KUBECONFIG, then KUBECONFIG, then ~/.kube/config).", "PATH");
+        var context = Text("--context", "The kubeconfig context (default HARNESS_CONTEXT, then the current one).", "NAME");
+        var hours = Number("--stale-hours", "For runs that held no session Lease: how old their objects must be, in hours", 6, 0, 24 * 30);
+        var command = new Command("sweep", "Remove what dead harness runs left on a cluster: the namespaces, pods and cluster-scoped objects of every session whose Lease has expired (a killed or crashed run), and their holds on shared CRDs. Live runs are never touched. Exit 0.")
+        {
+            kubeconfig, context, hours,
+        };
+        command.SetAction(async (r, ct) =>
+        {
+            var options = ClusterOptions.ForExisting(r.GetValue(kubeconfig) ?? Environment.GetEnvironmentVariable("HARNESS_KUBECONFIG"), r.GetValue(context) ?? Environment.GetEnvironmentVariable("HARNESS_CONTEXT"));
+            using var client = await HarnessCluster.ConnectAsync(options.ResolveKubeconfig(), options.Context, ct).ConfigureAwait(false);
+            var deleted = await LeftoverSweep.SweepAsync(client, TimeSpan.FromHours(r.GetValue(hours)), null, stdout, ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync(deleted.IsEmpty ? "sweep: nothing left by dead runs" : $"sweep: removed {deleted.Length} objects left by dead runs").ConfigureAwait(false);
             return 0;
         });
         return command;

@@ -199,6 +199,10 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
 
     private (int, string) Read(string path, string? labelSelector)
     {
+        if (path.TrimEnd('/') == "/version")
+        {
+            return (200, """{"major":"1","minor":"36","gitVersion":"v1.36.2","platform":"linux/amd64"}""");
+        }
         if (Discovery(path) is { } resources)
         {
             return (200, resources.ToJsonString());

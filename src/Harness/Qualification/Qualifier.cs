@@ -55,6 +55,7 @@ public static class Qualifier
         ArgumentNullException.ThrowIfNull(log);
         var scenario = request.Scenario;
         var session = new RunSession(log, ct: ct);
+        await session.LogAsync($"session {session.Id} (every object and container of this run carries the label {Runs.SessionLabels.Session}={session.Id})").ConfigureAwait(false);
         if (!scenario.Vehicle.OnCluster())
         {
             await session.LogAsync($"qualifying {scenario.Deployment ?? scenario.Selector} from {string.Join(", ", scenario.Manifests)} with the docker vehicle (no cluster)").ConfigureAwait(false);

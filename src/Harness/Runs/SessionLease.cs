@@ -85,6 +85,11 @@ internal sealed class SessionLease : IAsyncDisposable
             await client.CoordinationV1.CreateNamespacedLeaseAsync(Build(session, time.GetUtcNow()), Namespace, cancellationToken: ct).ConfigureAwait(false);
             return new SessionLease(client, session, time, log);
         }
+        catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Conflict)
+        {
+            // The session holds its lease already (the cluster and the run of one qualification share a session): the first holder renews and releases it.
+            return new SessionLease(null, session, time, log);
+        }
         catch (HttpOperationException e) when (e.Response.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.NotFound)
         {
             await log.WriteLineAsync($"session {session}: no lease ({(int)e.Response.StatusCode}: these credentials may not create Leases in {Namespace}); if this run is killed, its objects are swept only once they are older than the stale bound").ConfigureAwait(false);

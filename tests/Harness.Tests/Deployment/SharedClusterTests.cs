@@ -231,4 +231,53 @@ public sealed class SharedClusterTests
         log.ToString().Should().Contain("applied Namespace greeter-system (created)");
         api.Get("api/v1/namespaces", null, "greeter-system")!["metadata"]!["labels"]!["io.harness.session"]!.GetValue<string>().Should().Be("next3");
     }
+
+    [Fact]
+    public async Task SweepCommand_RemovesADeadSessionsObjects_AndLeavesALiveOnesAlone()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var api = await ClusterAsync(ct);
+        var now = DateTimeOffset.UtcNow;
+        foreach (var (session, renewed) in new[] { ("dead9", now.AddMinutes(-2)), ("live9", now) })
+        {
+            api.Seed(k8s.KubernetesJson.Serialize(SessionLease.Build(SessionId.Parse(session), renewed)), "harness");
+            api.Seed("""{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"harness-op-@S","labels":{"io.harness.owner":"harness","io.harness.session":"@S"}}}""".Replace("@S", session, StringComparison.Ordinal), "harness");
+        }
+        var kubeconfig = Path.GetTempFileName();
+        var ca = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(api.CaPem));
+        await File.WriteAllTextAsync(kubeconfig, $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+              - name: fake
+                cluster:
+                  server: https://127.0.0.1:{api.Port}
+                  certificate-authority-data: {ca}
+            users:
+              - name: fake
+                user:
+                  token: not-a-real-token
+            contexts:
+              - name: fake
+                context:
+                  cluster: fake
+                  user: fake
+            current-context: fake
+            """, ct);
+        try
+        {
+            var (exit, output, errors) = await CliRunner.RunAsync("sweep", "--kubeconfig", kubeconfig);
+
+            exit.Should().Be(0, errors);
+            output.Should().Contain("sweep: deleted Namespace harness-op-dead9 (session dead9 dead: its lease expired").And.Contain("sweep: removed 2 objects left by dead runs");
+            api.Get("api/v1/namespaces", null, "harness-op-dead9")!["metadata"]!["deletionTimestamp"].Should().NotBeNull();
+            api.Get("api/v1/namespaces", null, "harness-op-live9")!["metadata"]!["deletionTimestamp"].Should().BeNull("a live session's objects are never touched");
+            api.Get("apis/coordination.k8s.io/v1/leases", "default", "harness-session-live9").Should().NotBeNull();
+            api.Get("apis/coordination.k8s.io/v1/leases", "default", "harness-session-dead9").Should().BeNull();
+        }
+        finally
+        {
+            File.Delete(kubeconfig);
+        }
+    }
 }
