@@ -6,6 +6,9 @@ namespace Harness.Evidence;
 /// <summary>
 /// Scrubs credentials from evidence before it reaches a log or a report: bearer tokens and JWTs (ServiceAccount
 /// tokens), kubeconfig credentials (client keys and certificates, tokens, passwords), and Secret <c>data</c> values.
+/// Values are recognised by what they are, never by the word before them in prose: a credential field is a YAML key at
+/// the start of a line, a quoted JSON key, or a <c>--flag=</c>/<c>NAME=</c> assignment, so "ServiceAccount token: no
+/// legacy token" stays as written.
 /// </summary>
 public sealed partial class Redactor
 {
@@ -34,7 +37,9 @@ public sealed partial class Redactor
         }
         text = Jwt().Replace(text, Mask);
         text = Bearer().Replace(text, "$1" + Mask);
-        text = KubeconfigField().Replace(text, "$1" + Mask);
+        text = KubeconfigYaml().Replace(text, "$1" + Mask);
+        text = KubeconfigJson().Replace(text, "$1" + Mask);
+        text = Assignment().Replace(text, "$1" + Mask);
         text = PemBlock().Replace(text, Mask);
         text = SecretData().Replace(text, m => m.Groups[1].Value + RedactMap(m.Groups[2].Value) + m.Groups[3].Value);
         return text;
@@ -56,9 +61,17 @@ public sealed partial class Redactor
     [GeneratedRegex(@"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{6,}")]
     private static partial Regex Bearer();
 
-    // kubeconfig (YAML or JSON): token, client-key-data, client-certificate-data, password, and the like.
-    [GeneratedRegex(@"(?im)(""?(?:token|client-key-data|client-certificate-data|password|id-token|refresh-token|access-token)""?\s*[:=]\s*""?)[^\s"",}]+")]
-    private static partial Regex KubeconfigField();
+    // kubeconfig credentials in YAML: the field is a key, at the start of its line (or after a list's dash).
+    [GeneratedRegex(@"(?im)^(\s*(?:-\s+)?(?:token|client-key-data|client-certificate-data|password|id-token|refresh-token|access-token)\s*:[ \t]*[""']?)[^\s""']+")]
+    private static partial Regex KubeconfigYaml();
+
+    // ... and in JSON: a quoted key with a string value.
+    [GeneratedRegex(@"(?i)(""(?:token|client-key-data|client-certificate-data|password|id-token|refresh-token|access-token)""\s*:\s*"")[^""]+")]
+    private static partial Regex KubeconfigJson();
+
+    // Command lines and environments: --token=VALUE, TOKEN=VALUE, --password=VALUE (a value of at least six characters, no spaces).
+    [GeneratedRegex(@"(?i)((?:^|[\s""'])(?:--)?[a-z_-]*(?:token|password|secret)=)[^\s""'&;,]{6,}")]
+    private static partial Regex Assignment();
 
     [GeneratedRegex(@"-----BEGIN [A-Z ]*(?:PRIVATE KEY|CERTIFICATE)-----[\s\S]*?-----END [A-Z ]*(?:PRIVATE KEY|CERTIFICATE)-----")]
     private static partial Regex PemBlock();

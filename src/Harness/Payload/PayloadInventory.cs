@@ -25,6 +25,9 @@ public sealed record PayloadReport(ProbeStatus Status, ImmutableArray<CreatedObj
     public bool Tested { get; init; } = true;
 
     /// <inheritdoc/>
+    public ImmutableArray<string> Controls { get; init; } = [];
+
+    /// <inheritdoc/>
     public override string ToString() => $"{Status}: {Created.Length} objects, {Findings.Count(f => f.Severity == FindingSeverity.Error)} errors";
 
     /// <summary>An inventory that did not happen, and why.</summary>
@@ -75,7 +78,7 @@ internal static class PayloadInventory
         while (true)
         {
             polls++;
-            owners = await CustomResourcesAsync(client, crds, ct).ConfigureAwait(false);
+            owners = Ours(await CustomResourcesAsync(client, crds, ct).ConfigureAwait(false), op.Manifests, crds);
             var identity = new OperatorIdentity([.. owners.Select(o => o.Uid)], [.. fieldManagers]);
             var created = owners.IsEmpty ? [] : PayloadAnalyzer.Select(await ObjectsAsync(client, ct).ConfigureAwait(false), identity);
             var settled = !created.IsEmpty && created.Select(c => c.Display).SequenceEqual(previous.Select(c => c.Display));
@@ -98,12 +101,13 @@ internal static class PayloadInventory
         var status = previous.IsEmpty ? ProbeStatus.Inconclusive : errors > 0 ? ProbeStatus.Failed : ProbeStatus.Passed;
         var evidence = ImmutableArray.CreateBuilder<string>();
         evidence.Add($"custom resources: {string.Join(", ", owners.Select(o => o.Display))}");
-        evidence.Add(previous.IsEmpty
+        var control = previous.IsEmpty
             ? $"control FAILED: the operator created nothing owned by them within {wait.TotalSeconds:0} s ({polls} inventories); it may not have reconciled, or sets no owner references (give its field managers)"
-            : $"control held: the operator acted on them ({previous.Length} objects after {polls} inventories)");
+            : $"control held: the operator acted on them ({previous.Length} objects after {polls} inventories)";
+        evidence.Add(control);
         evidence.AddRange(previous.Select(c => $"{(c.Document.Namespace == op.Target.Namespace ? "operator namespace" : c.Document.Namespace is null ? "cluster-scoped" : "payload namespace")}: {c}"));
         evidence.AddRange(findings.Select(f => $"{f.Severity.ToString().ToLowerInvariant()} {f.Id}: {f.Subject} {f.Message}"));
-        return new PayloadReport(status, previous, findings, evidence.ToImmutable());
+        return new PayloadReport(status, previous, findings, evidence.ToImmutable()) { Controls = [control] };
     }
 
     /// <summary>Every instance of the CRDs on the cluster (all namespaces, served version).</summary>
@@ -125,6 +129,20 @@ internal static class PayloadInventory
             found.AddRange(CustomResourceItems(list, crd.Spec.Names.Kind));
         }
         return found.ToImmutable();
+    }
+
+    /// <summary>
+    /// When the manifests hold custom resources of these CRDs (the run applied them), only those: other runs on the
+    /// cluster share the CRD, and their custom resources and payload are theirs. Otherwise (an operator found on the
+    /// cluster) every instance. Pure.
+    /// </summary>
+    internal static ImmutableArray<(string Uid, string Display)> Ours(ImmutableArray<(string Uid, string Display)> found, IReadOnlyList<ManifestDocument> manifests, IReadOnlyList<V1CustomResourceDefinition> crds)
+    {
+        var kinds = crds.Select(c => (c.Spec.Group, c.Spec.Names.Kind)).ToHashSet();
+        var declared = manifests.Where(d => kinds.Contains((Deployment.ManifestPlan.SplitApiVersion(d.ApiVersion).Group, d.Kind)))
+            .Select(d => $"{d.Kind}/{(d.Namespace is null ? "" : d.Namespace + "/")}{d.Name}")
+            .ToHashSet(StringComparer.Ordinal);
+        return declared.Count == 0 ? found : [.. found.Where(f => declared.Contains(f.Display))];
     }
 
     /// <summary>The uid and <c>Kind/name</c> of each item of a custom-object list (as the client returns it). Pure.</summary>

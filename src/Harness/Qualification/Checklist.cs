@@ -164,7 +164,7 @@ public static class Checklist
             : live.Status == ProbeStatus.Passed ? ChecklistStatus.Passed
             : ChecklistStatus.Inconclusive;
         ImmutableArray<string> evidence = live is not null ? [.. live.Evidence, .. manifestFindings] : [whenNotRun, .. manifestFindings.DefaultIfEmpty(whenNoFinding)];
-        ImmutableArray<string> controls = live is { Tested: true } ? [.. live.Evidence.Where(e => e.Contains("control", StringComparison.Ordinal))] : [];
+        ImmutableArray<string> controls = live is { Tested: true } ? live.Controls : [];
         return new ChecklistItem(item.Id(), item.Title(), status, evidence, controls, 0);
     }
 

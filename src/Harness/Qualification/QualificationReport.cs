@@ -125,7 +125,8 @@ public sealed record QualificationReport(
                 QualificationOutcome.Qualified => waived.Count == 0
                     ? "QUALIFIED: every item was tested and passed"
                     : $"QUALIFIED WITH WAIVERS: every other item was tested and passed; waived: {string.Join(", ", waived)}",
-                QualificationOutcome.Failed => $"NOT QUALIFIED: {Ids(x => x.State == nameof(ProbeStatus.Failed))} failed",
+                QualificationOutcome.Failed => $"NOT QUALIFIED: {Ids(x => x.State == nameof(ProbeStatus.Failed))} failed"
+                    + (Ids(x => x.State == nameof(ProbeStatus.Inconclusive) && !IsWaived(x.Id)) is { Length: > 0 } unproven ? $"; {unproven} could not be proven" : ""),
                 QualificationOutcome.Inconclusive => $"INCONCLUSIVE: {Ids(x => x.State == nameof(ProbeStatus.Inconclusive) && !IsWaived(x.Id))} could not be proven",
                 _ => $"NOT QUALIFIED: {states.Count(x => x.State == "untested" && !IsWaived(x.Id))} items untested ({Ids(x => x.State == "untested" && !IsWaived(x.Id))})",
             };

@@ -48,4 +48,7 @@ public interface ILiveCheckReport
 
     /// <summary>One line per fact, control lines included.</summary>
     ImmutableArray<string> Evidence { get; }
+
+    /// <summary>What the check's positive controls showed, one line each: reported as controls because they are controls, whatever their wording.</summary>
+    ImmutableArray<string> Controls { get; }
 }

@@ -20,6 +20,9 @@ public sealed record WebhookTlsReport(ProbeStatus Status, ImmutableArray<string>
     public bool Tested { get; init; } = true;
 
     /// <inheritdoc/>
+    public ImmutableArray<string> Controls { get; init; } = [];
+
+    /// <inheritdoc/>
     public override string ToString() => $"{Status}: {string.Join("; ", Evidence)}";
 }
 
@@ -51,7 +54,13 @@ internal static class WebhookTls
     {
         Steps = [.. endpoints.SelectMany((e, i) => new[]
         {
-            new AgentStep { Id = $"webhook.tls.{i}", Kind = StepKinds.Http, Target = e.Url, TimeoutMs = timeoutMs, Args = new Dictionary<string, string> { ["caPem"] = e.CaBundlePem } },
+            // The attempt connects where the control does (the Service's ClusterIP, as the API server does) and verifies
+            // the certificate for the Service's DNS name: no cluster DNS is needed, and the two differ only in the name.
+            new AgentStep
+            {
+                Id = $"webhook.tls.{i}", Kind = StepKinds.Http, Target = e.Url, TimeoutMs = timeoutMs,
+                Args = e.ClusterIp is { } address ? new Dictionary<string, string> { ["caPem"] = e.CaBundlePem, ["connectTo"] = address } : new Dictionary<string, string> { ["caPem"] = e.CaBundlePem },
+            },
             new AgentStep
             {
                 Id = $"webhook.tls.{i}.control", Kind = StepKinds.Http, Target = $"https://{ControlHost}:{e.Port}{e.Path}", TimeoutMs = timeoutMs,
@@ -153,7 +162,22 @@ internal static class WebhookTls
         var status = judged.Any(j => j.Status == ProbeStatus.Failed) ? ProbeStatus.Failed
             : judged.Any(j => j.Status == ProbeStatus.Inconclusive) ? ProbeStatus.Inconclusive
             : ProbeStatus.Passed;
-        return new WebhookTlsReport(status, [.. judged.Select(j => j.Line)]);
+        var controls = endpoints.Select((e, i) => ControlLine(e, report.Results.FirstOrDefault(r => r.Id == $"webhook.tls.{i}.control")));
+        return new WebhookTlsReport(status, [.. judged.Select(j => j.Line)]) { Controls = [.. controls] };
+    }
+
+    /// <summary>What one webhook's control showed, from its own result. Pure.</summary>
+    public static string ControlLine(WebhookEndpoint endpoint, StepResult? control)
+    {
+        ArgumentNullException.ThrowIfNull(endpoint);
+        var where = endpoint.ClusterIp ?? endpoint.Host;
+        return control switch
+        {
+            null => $"{endpoint.Configuration}/{endpoint.Webhook}: control not run",
+            { Outcome: StepOutcomes.Failed, Errno: "TLS" } when Data(control, DataKeys.TlsNameMatch) == "no"
+                => $"{endpoint.Configuration}/{endpoint.Webhook}: control held: {where}:{endpoint.Port} answered TLS and refused the name {ControlHost}",
+            _ => $"{endpoint.Configuration}/{endpoint.Webhook}: control FAILED: {where}:{endpoint.Port} under the name {ControlHost}: {control.Outcome} {control.Errno} {control.Detail}",
+        };
     }
 
     private static string? Data(StepResult result, string key) => result.Data is { } d && d.TryGetValue(key, out var v) ? v : null;

@@ -2,7 +2,7 @@ using Harness.Evidence;
 
 namespace Harness.Tests.Evidence;
 
-public sealed class RedactorTests
+public sealed partial class RedactorTests
 {
     private const string Jwt = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImFiYyJ9.eyJpc3MiOiJrdWJlcm5ldGVzL3NlcnZpY2VhY2NvdW50In0.SIGNATUREsignature_-123";
 
@@ -65,4 +65,40 @@ public sealed class RedactorTests
 
         Redactor.Default.Redact(text).Should().Be(text);
     }
+
+    [Theory]
+    [InlineData("ServiceAccount token: no legacy or foreign token; the mounted one is pod-bound and lives at most a day")]
+    [InlineData("authenticate with the pod's token: allowed, as required")]
+    [InlineData("the password: field of a basic-auth Secret is not read")]
+    [InlineData("token=short")]
+    public void Redact_ProseAboutTokens_IsLeftAsWritten(string prose) => Redactor.Default.Redact(prose).Should().Be(prose);
+
+    [Theory]
+    [InlineData("kube-apiserver --token=abcdef0123456789", "kube-apiserver --token=[REDACTED]")]
+    [InlineData("BOOTSTRAP_TOKEN=abcdef.0123456789abcdef", "BOOTSTRAP_TOKEN=[REDACTED]")]
+    [InlineData("{\"token\": \"sha256~abcdefghijklmnop\"}", "{\"token\": \"[REDACTED]\"}")]
+    [InlineData("users:\n- name: admin\n  user:\n    token: 0123456789abcdef", "users:\n- name: admin\n  user:\n    token: [REDACTED]")]
+    public void Redact_CredentialValues_AreMaskedByWhatTheyAre(string text, string expected) => Redactor.Default.Redact(text).Should().Be(expected);
+
+    [Fact]
+    public void Redact_EveryChecklistTitleAndFixedPhraseOfTheHarness_SurvivesUnchanged()
+    {
+        // Every item title, and every fixed text the harness writes (string literals of its sources, interpolation holes
+        // removed): a redactor that ate any of them would garble the reports.
+        var titles = Enum.GetValues<Harness.Probes.HardeningItem>().Select(Harness.Probes.HardeningItems.Title);
+        var phrases = Directory.EnumerateFiles(RepoPaths.File("src"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains("/obj/", StringComparison.Ordinal) && !f.Contains("/bin/", StringComparison.Ordinal) && !f.EndsWith("Redactor.cs", StringComparison.Ordinal))
+            .SelectMany(f => Literal().Matches(File.ReadAllText(f)).Select(m => Hole().Replace(m.Groups[1].Value, " x ")))
+            .Where(p => p.Length > 8)
+            .ToList();
+        phrases.Should().HaveCountGreaterThan(500, "the sources are scanned");
+
+        titles.Concat(phrases).Where(p => Redactor.Default.Redact(p) != p).Should().BeEmpty();
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\$?""((?:[^""\\\n]|\\.)*)""")]
+    private static partial System.Text.RegularExpressions.Regex Literal();
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\{[^{}]*\}")]
+    private static partial System.Text.RegularExpressions.Regex Hole();
 }

@@ -172,6 +172,22 @@ public sealed class PayloadAnalyzerTests
     }
 
     [Fact]
+    public void PayloadInventory_Ours_OnASharedCrd_KeepsOnlyTheRunsOwnCustomResources()
+    {
+        // Issue #23: other runs' Greetings share the CRD; their payload is theirs, not this operator's.
+        var manifests = Harness.Manifests.ManifestLoader.LoadText("""
+            apiVersion: demo.harness.dev/v1
+            kind: Greeting
+            metadata: {name: hello, namespace: harness-greeter-operator-run1}
+            """, "greeting.yaml");
+        var crd = k8s.KubernetesYaml.Deserialize<k8s.Models.V1CustomResourceDefinition>(File.ReadAllText(RepoPaths.File("fixtures/sample-operator/shared/crd.yaml")));
+        (string, string)[] found = [("u1", "Greeting/harness-greeter-operator-run1/hello"), ("u2", "Greeting/harness-greeter-operator-run2/hello")];
+
+        Harness.Payload.PayloadInventory.Ours([.. found], manifests, [crd]).Should().Equal([("u1", "Greeting/harness-greeter-operator-run1/hello")]);
+        Harness.Payload.PayloadInventory.Ours([.. found], [], [crd]).Should().Equal(found, "an operator found on the cluster: every instance is its");
+    }
+
+    [Fact]
     public void PayloadInventory_Document_SetsApiVersionAndKindFromTheList()
     {
         var secret = new k8s.Models.V1Secret { Metadata = new() { Name = "s", NamespaceProperty = "n" } };

@@ -71,3 +71,34 @@ public sealed class ChecklistMappingTests
         Item([.. questions.Select(q => new AccessAnswer(q, ProbeStatus.Inconclusive, "control failed"))]).Status.Should().Be(ChecklistStatus.Inconclusive);
     }
 }
+
+/// <summary>Issue #23 item 8: a live check's controls are those it reports as controls, never lines that merely use the word.</summary>
+public sealed class LiveCheckControlsTests
+{
+    [Fact]
+    public void WebhookTls_ControlsComeFromTheReportsControls_NotFromEvidenceWording()
+    {
+        var report = new Harness.Webhooks.WebhookTlsReport(ProbeStatus.Inconclusive,
+            ["ValidatingWebhookConfiguration w/x (https://x.ns.svc:443/): the Service answered the control but not the attempt: ETIMEDOUT"])
+        {
+            Controls = ["ValidatingWebhookConfiguration w/x: control held: 10.96.0.10:443 answered TLS and refused the name webhook-name-check.harness.invalid"],
+        };
+
+        var item = Checklist.Build([], [], new ChecklistInputs("restricted", [], System.Collections.Immutable.ImmutableDictionary<string, string>.Empty, null) { WebhookTls = report }).Single(i => i.Id == "webhook-tls");
+
+        item.Status.Should().Be(ChecklistStatus.Inconclusive);
+        item.Controls.Should().Equal(report.Controls);
+        item.Evidence.Should().Equal(report.Evidence);
+    }
+
+    [Fact]
+    public void Verdict_WhenItemsFail_AlsoNamesWhatCouldNotBeProven()
+    {
+        var failed = new ChecklistItem("images-pinned", "t", ChecklistStatus.Failed, ["x is not pinned"], [], 0);
+        var unproven = new ChecklistItem("webhook-tls", "t", ChecklistStatus.Inconclusive, ["the Service answered the control but not the attempt"], [], 0);
+
+        var report = new QualificationReport(new QualificationContext("op", "c", "twin-pod", "0"), DateTimeOffset.UnixEpoch, TimeSpan.Zero, [failed, unproven], [], [], [], []);
+
+        report.Verdict.Should().Be("NOT QUALIFIED: images-pinned failed; webhook-tls could not be proven");
+    }
+}

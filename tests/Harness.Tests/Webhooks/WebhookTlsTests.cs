@@ -10,8 +10,9 @@ namespace Harness.Tests.Webhooks;
 
 /// <summary>
 /// The webhook TLS check with real TLS: the agent's sink serves a certificate the test made, as a webhook Service would,
-/// on a Docker network under the Service's DNS name; the agent (the cluster vantage's stand-in) runs the check's plan,
-/// and the judge reads what it saw.
+/// on a Docker network where its Service name resolves nowhere (issue #23 item 8: a cluster without DNS, where the API
+/// server still calls the webhook at its ClusterIP); the agent (the cluster vantage's stand-in) runs the check's plan,
+/// connecting to the address and verifying the Service's name, and the judge reads what it saw.
 /// </summary>
 public sealed class WebhookTlsTests(DockerFixture docker)
 {
@@ -50,7 +51,7 @@ public sealed class WebhookTlsTests(DockerFixture docker)
                     ["HARNESS_SINK_KEY_PEM"] = issued.KeyPem,
                 }),
                 ReadOnlyRootfs = true, CapDrop = ["ALL"], SecurityOpt = ["no-new-privileges:true"],
-                Networks = [network], Alias = Host,
+                Networks = [network],
             }, "webhook", ct);
             var ip = await server.IpAddressAsync(network, ct);
             await using var vantage = await DockerVehicle.StartAsync(host, new ContainerRunSpec
@@ -67,6 +68,7 @@ public sealed class WebhookTlsTests(DockerFixture docker)
             line.Should().Contain(because).And.Contain("control held");
             line.Should().Contain(@case == Case.WrongName ? "[other-webhook.greeter-system.svc]" : $"[{Host}]", "the agent reports the names the certificate holds");
             line.Should().NotContain("BEGIN CERTIFICATE", "evidence names facts, not certificates");
+            WebhookTls.ControlLine(endpoint, report.Results[1]).Should().Be($"ValidatingWebhookConfiguration greeter/greetings.demo.harness.dev: control held: {ip}:8443 answered TLS and refused the name webhook-name-check.harness.invalid");
         }
         finally
         {
@@ -117,12 +119,13 @@ public sealed class WebhookTlsTests(DockerFixture docker)
     }
 
     [Fact]
-    public void Plan_TheControlConnectsToTheServiceAddressUnderAReservedName()
+    public void Plan_AttemptAndControlConnectToTheServiceAddress_UnderItsNameAndAReservedName()
     {
         var plan = WebhookTls.Plan([Endpoint], 3000);
 
         plan.Steps.Select(s => s.Target).Should().Equal("https://greeter-webhook.greeter-system.svc:443/validate", "https://webhook-name-check.harness.invalid:443/validate");
         plan.Steps[1].Args.Should().Contain("connectTo", "10.96.0.10");
+        plan.Steps[0].Args.Should().Contain("connectTo", "10.96.0.10", "the attempt goes where the control goes: no DNS needed, only the name differs");
         plan.Steps.Should().OnlyContain(s => s.Args!["caPem"] == Endpoint.CaBundlePem);
     }
 }
