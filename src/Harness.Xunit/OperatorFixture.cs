@@ -41,7 +41,7 @@ public abstract class OperatorFixture<TCluster>(TCluster cluster, IMessageSink m
     /// <c>base.ProbeOptions() with { ... }</c>.
     /// </summary>
     /// <exception cref="ArgumentException">HARNESS_EGRESS_TARGETS is malformed.</exception>
-    protected virtual OperatorProbeOptions ProbeOptions() => new() { ExtraEgressTargets = EgressTargetList.FromEnvironment() };
+    protected virtual OperatorProbeOptions ProbeOptions() => new OperatorProbeOptions().WithEnvironment();
 
     /// <inheritdoc/>
     public virtual bool AllowInconclusive => false;

@@ -14,6 +14,19 @@ public sealed record OperatorProbeOptions
     /// <inheritdoc/>
     public override string ToString() => Harness.Evidence.RecordText.Format(this);
 
+    /// <summary>
+    /// These options with what the environment adds (<c>HARNESS_EGRESS_TARGETS</c>: egress destinations you control),
+    /// after those already given. The one path through which every entry point (the xUnit fixture, <c>harness qualify</c>,
+    /// scenario files) reads the environment.
+    /// </summary>
+    /// <exception cref="ArgumentException">HARNESS_EGRESS_TARGETS is malformed (the message names it).</exception>
+    public OperatorProbeOptions WithEnvironment(Func<string, string?>? read = null)
+    {
+        read ??= Environment.GetEnvironmentVariable;
+        var fromEnvironment = EgressTargetList.Parse(read(EgressTargetList.Variable), read(EgressTargetList.AllowPublicVariable) == "1");
+        return this with { ExtraEgressTargets = [.. ExtraEgressTargets, .. fromEnvironment.Where(t => !ExtraEgressTargets.Any(e => e.Name == t.Name))] };
+    }
+
     /// <summary>The vehicle (twin pod by default).</summary>
     public VehicleKind Vehicle { get; init; } = VehicleKind.TwinPod;
 

@@ -10,7 +10,6 @@ using Harness.Runs;
 using Harness.ServiceAccounts;
 using Harness.Vehicles;
 using Harness.Webhooks;
-using k8s.Models;
 
 namespace Harness.Qualification;
 
@@ -141,7 +140,7 @@ public static class Qualifier
             inputs = inputs with { Approximations = ImmutableDictionary<string, string>.Empty.Add("egress-default-deny", approximation) };
         }
         var report = new QualificationReport(
-            new QualificationContext($"{op.Target.Workload} in {op.Target.Namespace}", where, request.Scenario.Vehicle.Name(), Version),
+            new QualificationContext($"{op.Target.Workload} in {op.Target.Namespace}", where, hardening.Probes.Vehicle, Version),
             session.Started, session.Time.GetUtcNow() - session.Started,
             Checklist.Build(hardening.Probes.Results, hardening.Access, inputs), hardening.Mission, [.. hardening.Probes.Results], hardening.Access,
             [.. hardening.Probes.Notes, .. hardening.EgressCaveats, .. notes])

@@ -66,9 +66,10 @@ public sealed record QualificationScenario
     /// <summary>Probe settings (<c>probes.writableDirectory</c>, <c>readOnlyPaths</c>, <c>allowedCapabilities</c>, timeouts); vehicle and targets are set elsewhere.</summary>
     public OperatorProbeOptions ProbeSettings { get; init; } = new();
 
-    /// <summary>The probe options for a run of this scenario.</summary>
-    public OperatorProbeOptions ProbeOptions() =>
-        ProbeSettings with { SkipProbes = SkipProbes, ExpectAllowed = ExpectAllowed, ExtraEgressTargets = EgressTargets, Vehicle = Vehicle };
+    /// <summary>The probe options for a run of this scenario, with what the environment adds (<see cref="OperatorProbeOptions.WithEnvironment"/>).</summary>
+    /// <exception cref="ArgumentException">HARNESS_EGRESS_TARGETS is malformed.</exception>
+    public OperatorProbeOptions ProbeOptions(Func<string, string?>? environment = null) =>
+        (ProbeSettings with { SkipProbes = SkipProbes, ExpectAllowed = ExpectAllowed, ExtraEgressTargets = EgressTargets, Vehicle = Vehicle }).WithEnvironment(environment);
 }
 
 /// <summary>

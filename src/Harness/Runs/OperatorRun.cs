@@ -64,6 +64,9 @@ public sealed class OperatorRun
         this.environment = environment;
     }
 
+    /// <summary>The probe options this run applies (the vehicle among them): what every entry point's inputs became.</summary>
+    internal OperatorProbeOptions Options => options;
+
     /// <summary>The payload inventory stage; none for a local run.</summary>
     internal IPayloadStage? PayloadStage { get; init; }
 
