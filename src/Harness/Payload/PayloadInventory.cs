@@ -139,10 +139,11 @@ internal static class PayloadInventory
     internal static ImmutableArray<(string Uid, string Display)> Ours(ImmutableArray<(string Uid, string Display)> found, IReadOnlyList<ManifestDocument> manifests, IReadOnlyList<V1CustomResourceDefinition> crds)
     {
         var kinds = crds.Select(c => (c.Spec.Group, c.Spec.Names.Kind)).ToHashSet();
-        var declared = manifests.Where(d => kinds.Contains((Deployment.ManifestPlan.SplitApiVersion(d.ApiVersion).Group, d.Kind)))
-            .Select(d => $"{d.Kind}/{(d.Namespace is null ? "" : d.Namespace + "/")}{d.Name}")
-            .ToHashSet(StringComparer.Ordinal);
-        return declared.Count == 0 ? found : [.. found.Where(f => declared.Contains(f.Display))];
+        var declared = manifests.Where(d => kinds.Contains((Deployment.ManifestPlan.SplitApiVersion(d.ApiVersion).Group, d.Kind))).ToList();
+        // A declared object without a namespace (manifests not yet placed) matches its name in any namespace.
+        bool Declared(string display) => declared.Any(d => display == $"{d.Kind}/{d.Namespace}/{d.Name}" || display == $"{d.Kind}/{d.Name}"
+            || (d.Namespace is null && display.StartsWith(d.Kind + "/", StringComparison.Ordinal) && display.EndsWith("/" + d.Name, StringComparison.Ordinal)));
+        return declared.Count == 0 ? found : [.. found.Where(f => Declared(f.Display))];
     }
 
     /// <summary>The uid and <c>Kind/name</c> of each item of a custom-object list (as the client returns it). Pure.</summary>

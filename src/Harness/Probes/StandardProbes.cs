@@ -250,7 +250,10 @@ public static class StandardProbes
         yield return new("api.self", "authenticate with the pod's token", HardeningCheck.RequiredAccess, self, Interpretation.KubernetesApi, Expectation.Allowed(), null);
         // What a default-deny egress policy must still allow: cluster DNS (the API server is api.self above).
         var dns = new AgentStep { Id = "dns.cluster", Kind = StepKinds.Dns, Target = o.ClusterDnsName, TimeoutMs = o.NetworkTimeoutMs };
-        yield return new("dns.cluster", $"resolve {o.ClusterDnsName} through cluster DNS", HardeningCheck.RequiredAccess, dns, Interpretation.Network, Expectation.Allowed(), null);
+        // Its control is the same lookup from the harness's own pod outside the operator's namespace: on a cluster without
+        // DNS both fail, and the failure is the cluster's, not the operator's policy.
+        yield return new("dns.cluster", $"resolve {o.ClusterDnsName} through cluster DNS", HardeningCheck.RequiredAccess, dns, Interpretation.Network, Expectation.Allowed(),
+            new ControlSpec(dns with { Id = "control.dns.cluster" }, Vantage.Outside, $"cluster DNS resolves {o.ClusterDnsName} for the harness's own pod"));
         yield return new("api.secrets.namespace", "list Secrets in its own namespace", HardeningCheck.SecretsNotReadable,
             Api("api.secrets.namespace", "/api/v1/namespaces/{namespace}/secrets?limit=1"), Interpretation.KubernetesApi, rbac, control);
         yield return new("api.secrets.cluster", "list Secrets in all namespaces", HardeningCheck.SecretsNotReadable,

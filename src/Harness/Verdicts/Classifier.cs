@@ -62,9 +62,12 @@ internal static class Classifier
         }
         if (!expectation.ExpectDenied)
         {
-            return verdict.Kind == VerdictKind.Allowed
-                ? (ProbeStatus.Passed, $"{probe.Title}: allowed, as required")
-                : (ProbeStatus.Failed, $"{probe.Title}: denied by {verdict.Mechanism}, but it must be allowed");
+            // Required access has its control too: when the same action fails where nothing polices it, the service is
+            // missing or down on this cluster, and the denial is not the operator's configuration.
+            return verdict.Kind == VerdictKind.Allowed ? (ProbeStatus.Passed, $"{probe.Title}: allowed, as required")
+                : control is { Succeeded: false } ? (ProbeStatus.Inconclusive,
+                    $"{probe.Title}: denied by {verdict.Mechanism}, but the control failed too ({control.Detail}): the cluster does not provide it even where nothing polices it, so this is not the operator's policy")
+                : (ProbeStatus.Failed, $"{probe.Title}: denied by {verdict.Mechanism}, but it must be allowed" + (control is null ? "" : $"; control: {control.Proves}"));
         }
         if (verdict.Kind == VerdictKind.Allowed)
         {

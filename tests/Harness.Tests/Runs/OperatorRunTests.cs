@@ -104,7 +104,7 @@ public sealed class OperatorRunTests
         var result = await Run(j).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
 
         j.Events.Should().Equal(
-            "locate", "vantage", "vehicle", "probe vehicle", "teardown vehicle", "access kube-system", "teardown vantage", "teardown operator");
+            "locate", "vantage", "vehicle", "probe vehicle", "probe control", "teardown vehicle", "access kube-system", "teardown vantage", "teardown operator");
         result.Operator.Target.Workload.Should().Be(new WorkloadRef("Deployment", "op"));
         result.Report.Timings.Select(t => t.Phase).Should().Equal(RunPhase.Sink, RunPhase.Vehicle, RunPhase.Probes, RunPhase.AccessMatrix, RunPhase.Teardown);
         result.Approximation.Should().BeNull();

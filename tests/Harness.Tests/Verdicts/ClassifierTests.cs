@@ -26,6 +26,19 @@ public sealed class ClassifierTests
         r.Evidence.Control!.Succeeded.Should().BeTrue();
     }
 
+    [Theory]
+    [InlineData(false, ProbeStatus.Inconclusive, "the control failed too")]
+    [InlineData(true, ProbeStatus.Failed, "but it must be allowed")]
+    public void ClassifyOne_RequiredDnsDenied_FailsOnlyWhenTheSameLookupWorksWhereNothingPolicesIt(bool controlResolves, ProbeStatus expected, string because)
+    {
+        // Issue #23 item 5: a cluster without DNS is not the operator's egress policy.
+        var r = Classifier.ClassifyOne(P("dns.cluster"), Fail("dns.cluster", "EAI_AGAIN"), controlResolves ? Ok("control.dns.cluster") : Fail("control.dns.cluster", "EAI_AGAIN"));
+
+        r.Status.Should().Be(expected);
+        r.Explanation.Should().Contain(because);
+        P("dns.cluster").Control!.Vantage.Should().Be(Vantage.Outside);
+    }
+
     [Fact]
     public void ClassifyOne_EaccesWhereErofsIsExpected_IsInconclusiveNotPassed()
     {
