@@ -13,7 +13,7 @@ public sealed class ScenarioParserTests
         var s = ScenarioParser.Load(RepoPaths.File("fixtures/scenarios/greeter-hardened.yaml"));
 
         s.Name.Should().Be("greeter-hardened");
-        s.Namespace.Should().Be("greeter-qualify");
+        s.Namespace.Should().BeNull("deployed from manifests, each run gets namespaces of its own");
         s.Deployment.Should().Be("greeter-operator");
         s.Container.Should().Be("operator");
         s.Vehicle.Should().Be(Harness.Vehicles.VehicleKind.TwinPod);
