@@ -20,9 +20,13 @@ internal static class SampleOperator
 
     public static OperatorSpec Spec(string variant, VehicleKind vehicle = VehicleKind.TwinPod)
     {
-        ImmutableArray<string> manifests = variant == "weak-emptydir"
-            ? [RepoPath("fixtures/sample-operator/shared"), RepoPath("fixtures/sample-operator/weak/namespace.yaml"), RepoPath("fixtures/sample-operator/weak/rbac.yaml"), RepoPath("fixtures/sample-operator/weak-emptydir")]
-            : [RepoPath("fixtures/sample-operator/shared"), RepoPath($"fixtures/sample-operator/{variant}")];
+        ImmutableArray<string> manifests = variant switch
+        {
+            "weak-emptydir" => [RepoPath("fixtures/sample-operator/shared"), RepoPath("fixtures/sample-operator/weak/namespace.yaml"), RepoPath("fixtures/sample-operator/weak/rbac.yaml"), RepoPath("fixtures/sample-operator/weak-emptydir")],
+            "hardened-nobody" => [RepoPath("fixtures/sample-operator/shared"), RepoPath("fixtures/sample-operator/hardened/namespace.yaml"), RepoPath("fixtures/sample-operator/hardened/rbac.yaml"),
+                RepoPath("fixtures/sample-operator/hardened/networkpolicy.yaml"), RepoPath("fixtures/sample-operator/hardened-nobody")],
+            _ => [RepoPath("fixtures/sample-operator/shared"), RepoPath($"fixtures/sample-operator/{variant}")],
+        };
         var direct = vehicle == VehicleKind.DirectExec;
         return new OperatorSpec
         {
@@ -71,6 +75,12 @@ public sealed class WeakEmptyDirGreeterFixture(HarnessClusterFixture c, IMessage
 public sealed class WeakEmptyDirGreeterEphemeralFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak-emptydir", VehicleKind.EphemeralContainer);
 
 public sealed class WeakEmptyDirGreeterDirectExecFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "weak-emptydir", VehicleKind.DirectExec);
+
+public sealed class NobodyGreeterFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened-nobody", VehicleKind.TwinPod);
+
+public sealed class NobodyGreeterEphemeralFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened-nobody", VehicleKind.EphemeralContainer);
+
+public sealed class NobodyGreeterDirectExecFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened-nobody", VehicleKind.DirectExec);
 
 /// <summary>The hardened sample passes the four checks, through every vehicle: the three-line user test.</summary>
 public sealed class HardenedGreeterHardening : OperatorHardeningTests<HardenedGreeterFixture>;
@@ -137,3 +147,54 @@ public sealed class WeakEmptyDirGreeterIsCaughtByTwinPod : WeakGreeterIsCaught<W
 public sealed class WeakEmptyDirGreeterIsCaughtByEphemeralContainer : WeakGreeterIsCaught<WeakEmptyDirGreeterEphemeralFixture>;
 
 public sealed class WeakEmptyDirGreeterIsCaughtByDirectExec : WeakGreeterIsCaught<WeakEmptyDirGreeterDirectExecFixture>;
+
+/// <summary>
+/// Issue #22: the monitoring-operator shape (runAsUser 65534 only, gid and groups from the image, no volumes, read-only
+/// root) through each cluster vehicle, with the verdict each can honestly give: the twin pod and direct exec run with the
+/// operator's own ids and pass; no vehicle fails a uid-, gid- or group-dependent check on an identity that is not the
+/// operator's.
+/// </summary>
+public abstract class NobodyGreeterIsJudgedOnItsOwnIds<TFixture>(bool mustPass) : IClassFixture<TFixture>
+    where TFixture : GreeterFixture
+{
+    private static async Task<OperatorHardeningReport> ReportAsync() =>
+        (await TestContext.Current.GetFixture<TFixture>() ?? throw new InvalidOperationException($"{typeof(TFixture).Name} is not a fixture of this class")).RequireReport();
+
+    [Theory]
+    [InlineData(HardeningCheck.RootFilesystemReadOnly)]
+    [InlineData(HardeningCheck.PrivilegeEscalationDenied)]
+    public async Task NoVolumesAndAnImageGid_PassOrAtMostStayUnproven(HardeningCheck check)
+    {
+        var outcome = (await ReportAsync())[check];
+        if (mustPass)
+        {
+            outcome.Should().Pass();
+        }
+        else
+        {
+            outcome.Status.Should().NotBe(Verdicts.ProbeStatus.Failed, string.Join("; ", outcome.Evidence));
+        }
+    }
+
+    [Fact]
+    public async Task TheSetgidVerdict_IsNeverTakenOnAnotherIdentity()
+    {
+        var setgid = (await ReportAsync()).Probes.Results.Single(r => r.Probe.Id == "kernel.setgid");
+        setgid.Status.Should().NotBe(Verdicts.ProbeStatus.Failed, setgid.Explanation);
+    }
+}
+
+public sealed class NobodyGreeterByTwinPod() : NobodyGreeterIsJudgedOnItsOwnIds<NobodyGreeterFixture>(mustPass: true)
+{
+    [Fact]
+    public async Task TheTwinSaysWhoseIdsItRanWithAndWhereTheyCameFrom()
+    {
+        var report = (await TestContext.Current.GetFixture<NobodyGreeterFixture>())!.RequireReport();
+        report.Probes.Notes.Should().Contain(n => n.Contains("runs with the operator's ids, uid 65534, gid 65534, groups [", StringComparison.Ordinal)
+            && n.Contains("2000", StringComparison.Ordinal) && n.Contains("learned from the operator's image", StringComparison.Ordinal));
+    }
+}
+
+public sealed class NobodyGreeterByEphemeralContainer() : NobodyGreeterIsJudgedOnItsOwnIds<NobodyGreeterEphemeralFixture>(mustPass: false);
+
+public sealed class NobodyGreeterByDirectExec() : NobodyGreeterIsJudgedOnItsOwnIds<NobodyGreeterDirectExecFixture>(mustPass: true);

@@ -286,7 +286,7 @@ internal static class ProbeImage
         }
         var entrypoint = "/app/" + Path.GetFileName(binaryPath);
         var layout = new List<ImageEntry> { new("/app", null, Exec), new(entrypoint, binaryPath, Exec) };
-        layout.AddRange(agent is null ? RuntimeLayout() : Layout(agent));
+        layout.AddRange(WithApplicationUsers(agent is null ? RuntimeLayout() : Layout(agent)));
         string[] changes =
         [
             $"USER {ProbeImageLayout.NonRootId}:{ProbeImageLayout.NonRootId}",
@@ -294,6 +294,26 @@ internal static class ProbeImage
             $"ENTRYPOINT [\"{entrypoint}\"]",
         ];
         return await BuildTaggedAsync(docker, image, layout, changes, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// An application image's users, as distribution images have them: besides the non-root user, <c>nobody</c> (65534)
+    /// whose primary group is <c>nogroup</c> (65534) and who is also in <c>monitoring</c> (2000). A pod that sets only
+    /// <c>runAsUser: 65534</c> gets gid 65534 and group 2000 from these entries, which the probe image does not have:
+    /// the shape a twin must learn the operator's ids for (issue #22). Pure.
+    /// </summary>
+    internal static IEnumerable<ImageEntry> WithApplicationUsers(IEnumerable<ImageEntry> layout)
+    {
+        var id = ProbeImageLayout.NonRootId;
+        foreach (var entry in layout)
+        {
+            yield return entry.Path switch
+            {
+                "/etc/passwd" => entry with { Content = $"root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:{id}:{id}:nonroot:/home/nonroot:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n" },
+                "/etc/group" => entry with { Content = $"root:x:0:\nnonroot:x:{id}:\nmonitoring:x:2000:nobody\nnogroup:x:65534:\n" },
+                _ => entry,
+            };
+        }
     }
 
     /// <summary>Imports <paramref name="layout"/> as an image FROM scratch with <paramref name="changes"/>, tagged <paramref name="image"/>.</summary>

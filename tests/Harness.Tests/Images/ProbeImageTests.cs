@@ -21,6 +21,19 @@ public sealed class ProbeImageTests
     }
 
     [Fact]
+    public void ApplicationImage_GivesNobodyItsImageGidAndGroup_WhichTheProbeImageLacks()
+    {
+        // Issue #22's shape: runAsUser 65534 alone gets gid 65534 and group 2000 from the operator's image, not from the probe image.
+        var probe = ProbeImage.Layout(Fake, Host);
+        var app = ProbeImage.WithApplicationUsers(probe).ToList();
+
+        probe.Single(e => e.Path == "/etc/passwd").Content.Should().NotContain("65534");
+        app.Single(e => e.Path == "/etc/passwd").Content.Should().Contain("nobody:x:65534:65534:");
+        app.Single(e => e.Path == "/etc/group").Content.Should().Contain("monitoring:x:2000:nobody").And.Contain("nogroup:x:65534:");
+        app.Select(e => e.Path).Should().Equal(probe.Select(e => e.Path), "only the user entries differ");
+    }
+
+    [Fact]
     public void Layout_RootfsCanaryAndTmp_AreWorldWritableSticky()
     {
         var layout = ProbeImage.Layout(Fake, Host);

@@ -246,3 +246,65 @@ public sealed class IdentityPodTests
         ContainerIdentity.Parse("", "t").Should().BeNull();
     }
 }
+
+/// <summary>
+/// The identity pod against the loopback API server, whose kubelet stand-in finishes it as the real one does: the ids
+/// come back from its termination message, a pod that cannot start gives the reason, and the pod is always removed.
+/// </summary>
+public sealed class IdentityPodLiveTests
+{
+    private static OperatorTarget Target() => new("monitoring", new Harness.Manifests.WorkloadRef("Deployment", "monitor"), "operator", "monitor",
+        new V1ObjectMeta { Labels = new Dictionary<string, string> { ["app"] = "monitor" } }, OperatorIdentityTests.NoVolumesUidOnly("quay.example/monitor:v1"));
+
+    private static async Task<FakeKubeApiServer> ApiAsync(System.Text.Json.Nodes.JsonObject state, CancellationToken ct)
+    {
+        var api = await FakeKubeApiServer.StartAsync(ct);
+        api.Seed("""{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"monitoring"}}""", "kube-apiserver");
+        api.Created = (_, obj) =>
+        {
+            if ((string?)obj["kind"] == "Pod" && (string?)obj["metadata"]!["labels"]?[SessionLabels.Role] == "identity")
+            {
+                obj["status"] = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["phase"] = state.ContainsKey("terminated") ? "Succeeded" : "Pending",
+                    ["containerStatuses"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+                    {
+                        ["name"] = "operator", ["ready"] = false, ["restartCount"] = 0, ["image"] = "quay.example/monitor:v1", ["imageID"] = "", ["state"] = state.DeepClone(),
+                    }),
+                };
+            }
+        };
+        return api;
+    }
+
+    [Fact]
+    public async Task LearnIdentity_ReadsTheIdsTheRuntimeGaveTheOperatorsImage_AndRemovesThePod()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var api = await ApiAsync(new System.Text.Json.Nodes.JsonObject { ["terminated"] = new System.Text.Json.Nodes.JsonObject { ["exitCode"] = 0, ["reason"] = "Completed", ["message"] = "uid=65534 gid=65534 groups=2000,65534" } }, ct);
+        using var client = api.Client();
+
+        var (identity, why) = await ClusterVehicles.LearnIdentityAsync(client, Target(), "harness.local/probe:abc", SessionId.Parse("id1"), null, ct);
+
+        why.Should().BeNull();
+        (identity!.Uid, identity.Gid).Should().Be((65534L, 65534L));
+        identity.Groups.Should().Equal(2000, 65534);
+        identity.Source.Should().Contain("quay.example/monitor:v1").And.Contain("harness-identity-id1");
+        api.Requests.Should().Contain(r => r.StartsWith("POST /api/v1/namespaces/monitoring/pods", StringComparison.Ordinal));
+        api.Get("api/v1/pods", "monitoring", "harness-identity-id1").Should().BeNull("the identity pod is removed once read");
+    }
+
+    [Fact]
+    public async Task LearnIdentity_AnImageTheNodeCannotPull_GivesTheReason_NeverIds()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var api = await ApiAsync(new System.Text.Json.Nodes.JsonObject { ["waiting"] = new System.Text.Json.Nodes.JsonObject { ["reason"] = "ImagePullBackOff", ["message"] = "Back-off pulling image \"quay.example/monitor:v1\"" } }, ct);
+        using var client = api.Client();
+
+        var (identity, why) = await ClusterVehicles.LearnIdentityAsync(client, Target(), "harness.local/probe:abc", SessionId.Parse("id2"), null, ct);
+
+        identity.Should().BeNull();
+        why.Should().Contain("ImagePullBackOff").And.Contain("Back-off pulling image");
+        api.Get("api/v1/pods", "monitoring", "harness-identity-id2").Should().BeNull();
+    }
+}
