@@ -280,4 +280,30 @@ public sealed class SharedClusterTests
             File.Delete(kubeconfig);
         }
     }
+
+    [Fact]
+    public async Task CancelledRun_StopsAtOnce_AndRemovesWhatItCreated_LeaseIncluded()
+    {
+        // What `dotnet test` cancellation (and the CLI's SIGINT/SIGTERM) does to a run: its token is cancelled mid-deploy.
+        var ct = TestContext.Current.CancellationToken;
+        await using var api = await ClusterAsync(ct);
+        api.Created = null; // no controller: the rollout never finishes
+        await using var cluster = Cluster(api);
+        using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var run = OperatorRun.Deploy(cluster, Sample("hardened") with { RolloutTimeout = TimeSpan.FromMinutes(2) }, new Harness.Probes.OperatorProbeOptions());
+        var log = new StringWriter();
+        var running = run.RunAsync(new RunSession(TextWriter.Synchronized(log), SessionId.Parse("cancel1"), ct: cancel.Token));
+        while (!log.ToString().Contains("applied Deployment", StringComparison.Ordinal))
+        {
+            await Task.Delay(50, ct);
+        }
+        api.Get("apis/coordination.k8s.io/v1/leases", "default", "harness-session-cancel1").Should().NotBeNull("the run holds its lease while it runs");
+
+        var watch = Stopwatch.StartNew();
+        await cancel.CancelAsync();
+        await FluentActions.Awaiting(() => running).Should().ThrowAsync<OperationCanceledException>();
+
+        watch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10), "it stops, it does not wait out the rollout");
+        (await LeftAsync(api)).Should().BeEmpty("the namespace, the CRD it held and its lease are gone");
+    }
 }
