@@ -170,6 +170,13 @@ public sealed class SharedClusterTests
         }
     }
 
+    /// <summary>A run holding a lease last renewed at <paramref name="renewed"/> deploys and is killed (-9): no teardown, no more renewals.</summary>
+    private static async Task KilledRunAsync(HarnessCluster cluster, IKubernetes client, SessionId session, OperatorSpec spec, DateTimeOffset renewed, CancellationToken ct)
+    {
+        await client.CoordinationV1.CreateNamespacedLeaseAsync(SessionLease.Build(session, renewed), SessionLease.Namespace, cancellationToken: ct);
+        _ = await OperatorDeployment.DeployAsync(cluster, spec, session, TextWriter.Null, ct: ct);
+    }
+
     [Fact]
     public async Task KilledRun_ItsObjectsAreRemovedByTheSweep_AndNeverAdopted()
     {
@@ -177,11 +184,9 @@ public sealed class SharedClusterTests
         await using var api = await ClusterAsync(ct);
         await using var cluster = Cluster(api);
         using var client = api.Client();
-        // A run holding a lease is killed (-9): no teardown, and its lease stops being renewed.
         var dead = SessionId.Parse("killed1");
-        await client.CoordinationV1.CreateNamespacedLeaseAsync(SessionLease.Build(dead, DateTimeOffset.UtcNow), SessionLease.Namespace, cancellationToken: ct);
         var spec = Sample("weak") with { Namespace = "greeter-weak" };
-        _ = await OperatorDeployment.DeployAsync(cluster, spec, dead, TextWriter.Null, ct: ct);
+        await KilledRunAsync(cluster, client, dead, spec, DateTimeOffset.UtcNow, ct);
         // A live run shares the cluster and the CRD.
         await using var live = await SessionLease.AcquireAsync(client, SessionId.Parse("live1"), ct: ct);
         var other = await OperatorDeployment.DeployAsync(cluster, Sample("hardened"), SessionId.Parse("live1"), TextWriter.Null, ct: ct);
@@ -219,10 +224,8 @@ public sealed class SharedClusterTests
         await using var api = await ClusterAsync(ct);
         await using var cluster = Cluster(api);
         using var client = api.Client();
-        var dead = SessionId.Parse("killed2");
-        await client.CoordinationV1.CreateNamespacedLeaseAsync(SessionLease.Build(dead, DateTimeOffset.UtcNow.AddMinutes(-5)), SessionLease.Namespace, cancellationToken: ct);
         var spec = Sample("hardened") with { Namespace = "greeter-system" };
-        _ = await OperatorDeployment.DeployAsync(cluster, spec, dead, TextWriter.Null, ct: ct);
+        await KilledRunAsync(cluster, client, SessionId.Parse("killed2"), spec, DateTimeOffset.UtcNow.AddMinutes(-5), ct);
         var log = new StringWriter();
 
         await using var next = await OperatorDeployment.DeployAsync(cluster, spec, SessionId.Parse("next3"), log, ct: ct);
