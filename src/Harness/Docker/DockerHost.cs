@@ -93,6 +93,9 @@ internal sealed class DockerHost : IAsyncDisposable
         $"Docker is not available: {why}. Start the Docker engine (e.g. `sudo dockerd &` or Docker Desktop), " +
         "or point DOCKER_HOST at one; with an engine older than the client, set DOCKER_API_VERSION (e.g. 1.41).";
 
+    /// <summary>How long a create may take; creates are never cancelled in flight (see <see cref="CreateNetworkAsync"/>).</summary>
+    internal static readonly TimeSpan CreateBound = TimeSpan.FromSeconds(60);
+
     /// <summary>Creates a bridge network of this session.</summary>
     /// <param name="name">Network name (made unique with the session id).</param>
     /// <param name="isolated">An internal network: no route off the host.</param>
@@ -101,13 +104,19 @@ internal sealed class DockerHost : IAsyncDisposable
     public async Task<string> CreateNetworkAsync(string name, bool isolated, CancellationToken ct = default)
     {
         var full = $"harness-{SessionId}-{name}";
-        await Client.Networks.CreateNetworkAsync(new NetworksCreateParameters
+        // Never abandoned half-way: a create cancelled in flight can still complete in the daemon after the teardown has
+        // listed the session's networks. Bounded instead, and the cancellation honoured once the network is known.
+        using (var bound = new CancellationTokenSource(CreateBound))
         {
-            Name = full,
-            Driver = "bridge",
-            Internal = isolated,
-            Labels = Labels("network"),
-        }, ct).ConfigureAwait(false);
+            await Client.Networks.CreateNetworkAsync(new NetworksCreateParameters
+            {
+                Name = full,
+                Driver = "bridge",
+                Internal = isolated,
+                Labels = Labels("network"),
+            }, bound.Token).ConfigureAwait(false);
+        }
+        ct.ThrowIfCancellationRequested();
         return full;
     }
 

@@ -61,7 +61,11 @@ internal sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
         string id;
         try
         {
-            id = (await docker.Client.Containers.CreateContainerAsync(parameters, ct).ConfigureAwait(false)).ID;
+            // Not cancelled in flight: a create aborted on the client can still complete in the daemon after the teardown
+            // listed the session's containers (a leak seen under SIGINT). Bounded instead; the cancellation is honoured
+            // below, once the container is known and can be removed.
+            using var bound = new CancellationTokenSource(DockerHost.CreateBound);
+            id = (await docker.Client.Containers.CreateContainerAsync(parameters, bound.Token).ConfigureAwait(false)).ID;
         }
         catch (DockerApiException ex)
         {
@@ -70,6 +74,7 @@ internal sealed class DockerVehicle : IProbeVehicle, IAsyncDisposable
         var vehicle = new DockerVehicle(docker, id, spec, name);
         try
         {
+            ct.ThrowIfCancellationRequested();
             foreach (var network in spec.Networks.Skip(1))
             {
                 await docker.Client.Networks.ConnectNetworkAsync(network, new NetworkConnectParameters
