@@ -148,7 +148,7 @@ internal static class Commands
             {
                 Level = r.GetValue(level) == "baseline" ? PodSecurityLevel.Baseline : PodSecurityLevel.Restricted,
                 Version = Version(r.GetValue(version), "--version"),
-                DefaultNamespace = r.GetValue(ns) ?? "default",
+                DefaultNamespace = r.GetValue(ns),
             };
             var report = PreflightAnalyzer.Run(r.GetValue(path)!, options);
             await stdout.WriteAsync(r.GetValue(format) switch

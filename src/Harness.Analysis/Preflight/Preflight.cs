@@ -19,8 +19,11 @@ public sealed record PreflightOptions
     /// <summary>Pod Security policy version (default latest).</summary>
     public PolicyVersion Version { get; init; } = PolicyVersion.Latest;
 
-    /// <summary>Namespace for namespaced objects that do not name one (what <c>kubectl apply -n</c> would use).</summary>
-    public string DefaultNamespace { get; init; } = "default";
+    /// <summary>
+    /// Namespace for namespaced objects that do not name one (what <c>kubectl apply -n</c> would use). Null (the default):
+    /// the one the manifests' bindings name for their namespace-less accounts, else <c>default</c>; the report says which.
+    /// </summary>
+    public string? DefaultNamespace { get; init; }
 }
 
 /// <summary>Pre-flight of one manifest file: whether it passes and what was found in it.</summary>
@@ -77,6 +80,16 @@ public static class PreflightAnalyzer
         var findings = new List<Finding>();
         var notes = new List<string>();
         var accounts = new HashSet<ServiceAccountRef>();
+        var (defaultNamespace, namespaceNote, namespaceWarning) = NamespaceInference.Resolve(documents, options.DefaultNamespace);
+        options = options with { DefaultNamespace = defaultNamespace };
+        if (namespaceNote is not null)
+        {
+            notes.Add(namespaceNote);
+        }
+        if (namespaceWarning is not null)
+        {
+            findings.Add(namespaceWarning);
+        }
 
         foreach (var doc in documents)
         {
@@ -84,25 +97,27 @@ public static class PreflightAnalyzer
             {
                 continue;
             }
-            var ns = doc.Namespace ?? options.DefaultNamespace;
+            var ns = doc.Namespace ?? defaultNamespace;
             var subject = $"{doc.Kind} {ns}/{doc.Name}";
             var psa = PodSecurityEvaluator.Evaluate(metadata, spec, options.Level, options.Version);
             findings.AddRange(psa.Violations.Select(v => new Finding("PSA", FindingSeverity.Error, subject, $"violates PodSecurity \"{Level(options)}\": {v}", doc.Path, doc.Line)));
             findings.AddRange(ContainerImages.UnpinnedImages(spec).Select(image => new Finding("IMAGE-NOT-PINNED", FindingSeverity.Warning, subject, $"image \"{image}\" is not pinned by digest (@sha256:...)", doc.Path, doc.Line)));
             findings.AddRange(WritableRootFilesystems(spec).Select(c => new Finding("ROOTFS-WRITABLE", FindingSeverity.Warning, subject, $"container \"{c}\" does not set securityContext.readOnlyRootFilesystem=true; mount an emptyDir where it must write", doc.Path, doc.Line)));
-            findings.AddRange(NetworkPolicyAnalyzer.Analyze(documents, doc, options.DefaultNamespace));
+            findings.AddRange(NetworkPolicyAnalyzer.Analyze(documents, doc, defaultNamespace));
             var account = new ServiceAccountRef(ns, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName);
             accounts.Add(account);
         }
 
-        var rbac = RbacModel.From(documents, options.DefaultNamespace);
+        var rbac = RbacModel.From(documents, defaultNamespace);
         foreach (var account in accounts)
         {
             findings.AddRange(RbacAnalyzer.Analyze(rbac, account));
         }
         notes.AddRange(rbac.DanglingReferences.Select(d => $"{d}: the role is not in these manifests, so what it grants was not analyzed"));
-        findings.AddRange(ServiceAccounts.TokenExposureAnalyzer.Analyze(documents, rbac, options.DefaultNamespace));
-        findings.AddRange(Webhooks.WebhookAnalyzer.Analyze(documents, options.DefaultNamespace));
+        // A binding is never dropped silently: one whose ServiceAccount subjects no workload here runs as is named.
+        notes.AddRange(rbac.UnmatchedBindings(accounts).Select(b => $"{b.Binding} binds ServiceAccount {b.Account}, which no workload in these manifests runs as: what it grants was not analyzed"));
+        findings.AddRange(ServiceAccounts.TokenExposureAnalyzer.Analyze(documents, rbac, defaultNamespace));
+        findings.AddRange(Webhooks.WebhookAnalyzer.Analyze(documents, defaultNamespace));
 
         foreach (var doc in documents.Where(d => d.Object is V1Namespace))
         {

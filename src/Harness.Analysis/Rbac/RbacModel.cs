@@ -156,6 +156,22 @@ public sealed class RbacModel
         return grants.ToImmutable();
     }
 
+    /// <summary>The bindings' ServiceAccount subjects that are none of <paramref name="analysed"/>: <c>(RoleBinding ns/name, ns/account)</c>.</summary>
+    public ImmutableArray<(string Binding, ServiceAccountRef Account)> UnmatchedBindings(IReadOnlyCollection<ServiceAccountRef> analysed)
+    {
+        ArgumentNullException.ThrowIfNull(analysed);
+        IEnumerable<(string, ServiceAccountRef)> Of(string binding, IEnumerable<Rbacv1Subject>? subjects, string? bindingNamespace) =>
+            (subjects ?? []).Where(s => s.Kind == "ServiceAccount")
+                .Select(s => new ServiceAccountRef(s.NamespaceProperty ?? bindingNamespace ?? "", s.Name))
+                .Where(a => !analysed.Contains(a))
+                .Select(a => (binding, a));
+        return
+        [
+            .. _clusterRoleBindings.SelectMany(b => Of($"ClusterRoleBinding {b.Binding.Metadata?.Name}", b.Binding.Subjects, null)),
+            .. _roleBindings.SelectMany(b => Of($"RoleBinding {b.Binding.Metadata?.NamespaceProperty}/{b.Binding.Metadata?.Name}", b.Binding.Subjects, b.Binding.Metadata?.NamespaceProperty)),
+        ];
+    }
+
     /// <summary>Whether the account may make a resource request in a namespace (null for a cluster-scoped resource).</summary>
     public bool Allows(ServiceAccountRef account, string verb, string apiGroup, string resource, string? ns, string? subresource = null, string? name = null) =>
         GrantsFor(account).Any(g => (g.Namespace is null || (ns is not null && g.Namespace == ns)) && g.Rule.Allows(verb, apiGroup, resource, subresource, name));
