@@ -14,7 +14,7 @@ public static class RbacAnalyzer
     public const string WebhookPatch = "RBAC-WEBHOOKS";
 
     /// <summary>The findings that break the API quarantine (admission, PodSecurity labels, RBAC elsewhere, CRDs, kube-system).</summary>
-    public static readonly ImmutableArray<string> QuarantineFindings = ["RBAC-ADMISSION", "RBAC-NAMESPACES", "RBAC-RBAC-ELSEWHERE", "RBAC-CRDS", "RBAC-CRDS-CHANGE", "RBAC-KUBE-SYSTEM"];
+    public static readonly ImmutableArray<string> QuarantineFindings = ["RBAC-ADMISSION", "RBAC-NAMESPACES", "RBAC-RBAC-ELSEWHERE", "RBAC-CRDS", "RBAC-CRDS-CHANGE", "RBAC-KUBE-SYSTEM", "RBAC-APISERVICE"];
 
     /// <summary>Finding: the account may create pods outside its namespace (its payload can land where Pod Security is not enforced).</summary>
     public const string PodsElsewhere = "RBAC-PODS-ELSEWHERE";
@@ -57,6 +57,18 @@ public static class RbacAnalyzer
         new("RBAC-RBAC-ELSEWHERE", "can create or change ClusterRoleBindings", "rbac.authorization.k8s.io", "clusterrolebindings", null, ["create", "update", "patch"]),
         new("RBAC-CRDS-CHANGE", "can change or delete CustomResourceDefinitions", "apiextensions.k8s.io", "customresourcedefinitions", null, ["update", "patch", "delete"]),
         new("RBAC-KUBE-SYSTEM", "can read ConfigMaps in kube-system", "", "configmaps", null, ["get", "list", "watch"], OnlyIn: "kube-system"),
+
+        // The privilege-escalation risks of the Kubernetes "RBAC good practices" page, each its own finding.
+        new("RBAC-SECRETS-WRITE", "can create, change or delete Secrets (forge TLS keys and tokens, replace other accounts' credentials)", "", "secrets", null, ["create", "update", "patch", "delete"]),
+        new("RBAC-TOKEN-REQUEST", "can request tokens for ServiceAccounts (mint a token for any account in reach, and act as it)", "", "serviceaccounts", "token", ["create"]),
+        new("RBAC-APISERVICE", "can create or change APIServices (redirect an aggregated API, and the requests and credentials sent to it, to a Service of its own)", "apiregistration.k8s.io", "apiservices", null, ["create", "update", "patch", "delete"]),
+        new("RBAC-NODES-PROXY", "can reach the kubelet API through nodes/proxy (exec into any pod on the node, past audit and admission)", "", "nodes", "proxy", ["get", "create"]),
+        new("RBAC-CSR-APPROVE", "can approve CertificateSigningRequests (issue client certificates the API server trusts)", "certificates.k8s.io", "certificatesigningrequests", "approval", ["update", "patch"]),
+        new("RBAC-CSR-APPROVE", "can approve requests for certificate signers", "certificates.k8s.io", "signers", null, ["approve"]),
+        new("RBAC-PERSISTENTVOLUMES", "can create PersistentVolumes (a hostPath volume mounts the node's filesystem into a pod)", "", "persistentvolumes", null, ["create"]),
+        new("RBAC-EPHEMERAL-CONTAINERS", "can add ephemeral containers to pods (run code in any pod it reaches, with that pod's account and mounts)", "", "pods", "ephemeralcontainers", ["update", "patch"]),
+        new("RBAC-ADMISSION", "can create or change MutatingAdmissionPolicies", "admissionregistration.k8s.io", "mutatingadmissionpolicies", null, ["create", "update", "patch", "delete"]),
+        new("RBAC-ADMISSION", "can create or change MutatingAdmissionPolicyBindings", "admissionregistration.k8s.io", "mutatingadmissionpolicybindings", null, ["create", "update", "patch", "delete"]),
     ];
 
     /// <summary>The findings for one account. Grants limited by resourceNames are warnings that name them; others are errors.</summary>

@@ -43,6 +43,12 @@ public sealed record RbacRule(
         {
             return false;
         }
+        // The API server authorizes create and deletecollection without a name: a rule limited by resourceNames never
+        // grants them (kubectl auth can-i says otherwise; the authorizer does not).
+        if (!ResourceNames.IsEmpty && verb is "create" or "deletecollection")
+        {
+            return false;
+        }
         return ResourceNames.IsEmpty || (!string.IsNullOrEmpty(name) && ResourceNames.Contains(name));
     }
 

@@ -39,7 +39,7 @@ public sealed class PreflightTests
         [
             "PSA", "NETPOL-EGRESS-OPEN", "RBAC-WILDCARD", "RBAC-SECRETS", "RBAC-ESCALATE", "RBAC-BIND", "RBAC-IMPERSONATE", "RBAC-POD-EXEC",
             "RBAC-PODS-ELSEWHERE", "RBAC-WEBHOOKS", "RBAC-CRDS", "RBAC-NETPOL-ELSEWHERE", "RBAC-NAMESPACES",
-            "RBAC-CRDS-CHANGE", "RBAC-KUBE-SYSTEM", "SA-LEGACY-TOKEN",
+            "RBAC-CRDS-CHANGE", "RBAC-KUBE-SYSTEM", "RBAC-SECRETS-WRITE", "SA-LEGACY-TOKEN",
         ]);
         report.Findings.Where(f => f.Severity == FindingSeverity.Warning).Select(f => f.Id).Should().BeEquivalentTo(
             ["IMAGE-NOT-PINNED", "ROOTFS-WRITABLE", "NETPOL-INGRESS-OPEN", "NS-PSA-LABEL"]);

@@ -71,4 +71,68 @@ public sealed class RealOperatorShapesTests
         report.Findings.Should().ContainSingle(f => f.Id == "NAMESPACE-AMBIGUOUS").Which.Message.Should().Contain("gitops, gitops-staging").And.Contain("--namespace");
         report.Notes.Should().Contain(n => n.Contains("binds ServiceAccount gitops/gitops-controller", StringComparison.Ordinal));
     }
+
+    /// <summary>An operator account whose ClusterRole holds one rule; the findings for its account.</summary>
+    private static IReadOnlyList<Finding> Grants(string rule) => Run("""
+        apiVersion: v1
+        kind: ServiceAccount
+        metadata: {name: op, namespace: ops}
+        ---
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: op, namespace: ops}
+        spec:
+          selector: {matchLabels: {app: op}}
+          template:
+            metadata: {labels: {app: op}}
+            spec: {serviceAccountName: op, containers: [{name: op, image: "registry.example/op@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}]}
+        ---
+        apiVersion: rbac.authorization.k8s.io/v1
+        kind: ClusterRole
+        metadata: {name: op}
+        rules: [@RULE]
+        ---
+        apiVersion: rbac.authorization.k8s.io/v1
+        kind: ClusterRoleBinding
+        metadata: {name: op}
+        roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: op}
+        subjects: [{kind: ServiceAccount, name: op, namespace: ops}]
+        """.Replace("@RULE", rule, StringComparison.Ordinal)).Findings.Where(f => f.Id.StartsWith("RBAC-", StringComparison.Ordinal)).ToList();
+
+    [Theory]
+    [InlineData("{apiGroups: [''], resources: [secrets], verbs: [create, update, patch, delete]}", "RBAC-SECRETS-WRITE", "forge TLS keys and tokens")]
+    [InlineData("{apiGroups: [''], resources: [serviceaccounts/token], verbs: [create]}", "RBAC-TOKEN-REQUEST", "mint a token")]
+    [InlineData("{apiGroups: [apiregistration.k8s.io], resources: [apiservices], verbs: [patch, update]}", "RBAC-APISERVICE", "redirect an aggregated API")]
+    [InlineData("{apiGroups: [''], resources: [nodes/proxy], verbs: [get]}", "RBAC-NODES-PROXY", "kubelet API")]
+    [InlineData("{apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests/approval], verbs: [update]}", "RBAC-CSR-APPROVE", "issue client certificates")]
+    [InlineData("{apiGroups: [certificates.k8s.io], resources: [signers], verbs: [approve]}", "RBAC-CSR-APPROVE", "certificate signers")]
+    [InlineData("{apiGroups: [''], resources: [persistentvolumes], verbs: [create]}", "RBAC-PERSISTENTVOLUMES", "hostPath")]
+    [InlineData("{apiGroups: [''], resources: [pods/ephemeralcontainers], verbs: [patch]}", "RBAC-EPHEMERAL-CONTAINERS", "ephemeral containers")]
+    [InlineData("{apiGroups: [''], resources: [pods/attach], verbs: [create]}", "RBAC-POD-EXEC", "attach")]
+    [InlineData("{apiGroups: [admissionregistration.k8s.io], resources: [mutatingadmissionpolicies], verbs: [create]}", "RBAC-ADMISSION", "MutatingAdmissionPolicies")]
+    [InlineData("{apiGroups: [''], resources: [namespaces], verbs: [patch]}", "RBAC-NAMESPACES", "PodSecurity labels")]
+    public void EveryEscalationPathOfTheGoodPracticesPage_IsItsOwnFinding(string rule, string id, string message)
+    {
+        var finding = Grants(rule).Should().ContainSingle(f => f.Id == id).Which;
+
+        finding.Severity.Should().Be(FindingSeverity.Error);
+        finding.Message.Should().Contain(message).And.Contain("cluster-wide");
+    }
+
+    [Theory]
+    [InlineData("admissionregistration.k8s.io", "validatingwebhookconfigurations", "RBAC-ADMISSION")]
+    [InlineData("apiextensions.k8s.io", "customresourcedefinitions", "RBAC-CRDS")]
+    public void ResourceNames_NeverGrantCreate_ButStillLimitWhatTheyName(string group, string resource, string createId)
+    {
+        // The API server authorizes a create without a name: such a rule grants no create (a dry-run create as the account is Forbidden).
+        var findings = Grants($"{{apiGroups: [{group}], resources: [{resource}], verbs: [create, delete], resourceNames: [op-owned]}}");
+
+        // Only the delete (of the name it holds) remains, a warning that names it.
+        findings.Should().Contain(f => f.Message.Contains("(only \"op-owned\"): delete cluster-wide", StringComparison.Ordinal) && f.Severity == FindingSeverity.Warning);
+        findings.Where(f => f.Id == createId).Should().NotContain(f => f.Message.Contains(": create", StringComparison.Ordinal));
+        findings.Should().NotContain(f => f.Message.Contains(": create", StringComparison.Ordinal) || f.Message.Contains("create/", StringComparison.Ordinal));
+        new Harness.Rbac.RbacRule(["create", "get"], ["x"], ["y"], ["n"], []).Allows("create", "x", "y", null, "n").Should().BeFalse();
+        new Harness.Rbac.RbacRule(["create", "get"], ["x"], ["y"], ["n"], []).Allows("get", "x", "y", null, "n").Should().BeTrue();
+        new Harness.Rbac.RbacRule(["create"], ["x"], ["y"], [], []).Allows("create", "x", "y", null, null).Should().BeTrue();
+    }
 }
