@@ -1,8 +1,11 @@
 namespace Harness.Preflight;
 
-/// <summary>How much a finding matters: an error fails pre-flight, a warning is reported.</summary>
+/// <summary>How much a finding matters: an error fails pre-flight, a warning is reported, a note explains.</summary>
 public enum FindingSeverity
 {
+    /// <summary>Not a weakness: what the analyzer concluded and why (who injects a CA bundle, where namespace-less objects went).</summary>
+    Note = -1,
+
     /// <summary>Worth knowing; does not fail pre-flight.</summary>
     Warning,
 

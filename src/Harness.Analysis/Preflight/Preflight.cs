@@ -42,7 +42,7 @@ public sealed record PreflightFile(string Path, int Objects, ImmutableArray<Find
 /// <summary>The result of a pre-flight run.</summary>
 /// <param name="Options">What was checked.</param>
 /// <param name="Files">Each manifest file, in path order.</param>
-/// <param name="Notes">What pre-flight could not judge (kinds it does not model, bindings to roles not in the manifests).</param>
+/// <param name="Notes">The note-level findings as lines: what pre-flight concluded or could not judge (where namespace-less objects went, kinds it does not model, bindings to roles not in the manifests, who injects a CA bundle).</param>
 public sealed record PreflightReport(PreflightOptions Options, ImmutableArray<PreflightFile> Files, ImmutableArray<string> Notes)
 {
     /// <inheritdoc/>
@@ -78,13 +78,13 @@ public static class PreflightAnalyzer
         ArgumentNullException.ThrowIfNull(documents);
         ArgumentNullException.ThrowIfNull(options);
         var findings = new List<Finding>();
-        var notes = new List<string>();
+        var notes = new List<Finding>();
         var accounts = new HashSet<ServiceAccountRef>();
         var (defaultNamespace, namespaceNote, namespaceWarning) = NamespaceInference.Resolve(documents, options.DefaultNamespace);
         options = options with { DefaultNamespace = defaultNamespace };
-        if (namespaceNote is not null)
+        if (namespaceNote is not null && documents.FirstOrDefault(d => d.Namespace is null && (d.Object is V1ServiceAccount || PodTemplates.TryGet(d.Object, out _, out _))) is { } first)
         {
-            notes.Add(namespaceNote);
+            notes.Add(new Finding("NAMESPACE", FindingSeverity.Note, "namespace-less objects", namespaceNote, first.Path, first.Line));
         }
         if (namespaceWarning is not null)
         {
@@ -113,9 +113,21 @@ public static class PreflightAnalyzer
         {
             findings.AddRange(RbacAnalyzer.Analyze(rbac, account));
         }
-        notes.AddRange(rbac.DanglingReferences.Select(d => $"{d}: the role is not in these manifests, so what it grants was not analyzed"));
+        ManifestDocument Declaring(string binding) =>
+            documents.FirstOrDefault(d => binding.StartsWith($"{d.Kind} ", StringComparison.Ordinal) && (binding == $"{d.Kind} {d.Name}" || binding == $"{d.Kind} {d.Namespace ?? defaultNamespace}/{d.Name}"
+                || binding.StartsWith($"{d.Kind} {d.Name} ", StringComparison.Ordinal) || binding.StartsWith($"{d.Kind} {d.Namespace ?? defaultNamespace}/{d.Name} ", StringComparison.Ordinal)))
+            ?? documents[0];
+        foreach (var d in rbac.DanglingReferences)
+        {
+            var at = Declaring(d);
+            notes.Add(new Finding("RBAC-ROLE-MISSING", FindingSeverity.Note, d.Split(" -> ")[0], $"refers to {d.Split(" -> ")[^1]}, which is not in these manifests, so what it grants was not analyzed", at.Path, at.Line));
+        }
         // A binding is never dropped silently: one whose ServiceAccount subjects no workload here runs as is named.
-        notes.AddRange(rbac.UnmatchedBindings(accounts).Select(b => $"{b.Binding} binds ServiceAccount {b.Account}, which no workload in these manifests runs as: what it grants was not analyzed"));
+        foreach (var (binding, account) in rbac.UnmatchedBindings(accounts))
+        {
+            var at = Declaring(binding);
+            notes.Add(new Finding("RBAC-NOT-ANALYSED", FindingSeverity.Note, binding, $"binds ServiceAccount {account}, which no workload in these manifests runs as: what it grants was not analyzed", at.Path, at.Line));
+        }
         findings.AddRange(ServiceAccounts.TokenExposureAnalyzer.Analyze(documents, rbac, defaultNamespace));
         findings.AddRange(Webhooks.WebhookAnalyzer.Analyze(documents, defaultNamespace));
 
@@ -132,16 +144,19 @@ public static class PreflightAnalyzer
             }
         }
 
-        var untyped = documents.Where(d => d.Object is null).GroupBy(d => d.Kind).Select(g => $"{g.Count()} {g.Key}").ToList();
-        if (untyped.Count > 0)
+        foreach (var kind in documents.Where(d => d.Object is null).GroupBy(d => d.Kind))
         {
-            notes.Add($"not analyzed (kinds without a built-in model): {string.Join(", ", untyped)}");
+            var example = kind.First();
+            notes.Add(new Finding("KIND-NOT-ANALYSED", FindingSeverity.Note, $"{kind.Count()} {kind.Key}", "not analyzed: a kind without a built-in model", example.Path, example.Line));
         }
+        findings.AddRange(notes);
 
+        // The same rule reached twice (two bindings to one role, a role listed twice) is one finding, not two identical rows.
+        var distinct = findings.Distinct().ToList();
         var files = documents.GroupBy(d => d.Path, StringComparer.Ordinal)
-            .Select(g => new PreflightFile(g.Key, g.Count(), [.. findings.Where(f => f.Path == g.Key).OrderBy(f => f.Line).ThenByDescending(f => f.Severity)]))
+            .Select(g => new PreflightFile(g.Key, g.Count(), [.. distinct.Where(f => f.Path == g.Key).OrderBy(f => f.Line).ThenByDescending(f => f.Severity)]))
             .ToImmutableArray();
-        return new PreflightReport(options, files, [.. notes]);
+        return new PreflightReport(options, files, [.. distinct.Where(f => f.Severity == FindingSeverity.Note).Select(f => $"{f.Subject} {f.Message} ({f.Location})")]);
     }
 
     private static string Level(PreflightOptions options) => $"{options.Level.ToString().ToLowerInvariant()}:{options.Version}";
@@ -156,7 +171,7 @@ public static class PreflightAnalyzer
     {
         ArgumentNullException.ThrowIfNull(report);
         var sb = new StringBuilder();
-        var findings = report.Findings;
+        var findings = report.Findings.Where(f => f.Severity != FindingSeverity.Note).ToImmutableArray();
         sb.AppendLine($"Pre-flight at PodSecurity {Level(report.Options)} (policy {PodSecurityEvaluator.NewestVersion} is the newest this harness knows)");
         if (findings.Length > 0)
         {
@@ -199,6 +214,7 @@ public static class PreflightAnalyzer
                 w.WriteString("version", report.Options.Version.ToString());
                 WriteFindings(w, "violations", file.Findings.Where(f => f.Severity == FindingSeverity.Error));
                 WriteFindings(w, "warnings", file.Findings.Where(f => f.Severity == FindingSeverity.Warning));
+                WriteFindings(w, "notes", file.Findings.Where(f => f.Severity == FindingSeverity.Note));
                 w.WriteEndObject();
             }
             w.WriteEndArray();

@@ -101,7 +101,12 @@ public static class Sarif
         return Encoding.UTF8.GetString(stream.ToArray()) + Environment.NewLine;
     }
 
-    private static string Level(FindingSeverity severity) => severity == FindingSeverity.Error ? "error" : "warning";
+    private static string Level(FindingSeverity severity) => severity switch
+    {
+        FindingSeverity.Error => "error",
+        FindingSeverity.Warning => "warning",
+        _ => "note",
+    };
 
     private static string RuleText(string id) => id switch
     {

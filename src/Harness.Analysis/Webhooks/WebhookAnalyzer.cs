@@ -25,6 +25,9 @@ public static class WebhookAnalyzer
     /// <summary>Finding: no caBundle and no injection annotation: the API server cannot verify the webhook.</summary>
     public const string CaBundleMissing = "WEBHOOK-CABUNDLE-MISSING";
 
+    /// <summary>Note: the caBundle is empty in the manifests and an account of theirs may write it at run time.</summary>
+    public const string CaBundleInjected = "WEBHOOK-CABUNDLE-INJECTED";
+
     /// <summary>Finding: the webhook is called by URL, not through a Service.</summary>
     public const string UrlClient = "WEBHOOK-URL";
 
@@ -37,10 +40,20 @@ public static class WebhookAnalyzer
     ]);
 
     /// <summary>The findings for every webhook configuration in <paramref name="documents"/>.</summary>
+    /// <remarks>
+    /// An empty caBundle is an error only when nothing can fill it: operators that write it themselves at run time (their
+    /// controller, or a patch Job of the same manifests) hold patch or update on that very configuration, and are named in
+    /// a note instead.
+    /// </remarks>
     public static ImmutableArray<Finding> Analyze(IReadOnlyList<ManifestDocument> documents, string defaultNamespace = "default")
     {
         ArgumentNullException.ThrowIfNull(documents);
         var findings = ImmutableArray.CreateBuilder<Finding>();
+        var rbac = Rbac.RbacModel.From(documents, defaultNamespace);
+        var runners = documents
+            .Select(d => PodTemplates.TryGet(d.Object, out _, out var spec) ? (Doc: d, Account: new Rbac.ServiceAccountRef(d.Namespace ?? defaultNamespace, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName)) : default)
+            .Where(x => x.Doc is not null)
+            .ToList();
         foreach (var doc in documents)
         {
             var (annotations, webhooks) = doc.Object switch
@@ -60,8 +73,18 @@ public static class WebhookAnalyzer
                 void Add(string id, FindingSeverity severity, string message) => findings.Add(new Finding(id, severity, subject, message, doc.Path, doc.Line));
                 if (client?.CaBundle is not { Length: > 0 } && injector is null)
                 {
-                    Add(CaBundleMissing, FindingSeverity.Error,
-                        $"clientConfig.caBundle is empty and no controller injects it ({string.Join(", ", InjectionAnnotations.Keys)}): the API server cannot verify the webhook's certificate");
+                    var resource = doc.Kind == "ValidatingWebhookConfiguration" ? "validatingwebhookconfigurations" : "mutatingwebhookconfigurations";
+                    var writers = runners.Where(r => new[] { "patch", "update" }.Any(v => rbac.Allows(r.Account, v, "admissionregistration.k8s.io", resource, null, null, doc.Name))).ToList();
+                    if (writers.Count > 0)
+                    {
+                        Add(CaBundleInjected, FindingSeverity.Note,
+                            $"clientConfig.caBundle is empty in the manifests and written at run time: {string.Join("; ", writers.Select(w => $"{w.Doc.Kind} {w.Doc.Namespace ?? defaultNamespace}/{w.Doc.Name} runs as ServiceAccount {w.Account}, which may patch this configuration"))}");
+                    }
+                    else
+                    {
+                        Add(CaBundleMissing, FindingSeverity.Error,
+                            $"clientConfig.caBundle is empty, no controller injects it ({string.Join(", ", InjectionAnnotations.Keys)}) and no account of these manifests may patch this configuration: the API server cannot verify the webhook's certificate");
+                    }
                 }
                 if (client?.Url is { Length: > 0 } url)
                 {

@@ -12,6 +12,18 @@ internal sealed class RunNames
 {
     private const string NamespaceNameLabel = "kubernetes.io/metadata.name";
 
+    /// <summary>The resource names RBAC rules use for the kinds a run renames.</summary>
+    private static readonly ImmutableDictionary<string, string> Plurals = ImmutableDictionary.CreateRange(StringComparer.Ordinal, new Dictionary<string, string>
+    {
+        ["ClusterRole"] = "clusterroles",
+        ["ClusterRoleBinding"] = "clusterrolebindings",
+        ["MutatingWebhookConfiguration"] = "mutatingwebhookconfigurations",
+        ["ValidatingWebhookConfiguration"] = "validatingwebhookconfigurations",
+        ["ValidatingAdmissionPolicy"] = "validatingadmissionpolicies",
+        ["ValidatingAdmissionPolicyBinding"] = "validatingadmissionpolicybindings",
+        ["PriorityClass"] = "priorityclasses",
+    });
+
     private readonly ImmutableDictionary<string, string> namespaces;
     private readonly ImmutableDictionary<(string Kind, string Name), string> renamed;
     private readonly string primary;
@@ -85,6 +97,18 @@ internal sealed class RunNames
             if (json["roleRef"] is JsonObject roleRef && (string?)roleRef["kind"] == "ClusterRole" && (string?)roleRef["name"] is { } role)
             {
                 roleRef["name"] = ClusterScoped("ClusterRole", role);
+            }
+        }
+        if (kind is "Role" or "ClusterRole")
+        {
+            // A rule that names a renamed object (patch its own webhook configuration, bind its own ClusterRole) follows it.
+            foreach (var rule in (json["rules"] as JsonArray ?? []).OfType<JsonObject>())
+            {
+                if (rule["resourceNames"] is JsonArray names && rule["resources"] is JsonArray resources)
+                {
+                    var kinds = resources.Select(r => (string?)r).Select(r => Plurals.FirstOrDefault(p => p.Value == r).Key).Where(k => k is not null).ToList();
+                    rule["resourceNames"] = new JsonArray([.. names.Select(n => (JsonNode)JsonValue.Create(kinds.Select(k => ClusterScoped(k!, (string)n!)).FirstOrDefault(r => r != (string)n!) ?? (string)n!)!)]);
+                }
             }
         }
         if (kind is "ValidatingWebhookConfiguration" or "MutatingWebhookConfiguration")

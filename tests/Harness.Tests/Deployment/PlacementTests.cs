@@ -43,6 +43,8 @@ public sealed class PlacementTests
         tenants["subjects"]![0]!["namespace"]!.GetValue<string>().Should().Be("harness-sample-controller-s1");
         tenants["subjects"]![1]!["namespace"]!.GetValue<string>().Should().Be("kube-system", "a namespace the manifests do not declare is the cluster's");
         Json("Deployment", "sample-controller")["spec"]!["template"]!["spec"]!["priorityClassName"]!.GetValue<string>().Should().Be("sample-controller-critical-s1");
+        Json("ClusterRole", "sample-controller-s1")["rules"]![2]!["resourceNames"]!.AsArray().Select(n => n!.GetValue<string>())
+            .Should().Equal(["sample-controller-s1"], "its right to patch its own webhook configuration follows the rename");
     }
 
     [Fact]

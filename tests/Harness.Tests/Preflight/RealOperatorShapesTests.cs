@@ -60,7 +60,12 @@ public sealed class RealOperatorShapesTests
         var report = Run(Controller + "\n" + Binding("gitops"), ns: "elsewhere");
 
         report.Findings.Should().NotContain(f => f.Id == "RBAC-WILDCARD");
-        report.Notes.Should().Contain("ClusterRoleBinding gitops-controller binds ServiceAccount gitops/gitops-controller, which no workload in these manifests runs as: what it grants was not analyzed");
+        report.Findings.Should().ContainSingle(f => f.Id == "RBAC-NOT-ANALYSED").Which.Should().Match<Finding>(f =>
+            f.Severity == FindingSeverity.Note && f.Subject == "ClusterRoleBinding gitops-controller" && f.Line == 21
+            && f.Message == "binds ServiceAccount gitops/gitops-controller, which no workload in these manifests runs as: what it grants was not analyzed");
+        PreflightAnalyzer.RenderText(report).Should().Contain("note: ClusterRoleBinding gitops-controller binds ServiceAccount gitops/gitops-controller");
+        PreflightAnalyzer.RenderJson(report).Should().Contain("\"notes\"").And.Contain("RBAC-NOT-ANALYSED");
+        Sarif.Render(report, "0").Should().Contain("\"level\": \"note\"");
     }
 
     [Fact]
@@ -134,5 +139,72 @@ public sealed class RealOperatorShapesTests
         new Harness.Rbac.RbacRule(["create", "get"], ["x"], ["y"], ["n"], []).Allows("create", "x", "y", null, "n").Should().BeFalse();
         new Harness.Rbac.RbacRule(["create", "get"], ["x"], ["y"], ["n"], []).Allows("get", "x", "y", null, "n").Should().BeTrue();
         new Harness.Rbac.RbacRule(["create"], ["x"], ["y"], [], []).Allows("create", "x", "y", null, null).Should().BeTrue();
+    }
+
+    private const string Webhook = """
+        apiVersion: v1
+        kind: ServiceAccount
+        metadata: {name: policy, namespace: policy-system}
+        ---
+        apiVersion: apps/v1
+        kind: Deployment
+        metadata: {name: policy, namespace: policy-system}
+        spec:
+          selector: {matchLabels: {app: policy}}
+          template:
+            metadata: {labels: {app: policy}}
+            spec: {serviceAccountName: policy, containers: [{name: policy, image: "registry.example/policy@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}]}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: policy-webhook, namespace: policy-system}
+        spec: {selector: {app: policy}, ports: [{port: 443, targetPort: 9443}]}
+        ---
+        apiVersion: admissionregistration.k8s.io/v1
+        kind: ValidatingWebhookConfiguration
+        metadata: {name: policy-validating}
+        webhooks:
+          - name: validate.policy.example
+            admissionReviewVersions: [v1]
+            sideEffects: None
+            clientConfig: {service: {name: policy-webhook, namespace: policy-system, path: /validate}}
+            rules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}]
+        ---
+        apiVersion: rbac.authorization.k8s.io/v1
+        kind: ClusterRole
+        metadata: {name: policy}
+        rules: [@RULES]
+        ---
+        apiVersion: rbac.authorization.k8s.io/v1
+        kind: ClusterRoleBinding
+        metadata: {name: policy}
+        roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: policy}
+        subjects: [{kind: ServiceAccount, name: policy, namespace: policy-system}]
+        """;
+
+    [Theory]
+    [InlineData("{apiGroups: [admissionregistration.k8s.io], resources: [validatingwebhookconfigurations], resourceNames: [policy-validating], verbs: [get, patch]}", FindingSeverity.Note, "WEBHOOK-CABUNDLE-INJECTED")]
+    [InlineData("{apiGroups: [admissionregistration.k8s.io], resources: [validatingwebhookconfigurations], resourceNames: [another-one], verbs: [get, patch]}", FindingSeverity.Error, "WEBHOOK-CABUNDLE-MISSING")]
+    [InlineData("{apiGroups: [''], resources: [configmaps], verbs: [get]}", FindingSeverity.Error, "WEBHOOK-CABUNDLE-MISSING")]
+    public void EmptyCaBundle_IsANoteNamingTheInjector_WhenAnAccountOfTheManifestsMayPatchThatConfiguration(string rule, FindingSeverity severity, string id)
+    {
+        var report = Run(Webhook.Replace("@RULES", rule, StringComparison.Ordinal));
+
+        var finding = report.Findings.Single(f => f.Id.StartsWith("WEBHOOK-CABUNDLE", StringComparison.Ordinal));
+        finding.Id.Should().Be(id);
+        finding.Severity.Should().Be(severity);
+        if (severity == FindingSeverity.Note)
+        {
+            finding.Message.Should().Contain("Deployment policy-system/policy runs as ServiceAccount policy-system/policy, which may patch this configuration");
+            report.Findings.Should().NotContain(f => f.Id.StartsWith("WEBHOOK-", StringComparison.Ordinal) && f.Severity == FindingSeverity.Error);
+        }
+    }
+
+    [Fact]
+    public void TheSameRuleReachedTwice_IsOneFinding()
+    {
+        var twice = Grants("{apiGroups: [''], resources: [secrets], verbs: [get]}, {apiGroups: [''], resources: [secrets], verbs: [get]}");
+
+        twice.Where(f => f.Id == "RBAC-SECRETS").Should().ContainSingle();
     }
 }
