@@ -136,19 +136,22 @@ internal static class PodSecurityChecks
     private static PodSecurityViolation? HostPorts(PodView p)
     {
         var bad = new List<string>();
-        var ports = new SortedSet<int>();
+        // As the API server lists them: a set of strings, so sorted as text ("443, 80").
+        var ports = new SortedSet<string>(StringComparer.Ordinal);
+        var hostNetwork = p.Spec.HostNetwork == true;
         foreach (var c in p.Containers)
         {
-            var used = (c.Ports ?? []).Where(port => port.HostPort is { } h && h != 0).Select(port => port.HostPort!.Value).ToList();
+            // Before admission the API server defaults each hostPort of a hostNetwork pod to its containerPort.
+            var used = (c.Ports ?? []).Select(port => port.HostPort is { } h && h != 0 ? h : hostNetwork ? port.ContainerPort : 0).Where(h => h != 0).ToList();
             if (used.Count > 0)
             {
                 bad.Add(c.Name);
-                ports.UnionWith(used);
+                ports.UnionWith(used.Select(x => x.ToString(CultureInfo.InvariantCulture)));
             }
         }
         return bad.Count == 0
             ? null
-            : Violation("hostPort", $"{Containers(bad)} {Plural(bad.Count, "uses", "use")} {Plural(ports.Count, "hostPort", "hostPorts")} {string.Join(", ", ports.Select(x => x.ToString(CultureInfo.InvariantCulture)))}");
+            : Violation("hostPort", $"{Containers(bad)} {Plural(bad.Count, "uses", "use")} {Plural(ports.Count, "hostPort", "hostPorts")} {string.Join(", ", ports)}");
     }
 
     private static PodSecurityViolation? AppArmor(PodView p)

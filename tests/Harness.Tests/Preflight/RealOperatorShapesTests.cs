@@ -207,4 +207,21 @@ public sealed class RealOperatorShapesTests
 
         twice.Where(f => f.Id == "RBAC-SECRETS").Should().ContainSingle();
     }
+
+    [Theory]
+    [InlineData("hostNetwork: true", "[{containerPort: 7946}, {containerPort: 9120}]", "hostPort (container \"speaker\" uses hostPorts 7946, 9120)")]
+    [InlineData("hostNetwork: false", "[{containerPort: 8080, hostPort: 80}, {containerPort: 8443, hostPort: 443}]", "hostPort (container \"speaker\" uses hostPorts 443, 80)")]
+    public void HostPorts_AsTheApiServerSeesThemAfterDefaulting_InItsOrder(string hostNetwork, string ports, string expected)
+    {
+        // A load-balancer speaker: with hostNetwork, the API server defaults each hostPort to its containerPort before admission.
+        var spec = new k8s.Models.V1PodSpec
+        {
+            HostNetwork = hostNetwork.EndsWith("true", StringComparison.Ordinal),
+            Containers = [new k8s.Models.V1Container { Name = "speaker", Image = "x", Ports = k8s.KubernetesYaml.Deserialize<List<k8s.Models.V1ContainerPort>>(ports) }],
+        };
+
+        var violations = Harness.PodSecurity.PodSecurityEvaluator.Evaluate(null, spec, Harness.PodSecurity.PodSecurityLevel.Baseline, Harness.PodSecurity.PolicyVersion.Latest).Violations;
+
+        violations.Select(v => v.ToString()).Should().Contain(expected);
+    }
 }
