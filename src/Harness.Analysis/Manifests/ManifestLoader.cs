@@ -40,13 +40,17 @@ public static partial class ManifestLoader
             {
                 throw new ManifestException(path, 0, 0, "the folder has no .yaml, .yml or .json files; give a manifest file or a folder of manifests.");
             }
-            return files.SelectMany(f => LoadText(File.ReadAllText(f), f)).ToList();
+            var all = files.SelectMany(f => LoadText(File.ReadAllText(f), f)).ToList();
+            return all.Count > 0 ? all
+                : throw new ManifestException(path, 0, 0, $"the folder's {files.Count} manifest files hold no Kubernetes object (only comments or empty documents); give manifests with apiVersion and kind.");
         }
         if (!File.Exists(path))
         {
             throw new ManifestException(path, 0, 0, "no such file or folder.");
         }
-        return LoadText(File.ReadAllText(path), path);
+        var loaded = LoadText(File.ReadAllText(path), path);
+        return loaded.Count > 0 ? loaded
+            : throw new ManifestException(path, 0, 0, "the file holds no Kubernetes object (only comments or empty documents); give manifests with apiVersion and kind.");
     }
 
     /// <summary>Loads every document of one file's text.</summary>
@@ -66,7 +70,7 @@ public static partial class ManifestLoader
             }
             catch (YamlException e)
             {
-                throw Located(path, startLine, e);
+                throw Located(path, startLine, e, docText: docText);
             }
             if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
             {
@@ -131,9 +135,17 @@ public static partial class ManifestLoader
         return writer.ToString();
     }
 
-    private static ManifestException Located(string path, int startLine, YamlException e, string prefix = "")
+    private static ManifestException Located(string path, int startLine, YamlException e, string prefix = "", string? docText = null)
     {
         var line = startLine + (int)e.Start.Line - 1;
+        var column = (int)e.Start.Column;
+        // YamlDotNet reports a tab in indentation at the mapping that holds it; the user needs the line with the tab.
+        if (docText is not null && e.Message.Contains("tab", StringComparison.OrdinalIgnoreCase)
+            && docText.Split('\n').Select((text, i) => (Text: text, Index: i)).FirstOrDefault(l => l.Text.TrimStart(' ').StartsWith('\t')) is { Text: not null } tabbed)
+        {
+            line = startLine + tabbed.Index;
+            column = tabbed.Text.IndexOf('\t', StringComparison.Ordinal) + 1;
+        }
         var problem = e.InnerException is { } inner && inner.Message != e.Message ? $"{e.Message} {inner.Message}" : e.Message;
         // YamlDotNet prefixes its messages with the position; the exception already carries it.
         var at = problem.IndexOf("): ", StringComparison.Ordinal);
@@ -141,7 +153,7 @@ public static partial class ManifestLoader
         {
             problem = problem[(at + 3)..];
         }
-        return new ManifestException(path, line, (int)e.Start.Column, prefix + Friendly(problem), e);
+        return new ManifestException(path, line, column, prefix + Friendly(problem), e);
     }
 
     /// <summary>Rewrites the deserializer's type-level wording into the manifest's terms.</summary>
@@ -208,7 +220,7 @@ public static partial class ManifestLoader
         }
         catch (YamlException e)
         {
-            throw Located(path, 1, e);
+            throw Located(path, 1, e, docText: text);
         }
         return documents;
     }

@@ -79,12 +79,14 @@ public static class PreflightAnalyzer
         ArgumentNullException.ThrowIfNull(options);
         var findings = new List<Finding>();
         var notes = new List<Finding>();
+        var loaded = documents;
+        documents = LastDefinitions(documents, notes);
         var accounts = new HashSet<ServiceAccountRef>();
         var (defaultNamespace, namespaceNote, namespaceWarning) = NamespaceInference.Resolve(documents, options.DefaultNamespace);
         options = options with { DefaultNamespace = defaultNamespace };
         if (namespaceNote is not null && documents.FirstOrDefault(d => d.Namespace is null && (d.Object is V1ServiceAccount || PodTemplates.TryGet(d.Object, out _, out _))) is { } first)
         {
-            notes.Add(new Finding("NAMESPACE", FindingSeverity.Note, "namespace-less objects", namespaceNote, first.Path, first.Line));
+            notes.Add(new Finding("NAMESPACE", FindingSeverity.Note, "namespace", namespaceNote, first.Path, first.Line));
         }
         if (namespaceWarning is not null)
         {
@@ -99,6 +101,11 @@ public static class PreflightAnalyzer
             }
             var ns = doc.Namespace ?? defaultNamespace;
             var subject = $"{doc.Kind} {ns}/{doc.Name}";
+            // The API server refuses a container without a name or an image (spec.containers[i].name: Required value).
+            findings.AddRange((spec.InitContainers ?? []).Concat(spec.Containers ?? []).Select((c, i) => (c, i))
+                .Where(x => string.IsNullOrEmpty(x.c.Name) || string.IsNullOrEmpty(x.c.Image))
+                .Select(x => new Finding("CONTAINER-INCOMPLETE", FindingSeverity.Error, subject,
+                    $"container #{x.i + 1}{(string.IsNullOrEmpty(x.c.Name) ? "" : $" \"{x.c.Name}\"")} has no {(string.IsNullOrEmpty(x.c.Name) ? string.IsNullOrEmpty(x.c.Image) ? "name and no image" : "name" : "image")}: the API server refuses it (is the file truncated?)", doc.Path, doc.Line)));
             var psa = PodSecurityEvaluator.Evaluate(metadata, spec, options.Level, options.Version);
             findings.AddRange(psa.Violations.Select(v => new Finding("PSA", FindingSeverity.Error, subject, $"violates PodSecurity \"{Level(options)}\": {v}", doc.Path, doc.Line)));
             findings.AddRange(ContainerImages.UnpinnedImages(spec).Select(image => new Finding("IMAGE-NOT-PINNED", FindingSeverity.Warning, subject, $"image \"{image}\" is not pinned by digest (@sha256:...)", doc.Path, doc.Line)));
@@ -153,10 +160,27 @@ public static class PreflightAnalyzer
 
         // The same rule reached twice (two bindings to one role, a role listed twice) is one finding, not two identical rows.
         var distinct = findings.Distinct().ToList();
-        var files = documents.GroupBy(d => d.Path, StringComparer.Ordinal)
+        var files = loaded.GroupBy(d => d.Path, StringComparer.Ordinal)
             .Select(g => new PreflightFile(g.Key, g.Count(), [.. distinct.Where(f => f.Path == g.Key).OrderBy(f => f.Line).ThenByDescending(f => f.Severity)]))
             .ToImmutableArray();
-        return new PreflightReport(options, files, [.. distinct.Where(f => f.Severity == FindingSeverity.Note).Select(f => $"{f.Subject} {f.Message} ({f.Location})")]);
+        return new PreflightReport(options, files, [.. distinct.Where(f => f.Severity == FindingSeverity.Note).Select(f => $"{f.Subject}: {f.Message} ({f.Location})")]);
+    }
+
+    /// <summary>
+    /// The last definition of each object (what <c>kubectl apply</c> of the files in order leaves), with a note for each
+    /// object defined more than once: the earlier definitions are not analysed, so nothing is reported twice.
+    /// </summary>
+    private static IReadOnlyList<ManifestDocument> LastDefinitions(IReadOnlyList<ManifestDocument> documents, List<Finding> notes)
+    {
+        var groups = documents.Select((d, i) => (Doc: d, Index: i)).GroupBy(x => (x.Doc.ApiVersion.Split('/')[0], x.Doc.Kind, x.Doc.Namespace, x.Doc.Name)).ToList();
+        foreach (var g in groups.Where(g => g.Count() > 1 && !string.IsNullOrEmpty(g.Key.Name)))
+        {
+            var last = g.Last().Doc;
+            notes.Add(new Finding("DUPLICATE-OBJECT", FindingSeverity.Note, last.DisplayName,
+                $"is defined {g.Count()} times ({string.Join(", ", g.Select(x => x.Doc.Location))}): applied in order, the last one wins, and only it is analysed", last.Path, last.Line));
+        }
+        var keep = groups.Select(g => string.IsNullOrEmpty(g.Key.Name) ? g.Select(x => x.Index) : [g.Last().Index]).SelectMany(i => i).ToHashSet();
+        return [.. documents.Where((_, i) => keep.Contains(i))];
     }
 
     private static string Level(PreflightOptions options) => $"{options.Level.ToString().ToLowerInvariant()}:{options.Version}";

@@ -63,7 +63,7 @@ public sealed class RealOperatorShapesTests
         report.Findings.Should().ContainSingle(f => f.Id == "RBAC-NOT-ANALYSED").Which.Should().Match<Finding>(f =>
             f.Severity == FindingSeverity.Note && f.Subject == "ClusterRoleBinding gitops-controller" && f.Line == 21
             && f.Message == "binds ServiceAccount gitops/gitops-controller, which no workload in these manifests runs as: what it grants was not analyzed");
-        PreflightAnalyzer.RenderText(report).Should().Contain("note: ClusterRoleBinding gitops-controller binds ServiceAccount gitops/gitops-controller");
+        PreflightAnalyzer.RenderText(report).Should().Contain("note: ClusterRoleBinding gitops-controller: binds ServiceAccount gitops/gitops-controller");
         PreflightAnalyzer.RenderJson(report).Should().Contain("\"notes\"").And.Contain("RBAC-NOT-ANALYSED");
         Sarif.Render(report, "0").Should().Contain("\"level\": \"note\"");
     }
@@ -223,5 +223,61 @@ public sealed class RealOperatorShapesTests
         var violations = Harness.PodSecurity.PodSecurityEvaluator.Evaluate(null, spec, Harness.PodSecurity.PodSecurityLevel.Baseline, Harness.PodSecurity.PolicyVersion.Latest).Violations;
 
         violations.Select(v => v.ToString()).Should().Contain(expected);
+    }
+
+    [Fact]
+    public void AFileOfCommentsOnly_IsBadInput_LikeAnEmptyFolder()
+    {
+        var dir = Directory.CreateTempSubdirectory("harness-empty-");
+        try
+        {
+            var file = Path.Combine(dir.FullName, "install.yaml");
+            File.WriteAllText(file, "# rendered nothing\n---\n# still nothing\n---\n");
+
+            var act = () => PreflightAnalyzer.Run(file, new PreflightOptions());
+
+            act.Should().Throw<ManifestException>().WithMessage("*holds no Kubernetes object*");
+            FluentActions.Invoking(() => PreflightAnalyzer.Run(dir.FullName, new PreflightOptions())).Should().Throw<ManifestException>().WithMessage("*hold no Kubernetes object*");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void ATabInIndentation_NamesTheLineAndColumnOfTheTab()
+    {
+        var act = () => ManifestLoader.LoadText("apiVersion: v1\nkind: ConfigMap\nmetadata:\n\tname: x\n", "tabs.yaml");
+
+        act.Should().Throw<ManifestException>().WithMessage("tabs.yaml:4:1:*tab*");
+    }
+
+    [Fact]
+    public void AContainerTruncatedToNoNameOrImage_IsAnError()
+    {
+        var report = Run("""
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: p, namespace: ops}
+            spec:
+              containers:
+                - {}
+            """);
+
+        report.Findings.Should().ContainSingle(f => f.Id == "CONTAINER-INCOMPLETE").Which.Message.Should().Be("container #1 has no name and no image: the API server refuses it (is the file truncated?)");
+        report.Passed.Should().BeFalse();
+    }
+
+    [Fact]
+    public void AnObjectDefinedTwice_IsAnalysedOnce_WithANoteNamingBothPlaces()
+    {
+        var docs = ManifestLoader.LoadText(Controller + "\n" + Binding("gitops"), "a.yaml").Concat(ManifestLoader.LoadText(Controller + "\n" + Binding("gitops"), "b.yaml")).ToList();
+
+        var report = PreflightAnalyzer.Analyze(docs, new PreflightOptions());
+
+        report.Findings.Where(f => f.Id == "RBAC-WILDCARD").Should().ContainSingle().Which.Path.Should().Be("b.yaml");
+        report.Findings.Where(f => f.Id == "DUPLICATE-OBJECT").Should().HaveCount(4).And.Contain(f => f.Subject == "Deployment/gitops-controller" && f.Message.Contains("a.yaml:5, b.yaml:5", StringComparison.Ordinal));
+        report.Files.Select(f => f.Objects).Should().Equal(4, 4);
     }
 }
