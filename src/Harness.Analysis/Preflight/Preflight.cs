@@ -62,8 +62,11 @@ public sealed record PreflightReport(PreflightOptions Options, ImmutableArray<Pr
 /// Pre-flight without a cluster: Pod Security for every pod and pod template, RBAC for every ServiceAccount a workload
 /// runs as, NetworkPolicy for every workload, and the namespaces' PodSecurity labels and image pinning.
 /// </summary>
-public static class PreflightAnalyzer
+public static partial class PreflightAnalyzer
 {
+    [System.Text.RegularExpressions.GeneratedRegex("containers? \"([^\"]+)\"")]
+    private static partial System.Text.RegularExpressions.Regex NamedContainer();
+
     /// <summary>Loads a manifest file or folder and analyzes it.</summary>
     /// <exception cref="ManifestException">A file cannot be read or parsed (names the file, line and problem).</exception>
     public static PreflightReport Run(string path, PreflightOptions options)
@@ -107,9 +110,11 @@ public static class PreflightAnalyzer
                 .Select(x => new Finding("CONTAINER-INCOMPLETE", FindingSeverity.Error, subject,
                     $"container #{x.i + 1}{(string.IsNullOrEmpty(x.c.Name) ? "" : $" \"{x.c.Name}\"")} has no {(string.IsNullOrEmpty(x.c.Name) ? string.IsNullOrEmpty(x.c.Image) ? "name and no image" : "name" : "image")}: the API server refuses it (is the file truncated?)", doc.Path, doc.Line)));
             var psa = PodSecurityEvaluator.Evaluate(metadata, spec, options.Level, options.Version);
-            findings.AddRange(psa.Violations.Select(v => new Finding("PSA", FindingSeverity.Error, subject, $"violates PodSecurity \"{Level(options)}\": {v}", doc.Path, doc.Line)));
+            // At the container the violation names (the first one), else at the workload.
+            findings.AddRange(psa.Violations.Select(v => new Finding("PSA", FindingSeverity.Error, subject, $"violates PodSecurity \"{Level(options)}\": {v}", doc.Path,
+                NamedContainer().Match(v.ToString()) is { Success: true } m ? LineLocator.ContainerLine(doc, m.Groups[1].Value) : doc.Line)));
             findings.AddRange(ContainerImages.UnpinnedImages(spec).Select(image => new Finding("IMAGE-NOT-PINNED", FindingSeverity.Warning, subject, $"image \"{image}\" is not pinned by digest (@sha256:...)", doc.Path, doc.Line)));
-            findings.AddRange(WritableRootFilesystems(spec).Select(c => new Finding("ROOTFS-WRITABLE", FindingSeverity.Warning, subject, $"container \"{c}\" does not set securityContext.readOnlyRootFilesystem=true; mount an emptyDir where it must write", doc.Path, doc.Line)));
+            findings.AddRange(WritableRootFilesystems(spec).Select(c => new Finding("ROOTFS-WRITABLE", FindingSeverity.Warning, subject, $"container \"{c}\" does not set securityContext.readOnlyRootFilesystem=true; mount an emptyDir where it must write", doc.Path, string.IsNullOrEmpty(c) ? doc.Line : LineLocator.ContainerLine(doc, c))));
             findings.AddRange(NetworkPolicyAnalyzer.Analyze(documents, doc, defaultNamespace));
             var account = new ServiceAccountRef(ns, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName);
             accounts.Add(account);

@@ -117,6 +117,7 @@ public static class RbacAnalyzer
 
     private static Finding Make(string id, FindingSeverity severity, string subject, string message, RbacGrant grant)
     {
-        return new Finding(id, severity, subject, $"{message} via {grant.Binding} -> {grant.Role}", grant.Path, grant.Line);
+        // At the rule that grants it (the binding is named in the message).
+        return new Finding(id, severity, subject, $"{message} via {grant.Binding} -> {grant.Role}", grant.RuleLocation.Path, grant.RuleLocation.Line);
     }
 }

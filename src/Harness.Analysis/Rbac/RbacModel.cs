@@ -78,6 +78,9 @@ public sealed record RbacRule(
 /// <param name="Line">The binding's line in that file.</param>
 public sealed record RbacGrant(RbacRule Rule, string? Namespace, string Binding, string Role, string Path, int Line)
 {
+    /// <summary>Where the rule itself is (its role's file and the rule's line); the binding's place when the role is not known.</summary>
+    public (string Path, int Line) RuleLocation { get; init; } = (Path, Line);
+
     /// <summary><c>cluster-wide</c> or <c>namespace NS</c>.</summary>
     public string Scope => Namespace is null ? "cluster-wide" : $"namespace {Namespace}";
 }
@@ -148,7 +151,7 @@ public sealed class RbacModel
             if (Names(binding.Subjects, account, bindingNamespace: null)
                 && binding.RoleRef?.Kind == "ClusterRole" && ClusterRoleRules(binding.RoleRef.Name) is { } rules)
             {
-                grants.AddRange(rules.Select(r => new RbacGrant(r.Rule, null, $"ClusterRoleBinding {binding.Metadata?.Name}", r.Role, doc.Path, doc.Line)));
+                grants.AddRange(rules.Select(r => new RbacGrant(r.Rule, null, $"ClusterRoleBinding {binding.Metadata?.Name}", r.Role, doc.Path, doc.Line) { RuleLocation = r.At }));
             }
         }
         foreach (var (binding, doc) in _roleBindings)
@@ -156,7 +159,7 @@ public sealed class RbacModel
             var ns = binding.Metadata!.NamespaceProperty!;
             if (Names(binding.Subjects, account, ns) && RoleBindingRules(binding) is { } rules)
             {
-                grants.AddRange(rules.Select(r => new RbacGrant(r.Rule, ns, $"RoleBinding {ns}/{binding.Metadata.Name}", r.Role, doc.Path, doc.Line)));
+                grants.AddRange(rules.Select(r => new RbacGrant(r.Rule, ns, $"RoleBinding {ns}/{binding.Metadata.Name}", r.Role, doc.Path, doc.Line) { RuleLocation = r.At }));
             }
         }
         return grants.ToImmutable();
@@ -182,7 +185,7 @@ public sealed class RbacModel
     public bool Allows(ServiceAccountRef account, string verb, string apiGroup, string resource, string? ns, string? subresource = null, string? name = null) =>
         GrantsFor(account).Any(g => (g.Namespace is null || (ns is not null && g.Namespace == ns)) && g.Rule.Allows(verb, apiGroup, resource, subresource, name));
 
-    private List<(RbacRule Rule, string Role)>? RoleBindingRules(V1RoleBinding binding)
+    private List<(RbacRule Rule, string Role, (string, int) At)>? RoleBindingRules(V1RoleBinding binding)
     {
         var ns = binding.Metadata!.NamespaceProperty!;
         var name = binding.RoleRef?.Name;
@@ -194,26 +197,26 @@ public sealed class RbacModel
         {
             return null;
         }
-        var role = _roles.FirstOrDefault(r => r.Role.Metadata?.Name == name && r.Role.Metadata?.NamespaceProperty == ns).Role;
-        return role is null ? null : (role.Rules ?? []).Select(r => (RbacRule.From(r), $"Role {ns}/{name}")).ToList();
+        var (role, roleDoc) = _roles.FirstOrDefault(r => r.Role.Metadata?.Name == name && r.Role.Metadata?.NamespaceProperty == ns);
+        return role is null ? null : (role.Rules ?? []).Select((r, i) => (RbacRule.From(r), $"Role {ns}/{name}", (roleDoc.Path, LineLocator.RuleLine(roleDoc, i)))).ToList();
     }
 
-    private List<(RbacRule Rule, string Role)>? ClusterRoleRules(string name)
+    private List<(RbacRule Rule, string Role, (string, int) At)>? ClusterRoleRules(string name)
     {
-        var found = _clusterRoles.FirstOrDefault(c => c.Role.Metadata?.Name == name).Role;
+        var (found, foundDoc) = _clusterRoles.FirstOrDefault(c => c.Role.Metadata?.Name == name);
         if (found is null)
         {
             return null;
         }
-        var rules = (found.Rules ?? []).Select(r => (RbacRule.From(r), $"ClusterRole {name}")).ToList();
+        var rules = (found.Rules ?? []).Select((r, i) => (RbacRule.From(r), $"ClusterRole {name}", (foundDoc.Path, LineLocator.RuleLine(foundDoc, i)))).ToList();
         // Aggregation: the controller fills the rules from every ClusterRole whose labels match a selector.
         foreach (var selector in found.AggregationRule?.ClusterRoleSelectors ?? [])
         {
-            foreach (var (other, _) in _clusterRoles)
+            foreach (var (other, otherDoc) in _clusterRoles)
             {
                 if (other.Metadata?.Name != name && Labels.Matches(selector, other.Metadata?.Labels))
                 {
-                    rules.AddRange((other.Rules ?? []).Select(r => (RbacRule.From(r), $"ClusterRole {name} (aggregated from {other.Metadata?.Name})")));
+                    rules.AddRange((other.Rules ?? []).Select((r, i) => (RbacRule.From(r), $"ClusterRole {name} (aggregated from {other.Metadata?.Name})", (otherDoc.Path, LineLocator.RuleLine(otherDoc, i)))));
                 }
             }
         }

@@ -50,7 +50,7 @@ public sealed class PreflightTests
     {
         var report = PreflightAnalyzer.Run(Path.Combine(Weak, "deployment.yaml"), new PreflightOptions { Level = Harness.PodSecurity.PodSecurityLevel.Baseline });
 
-        report.Findings.Where(f => f.Id == "PSA").Select(f => f.Message).Should().Equal(
+        report.Findings.Where(f => f.Id == "PSA").Select(f => f.Message).Should().BeEquivalentTo(
             "violates PodSecurity \"baseline:latest\": non-default capabilities (container \"operator\" must not include \"NET_ADMIN\", \"SYS_ADMIN\" in securityContext.capabilities.add)",
             "violates PodSecurity \"baseline:latest\": seccompProfile (pod must not set securityContext.seccompProfile.type to \"Unconfined\")");
     }

@@ -280,4 +280,53 @@ public sealed class RealOperatorShapesTests
         report.Findings.Where(f => f.Id == "DUPLICATE-OBJECT").Should().HaveCount(4).And.Contain(f => f.Subject == "Deployment/gitops-controller" && f.Message.Contains("a.yaml:5, b.yaml:5", StringComparison.Ordinal));
         report.Files.Select(f => f.Objects).Should().Equal(4, 4);
     }
+
+    [Fact]
+    public void Findings_PointAtTheRuleOrContainerThatCausesThem()
+    {
+        var report = Run("""
+            apiVersion: v1
+            kind: ServiceAccount
+            metadata: {name: op, namespace: ops}
+            ---
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: op, namespace: ops}
+            spec:
+              selector: {matchLabels: {app: op}}
+              template:
+                metadata: {labels: {app: op}}
+                spec:
+                  serviceAccountName: op
+                  containers:
+                    - name: sidecar
+                      image: "registry.example/side@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                      securityContext: {allowPrivilegeEscalation: false, runAsNonRoot: true, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}, seccompProfile: {type: RuntimeDefault}}
+                    - name: manager
+                      image: "registry.example/op@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+                      securityContext: {privileged: true}
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRole
+            metadata: {name: op}
+            rules:
+              # harmless
+              - apiGroups: [""]
+                resources: [configmaps]
+                verbs: [get]
+              - apiGroups: [""]
+                resources: [secrets]
+                verbs: [list]
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRoleBinding
+            metadata: {name: op}
+            roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: op}
+            subjects: [{kind: ServiceAccount, name: op, namespace: ops}]
+            """);
+
+        report.Findings.Single(f => f.Id == "RBAC-SECRETS").Line.Should().Be(30, "the rule that grants list on Secrets, not the binding (line 35)");
+        report.Findings.Where(f => f.Id == "PSA" && f.Message.Contains("privileged", StringComparison.Ordinal)).Should().OnlyContain(f => f.Line == 18, "the manager container, not the Deployment (line 5)");
+        report.Findings.Single(f => f.Id == "ROOTFS-WRITABLE").Line.Should().Be(18);
+    }
 }
