@@ -37,7 +37,7 @@ public sealed class ManifestException : Exception
 {
     /// <summary>Creates the exception.</summary>
     public ManifestException(string path, int line, int column, string problem, Exception? inner = null)
-        : base(column > 0 ? $"{path}:{line}:{column}: {problem}" : $"{path}:{line}: {problem}", inner)
+        : base(column > 0 ? $"{path}:{line}:{column}: {problem}" : line > 0 ? $"{path}:{line}: {problem}" : $"{path}: {problem}", inner)
     {
         Path = path;
         Line = line;

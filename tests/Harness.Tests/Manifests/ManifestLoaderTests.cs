@@ -118,7 +118,7 @@ public sealed class ManifestLoaderTests
     {
         var act = () => ManifestLoader.LoadPath("/nonexistent/manifests");
 
-        act.Should().Throw<ManifestException>().WithMessage("/nonexistent/manifests:0: no such file or folder.");
+        act.Should().Throw<ManifestException>().WithMessage("/nonexistent/manifests: no such file or folder.");
     }
 
     [Fact]

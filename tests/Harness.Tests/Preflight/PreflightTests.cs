@@ -89,7 +89,7 @@ public sealed class PreflightTests
     [InlineData(new[] { "preflight", ".", "--version", "2.0" }, "--version must be latest or v1.MINOR")]
     [InlineData(new[] { "preflight", ".", "--format", "xml" }, "--format must be text, json or sarif, got 'xml'")]
     [InlineData(new[] { "preflight", ".", "--levle", "baseline" }, "'--levle' was not matched. Did you mean one of the following?\n--level")]
-    [InlineData(new[] { "preflight", "/nonexistent.yaml" }, "/nonexistent.yaml:0: no such file or folder")]
+    [InlineData(new[] { "preflight", "/nonexistent.yaml" }, "/nonexistent.yaml: no such file or folder")]
     public async Task Preflight_BadInput_ExitsTwoAndSaysWhy(string[] args, string message)
     {
         var (exit, output, error) = await Cli(args);

@@ -259,12 +259,12 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
     [Theory]
     [InlineData(new[] { "qualify", "--kubeconfig", "/nonexistent/kubeconfig", "--deployment", "op", "--probe-image", "reg/probe@sha256:1" }, "harness: kubeconfig: no file at /nonexistent/kubeconfig.")]
     [InlineData(new[] { "qualify", "--kubeconfig", "/nonexistent/kubeconfig", "--deployment", "op" }, "harness: probe image: an existing cluster cannot see images on this machine.")]
-    [InlineData(new[] { "qualify", "--vehicle", "docker", "--manifests", "/nonexistent", "--deployment", "op" }, "harness: /nonexistent:0: no such file or folder.")]
+    [InlineData(new[] { "qualify", "--vehicle", "docker", "--manifests", "/nonexistent", "--deployment", "op" }, "harness: /nonexistent: no such file or folder.")]
     [InlineData(new[] { "qualify", "--vehicle", "docker", "--manifests", "fixtures/sample-operator/hardened", "--deployment", "nope" }, "harness: no workload named \"nope\"")]
     [InlineData(new[] { "qualify", "--namespace", "x" }, "harness: qualify needs the operator: --deployment NAME or --selector LABELS")]
     [InlineData(new[] { "qualify", "--deployment", "op", "--vehicle", "sidecar" }, "harness: --vehicle must be twin-pod, ephemeral-container, direct-exec or docker, got 'sidecar'")]
     [InlineData(new[] { "qualify", "--deployment", "op", "--cluster", "minikube" }, "harness: --cluster must be kind, got 'minikube'")]
-    [InlineData(new[] { "qualify", "--scenario", "/nonexistent.yaml" }, "harness: /nonexistent.yaml:0: no such scenario file.")]
+    [InlineData(new[] { "qualify", "--scenario", "/nonexistent.yaml" }, "harness: /nonexistent.yaml: no such scenario file.")]
     public async Task Cli_NoClusterOrBadInput_ExitsTwoWithThePreciseReason(string[] args, string message)
     {
         var fixedArgs = args.Select(a => a.StartsWith("fixtures/", StringComparison.Ordinal) ? RepoPaths.File(a) : a).ToArray();
