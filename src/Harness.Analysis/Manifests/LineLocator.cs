@@ -67,7 +67,7 @@ internal static partial class LineLocator
         return doc.Line;
     }
 
-    private static string[] Lines(ManifestDocument doc) => doc.Text.Replace("\r", "", StringComparison.Ordinal).Split('\n');
+    private static string[] Lines(ManifestDocument doc) => (doc.SourceText ?? doc.Text).Replace("\r", "", StringComparison.Ordinal).Split('\n');
 
     // The document's text may begin with comments; its first content line is the document's line in the file.
     private static int FileLine(ManifestDocument doc, string[] lines, int index)

@@ -25,6 +25,12 @@ public sealed record ManifestDocument(
     /// <summary>The object's kind and name.</summary>
     public WorkloadRef Ref => new(Kind, Name);
 
+    /// <summary>
+    /// When <see cref="Text"/> is rendered output (kustomize), the object's text as written in its source file
+    /// (<see cref="Path"/>, from <see cref="Line"/>): findings are located in it. Null when <see cref="Text"/> is the source.
+    /// </summary>
+    public string? SourceText { get; init; }
+
     /// <summary><c>Kind/name</c>.</summary>
     public string DisplayName => Ref.ToString();
 

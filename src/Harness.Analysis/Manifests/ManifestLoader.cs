@@ -27,20 +27,39 @@ public static partial class ManifestLoader
 
     /// <summary>Loads a file or every manifest under a folder.</summary>
     /// <exception cref="ManifestException">The path does not exist, a file is not valid YAML, or a document lacks apiVersion or kind.</exception>
-    public static IReadOnlyList<ManifestDocument> LoadPath(string path)
+    public static IReadOnlyList<ManifestDocument> LoadPath(string path) => LoadPath(path, new List<string>());
+
+    /// <summary>
+    /// As <see cref="LoadPath(string)"/>, and says in <paramref name="skipped"/> what it left out on purpose: files that are
+    /// not manifests by their role (<c>kustomization.yaml</c> outside a rendered tree, <c>Chart.yaml</c>, <c>values*.yaml</c>)
+    /// and the harness's own objects (<c>harness.dev</c> kinds, such as a scenario file beside the manifests). A folder
+    /// holding a <c>kustomization.yaml</c> is rendered with kustomize (<see cref="Kustomize"/>), as <c>kubectl apply -k</c> would.
+    /// </summary>
+    /// <exception cref="ManifestException">The path does not exist, a file is not valid YAML, a document lacks apiVersion or kind, or a kustomization cannot be rendered.</exception>
+    public static IReadOnlyList<ManifestDocument> LoadPath(string path, ICollection<string> skipped)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(skipped);
+        if (Directory.Exists(path) && Kustomize.IsKustomization(path))
+        {
+            return Kustomize.Render(path);
+        }
         if (Directory.Exists(path))
         {
             var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
-                .Where(f => Extensions.Contains(System.IO.Path.GetExtension(f), StringComparer.OrdinalIgnoreCase))
+                .Where(f => Extensions.Contains(System.IO.Path.GetExtension(f), StringComparer.OrdinalIgnoreCase) || Kustomize.FileNames.Contains(System.IO.Path.GetFileName(f)))
                 .Order(StringComparer.Ordinal)
                 .ToList();
+            foreach (var notManifest in files.Where(f => NotAManifest(System.IO.Path.GetFileName(f))).ToList())
+            {
+                skipped.Add($"{notManifest}: not a manifest ({System.IO.Path.GetFileName(notManifest)} is a Helm or kustomize file), left out");
+                files.Remove(notManifest);
+            }
             if (files.Count == 0)
             {
                 throw new ManifestException(path, 0, 0, "the folder has no .yaml, .yml or .json files; give a manifest file or a folder of manifests.");
             }
-            var all = files.SelectMany(f => LoadText(File.ReadAllText(f), f)).ToList();
+            var all = WithoutHarnessKinds(files.SelectMany(f => LoadText(File.ReadAllText(f), f)), skipped);
             return all.Count > 0 ? all
                 : throw new ManifestException(path, 0, 0, $"the folder's {files.Count} manifest files hold no Kubernetes object (only comments or empty documents); give manifests with apiVersion and kind.");
         }
@@ -48,9 +67,29 @@ public static partial class ManifestLoader
         {
             throw new ManifestException(path, 0, 0, "no such file or folder.");
         }
-        var loaded = LoadText(File.ReadAllText(path), path);
+        var loaded = WithoutHarnessKinds(LoadText(File.ReadAllText(path), path), skipped);
         return loaded.Count > 0 ? loaded
             : throw new ManifestException(path, 0, 0, "the file holds no Kubernetes object (only comments or empty documents); give manifests with apiVersion and kind.");
+    }
+
+    private static bool NotAManifest(string fileName) =>
+        Kustomize.FileNames.Contains(fileName) || fileName is "Chart.yaml" or "Chart.yml"
+        || (fileName.StartsWith("values", StringComparison.Ordinal) && (fileName.EndsWith(".yaml", StringComparison.Ordinal) || fileName.EndsWith(".yml", StringComparison.Ordinal)));
+
+    // The harness's own files (a scenario beside the manifests) are not the operator's objects.
+    private static List<ManifestDocument> WithoutHarnessKinds(IEnumerable<ManifestDocument> documents, ICollection<string> skipped)
+    {
+        var kept = new List<ManifestDocument>();
+        foreach (var d in documents)
+        {
+            if (d.ApiVersion.StartsWith("harness.dev/", StringComparison.Ordinal))
+            {
+                skipped.Add($"{d.Location}: {d.Kind} {d.Name} is the harness's own ({d.ApiVersion}), not the operator's; left out");
+                continue;
+            }
+            kept.Add(d);
+        }
+        return kept;
     }
 
     /// <summary>Loads every document of one file's text.</summary>

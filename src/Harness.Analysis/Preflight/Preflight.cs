@@ -72,7 +72,9 @@ public static partial class PreflightAnalyzer
     public static PreflightReport Run(string path, PreflightOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        return Analyze(ManifestLoader.LoadPath(path), options);
+        var skipped = new List<string>();
+        var report = Analyze(ManifestLoader.LoadPath(path, skipped), options);
+        return skipped.Count == 0 ? report : report with { Notes = [.. report.Notes, .. skipped] };
     }
 
     /// <summary>Analyzes loaded manifests.</summary>
