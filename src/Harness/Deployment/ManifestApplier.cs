@@ -80,7 +80,8 @@ internal static class ManifestApplier
                 var shared = session is not null && obj.Phase == ApplyPhase.CustomResourceDefinitions && (!existed || IsHarnessOwned(existing));
                 var mine = existed && session is { } s && SessionOf(existing) == s.Value;
                 applied.Add(new AppliedObject(obj, plural, !existed || mine, shared ? session!.Value.Value : null));
-                var labelled = session is not { } id ? obj : WithLabels(obj, id, created: !existed, hold: shared);
+                // An object this session created keeps its labels on a re-apply: the field manager that set them must set them again.
+                var labelled = session is not { } id ? obj : WithLabels(obj, id, created: !existed || mine, hold: shared);
                 await ApplyOneAsync(client, labelled, plural, existed, shared ? $"{FieldManager}-{session}" : FieldManager, ct).ConfigureAwait(false);
                 await log.WriteLineAsync($"applied {obj.Display}{(existed ? shared ? " (shared, held)" : "" : " (created)")}").ConfigureAwait(false);
             }

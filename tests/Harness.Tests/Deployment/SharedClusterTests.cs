@@ -309,4 +309,22 @@ public sealed class SharedClusterTests
         watch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10), "it stops, it does not wait out the rollout");
         (await LeftAsync(api)).Should().BeEmpty("the namespace, the CRD it held and its lease are gone");
     }
+
+    [Fact]
+    public async Task ReapplyInTheSameSession_KeepsItsLabels_AsServerSideApplyOwnsThem()
+    {
+        // Server-side apply removes a label its field manager set before and no longer sends (how a CRD lost every label).
+        var ct = TestContext.Current.CancellationToken;
+        await using var api = await ClusterAsync(ct);
+        using var client = api.Client();
+        var plan = ManifestPlan.Build(Harness.Manifests.ManifestLoader.LoadPath(RepoPaths.File("fixtures/sample-operator/hardened/namespace.yaml")), new Placement("harness-op-same1", "same1"));
+        var session = SessionId.Parse("same1");
+
+        await ManifestApplier.ApplyAsync(client, plan, new List<AppliedObject>(), session, ct: ct);
+        var again = new List<AppliedObject>();
+        await ManifestApplier.ApplyAsync(client, plan, again, session, ct: ct);
+
+        again.Should().OnlyContain(a => a.Created, "this session created them");
+        api.Get("api/v1/namespaces", null, "harness-op-same1")!["metadata"]!["labels"]!["io.harness.session"]!.GetValue<string>().Should().Be("same1");
+    }
 }
