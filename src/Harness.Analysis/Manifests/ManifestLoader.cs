@@ -44,6 +44,10 @@ public static partial class ManifestLoader
         {
             return Kustomize.Render(path);
         }
+        if (Directory.Exists(path) && Helm.IsChart(path))
+        {
+            return Helm.Render(path);
+        }
         if (Directory.Exists(path))
         {
             var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)

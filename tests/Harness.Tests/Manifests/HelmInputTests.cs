@@ -1,0 +1,97 @@
+using Harness.Manifests;
+using Harness.Preflight;
+
+namespace Harness.Tests.Manifests;
+
+/// <summary>
+/// Issue #25 item 2, in part: a chart folder is rendered with helm (here a stand-in script that checks its arguments and
+/// prints what `helm template` prints, `# Source:` comments included; the real helm runs in the e2e workflow), and
+/// findings point at the templates. No helm: one error naming it and what to do. The tests of this class share
+/// HARNESS_HELM, so they run one after another.
+/// </summary>
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+public sealed class HelmInputTests : IDisposable
+{
+    private readonly DirectoryInfo root = Directory.CreateTempSubdirectory("harness-chart-");
+
+    private string Chart => Path.Combine(root.FullName, "widget");
+
+    public HelmInputTests()
+    {
+        Directory.CreateDirectory(Path.Combine(Chart, "templates"));
+        File.WriteAllText(Path.Combine(Chart, "Chart.yaml"), "apiVersion: v2\nname: widget\nversion: 0.1.0\n");
+        File.WriteAllText(Path.Combine(Chart, "values.yaml"), "image: registry.example/widget:1.0\n");
+        File.WriteAllText(Path.Combine(Chart, "templates", "deployment.yaml"), """
+            {{- /* the operator */ -}}
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: {{ .Release.Name }}-widget
+            spec:
+              template:
+                spec:
+                  containers:
+                    - name: manager
+                      image: {{ .Values.image }}
+            """);
+        var stand = Path.Combine(root.FullName, "helm");
+        File.WriteAllText(stand, $$$"""
+            #!/bin/sh
+            # A stand-in for helm: `helm template harness CHART`, nothing else.
+            [ "$1" = template ] && [ "$2" = harness ] && [ "$3" = "{{{Chart}}}" ] || { echo "Error: unexpected arguments: $*" >&2; exit 1; }
+            cat <<'YAML'
+            ---
+            # Source: widget/templates/deployment.yaml
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: harness-widget
+            spec:
+              selector: {matchLabels: {app: widget}}
+              template:
+                metadata: {labels: {app: widget}}
+                spec:
+                  containers:
+                    - name: manager
+                      image: registry.example/widget:1.0
+            YAML
+            """);
+        File.SetUnixFileMode(stand, (UnixFileMode)0b111_101_101);
+    }
+
+    [Fact]
+    public void AChart_IsRenderedWithHelm_AndFindingsPointAtItsTemplates()
+    {
+        Environment.SetEnvironmentVariable(Helm.Variable, Path.Combine(root.FullName, "helm"));
+        try
+        {
+            var report = PreflightAnalyzer.Run(Chart, new PreflightOptions { DefaultNamespace = "widgets" });
+
+            report.Findings.Should().Contain(f => f.Id == "PSA" && f.Subject == "Deployment widgets/harness-widget");
+            report.Findings.Where(f => f.Subject == "Deployment widgets/harness-widget").Should()
+                .OnlyContain(f => f.Path == Path.Combine(Chart, "templates", "deployment.yaml") && f.Line == 3, "at the template's kind line, not the rendered stream");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Helm.Variable, null);
+        }
+    }
+
+    [Fact]
+    public void NoHelm_IsOneErrorNamingItAndWhatToDo()
+    {
+        Environment.SetEnvironmentVariable(Helm.Variable, Path.Combine(root.FullName, "no-such-helm"));
+        try
+        {
+            var act = () => ManifestLoader.LoadPath(Chart);
+
+            act.Should().Throw<ManifestException>().WithMessage("*Chart.yaml: is a Helm chart, and helm is not on PATH*install helm*helm template NAME DIR*");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Helm.Variable, null);
+        }
+    }
+
+    public void Dispose() => root.Delete(recursive: true);
+}
