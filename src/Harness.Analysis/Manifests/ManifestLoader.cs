@@ -63,7 +63,7 @@ public static partial class ManifestLoader
             {
                 throw new ManifestException(path, 0, 0, "the folder has no .yaml, .yml or .json files; give a manifest file or a folder of manifests.");
             }
-            var all = WithoutHarnessKinds(files.SelectMany(f => LoadText(File.ReadAllText(f), f)), skipped);
+            var all = WithoutHarnessKinds(files.SelectMany(f => LoadText(File.ReadAllText(f), f)).SelectMany(ExpandBundle(skipped)), skipped);
             return all.Count > 0 ? all
                 : throw new ManifestException(path, 0, 0, $"the folder's {files.Count} manifest files hold no Kubernetes object (only comments or empty documents); give manifests with apiVersion and kind.");
         }
@@ -71,10 +71,22 @@ public static partial class ManifestLoader
         {
             throw new ManifestException(path, 0, 0, "no such file or folder.");
         }
-        var loaded = WithoutHarnessKinds(LoadText(File.ReadAllText(path), path), skipped);
+        var loaded = WithoutHarnessKinds(LoadText(File.ReadAllText(path), path).SelectMany(ExpandBundle(skipped)), skipped);
         return loaded.Count > 0 ? loaded
             : throw new ManifestException(path, 0, 0, "the file holds no Kubernetes object (only comments or empty documents); give manifests with apiVersion and kind.");
     }
+
+    // An OLM ClusterServiceVersion stands for what OLM would create from it; the rest of the bundle (its CRDs) is read as is.
+    private static Func<ManifestDocument, IEnumerable<ManifestDocument>> ExpandBundle(ICollection<string> skipped) => d =>
+    {
+        if (!OlmBundle.IsCsv(d))
+        {
+            return [d];
+        }
+        var expanded = OlmBundle.Expand(d);
+        skipped.Add($"{d.Location}: ClusterServiceVersion {d.Name} read as the {expanded.Count} objects OLM would create from it (deployed without OLM; OLM injects webhook CA bundles)");
+        return expanded;
+    };
 
     private static bool NotAManifest(string fileName) =>
         Kustomize.FileNames.Contains(fileName) || fileName is "Chart.yaml" or "Chart.yml"

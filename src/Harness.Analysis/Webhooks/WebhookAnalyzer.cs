@@ -37,6 +37,7 @@ public static class WebhookAnalyzer
         KeyValuePair.Create("cert-manager.io/inject-ca-from", "cert-manager's cainjector"),
         KeyValuePair.Create("cert-manager.io/inject-ca-from-secret", "cert-manager's cainjector"),
         KeyValuePair.Create("service.beta.openshift.io/inject-cabundle", "OpenShift's service CA operator"),
+        KeyValuePair.Create(Manifests.OlmBundle.CaInjection, "OLM (the webhook comes from a ClusterServiceVersion)"),
     ]);
 
     /// <summary>The findings for every webhook configuration in <paramref name="documents"/>.</summary>

@@ -1,0 +1,152 @@
+using System.Text.Json.Nodes;
+using YamlDotNet.RepresentationModel;
+
+namespace Harness.Manifests;
+
+/// <summary>
+/// An OLM bundle as input (<c>manifests/*.clusterserviceversion.yaml</c> and the CRDs beside it): the objects OLM would
+/// create from the ClusterServiceVersion, located in the CSV. Each <c>install.spec.deployments[]</c> becomes a Deployment;
+/// each <c>permissions[]</c> a ServiceAccount, Role and RoleBinding, each <c>clusterPermissions[]</c> a ClusterRole and
+/// ClusterRoleBinding; each <c>webhookdefinitions[]</c> a webhook configuration and the Service OLM puts in front of its
+/// Deployment, with OLM's CA injection marked (<see cref="CaInjection"/>). The install namespace is the CSV's own (or
+/// <c>default</c>); the harness deploys a bundle without OLM, the same way.
+/// </summary>
+public static class OlmBundle
+{
+    /// <summary>The annotation that marks a webhook configuration whose CA bundle OLM injects.</summary>
+    public const string CaInjection = "harness.dev/olm-ca-injection";
+
+    /// <summary>Whether a document is a ClusterServiceVersion.</summary>
+    public static bool IsCsv(ManifestDocument doc) =>
+        doc is not null && doc.Kind == "ClusterServiceVersion" && doc.ApiVersion.StartsWith("operators.coreos.com/", StringComparison.Ordinal);
+
+    /// <summary>The objects OLM would create from <paramref name="csv"/>, each located at the CSV entry it comes from.</summary>
+    /// <exception cref="ManifestException">The CSV has no deployment install strategy.</exception>
+    public static IReadOnlyList<ManifestDocument> Expand(ManifestDocument csv)
+    {
+        ArgumentNullException.ThrowIfNull(csv);
+        var stream = new YamlStream();
+        stream.Load(new StringReader(csv.Text));
+        var root = ToJson(stream.Documents[0].RootNode)!.AsObject();
+        var ns = (string?)root["metadata"]?["namespace"] ?? "default";
+        var install = root["spec"]?["install"];
+        if ((string?)install?["strategy"] != "deployment" || install?["spec"]?["deployments"] is not JsonArray deployments)
+        {
+            throw new ManifestException(csv.Path, csv.Line, 0, $"ClusterServiceVersion {csv.Name} has no deployment install strategy (spec.install.strategy: deployment, spec.install.spec.deployments): nothing to run.");
+        }
+        var objects = new List<(JsonObject Object, string Anchor)>();
+        var accounts = new HashSet<string>(StringComparer.Ordinal);
+        void Account(string name)
+        {
+            if (accounts.Add(name))
+            {
+                objects.Add((Object("v1", "ServiceAccount", name, ns), $"serviceAccountName: {name}"));
+            }
+        }
+        foreach (var d in deployments.OfType<JsonObject>())
+        {
+            var name = (string)d["name"]!;
+            var deployment = Object("apps/v1", "Deployment", name, ns);
+            deployment["spec"] = d["spec"]?.DeepClone();
+            if (d["label"] is JsonObject label)
+            {
+                deployment["metadata"]!["labels"] = label.DeepClone();
+            }
+            objects.Add((deployment, $"name: {name}"));
+        }
+        var index = 0;
+        foreach (var p in (install["spec"]?["permissions"] as JsonArray ?? []).OfType<JsonObject>())
+        {
+            var sa = (string)p["serviceAccountName"]!;
+            Account(sa);
+            var roleName = $"{csv.Name}-{sa}-{index++}";
+            var role = Object("rbac.authorization.k8s.io/v1", "Role", roleName, ns);
+            role["rules"] = p["rules"]?.DeepClone();
+            objects.Add((role, $"serviceAccountName: {sa}"));
+            objects.Add((Binding("RoleBinding", roleName, ns, "Role", sa), $"serviceAccountName: {sa}"));
+        }
+        foreach (var p in (install["spec"]?["clusterPermissions"] as JsonArray ?? []).OfType<JsonObject>())
+        {
+            var sa = (string)p["serviceAccountName"]!;
+            Account(sa);
+            var roleName = $"{csv.Name}-{sa}-{index++}";
+            var role = Object("rbac.authorization.k8s.io/v1", "ClusterRole", roleName, null);
+            role["rules"] = p["rules"]?.DeepClone();
+            objects.Add((role, "clusterPermissions:"));
+            objects.Add((Binding("ClusterRoleBinding", roleName, ns, "ClusterRole", sa), "clusterPermissions:"));
+        }
+        foreach (var w in (root["spec"]?["webhookdefinitions"] as JsonArray ?? []).OfType<JsonObject>())
+        {
+            var type = (string?)w["type"];
+            if (type is not ("ValidatingAdmissionWebhook" or "MutatingAdmissionWebhook"))
+            {
+                continue; // conversion webhooks live in the CRDs
+            }
+            var deploymentName = (string)w["deploymentName"]!;
+            var service = $"{deploymentName}-service";
+            var port = w["containerPort"] is JsonValue p && p.TryGetValue<long>(out var declared) ? declared : 443L;
+            if (!objects.Any(o => (string?)o.Object["kind"] == "Service" && (string?)o.Object["metadata"]!["name"] == service))
+            {
+                var svc = Object("v1", "Service", service, ns);
+                var selector = deployments.OfType<JsonObject>().FirstOrDefault(d => (string?)d["name"] == deploymentName)?["spec"]?["selector"]?["matchLabels"]?.DeepClone();
+                svc["spec"] = new JsonObject { ["selector"] = selector, ["ports"] = new JsonArray(new JsonObject { ["port"] = port, ["targetPort"] = w["targetPort"]?.DeepClone() ?? port }) };
+                objects.Add((svc, $"deploymentName: {deploymentName}"));
+            }
+            var kind = type == "ValidatingAdmissionWebhook" ? "ValidatingWebhookConfiguration" : "MutatingWebhookConfiguration";
+            var name = (string)w["generateName"]!;
+            var configuration = Object("admissionregistration.k8s.io/v1", kind, name, null);
+            configuration["metadata"]!["annotations"] = new JsonObject { [CaInjection] = "true" };
+            var webhook = new JsonObject
+            {
+                ["name"] = name,
+                ["clientConfig"] = new JsonObject { ["service"] = new JsonObject { ["name"] = service, ["namespace"] = ns, ["port"] = port, ["path"] = w["webhookPath"]?.DeepClone() } },
+            };
+            foreach (var key in new[] { "admissionReviewVersions", "failurePolicy", "matchPolicy", "objectSelector", "rules", "sideEffects", "timeoutSeconds", "reinvocationPolicy" })
+            {
+                if (w[key] is { } value)
+                {
+                    webhook[key] = value.DeepClone();
+                }
+            }
+            configuration["webhooks"] = new JsonArray(webhook);
+            objects.Add((configuration, $"generateName: {name}"));
+        }
+        var lines = csv.Text.Replace("\r", "", StringComparison.Ordinal).Split('\n');
+        var first = Array.FindIndex(lines, l => l.TrimStart().Length > 0 && !l.TrimStart().StartsWith('#') && l.Trim() != "---");
+        return [.. objects.Select(o =>
+        {
+            var at = Array.FindIndex(lines, l => l.Contains(o.Anchor, StringComparison.Ordinal));
+            var line = at < 0 ? csv.Line : csv.Line + at - Math.Max(first, 0);
+            return ManifestLoader.LoadText(o.Object.ToJsonString(), csv.Path).Single() with { Line = line, SourceText = "" };
+        })];
+    }
+
+    private static JsonObject Object(string apiVersion, string kind, string name, string? ns)
+    {
+        var metadata = new JsonObject { ["name"] = name };
+        if (ns is not null)
+        {
+            metadata["namespace"] = ns;
+        }
+        return new JsonObject { ["apiVersion"] = apiVersion, ["kind"] = kind, ["metadata"] = metadata };
+    }
+
+    private static JsonObject Binding(string kind, string name, string ns, string roleKind, string account)
+    {
+        var binding = Object("rbac.authorization.k8s.io/v1", kind, name, kind == "RoleBinding" ? ns : null);
+        binding["roleRef"] = new JsonObject { ["apiGroup"] = "rbac.authorization.k8s.io", ["kind"] = roleKind, ["name"] = name };
+        binding["subjects"] = new JsonArray(new JsonObject { ["kind"] = "ServiceAccount", ["name"] = account, ["namespace"] = ns });
+        return binding;
+    }
+
+    private static JsonNode? ToJson(YamlNode node) => node switch
+    {
+        YamlMappingNode m => new JsonObject(m.Children.Select(kv => KeyValuePair.Create(((YamlScalarNode)kv.Key).Value!, ToJson(kv.Value)))),
+        YamlSequenceNode s => new JsonArray([.. s.Children.Select(ToJson)]),
+        YamlScalarNode sc when sc.Style is YamlDotNet.Core.ScalarStyle.Plain && long.TryParse(sc.Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var l) => JsonValue.Create(l),
+        YamlScalarNode sc when sc.Style is YamlDotNet.Core.ScalarStyle.Plain && sc.Value is "true" or "false" => JsonValue.Create(sc.Value == "true"),
+        YamlScalarNode sc when sc.Style is YamlDotNet.Core.ScalarStyle.Plain && sc.Value is null or "null" or "~" => null,
+        YamlScalarNode sc => JsonValue.Create(sc.Value),
+        _ => null,
+    };
+}
