@@ -133,14 +133,15 @@ internal static class Commands
 
     private static Command PreflightCommand(TextWriter stdout)
     {
-        var path = new Argument<string>("PATH") { Description = "A manifest file or folder (multi-document YAML, rendered Helm or kustomize output)." };
+        var path = new Argument<string>("PATH") { Description = "A manifest file or folder: multi-document YAML, a kustomize tree (rendered with kubectl kustomize), a Helm chart (rendered with helm template) or an OLM bundle." };
         var level = OneOf("--level", "The Pod Security level to hold the pods to (default restricted).", Levels);
         var version = Text("--version", "The Pod Security version: latest or v1.MINOR (default latest).", "latest|v1.MINOR", "latest");
         var format = OneOf("--format", "Output format (default text); sarif is SARIF 2.1.0 for code scanning.", "text", "json", "sarif");
         var ns = Text("--namespace", "Namespace for objects that name none (as kubectl apply -n).", "NS");
+        var (release, values, set) = HelmFlags();
         var command = new Command("preflight", "Without a cluster: Pod Security, RBAC, NetworkPolicy and image analysis of manifests. Exit 0 when everything passes, 1 when something violates, 2 on bad input.")
         {
-            path, level, version, format, ns,
+            path, level, version, format, ns, release, values, set,
         };
         command.SetAction(async (r, ct) =>
         {
@@ -149,6 +150,7 @@ internal static class Commands
                 Level = r.GetValue(level) == "baseline" ? PodSecurityLevel.Baseline : PodSecurityLevel.Restricted,
                 Version = Version(r.GetValue(version), "--version"),
                 DefaultNamespace = r.GetValue(ns),
+                Helm = Helm(r, release, values, set, HelmOptions.Default),
             };
             var report = PreflightAnalyzer.Run(r.GetValue(path)!, options);
             await stdout.WriteAsync(r.GetValue(format) switch
@@ -160,6 +162,25 @@ internal static class Commands
             return report.ExitCode;
         });
         return command;
+    }
+
+    /// <summary>The chart flags preflight and qualify share.</summary>
+    private static (Option<string?> Release, Option<string?> Values, Option<string?> Set) HelmFlags() =>
+    (
+        Text("--helm-release", "A Helm chart among the inputs: its release name (default harness).", "NAME"),
+        Text("--helm-values", "A Helm chart among the inputs: values files, comma-separated, in order (helm template --values).", "FILE[,FILE]"),
+        Text("--helm-set", "A Helm chart among the inputs: values to set, comma-separated (helm template --set).", "KEY=VALUE[,KEY=VALUE]")
+    );
+
+    private static HelmOptions Helm(ParseResult r, Option<string?> release, Option<string?> values, Option<string?> set, HelmOptions given)
+    {
+        static ImmutableArray<string> Csv(string? v) => v is null ? [] : [.. v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)];
+        return given with
+        {
+            ReleaseName = r.GetValue(release) ?? given.ReleaseName,
+            ValuesFiles = r.GetValue(values) is { } v ? [.. Csv(v).Select(Path.GetFullPath)] : given.ValuesFiles,
+            Set = r.GetValue(set) is { } s ? Csv(s) : given.Set,
+        };
     }
 
     private static Command QualifyCommand(TextWriter stdout)
@@ -179,9 +200,11 @@ internal static class Commands
         var cosignKey = Text("--cosign-key", "Verify the operator's image signatures with cosign and this key.", "FILE");
         var output = Text("--output", "Where the reports go (default artifacts/qualification).", "DIR");
         var waive = Text("--waive", $"Accept named untested or inconclusive items, comma-separated (never a failure); every report lists them. Waivable: {string.Join(", ", Checklist.Waivable)}.", "ITEM[,ITEM]", [.. Checklist.Waivable]);
+        var (helmRelease, helmValues, helmSet) = HelmFlags();
         var command = new Command("qualify", "Release qualification against an existing cluster, a fresh kind cluster, or (--vehicle docker) the pod spec in a local container. Writes Markdown, JSON, JUnit XML and HTML reports. Exit 0 every item tested and passed, 1 an item failed, 2 inconclusive or infrastructure error, 3 items untested or only approximated.")
         {
             scenarioFile, kubeconfig, context, cluster, ns, deployment, selector, container, manifests, localImages, vehicle, probeImage, cosignKey, output, waive,
+            helmRelease, helmValues, helmSet,
         };
         command.SetAction(async (r, ct) =>
         {
@@ -197,6 +220,7 @@ internal static class Commands
                 Container = r.GetValue(container) ?? scenario.Container,
                 Manifests = r.GetValue(manifests) is { } m ? [.. Csv(m).Select(Path.GetFullPath)] : scenario.Manifests,
                 LocalImages = r.GetValue(localImages) is { } li ? Csv(li) : scenario.LocalImages,
+                Helm = Helm(r, helmRelease, helmValues, helmSet, scenario.Helm),
                 Vehicle = VehicleKinds.Parse(r.GetValue(vehicle)) ?? scenario.Vehicle,
                 CosignKey = r.GetValue(cosignKey) is { } key ? Path.GetFullPath(key) : scenario.CosignKey,
                 Waive = r.GetValue(waive) is { } w ? [.. scenario.Waive.Union(Csv(w).Select(Options.KnownWaiver))] : scenario.Waive,

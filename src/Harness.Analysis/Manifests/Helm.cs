@@ -2,14 +2,53 @@ using System.Diagnostics;
 
 namespace Harness.Manifests;
 
+/// <summary>How a chart is rendered: release name, namespace, values files and <c>--set</c> values, as <c>helm template</c> takes them.</summary>
+public sealed record HelmOptions
+{
+    /// <summary>Release <c>harness</c>, the chart's default values.</summary>
+    public static HelmOptions Default { get; } = new();
+
+    /// <summary>The release name (default <c>harness</c>).</summary>
+    public string ReleaseName { get; init; } = "harness";
+
+    /// <summary>The release namespace; none by default.</summary>
+    public string? Namespace { get; init; }
+
+    /// <summary>Values files, in order (<c>--values</c>).</summary>
+    public System.Collections.Immutable.ImmutableArray<string> ValuesFiles { get; init; } = [];
+
+    /// <summary><c>--set</c> values (<c>key=value</c>).</summary>
+    public System.Collections.Immutable.ImmutableArray<string> Set { get; init; } = [];
+}
+
 /// <summary>
-/// A Helm chart as input: a folder holding <c>Chart.yaml</c> is rendered with <c>helm template</c> (release
-/// <c>harness</c>, the chart's default values) and each rendered object is placed at its template (from Helm's
+/// A Helm chart as input: a folder holding <c>Chart.yaml</c> is rendered with <c>helm template</c> (<see cref="HelmOptions"/>:
+/// release <c>harness</c> and the chart's default values unless given) and each rendered object is placed at its template (from Helm's
 /// <c>Source</c> comments), at the line of its <c>kind:</c> there. No helm: one error naming it and what to do.
 /// The helm binary is <c>helm</c> on PATH, or <c>HARNESS_HELM</c>.
 /// </summary>
 public static class Helm
 {
+    /// <summary>The arguments of <c>helm template</c> for a chart. Pure.</summary>
+    public static IReadOnlyList<string> Arguments(string chart, HelmOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var args = new List<string> { "template", options.ReleaseName, chart };
+        if (options.Namespace is { } ns)
+        {
+            args.AddRange(["--namespace", ns]);
+        }
+        foreach (var values in options.ValuesFiles)
+        {
+            args.AddRange(["--values", values]);
+        }
+        foreach (var set in options.Set)
+        {
+            args.AddRange(["--set", set]);
+        }
+        return args;
+    }
+
     /// <summary>The variable that names the helm binary (default: <c>helm</c> on PATH).</summary>
     public const string Variable = "HARNESS_HELM";
 
@@ -18,8 +57,14 @@ public static class Helm
 
     /// <summary>Renders the chart in <paramref name="folder"/>.</summary>
     /// <exception cref="ManifestException">helm is missing, or the chart does not render; the message says what to do.</exception>
-    public static IReadOnlyList<ManifestDocument> Render(string folder)
+    public static IReadOnlyList<ManifestDocument> Render(string folder) => Render(folder, HelmOptions.Default, []);
+
+    /// <summary>Renders the chart in <paramref name="folder"/> with <paramref name="options"/>; what the user should know goes to <paramref name="notes"/>.</summary>
+    /// <exception cref="ManifestException">helm is missing, or the chart does not render; the message says what to do.</exception>
+    public static IReadOnlyList<ManifestDocument> Render(string folder, HelmOptions options, ICollection<string> notes)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(notes);
         ArgumentException.ThrowIfNullOrEmpty(folder);
         var chart = Path.GetFullPath(folder);
         var chartFile = Path.Combine(chart, "Chart.yaml");
@@ -30,9 +75,17 @@ public static class Helm
             throw new ManifestException(chartFile, 0, 0, "is a Helm chart, and helm is not on PATH to render it: install helm (https://helm.sh/docs/intro/install/), set HARNESS_HELM to it, or render the chart yourself (`helm template NAME DIR > rendered.yaml`) and give that file.");
         }
         var start = new ProcessStartInfo(helm) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "template", "harness", chart })
+        foreach (var a in Arguments(chart, options))
         {
             start.ArgumentList.Add(a);
+        }
+        // helm template has no cluster: `lookup` answers nothing, and the templates that use it render their fallback.
+        var lookups = Directory.EnumerateFiles(chart, "*", SearchOption.AllDirectories)
+            .Where(f => f.EndsWith(".yaml", StringComparison.Ordinal) || f.EndsWith(".tpl", StringComparison.Ordinal) || f.EndsWith(".yml", StringComparison.Ordinal))
+            .Where(f => File.ReadAllText(f).Contains("lookup ", StringComparison.Ordinal)).ToList();
+        if (lookups.Count > 0)
+        {
+            notes.Add($"{chartFile}: {string.Join(", ", lookups.Select(l => Path.GetRelativePath(chart, l)))} call lookup, which answers nothing without a cluster: rendered with empty lookups");
         }
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();

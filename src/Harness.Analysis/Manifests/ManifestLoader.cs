@@ -36,17 +36,22 @@ public static partial class ManifestLoader
     /// holding a <c>kustomization.yaml</c> is rendered with kustomize (<see cref="Kustomize"/>), as <c>kubectl apply -k</c> would.
     /// </summary>
     /// <exception cref="ManifestException">The path does not exist, a file is not valid YAML, a document lacks apiVersion or kind, or a kustomization cannot be rendered.</exception>
-    public static IReadOnlyList<ManifestDocument> LoadPath(string path, ICollection<string> skipped)
+    public static IReadOnlyList<ManifestDocument> LoadPath(string path, ICollection<string> skipped) => LoadPath(path, skipped, HelmOptions.Default);
+
+    /// <summary>As <see cref="LoadPath(string, ICollection{string})"/>, rendering a chart with <paramref name="helm"/>.</summary>
+    /// <exception cref="ManifestException">The path does not exist, a file is not valid YAML, a document lacks apiVersion or kind, or a kustomization or chart cannot be rendered.</exception>
+    public static IReadOnlyList<ManifestDocument> LoadPath(string path, ICollection<string> skipped, HelmOptions helm)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(skipped);
+        ArgumentNullException.ThrowIfNull(helm);
         if (Directory.Exists(path) && Kustomize.IsKustomization(path))
         {
             return Kustomize.Render(path);
         }
         if (Directory.Exists(path) && Helm.IsChart(path))
         {
-            return Helm.Render(path);
+            return Helm.Render(path, helm, skipped);
         }
         if (Directory.Exists(path))
         {

@@ -24,6 +24,9 @@ public sealed record PreflightOptions
     /// the one the manifests' bindings name for their namespace-less accounts, else <c>default</c>; the report says which.
     /// </summary>
     public string? DefaultNamespace { get; init; }
+
+    /// <summary>How a Helm chart among the inputs is rendered (release, values files, <c>--set</c>); its namespace defaults to <see cref="DefaultNamespace"/>.</summary>
+    public HelmOptions Helm { get; init; } = HelmOptions.Default;
 }
 
 /// <summary>Pre-flight of one manifest file: whether it passes and what was found in it.</summary>
@@ -73,7 +76,7 @@ public static partial class PreflightAnalyzer
     {
         ArgumentNullException.ThrowIfNull(options);
         var skipped = new List<string>();
-        var report = Analyze(ManifestLoader.LoadPath(path, skipped), options);
+        var report = Analyze(ManifestLoader.LoadPath(path, skipped, options.Helm with { Namespace = options.Helm.Namespace ?? options.DefaultNamespace }), options);
         return skipped.Count == 0 ? report : report with { Notes = [.. report.Notes, .. skipped] };
     }
 

@@ -38,6 +38,9 @@ public sealed record OperatorSpec
     /// </summary>
     public ImmutableDictionary<string, string> Images { get; init; } = ImmutableDictionary<string, string>.Empty;
 
+    /// <summary>How a Helm chart among <see cref="Manifests"/> is rendered (release, values files, <c>--set</c>).</summary>
+    public HelmOptions Helm { get; init; } = HelmOptions.Default;
+
     /// <summary>The namespace to deploy into; by default <c>harness-{workload}-{session}</c>.</summary>
     public string? Namespace { get; init; }
 
@@ -101,7 +104,12 @@ internal static class OperatorDeployment
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(spec);
         log ??= TextWriter.Null;
-        var documents = spec.Manifests.SelectMany(ManifestLoader.LoadPath).ToList();
+        var notes = new List<string>();
+        var documents = spec.Manifests.SelectMany(m => ManifestLoader.LoadPath(m, notes, spec.Helm)).ToList();
+        foreach (var note in notes)
+        {
+            await log.WriteLineAsync($"note: {note}").ConfigureAwait(false);
+        }
         var workloadDoc = documents.FirstOrDefault(d => d.Name == spec.Workload && d.Kind is "Deployment" or "StatefulSet" or "DaemonSet")
             ?? throw new TargetNotFoundException($"no Deployment, StatefulSet or DaemonSet named \"{spec.Workload}\" in {string.Join(", ", spec.Manifests)}; they have {string.Join(", ", documents.Where(d => PodTemplates.TryGet(d.Object, out _, out _)).Select(d => d.DisplayName))}.");
         var ns = spec.Namespace ?? RunNames.WithSuffix($"harness-{spec.Workload}", session.Value, 63);

@@ -104,6 +104,7 @@ public static class Qualifier
                 Container = scenario.Container,
                 LocalImages = scenario.LocalImages,
                 Namespace = scenario.Namespace,
+                Helm = scenario.Helm,
             }, options);
     }
 
@@ -121,6 +122,7 @@ public static class Qualifier
         Selector = scenario.Selector,
         Container = scenario.Container,
         Manifests = scenario.Manifests,
+        Helm = scenario.Helm,
     };
 
     private static async Task<QualificationReport> ReportAsync(QualifyRequest request, OperatorRunResult result, string where, IEnumerable<string> notes, RunSession session)

@@ -39,6 +39,9 @@ public sealed record QualificationScenario
     /// <summary>Local images to load into the cluster.</summary>
     public ImmutableArray<string> LocalImages { get; init; } = [];
 
+    /// <summary>How a Helm chart among <see cref="Manifests"/> is rendered (<c>operator.helm</c>: release, namespace, values, set; values files relative to the scenario).</summary>
+    public HelmOptions Helm { get; init; } = HelmOptions.Default;
+
     /// <summary>The vehicle: twin-pod, ephemeral-container, direct-exec, or docker (no cluster).</summary>
     public VehicleKind Vehicle { get; init; } = VehicleKind.TwinPod;
 
@@ -79,7 +82,7 @@ public sealed record QualificationScenario
 public static class ScenarioParser
 {
     private static readonly string[] TopLevel = ["apiVersion", "kind", "metadata", "operator", "vehicle", "probes", "egress", "imagePolicy", "waive"];
-    private static readonly string[] OperatorFields = ["namespace", "deployment", "selector", "container", "manifests", "localImages"];
+    private static readonly string[] OperatorFields = ["namespace", "deployment", "selector", "container", "manifests", "localImages", "helm"];
 
     /// <summary>Reads a scenario file.</summary>
     /// <exception cref="ManifestException">The file is not a valid scenario; names the line, column and problem.</exception>
@@ -141,6 +144,18 @@ public static class ScenarioParser
             YamlMappingNode m => m,
             var other => throw Error(other, $"{where}.{key} must be a mapping."),
         };
+
+        HelmOptions ParseHelm(YamlMappingNode helm, string dir)
+        {
+            Known(helm, ["release", "namespace", "values", "set"], "operator.helm");
+            return new HelmOptions
+            {
+                ReleaseName = Str(helm, "release", "operator.helm") ?? HelmOptions.Default.ReleaseName,
+                Namespace = Str(helm, "namespace", "operator.helm"),
+                ValuesFiles = [.. List(helm, "values", "operator.helm").Select(v => System.IO.Path.GetFullPath(System.IO.Path.Combine(dir, v)))],
+                Set = List(helm, "set", "operator.helm"),
+            };
+        }
 
         Known(root, TopLevel, "the scenario");
         if (Str(root, "kind", "") is var kind && kind != "QualificationScenario")
@@ -297,6 +312,7 @@ public static class ScenarioParser
             Container = Str(op, "container", "operator"),
             Manifests = [.. List(op, "manifests", "operator").Select(m => System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, m)))],
             LocalImages = List(op, "localImages", "operator"),
+            Helm = Map(op, "helm", "operator") is { } helm ? ParseHelm(helm, baseDir) : HelmOptions.Default,
             Vehicle = vehicle,
             SkipProbes = skip,
             ExpectAllowed = expect.ToImmutable(),

@@ -287,6 +287,12 @@ public sealed record OperatorLookup
     /// <summary>Its manifests (files or folders): RBAC is read from them; a local run reads the pod spec from them.</summary>
     public ImmutableArray<string> Manifests { get; init; } = [];
 
+    /// <summary>How a Helm chart among <see cref="Manifests"/> is rendered.</summary>
+    public HelmOptions Helm { get; init; } = HelmOptions.Default;
+
+    /// <summary>The manifests, loaded (kustomize trees and charts rendered, bundles expanded, the harness's own files left out).</summary>
+    internal List<ManifestDocument> Load() => [.. Manifests.SelectMany(m => ManifestLoader.LoadPath(m, new List<string>(), Helm))];
+
     /// <inheritdoc/>
     public override string ToString() => Evidence.RecordText.Format(this);
 

@@ -74,7 +74,7 @@ internal sealed class DiscoverStage(HarnessCluster cluster, OperatorLookup looku
 {
     public async Task<LocatedOperator> LocateAsync(RunSession session)
     {
-        var documents = lookup.Manifests.SelectMany(ManifestLoader.LoadPath).ToList();
+        var documents = lookup.Load();
         var target = await TargetDiscovery.FindAsync(cluster.Client, lookup.Namespace ?? "default", lookup.Deployment, lookup.Selector, lookup.Container, session.Cancellation).ConfigureAwait(false);
         var enforce = await ClusterStages.NamespaceEnforceAsync(cluster.Client, target.Namespace, session.Cancellation).ConfigureAwait(false);
         return new LocatedOperator(new OperatorUnderTest(target, documents, [.. ContainerImages.Images(target.PodSpec)], enforce), null);
@@ -86,7 +86,7 @@ internal sealed class ManifestStage(OperatorLookup lookup) : IOperatorStage
 {
     public Task<LocatedOperator> LocateAsync(RunSession session)
     {
-        var documents = lookup.Manifests.SelectMany(ManifestLoader.LoadPath).ToList();
+        var documents = lookup.Load();
         var workload = FindWorkload(documents, lookup);
         var target = TargetDiscovery.FromWorkload(workload.Object!, lookup.Container, lookup.Namespace ?? "default");
         var images = documents.Select(d => PodTemplates.TryGet(d.Object, out _, out var s) ? s : null).Where(s => s is not null)

@@ -94,4 +94,58 @@ public sealed class HelmInputTests : IDisposable
     }
 
     public void Dispose() => root.Delete(recursive: true);
+
+    [Fact]
+    public async Task ReleaseNamespaceValuesAndSet_ReachHelm_FromTheCommandLineAndTheScenario()
+    {
+        // A stand-in that records its arguments, then renders as before.
+        var recorder = Path.Combine(root.FullName, "helm-recorder");
+        var args = Path.Combine(root.FullName, "args.txt");
+        File.WriteAllText(recorder, $"#!/bin/sh\necho \"$*\" > '{args}'\nexec '{Path.Combine(root.FullName, "helm")}' \"$1\" harness \"$3\"\n");
+        File.SetUnixFileMode(recorder, (UnixFileMode)0b111_101_101);
+        var values = Path.Combine(root.FullName, "prod.yaml");
+        File.WriteAllText(values, "replicas: 2\n");
+        Environment.SetEnvironmentVariable(Helm.Variable, recorder);
+        try
+        {
+            var (exit, _, errors) = await CliRunner.RunAsync("preflight", Chart, "--namespace", "widgets", "--helm-release", "prod", "--helm-values", values, "--helm-set", "image.tag=2.0,debug=false");
+
+            exit.Should().Be(1, errors);
+            File.ReadAllText(args).Trim().Should().Be($"template prod {Chart} --namespace widgets --values {values} --set image.tag=2.0 --set debug=false");
+
+            var scenario = Harness.Qualification.ScenarioParser.Parse($$"""
+                apiVersion: harness.dev/v1alpha1
+                kind: QualificationScenario
+                operator:
+                  deployment: harness-widget
+                  manifests: [widget]
+                  helm: {release: staging, namespace: widgets, values: [prod.yaml], set: [debug=true]}
+                """, Path.Combine(root.FullName, "scenario.yaml"));
+            scenario.Helm.Should().BeEquivalentTo(new HelmOptions { ReleaseName = "staging", Namespace = "widgets", ValuesFiles = [values], Set = ["debug=true"] });
+            Helm.Arguments(Chart, scenario.Helm).Should().Equal("template", "staging", Chart, "--namespace", "widgets", "--values", values, "--set", "debug=true");
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Helm.Variable, null);
+        }
+    }
+
+    [Fact]
+    public void TemplatesThatCallLookup_RenderWithEmptyLookups_AndANoteSaysSo()
+    {
+        File.WriteAllText(Path.Combine(Chart, "templates", "secret.yaml"), "{{- $existing := lookup \"v1\" \"Secret\" .Release.Namespace \"widget-tls\" -}}\n");
+        Environment.SetEnvironmentVariable(Helm.Variable, Path.Combine(root.FullName, "helm"));
+        try
+        {
+            var notes = new List<string>();
+
+            ManifestLoader.LoadPath(Chart, notes, HelmOptions.Default).Should().NotBeEmpty();
+
+            notes.Should().ContainSingle(n => n.Contains("templates/secret.yaml call lookup", StringComparison.Ordinal) && n.Contains("empty lookups", StringComparison.Ordinal));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Helm.Variable, null);
+        }
+    }
 }
