@@ -47,7 +47,7 @@ public sealed class ScenarioParserTests
     [InlineData("operator: {deployment: op}\nprobs: {}\n", "s.yaml:4:1: unknown field 'probs' in the scenario; expected apiVersion, kind, metadata, operator, vehicle, probes, egress, imagePolicy, waive.")]
     [InlineData("operator: {deployment: op}\nvehicle: sidecar\n", "s.yaml:4:10: vehicle must be one of twin-pod, ephemeral-container, direct-exec, docker, got 'sidecar'.")]
     [InlineData("operator: {namespace: ns}\n", "s.yaml:3:11: operator needs exactly one of deployment and selector.")]
-    [InlineData("operator: {deployment: op, image: x}\n", "s.yaml:3:28: unknown field 'image' in operator; expected namespace, deployment, selector, container, manifests, localImages.")]
+    [InlineData("operator: {deployment: op, image: x}\n", "s.yaml:3:28: unknown field 'image' in operator; expected namespace, deployment, selector, container, manifests, localImages, helm.")]
     [InlineData("operator: {deployment: op}\nprobes:\n  expect: {fs.root: maybe}\n", "s.yaml:5:21: probes.expect.fs.root must be allowed or denied, got 'maybe'.")]
     [InlineData("operator: {deployment: op}\negress:\n  targets:\n  - {name: ex, url: \"https://example.com/\", address: 93.184.215.14}\n", "s.yaml:6:54: egress.targets[0] (93.184.215.14) is a public address; the harness probes public targets only when asked: set egress.allowPublic: true.")]
     [InlineData("operator: {deployment: op}\negress:\n  targets:\n  - {name: ex, url: \"ftp://x/\", address: 10.0.0.1}\n", "s.yaml:6:21: egress.targets[0].url must be an http(s) URL.")]
