@@ -148,4 +148,25 @@ public sealed class HelmInputTests : IDisposable
             Environment.SetEnvironmentVariable(Helm.Variable, null);
         }
     }
+
+    [Fact]
+    public void AChart_GivesTheFindingsOfItsRenderedYaml()
+    {
+        Environment.SetEnvironmentVariable(Helm.Variable, Path.Combine(root.FullName, "helm"));
+        try
+        {
+            var rendered = Path.Combine(root.FullName, "rendered.yaml");
+            var helm = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(Path.Combine(root.FullName, "helm"), ["template", "harness", Chart]) { RedirectStandardOutput = true })!;
+            File.WriteAllText(rendered, helm.StandardOutput.ReadToEnd());
+            helm.WaitForExit();
+
+            static IEnumerable<(string, string, string)> Judged(PreflightReport r) => r.Findings.Where(f => f.Severity != FindingSeverity.Note).Select(f => (f.Id, f.Subject, f.Message));
+
+            Judged(PreflightAnalyzer.Run(Chart, new PreflightOptions())).Should().BeEquivalentTo(Judged(PreflightAnalyzer.Run(rendered, new PreflightOptions())));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(Helm.Variable, null);
+        }
+    }
 }

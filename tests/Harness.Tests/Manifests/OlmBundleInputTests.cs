@@ -107,4 +107,76 @@ public sealed class OlmBundleInputTests : IDisposable
     }
 
     public void Dispose() => root.Delete(recursive: true);
+
+    [Fact]
+    public void ABundle_GivesTheFindingsOfTheObjectsOlmWouldCreate_WrittenByHand()
+    {
+        // What OLM creates from the CSV above, as plain YAML.
+        var plain = Path.Combine(root.FullName, "by-hand.yaml");
+        File.WriteAllText(plain, """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: widget-controller-manager, namespace: placeholder, labels: {control-plane: controller-manager}}
+            spec:
+              selector: {matchLabels: {control-plane: controller-manager}}
+              template:
+                metadata: {labels: {control-plane: controller-manager}}
+                spec:
+                  serviceAccountName: widget-controller-manager
+                  containers:
+                    - name: manager
+                      image: registry.example/widget@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+            ---
+            apiVersion: v1
+            kind: ServiceAccount
+            metadata: {name: widget-controller-manager, namespace: placeholder}
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: Role
+            metadata: {name: widget-operator.v0.1.0-widget-controller-manager-0, namespace: placeholder}
+            rules: [{apiGroups: [""], resources: [configmaps], verbs: [get, list, watch, create, update]}]
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: RoleBinding
+            metadata: {name: widget-operator.v0.1.0-widget-controller-manager-0, namespace: placeholder}
+            roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: widget-operator.v0.1.0-widget-controller-manager-0}
+            subjects: [{kind: ServiceAccount, name: widget-controller-manager, namespace: placeholder}]
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRole
+            metadata: {name: widget-operator.v0.1.0-widget-controller-manager-1}
+            rules: [{apiGroups: [""], resources: [secrets], verbs: [get, list, watch]}]
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRoleBinding
+            metadata: {name: widget-operator.v0.1.0-widget-controller-manager-1}
+            roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: widget-operator.v0.1.0-widget-controller-manager-1}
+            subjects: [{kind: ServiceAccount, name: widget-controller-manager, namespace: placeholder}]
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: widget-controller-manager-service, namespace: placeholder}
+            spec: {selector: {control-plane: controller-manager}, ports: [{port: 443, targetPort: 9443}]}
+            ---
+            apiVersion: admissionregistration.k8s.io/v1
+            kind: ValidatingWebhookConfiguration
+            metadata: {name: vwidget.example.com, annotations: {harness.dev/olm-ca-injection: "true"}}
+            webhooks:
+              - name: vwidget.example.com
+                clientConfig: {service: {name: widget-controller-manager-service, namespace: placeholder, port: 443, path: /validate-widget}}
+                admissionReviewVersions: [v1]
+                sideEffects: None
+                failurePolicy: Fail
+                rules: [{apiGroups: [example.com], apiVersions: [v1], operations: [CREATE], resources: [widgets]}]
+            """);
+        File.Copy(Path.Combine(root.FullName, "manifests", "greetings.crd.yaml"), Path.Combine(root.FullName, "crd.yaml"));
+        var byHand = Directory.CreateDirectory(Path.Combine(root.FullName, "by-hand"));
+        File.Move(plain, Path.Combine(byHand.FullName, "objects.yaml"));
+        File.Move(Path.Combine(root.FullName, "crd.yaml"), Path.Combine(byHand.FullName, "crd.yaml"));
+
+        static IEnumerable<(string, string, string)> Judged(PreflightReport r) => r.Findings.Where(f => f.Severity != FindingSeverity.Note).Select(f => (f.Id, f.Subject, f.Message));
+
+        Judged(PreflightAnalyzer.Run(Path.Combine(root.FullName, "manifests"), new PreflightOptions()))
+            .Should().BeEquivalentTo(Judged(PreflightAnalyzer.Run(byHand.FullName, new PreflightOptions())));
+    }
 }
