@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Harness.Manifests;
 
 /// <summary>How a chart is rendered: release name, namespace, values files and <c>--set</c> values, as <c>helm template</c> takes them.</summary>
@@ -69,15 +67,10 @@ public static class Helm
         var chart = Path.GetFullPath(folder);
         var chartFile = Path.Combine(chart, "Chart.yaml");
         var helm = Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } given ? given
-            : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(d => Path.Combine(d, "helm")).FirstOrDefault(File.Exists);
+            : RenderTool.Find("helm");
         if (helm is null || !File.Exists(helm))
         {
             throw new ManifestException(chartFile, 0, 0, "is a Helm chart, and helm is not on PATH to render it: install helm (https://helm.sh/docs/intro/install/), set HARNESS_HELM to it, or render the chart yourself (`helm template NAME DIR > rendered.yaml`) and give that file.");
-        }
-        var start = new ProcessStartInfo(helm) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in Arguments(chart, options))
-        {
-            start.ArgumentList.Add(a);
         }
         // helm template has no cluster: `lookup` answers nothing, and the templates that use it render their fallback.
         var lookups = Directory.EnumerateFiles(chart, "*", SearchOption.AllDirectories)
@@ -87,16 +80,7 @@ public static class Helm
         {
             notes.Add($"{chartFile}: {string.Join(", ", lookups.Select(l => Path.GetRelativePath(chart, l)))} call lookup, which answers nothing without a cluster: rendered with empty lookups");
         }
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        var rendered = stdout.GetAwaiter().GetResult();
-        if (process.ExitCode != 0)
-        {
-            var reason = stderr.Split('\n').Select(l => l.Trim()).LastOrDefault(l => l.Length > 0) ?? $"exit {process.ExitCode}";
-            throw new ManifestException(chartFile, 0, 0, $"`helm template` could not render the chart: {reason}");
-        }
+        var rendered = RenderTool.Run(helm, Arguments(chart, options), chartFile, "`helm template` could not render the chart");
         var lines = rendered.Replace("\r", "", StringComparison.Ordinal).Split('\n');
         return [.. ManifestLoader.LoadText(rendered, chartFile).Select(d => Place(d, lines, chart))];
     }

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Harness.Manifests;
 
 /// <summary>
@@ -115,28 +113,11 @@ public static class Kustomize
 
     private static string Run(string overlay, string kustomization)
     {
-        var (file, args) = OnPath("kustomize") ? ("kustomize", new[] { "build", overlay }) : ("kubectl", new[] { "kustomize", overlay });
-        if (!OnPath(file))
+        var (file, args) = RenderTool.Find("kustomize") is not null ? ("kustomize", new[] { "build", overlay }) : ("kubectl", new[] { "kustomize", overlay });
+        if (RenderTool.Find(file) is null)
         {
             throw new ManifestException(kustomization, 0, 0, "is a kustomization, and neither kubectl nor kustomize is on PATH to render it: install kubectl (it has kustomize built in), or render it yourself (`kubectl kustomize DIR > rendered.yaml`) and give that file.");
         }
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-        using var process = Process.Start(start)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            var reason = stderr.Split('\n').Select(l => l.Trim()).LastOrDefault(l => l.Length > 0) ?? $"exit {process.ExitCode}";
-            throw new ManifestException(kustomization, 0, 0, $"`{file} {string.Join(' ', args.Take(args.Length - 1))}` could not render it: {reason}");
-        }
-        return stdout.GetAwaiter().GetResult();
+        return RenderTool.Run(file, args, kustomization, $"`{file} {string.Join(' ', args.Take(args.Length - 1))}` could not render it");
     }
-
-    private static bool OnPath(string name) =>
-        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Any(d => d.Length > 0 && File.Exists(Path.Combine(d, name)));
 }
