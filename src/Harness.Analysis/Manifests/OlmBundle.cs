@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using YamlDotNet.RepresentationModel;
 
 namespace Harness.Manifests;
 
@@ -25,9 +24,7 @@ public static class OlmBundle
     public static IReadOnlyList<ManifestDocument> Expand(ManifestDocument csv)
     {
         ArgumentNullException.ThrowIfNull(csv);
-        var stream = new YamlStream();
-        stream.Load(new StringReader(csv.Text));
-        var root = ToJson(stream.Documents[0].RootNode)!.AsObject();
+        var root = YamlJson.FromText(csv.Text)!.AsObject();
         var ns = (string?)root["metadata"]?["namespace"] ?? "default";
         var install = root["spec"]?["install"];
         if ((string?)install?["strategy"] != "deployment" || install?["spec"]?["deployments"] is not JsonArray deployments)
@@ -138,15 +135,4 @@ public static class OlmBundle
         binding["subjects"] = new JsonArray(new JsonObject { ["kind"] = "ServiceAccount", ["name"] = account, ["namespace"] = ns });
         return binding;
     }
-
-    private static JsonNode? ToJson(YamlNode node) => node switch
-    {
-        YamlMappingNode m => new JsonObject(m.Children.Select(kv => KeyValuePair.Create(((YamlScalarNode)kv.Key).Value!, ToJson(kv.Value)))),
-        YamlSequenceNode s => new JsonArray([.. s.Children.Select(ToJson)]),
-        YamlScalarNode sc when sc.Style is YamlDotNet.Core.ScalarStyle.Plain && long.TryParse(sc.Value, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var l) => JsonValue.Create(l),
-        YamlScalarNode sc when sc.Style is YamlDotNet.Core.ScalarStyle.Plain && sc.Value is "true" or "false" => JsonValue.Create(sc.Value == "true"),
-        YamlScalarNode sc when sc.Style is YamlDotNet.Core.ScalarStyle.Plain && sc.Value is null or "null" or "~" => null,
-        YamlScalarNode sc => JsonValue.Create(sc.Value),
-        _ => null,
-    };
 }

@@ -101,7 +101,7 @@ internal static class ManifestPlan
         foreach (var doc in documents)
         {
             var (group, version) = SplitApiVersion(doc.ApiVersion);
-            var json = JsonNode.Parse(doc.Object is { } typed ? KubernetesJson.Serialize(typed) : YamlToJson(doc.Text))!.AsObject();
+            var json = JsonNode.Parse(doc.Object is { } typed ? KubernetesJson.Serialize(typed) : YamlJson.FromText(doc.Text)!.ToJsonString())!.AsObject();
             json["apiVersion"] = doc.ApiVersion;
             json["kind"] = doc.Kind;
             var metadata = json["metadata"] as JsonObject ?? new JsonObject();
@@ -173,36 +173,4 @@ internal static class ManifestPlan
     }
 
     private static bool IsBuiltIn(ManifestDocument doc) => doc.Object is not null;
-
-    private static string YamlToJson(string yaml)
-    {
-        var stream = new YamlDotNet.RepresentationModel.YamlStream();
-        stream.Load(new StringReader(yaml));
-        return ToJson(stream.Documents[0].RootNode)!.ToJsonString();
-    }
-
-    private static JsonNode? ToJson(YamlDotNet.RepresentationModel.YamlNode node) => node switch
-    {
-        YamlDotNet.RepresentationModel.YamlMappingNode m => new JsonObject(m.Children.Select(kv => KeyValuePair.Create(((YamlDotNet.RepresentationModel.YamlScalarNode)kv.Key).Value!, ToJson(kv.Value)))),
-        YamlDotNet.RepresentationModel.YamlSequenceNode s => new JsonArray([.. s.Children.Select(ToJson)]),
-        YamlDotNet.RepresentationModel.YamlScalarNode sc => Scalar(sc),
-        _ => null,
-    };
-
-    private static JsonNode? Scalar(YamlDotNet.RepresentationModel.YamlScalarNode s)
-    {
-        if (s.Style is YamlDotNet.Core.ScalarStyle.SingleQuoted or YamlDotNet.Core.ScalarStyle.DoubleQuoted or YamlDotNet.Core.ScalarStyle.Literal or YamlDotNet.Core.ScalarStyle.Folded)
-        {
-            return JsonValue.Create(s.Value);
-        }
-        return s.Value switch
-        {
-            null or "~" or "null" => null,
-            "true" => JsonValue.Create(true),
-            "false" => JsonValue.Create(false),
-            var v when long.TryParse(v, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var l) => JsonValue.Create(l),
-            var v when double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) && v.Contains('.', StringComparison.Ordinal) => JsonValue.Create(d),
-            var v => JsonValue.Create(v),
-        };
-    }
 }
