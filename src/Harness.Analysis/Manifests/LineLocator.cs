@@ -67,6 +67,16 @@ internal static partial class LineLocator
         return doc.Line;
     }
 
+    /// <summary>The file line of the first line of the document that <paramref name="match"/> accepts; the document's first line when none does.</summary>
+    public static int FirstLine(ManifestDocument doc, Func<string, bool> match)
+    {
+        ArgumentNullException.ThrowIfNull(doc);
+        ArgumentNullException.ThrowIfNull(match);
+        var lines = Lines(doc);
+        var at = Array.FindIndex(lines, l => match(l));
+        return at < 0 ? doc.Line : FileLine(doc, lines, at);
+    }
+
     private static string[] Lines(ManifestDocument doc) => (doc.SourceText ?? doc.Text).Replace("\r", "", StringComparison.Ordinal).Split('\n');
 
     // The document's text may begin with comments; its first content line is the document's line in the file.

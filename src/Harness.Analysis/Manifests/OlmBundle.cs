@@ -108,14 +108,8 @@ public static class OlmBundle
             configuration["webhooks"] = new JsonArray(webhook);
             objects.Add((configuration, $"generateName: {name}"));
         }
-        var lines = csv.Text.Replace("\r", "", StringComparison.Ordinal).Split('\n');
-        var first = Array.FindIndex(lines, l => l.TrimStart().Length > 0 && !l.TrimStart().StartsWith('#') && l.Trim() != "---");
-        return [.. objects.Select(o =>
-        {
-            var at = Array.FindIndex(lines, l => l.Contains(o.Anchor, StringComparison.Ordinal));
-            var line = at < 0 ? csv.Line : csv.Line + at - Math.Max(first, 0);
-            return ManifestLoader.LoadText(o.Object.ToJsonString(), csv.Path).Single() with { Line = line, SourceText = "" };
-        })];
+        return [.. objects.Select(o => ManifestLoader.LoadText(o.Object.ToJsonString(), csv.Path).Single()
+            with { Line = LineLocator.FirstLine(csv, l => l.Contains(o.Anchor, StringComparison.Ordinal)), SourceText = "" })];
     }
 
     private static JsonObject Object(string apiVersion, string kind, string name, string? ns)
