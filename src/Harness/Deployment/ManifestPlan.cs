@@ -71,13 +71,6 @@ internal static class ManifestPlan
         "APIService", "RuntimeClass", "IngressClass", "PersistentVolume", "CSIDriver", "Node",
     ];
 
-    /// <summary>Cluster-scoped kinds a run renames (nothing refers to them by a name the harness cannot rewrite).</summary>
-    internal static readonly ImmutableHashSet<string> RenamedKinds =
-    [
-        "ClusterRole", "ClusterRoleBinding", "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
-        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "PriorityClass",
-    ];
-
     /// <summary>Plans the manifests for a target namespace, folding every namespace into it (no renames).</summary>
     public static ImmutableArray<PlannedObject> Build(IReadOnlyList<ManifestDocument> documents, string targetNamespace, IEnumerable<string>? clusterScopedCustomKinds = null) =>
         Build(documents, new Placement(targetNamespace), clusterScopedCustomKinds);

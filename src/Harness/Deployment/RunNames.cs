@@ -12,7 +12,10 @@ internal sealed class RunNames
 {
     private const string NamespaceNameLabel = "kubernetes.io/metadata.name";
 
-    /// <summary>The resource names RBAC rules use for the kinds a run renames.</summary>
+    /// <summary>
+    /// The cluster-scoped kinds a run renames (nothing refers to them by a name the harness cannot rewrite), with the
+    /// resource names RBAC rules use for them.
+    /// </summary>
     private static readonly ImmutableDictionary<string, string> Plurals = ImmutableDictionary.CreateRange(StringComparer.Ordinal, new Dictionary<string, string>
     {
         ["ClusterRole"] = "clusterroles",
@@ -58,7 +61,7 @@ internal sealed class RunNames
         var renames = ImmutableDictionary.CreateBuilder<(string, string), string>();
         if (placement.Suffix is { } suffix)
         {
-            foreach (var d in documents.Where(d => ManifestPlan.RenamedKinds.Contains(d.Kind) && d.Object is not null))
+            foreach (var d in documents.Where(d => Plurals.ContainsKey(d.Kind) && d.Object is not null))
             {
                 renames[(d.Kind, d.Name)] = WithSuffix(d.Name, suffix, 253);
             }
