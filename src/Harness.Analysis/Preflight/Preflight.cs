@@ -130,19 +130,13 @@ public static partial class PreflightAnalyzer
         {
             findings.AddRange(RbacAnalyzer.Analyze(rbac, account));
         }
-        ManifestDocument Declaring(string binding) =>
-            documents.FirstOrDefault(d => binding.StartsWith($"{d.Kind} ", StringComparison.Ordinal) && (binding == $"{d.Kind} {d.Name}" || binding == $"{d.Kind} {d.Namespace ?? defaultNamespace}/{d.Name}"
-                || binding.StartsWith($"{d.Kind} {d.Name} ", StringComparison.Ordinal) || binding.StartsWith($"{d.Kind} {d.Namespace ?? defaultNamespace}/{d.Name} ", StringComparison.Ordinal)))
-            ?? documents[0];
-        foreach (var d in rbac.DanglingReferences)
+        foreach (var (binding, role, at) in rbac.DanglingBindings)
         {
-            var at = Declaring(d);
-            notes.Add(new Finding("RBAC-ROLE-MISSING", FindingSeverity.Note, d.Split(" -> ")[0], $"refers to {d.Split(" -> ")[^1]}, which is not in these manifests, so what it grants was not analyzed", at.Path, at.Line));
+            notes.Add(new Finding("RBAC-ROLE-MISSING", FindingSeverity.Note, binding, $"refers to {role}, which is not in these manifests, so what it grants was not analyzed", at.Path, at.Line));
         }
         // A binding is never dropped silently: one whose ServiceAccount subjects no workload here runs as is named.
-        foreach (var (binding, account) in rbac.UnmatchedBindings(accounts))
+        foreach (var (binding, account, at) in rbac.Unmatched(accounts))
         {
-            var at = Declaring(binding);
             notes.Add(new Finding("RBAC-NOT-ANALYSED", FindingSeverity.Note, binding, $"binds ServiceAccount {account}, which no workload in these manifests runs as: what it grants was not analyzed", at.Path, at.Line));
         }
         findings.AddRange(ServiceAccounts.TokenExposureAnalyzer.Analyze(documents, rbac, defaultNamespace));

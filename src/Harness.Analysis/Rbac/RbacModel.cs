@@ -100,6 +100,13 @@ public sealed class RbacModel
     /// <summary>Bindings whose role is not among the manifests (<c>RoleBinding ns/name -> ClusterRole x</c>): nothing is known of what they grant.</summary>
     public ImmutableArray<string> DanglingReferences { get; private set; } = [];
 
+    /// <summary><see cref="DanglingReferences"/> with the binding, the missing role and the binding's document apart.</summary>
+    internal ImmutableArray<(string Binding, string Role, ManifestDocument Doc)> DanglingBindings { get; private set; } = [];
+
+    private static string Display(V1ClusterRoleBinding b) => $"ClusterRoleBinding {b.Metadata?.Name}";
+
+    private static string Display(V1RoleBinding b) => $"RoleBinding {b.Metadata?.NamespaceProperty}/{b.Metadata?.Name}";
+
     /// <summary>Builds the model from loaded manifests; other kinds are ignored.</summary>
     /// <param name="documents">Manifests.</param>
     /// <param name="defaultNamespace">Namespace for namespaced objects that do not name one.</param>
@@ -129,15 +136,16 @@ public sealed class RbacModel
                     break;
             }
         }
-        model.DanglingReferences =
+        model.DanglingBindings =
         [
             .. model._clusterRoleBindings
                 .Where(b => b.Binding.RoleRef?.Kind != "ClusterRole" || model.ClusterRoleRules(b.Binding.RoleRef.Name) is null)
-                .Select(b => $"ClusterRoleBinding {b.Binding.Metadata?.Name} -> {b.Binding.RoleRef?.Kind} {b.Binding.RoleRef?.Name}"),
+                .Select(b => (Display(b.Binding), $"{b.Binding.RoleRef?.Kind} {b.Binding.RoleRef?.Name}", b.Doc)),
             .. model._roleBindings
                 .Where(b => model.RoleBindingRules(b.Binding) is null)
-                .Select(b => $"RoleBinding {b.Binding.Metadata?.NamespaceProperty}/{b.Binding.Metadata?.Name} -> {b.Binding.RoleRef?.Kind} {b.Binding.RoleRef?.Name}"),
+                .Select(b => (Display(b.Binding), $"{b.Binding.RoleRef?.Kind} {b.Binding.RoleRef?.Name}", b.Doc)),
         ];
+        model.DanglingReferences = [.. model.DanglingBindings.Select(d => $"{d.Binding} -> {d.Role}")];
         return model;
     }
 
@@ -166,18 +174,22 @@ public sealed class RbacModel
     }
 
     /// <summary>The bindings' ServiceAccount subjects that are none of <paramref name="analysed"/>: <c>(RoleBinding ns/name, ns/account)</c>.</summary>
-    public ImmutableArray<(string Binding, ServiceAccountRef Account)> UnmatchedBindings(IReadOnlyCollection<ServiceAccountRef> analysed)
+    public ImmutableArray<(string Binding, ServiceAccountRef Account)> UnmatchedBindings(IReadOnlyCollection<ServiceAccountRef> analysed) =>
+        [.. Unmatched(analysed).Select(u => (u.Binding, u.Account))];
+
+    /// <summary><see cref="UnmatchedBindings"/> with each binding's document.</summary>
+    internal ImmutableArray<(string Binding, ServiceAccountRef Account, ManifestDocument Doc)> Unmatched(IReadOnlyCollection<ServiceAccountRef> analysed)
     {
         ArgumentNullException.ThrowIfNull(analysed);
-        IEnumerable<(string, ServiceAccountRef)> Of(string binding, IEnumerable<Rbacv1Subject>? subjects, string? bindingNamespace) =>
+        IEnumerable<(string, ServiceAccountRef, ManifestDocument)> Of(string binding, IEnumerable<Rbacv1Subject>? subjects, string? bindingNamespace, ManifestDocument doc) =>
             (subjects ?? []).Where(s => s.Kind == "ServiceAccount")
                 .Select(s => new ServiceAccountRef(s.NamespaceProperty ?? bindingNamespace ?? "", s.Name))
                 .Where(a => !analysed.Contains(a))
-                .Select(a => (binding, a));
+                .Select(a => (binding, a, doc));
         return
         [
-            .. _clusterRoleBindings.SelectMany(b => Of($"ClusterRoleBinding {b.Binding.Metadata?.Name}", b.Binding.Subjects, null)),
-            .. _roleBindings.SelectMany(b => Of($"RoleBinding {b.Binding.Metadata?.NamespaceProperty}/{b.Binding.Metadata?.Name}", b.Binding.Subjects, b.Binding.Metadata?.NamespaceProperty)),
+            .. _clusterRoleBindings.SelectMany(b => Of(Display(b.Binding), b.Binding.Subjects, null, b.Doc)),
+            .. _roleBindings.SelectMany(b => Of(Display(b.Binding), b.Binding.Subjects, b.Binding.Metadata?.NamespaceProperty, b.Doc)),
         ];
     }
 
