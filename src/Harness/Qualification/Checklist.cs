@@ -137,19 +137,13 @@ public static class Checklist
     /// </summary>
     private static (ChecklistStatus, ImmutableArray<string>) WithEgressPolicy(ChecklistStatus status, ImmutableArray<string> evidence, NetworkPolicies.EgressReach? reach)
     {
-        if (reach is null)
+        var (becomes, lines, _) = Runs.EgressPolicyVerdict.Judge(status == ChecklistStatus.Passed, status == ChecklistStatus.Failed, reach);
+        return (becomes switch
         {
-            return status == ChecklistStatus.Passed
-                ? (ChecklistStatus.Inconclusive, [.. evidence, "policies in force: not analysed, so the probes prove only that their own destinations are blocked"])
-                : (status, evidence);
-        }
-        ImmutableArray<string> lines = [.. evidence, .. reach.Evidence.Select(e => "policies in force: " + e)];
-        return reach.Status switch
-        {
-            NetworkPolicies.EgressReachStatus.Open => (ChecklistStatus.Failed, lines),
-            NetworkPolicies.EgressReachStatus.Undetermined when status == ChecklistStatus.Passed => (ChecklistStatus.Inconclusive, lines),
-            _ => (status, lines),
-        };
+            ProbeStatus.Failed => ChecklistStatus.Failed,
+            ProbeStatus.Inconclusive => ChecklistStatus.Inconclusive,
+            _ => status,
+        }, [.. evidence, .. lines]);
     }
 
     /// <summary>

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using System.Net;
 using Harness.Deployment;
 using Harness.Kubernetes;
@@ -181,30 +182,40 @@ public static class EgressPolicyVerdict
     public static CheckOutcome Combine(CheckOutcome probes, EgressReach? reach)
     {
         ArgumentNullException.ThrowIfNull(probes);
+        var (becomes, lines, disagreement) = Judge(probes.Status == ProbeStatus.Passed, probes.Status == ProbeStatus.Failed, reach);
+        if (reach is null && becomes is null)
+        {
+            return probes;
+        }
+        return probes with
+        {
+            Status = becomes ?? probes.Status,
+            Evidence = [.. probes.Evidence, .. lines, .. disagreement is null ? [] : new[] { disagreement }],
+            Tested = probes.Tested || reach is not null,
+        };
+    }
+
+    /// <summary>
+    /// What the policies in force make of the probes' verdict, the one table <see cref="Combine"/> and the checklist's
+    /// <c>egress-default-deny</c> share: the status it becomes (null: the probes' stands), the evidence lines it adds,
+    /// and a disagreement between the halves, if any. Pure.
+    /// </summary>
+    internal static (ProbeStatus? Becomes, ImmutableArray<string> Lines, string? Disagreement) Judge(bool probesPassed, bool probesFailed, EgressReach? reach)
+    {
         if (reach is null)
         {
-            return probes.Status == ProbeStatus.Passed
-                ? probes with { Status = ProbeStatus.Inconclusive, Evidence = [.. probes.Evidence, "policies in force: not analysed, so the probes prove only that their own destinations are blocked"] }
-                : probes;
+            return probesPassed ? (ProbeStatus.Inconclusive, ["policies in force: not analysed, so the probes prove only that their own destinations are blocked"], null) : (null, [], null);
         }
-        var lines = reach.Evidence.Select(e => "policies in force: " + e).ToList();
-        var status = probes.Status;
-        switch (reach.Status)
+        ImmutableArray<string> lines = [.. reach.Evidence.Select(e => "policies in force: " + e)];
+        return reach.Status switch
         {
-            case EgressReachStatus.Open:
-                if (probes.Status == ProbeStatus.Passed)
-                {
-                    lines.Add("disagreement: the probes were denied, but a rule in force opens addresses outside the cluster, so the probes' destinations are not the internet the operator can reach");
-                }
-                status = ProbeStatus.Failed;
-                break;
-            case EgressReachStatus.Undetermined when status == ProbeStatus.Passed:
-                status = ProbeStatus.Inconclusive;
-                break;
-            case EgressReachStatus.Closed when probes.Status == ProbeStatus.Failed:
-                lines.Add("disagreement: no rule in force allows an outside address, yet a probe got through: the CNI may not enforce the policies, or another policy layer allows it");
-                break;
-        }
-        return probes with { Status = status, Evidence = [.. probes.Evidence, .. lines], Tested = true };
+            EgressReachStatus.Open => (ProbeStatus.Failed, lines, probesPassed
+                ? "disagreement: the probes were denied, but a rule in force opens addresses outside the cluster, so the probes' destinations are not the internet the operator can reach"
+                : null),
+            EgressReachStatus.Undetermined when probesPassed => (ProbeStatus.Inconclusive, lines, null),
+            EgressReachStatus.Closed when probesFailed => (null, lines,
+                "disagreement: no rule in force allows an outside address, yet a probe got through: the CNI may not enforce the policies, or another policy layer allows it"),
+            _ => (null, lines, null),
+        };
     }
 }
