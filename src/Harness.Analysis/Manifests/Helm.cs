@@ -17,6 +17,9 @@ public sealed record HelmOptions
 
     /// <summary><c>--set</c> values (<c>key=value</c>).</summary>
     public System.Collections.Immutable.ImmutableArray<string> Set { get; init; } = [];
+
+    /// <summary>The helm program; by default <c>HARNESS_HELM</c>, then <c>helm</c> on PATH.</summary>
+    public string? Program { get; init; }
 }
 
 /// <summary>
@@ -66,8 +69,7 @@ public static class Helm
         ArgumentException.ThrowIfNullOrEmpty(folder);
         var chart = Path.GetFullPath(folder);
         var chartFile = Path.Combine(chart, "Chart.yaml");
-        var helm = Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } given ? given
-            : RenderTool.Find("helm");
+        var helm = options.Program ?? (Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } given ? given : RenderTool.Find("helm"));
         if (helm is null || !File.Exists(helm))
         {
             throw new ManifestException(chartFile, 0, 0, "is a Helm chart, and helm is not on PATH to render it: install helm (https://helm.sh/docs/intro/install/), set HARNESS_HELM to it, or render the chart yourself (`helm template NAME DIR > rendered.yaml`) and give that file.");
@@ -82,7 +84,7 @@ public static class Helm
         }
         var rendered = RenderTool.Run(helm, Arguments(chart, options), chartFile, "`helm template` could not render the chart");
         var lines = rendered.Replace("\r", "", StringComparison.Ordinal).Split('\n');
-        return [.. ManifestLoader.LoadText(rendered, chartFile).Select(d => Place(d, lines, chart))];
+        return [.. ManifestLoader.LoadText(rendered, chartFile).Select(d => Place(d, lines, chart)).Select(d => d with { Path = RenderTool.AsGiven(folder, d.Path) })];
     }
 
     /// <summary>The document at its template: the nearest <c># Source: CHART/templates/x.yaml</c> above it. Pure.</summary>

@@ -34,7 +34,7 @@ public static class Kustomize
                 $"resources:\n- {Path.GetRelativePath(overlay.FullName, root).Replace('\\', '/')}\nbuildMetadata: [originAnnotations]\n");
             var rendered = Run(overlay.FullName, kustomization);
             var documents = ManifestLoader.LoadText(rendered, kustomization);
-            return [.. documents.Select(d => Locate(d, overlay.FullName, kustomization))];
+            return [.. documents.Select(d => Locate(d, overlay.FullName, kustomization)).Select(d => d with { Path = RenderTool.AsGiven(folder, d.Path) })];
         }
         finally
         {

@@ -64,6 +64,11 @@ public static partial class ManifestLoader
                 skipped.Add($"{notManifest}: not a manifest ({System.IO.Path.GetFileName(notManifest)} is a Helm or kustomize file), left out");
                 files.Remove(notManifest);
             }
+            foreach (var metadata in files.Where(OlmBundle.IsBundleMetadata).ToList())
+            {
+                skipped.Add($"{metadata}: not a manifest (an OLM bundle's metadata or scorecard configuration), left out");
+                files.Remove(metadata);
+            }
             if (files.Count == 0)
             {
                 throw new ManifestException(path, 0, 0, "the folder has no .yaml, .yml or .json files; give a manifest file or a folder of manifests.");

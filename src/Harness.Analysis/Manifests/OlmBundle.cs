@@ -19,6 +19,22 @@ public static class OlmBundle
     public static bool IsCsv(ManifestDocument doc) =>
         doc is not null && doc.Kind == "ClusterServiceVersion" && doc.ApiVersion.StartsWith("operators.coreos.com/", StringComparison.Ordinal);
 
+    /// <summary>
+    /// Whether <paramref name="file"/> is a bundle's own metadata rather than a manifest: a file under <c>metadata/</c>
+    /// (annotations, dependencies, properties) or <c>tests/scorecard/</c> of a folder that also holds <c>manifests/</c>.
+    /// </summary>
+    internal static bool IsBundleMetadata(string file)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(file));
+        var bundle = Path.GetFileName(dir) switch
+        {
+            "metadata" => Path.GetDirectoryName(dir),
+            "scorecard" when Path.GetFileName(Path.GetDirectoryName(dir)) == "tests" => Path.GetDirectoryName(Path.GetDirectoryName(dir)),
+            _ => null,
+        };
+        return bundle is not null && Directory.Exists(Path.Combine(bundle, "manifests"));
+    }
+
     /// <summary>The objects OLM would create from <paramref name="csv"/>, each located at the CSV entry it comes from.</summary>
     /// <exception cref="ManifestException">The CSV has no deployment install strategy.</exception>
     public static IReadOnlyList<ManifestDocument> Expand(ManifestDocument csv)
@@ -109,7 +125,7 @@ public static class OlmBundle
             objects.Add((configuration, $"generateName: {name}"));
         }
         return [.. objects.Select(o => ManifestLoader.LoadText(o.Object.ToJsonString(), csv.Path).Single()
-            with { Line = LineLocator.FirstLine(csv, l => l.Contains(o.Anchor, StringComparison.Ordinal)), SourceText = "" })];
+            with { Line = LineLocator.FirstLine(csv, l => l.Trim().TrimStart('-').Trim() == o.Anchor), SourceText = "" })];
     }
 
     private static JsonObject Object(string apiVersion, string kind, string name, string? ns)

@@ -9,6 +9,10 @@ internal static class RenderTool
     public static string? Find(string name) =>
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Where(d => d.Length > 0).Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists);
 
+    /// <summary>A rendered object's source file in the form the user gave the input: relative when <paramref name="given"/> was. Pure but for the working directory.</summary>
+    public static string AsGiven(string given, string fullPath) =>
+        Path.IsPathRooted(given) ? fullPath : Path.GetRelativePath(Environment.CurrentDirectory, fullPath);
+
     /// <summary>Runs <paramref name="file"/> and returns what it printed.</summary>
     /// <param name="file">The program.</param>
     /// <param name="args">Its arguments.</param>

@@ -70,6 +70,9 @@ internal sealed class DeployedOperator : IAsyncDisposable
     /// <summary>What was applied.</summary>
     public ImmutableArray<AppliedObject> Applied { get; }
 
+    /// <summary>How the manifests were read (rendered, expanded, files left out).</summary>
+    public ImmutableArray<string> InputNotes { get; init; } = [];
+
     /// <summary>The manifests as loaded.</summary>
     public IReadOnlyList<ManifestDocument> Manifests { get; }
 
@@ -145,7 +148,7 @@ internal static class OperatorDeployment
             var pod = await WaitForRolloutAsync(cluster.Client, ns, placed.First(d => d.Ref == workloadDoc.Ref && d.Namespace == ns), spec.RolloutTimeout, spec.LocalImages, cluster.Name, time, ct).ConfigureAwait(false);
             var target = TargetDiscovery.FromWorkload(pod, spec.Container ?? TargetDiscovery.ChooseContainer(pod.Spec, PodTemplateMetadata(workloadDoc), null, workloadDoc.DisplayName), ns)
                 with { Workload = workloadDoc.Ref, PodMetadata = PodTemplateMetadata(workloadDoc) ?? pod.Metadata };
-            return new DeployedOperator(cluster.Client, target, [.. applied], placed, log);
+            return new DeployedOperator(cluster.Client, target, [.. applied], placed, log) { InputNotes = [.. notes] };
         }
         catch
         {

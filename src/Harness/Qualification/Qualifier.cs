@@ -145,7 +145,7 @@ public static class Qualifier
             new QualificationContext($"{op.Target.Workload} in {op.Target.Namespace}", where, hardening.Probes.Vehicle, Version),
             session.Started, session.Time.GetUtcNow() - session.Started,
             Checklist.Build(hardening.Probes.Results, hardening.Access, inputs), hardening.Mission, [.. hardening.Probes.Results], hardening.Access,
-            [.. hardening.Probes.Notes, .. hardening.EgressCaveats, .. notes])
+            [.. op.InputNotes, .. hardening.Probes.Notes, .. hardening.EgressCaveats, .. notes])
         {
             Timings = hardening.Timings,
             Waived = request.Scenario.Waive,

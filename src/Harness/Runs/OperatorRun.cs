@@ -20,6 +20,9 @@ public sealed record OperatorUnderTest(OperatorTarget Target, IReadOnlyList<Mani
     /// <summary>Its workload's document among the manifests, if there is one.</summary>
     public ManifestDocument? WorkloadDocument => Manifests.FirstOrDefault(d => d.Ref == Target.Workload);
 
+    /// <summary>How its manifests were read: a kustomize tree or chart rendered, an OLM bundle expanded (and deployed without OLM), files left out.</summary>
+    public ImmutableArray<string> InputNotes { get; init; } = [];
+
     /// <summary>Images not pinned by digest.</summary>
     public ImmutableArray<string> UnpinnedImages => [.. Images.Where(i => !ContainerImages.IsPinned(i)).Distinct(StringComparer.Ordinal)];
 
@@ -290,8 +293,8 @@ public sealed record OperatorLookup
     /// <summary>How a Helm chart among <see cref="Manifests"/> is rendered.</summary>
     public HelmOptions Helm { get; init; } = HelmOptions.Default;
 
-    /// <summary>The manifests, loaded (kustomize trees and charts rendered, bundles expanded, the harness's own files left out).</summary>
-    internal List<ManifestDocument> Load() => [.. Manifests.SelectMany(m => ManifestLoader.LoadPath(m, new List<string>(), Helm))];
+    /// <summary>The manifests, loaded (kustomize trees and charts rendered, bundles expanded, the harness's own files left out); how, in <paramref name="notes"/>.</summary>
+    internal List<ManifestDocument> Load(ICollection<string> notes) => [.. Manifests.SelectMany(m => ManifestLoader.LoadPath(m, notes, Helm))];
 
     /// <inheritdoc/>
     public override string ToString() => Evidence.RecordText.Format(this);

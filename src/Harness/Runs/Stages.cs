@@ -59,7 +59,7 @@ internal sealed class DeployStage(HarnessCluster cluster, OperatorSpec spec) : I
         try
         {
             var enforce = await ClusterStages.NamespaceEnforceAsync(cluster.Client, deployed.Target.Namespace, session.Cancellation).ConfigureAwait(false);
-            return new LocatedOperator(new OperatorUnderTest(deployed.Target, deployed.Manifests, [.. ContainerImages.Images(deployed.Target.PodSpec)], enforce), deployed);
+            return new LocatedOperator(new OperatorUnderTest(deployed.Target, deployed.Manifests, [.. ContainerImages.Images(deployed.Target.PodSpec)], enforce) { InputNotes = deployed.InputNotes }, deployed);
         }
         catch
         {
@@ -74,24 +74,30 @@ internal sealed class DiscoverStage(HarnessCluster cluster, OperatorLookup looku
 {
     public async Task<LocatedOperator> LocateAsync(RunSession session)
     {
-        var documents = lookup.Load();
+        var notes = new List<string>();
+        var documents = lookup.Load(notes);
         var target = await TargetDiscovery.FindAsync(cluster.Client, lookup.Namespace ?? "default", lookup.Deployment, lookup.Selector, lookup.Container, session.Cancellation).ConfigureAwait(false);
         var enforce = await ClusterStages.NamespaceEnforceAsync(cluster.Client, target.Namespace, session.Cancellation).ConfigureAwait(false);
-        return new LocatedOperator(new OperatorUnderTest(target, documents, [.. ContainerImages.Images(target.PodSpec)], enforce), null);
+        return new LocatedOperator(new OperatorUnderTest(target, documents, [.. ContainerImages.Images(target.PodSpec)], enforce) { InputNotes = [.. notes] }, null);
     }
 }
 
 /// <summary>Reads the operator's workload from its manifests (a local run: nothing is deployed).</summary>
 internal sealed class ManifestStage(OperatorLookup lookup) : IOperatorStage
 {
-    public Task<LocatedOperator> LocateAsync(RunSession session)
+    public async Task<LocatedOperator> LocateAsync(RunSession session)
     {
-        var documents = lookup.Load();
+        var notes = new List<string>();
+        var documents = lookup.Load(notes);
+        foreach (var note in notes)
+        {
+            await session.LogAsync($"note: {note}").ConfigureAwait(false);
+        }
         var workload = FindWorkload(documents, lookup);
         var target = TargetDiscovery.FromWorkload(workload.Object!, lookup.Container, lookup.Namespace ?? "default");
         var images = documents.Select(d => PodTemplates.TryGet(d.Object, out _, out var s) ? s : null).Where(s => s is not null)
             .SelectMany(s => ContainerImages.Images(s!)).Distinct(StringComparer.Ordinal);
-        return Task.FromResult(new LocatedOperator(new OperatorUnderTest(target, documents, [.. images], NamespaceEnforce(documents, target.Namespace)), null));
+        return new LocatedOperator(new OperatorUnderTest(target, documents, [.. images], NamespaceEnforce(documents, target.Namespace)) { InputNotes = [.. notes] }, null);
     }
 
     /// <summary>The workload named by the lookup among the documents. Pure.</summary>
