@@ -30,6 +30,8 @@ fetch() { # name url sha256
   echo "$target"
 }
 kind=$(command -v kind || fetch kind "https://kind.sigs.k8s.io/dl/$KIND_VERSION/kind-linux-$arch" "${KIND_SHA[$arch]}")
+# helm renders the sample's chart (fixtures/scenarios/greeter-chart.yaml); the workflow installs it (azure/setup-helm).
+command -v helm >/dev/null || { echo "e2e: helm is not on PATH; install helm (https://helm.sh/docs/intro/install/): greeter-chart.yaml deploys a chart" >&2; exit 2; }
 kubectl=$(command -v kubectl || fetch kubectl "https://dl.k8s.io/release/$KUBECTL_VERSION/bin/linux/$arch/kubectl" "${KUBECTL_SHA[$arch]:-}")
 
 # The harness's own kind provider does the rest: it renders the kind and PodSecurity configs, creates the cluster,

@@ -29,6 +29,13 @@ public sealed class QualificationScenarios(HarnessClusterFixture live, ITestOutp
     {
         var cluster = live.Require();
         var scenario = ScenarioParser.Load(SampleOperator.RepoPath(Path.Combine("fixtures/scenarios", file)));
+        if (scenario.Manifests.Any(m => Harness.Manifests.Helm.IsChart(m)) && !HelmPresent())
+        {
+            // A missing tool, like a missing cluster: a skip with the reason, a failure where the environment promises it.
+            const string missing = "helm is not on PATH (nor HARNESS_HELM): this scenario deploys a Helm chart; install helm";
+            Assert.False(HarnessClusterFixture.Required, $"HARNESS_REQUIRE_CLUSTER=1 but {missing}");
+            Assert.Skip(missing);
+        }
         using var log = new StringWriter();
 
         var report = await Qualifier.RunOnClusterAsync(cluster, scenario, log, TestContext.Current.CancellationToken);
@@ -40,4 +47,8 @@ public sealed class QualificationScenarios(HarnessClusterFixture live, ITestOutp
         report.Checklist.Where(i => i.Status == ChecklistStatus.Inconclusive).Should().BeEmpty();
         report.Mission.Should().OnlyContain(m => m.Status == Harness.Verdicts.ProbeStatus.Passed);
     }
+
+    private static bool HelmPresent() =>
+        Environment.GetEnvironmentVariable(Harness.Manifests.Helm.Variable) is { Length: > 0 }
+        || (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Any(d => d.Length > 0 && File.Exists(Path.Combine(d, "helm")));
 }

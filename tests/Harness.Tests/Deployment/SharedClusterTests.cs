@@ -55,7 +55,7 @@ public sealed class SharedClusterTests
         return api;
     }
 
-    private static HarnessCluster Cluster(FakeKubeApiServer api) =>
+    internal static HarnessCluster Cluster(FakeKubeApiServer api) =>
         HarnessCluster.Adopt("fake", "/dev/null", null, api.Client(), "harness.local/probe:test", "fake", null, _ => ValueTask.CompletedTask);
 
     internal static OperatorSpec Sample(string variant) => new()

@@ -85,6 +85,39 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
         report.Mission.Single(m => !m.Tested).Check.Should().Be(HardeningCheck.SecretsNotReadable, "it needs an API server, and the report says so instead of dropping it");
     }
 
+    public static TheoryData<string> ShippedShapes => ["kustomize", "chart", "bundle"];
+
+    [Theory]
+    [MemberData(nameof(ShippedShapes))]
+    public async Task Docker_TheSampleAsShipped_QualifiesAsThePlainHardenedManifestsDo(string shape)
+    {
+        // Issue #25: the kustomize tree, the chart and the OLM bundle of the hardened sample, through the docker vehicle.
+        q.Docker.Require();
+        var shared = RepoPaths.File("fixtures/sample-operator/shared");
+        var scenario = new QualificationScenario
+        {
+            Path = "test", Name = shape, Deployment = "greeter-operator", Vehicle = VehicleKind.Docker,
+            Manifests = shape switch
+            {
+                "kustomize" => [shared, SampleOperator.SampleLayoutsTests.Kustomized],
+                "chart" => [shared, SampleOperator.SampleLayoutsTests.Chart],
+                _ => [shared, .. SampleOperator.SampleLayoutsTests.Bundled],
+            },
+            Helm = SampleOperator.SampleLayoutsTests.ChartOptions,
+        };
+
+        var report = await Qualifier.RunAsync(new QualifyRequest { Scenario = scenario }, TextWriter.Null, TestContext.Current.CancellationToken);
+
+        static IEnumerable<(string, ChecklistStatus)> Items(QualificationReport r) => r.Checklist.Select(i => (i.Id, i.Status));
+        Items(report).Should().Equal(Items(q.Hardened!));
+        report.Mission.Select(m => (m.Check, m.Status, m.Tested)).Should().Equal(q.Hardened!.Mission.Select(m => (m.Check, m.Status, m.Tested)));
+        report.Verdict.Should().Be(q.Hardened!.Verdict);
+        if (shape == "bundle")
+        {
+            report.Notes.Should().Contain(n => n.Contains("read as the 4 objects OLM would create from it (deployed without OLM", StringComparison.Ordinal), "the report says the bundle was expanded, not installed by OLM");
+        }
+    }
+
     [Fact]
     public void Writers_RecordedWeakReport_AgreeAcrossFormats()
     {

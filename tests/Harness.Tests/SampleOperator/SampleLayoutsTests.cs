@@ -116,6 +116,22 @@ public sealed class SampleLayoutsTests : IDisposable
             .And.Contain(m => m.Contains("deployed without OLM", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void HelmStandIn_RefusesWhatItDoesNotRender_InsteadOfPassingItThrough()
+    {
+        var chart = Directory.CreateDirectory(Path.Combine(scratch.FullName, "fancy"));
+        Directory.CreateDirectory(Path.Combine(chart.FullName, "templates"));
+        File.WriteAllText(Path.Combine(chart.FullName, "Chart.yaml"), "apiVersion: v2\nname: fancy\nversion: 0.1.0\n");
+        File.WriteAllText(Path.Combine(chart.FullName, "templates", "cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ include \"fancy.name\" . }}\n");
+        var options = ChartOptions with { ReleaseName = "r", Namespace = null };
+
+        var act = () => ManifestLoader.LoadPath(chart.FullName, new List<string>(), options);
+        var flag = () => ManifestLoader.LoadPath(Chart, new List<string>(), options with { Set = ["image.tag=2"] });
+
+        act.Should().Throw<ManifestException>().WithMessage("*`helm template` could not render the chart: Error: template: fancy/templates/cm.yaml:4: helm-standin does not render {{ include \"fancy.name\" . }}; install helm");
+        flag.Should().Throw<ManifestException>().WithMessage("*helm-standin sets top-level values only, not image.tag=2");
+    }
+
     private static void CopyTree(string from, string to)
     {
         foreach (var file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
