@@ -300,8 +300,18 @@ internal static class Commands
     private static Command BenchCommand(TextWriter stdout)
     {
         var runs = Number("--runs", "Measured runs per mode", 5, 5, 100);
-        var command = new Command("bench", "Benchmark one batched agent exec against one exec per probe and a by-hand shell script, in a hardened local container (needs Docker).") { runs };
+        var command = new Command("bench", "Benchmark one batched agent exec against one exec per probe and a by-hand shell script, in a hardened local container (needs Docker). Subcommands time whole harness processes.") { runs };
         command.SetAction((r, ct) => Bench.RunAsync(r.GetValue(runs), stdout, ct));
+        var path = new Argument<string>("PATH") { Description = "The manifests to pre-flight (file or folder)." };
+        var preflightRuns = Number("--runs", "Measured runs of each process", 5, 1, 100);
+        var preflight = new Command("preflight", "Time `harness preflight PATH` as whole processes, with kubectl's read of the same files beside it: min, median and max.") { path, preflightRuns };
+        preflight.SetAction((r, ct) => ProcessBench.PreflightAsync(r.GetValue(path)!, r.GetValue(preflightRuns), stdout, ct));
+        var scenario = new Option<string>("--scenario") { Description = "The scenario file to qualify.", Required = true, HelpName = "FILE" };
+        var qualifyRuns = Number("--runs", "Measured runs", 5, 1, 100);
+        var qualify = new Command("qualify", "Time `harness qualify --scenario FILE` as whole processes: min, median and max.") { scenario, qualifyRuns };
+        qualify.SetAction((r, ct) => ProcessBench.QualifyAsync(r.GetValue(scenario)!, r.GetValue(qualifyRuns), stdout, ct));
+        command.Subcommands.Add(preflight);
+        command.Subcommands.Add(qualify);
         return command;
     }
 

@@ -1,5 +1,6 @@
 // Manifests: reading YAML manifests into typed objects with file and line, labels and pod templates.
 using System.Collections.Frozen;
+using System.Globalization;
 using System.Reflection;
 using k8s;
 using k8s.Models;
@@ -18,12 +19,47 @@ public static partial class ManifestLoader
 {
     private static readonly string[] Extensions = [".yaml", ".yml", ".json"];
 
-    // apiVersion/kind -> model type, from the KubernetesEntity attributes on KubernetesClient's models.
-    private static readonly FrozenDictionary<string, Type> BuiltIn = typeof(V1Pod).Assembly.GetTypes()
+    // apiVersion/kind -> model type. KubernetesClient names its models after version and kind (apps/v1 Deployment is
+    // V1Deployment), so one lookup by name, checked against the type's KubernetesEntity attribute, finds nearly all; the
+    // few named otherwise (core v1 Event is Corev1Event) come from one scan of the assembly, made on the first miss in a
+    // built-in group only. Scanning every time cost a quarter of a second at each start.
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Type?> Models = new(StringComparer.Ordinal);
+
+    private static readonly Lazy<FrozenDictionary<string, Type>> Scanned = new(() => typeof(V1Pod).Assembly.GetTypes()
         .Select(t => (Type: t, Entity: t.GetCustomAttribute<KubernetesEntityAttribute>()))
         .Where(x => x.Entity is not null && !string.IsNullOrEmpty(x.Entity.Kind) && typeof(IKubernetesObject<V1ObjectMeta>).IsAssignableFrom(x.Type))
         .GroupBy(x => Key(string.IsNullOrEmpty(x.Entity!.Group) ? x.Entity.ApiVersion : $"{x.Entity.Group}/{x.Entity.ApiVersion}", x.Entity.Kind), StringComparer.Ordinal)
-        .ToFrozenDictionary(g => g.Key, g => g.First().Type, StringComparer.Ordinal);
+        .ToFrozenDictionary(g => g.Key, g => g.First().Type, StringComparer.Ordinal));
+
+    // KubernetesClient's own JSON settings (its converters for quantities, int-or-string, dates).
+    private static readonly System.Text.Json.JsonSerializerOptions ModelJson = CaptureModelJson();
+
+    private static System.Text.Json.JsonSerializerOptions CaptureModelJson()
+    {
+        System.Text.Json.JsonSerializerOptions? options = null;
+        KubernetesJson.AddJsonOptions(o => options = o);
+        return options ?? throw new InvalidOperationException("KubernetesClient did not share its JSON options");
+    }
+
+    /// <summary>The KubernetesClient model of a built-in kind; null for custom resources and kinds it does not know.</summary>
+    internal static Type? ModelType(string apiVersion, string kind) => Models.GetOrAdd(Key(apiVersion, kind), key =>
+    {
+        var slash = apiVersion.IndexOf('/', StringComparison.Ordinal);
+        var (group, version) = slash < 0 ? ("", apiVersion) : (apiVersion[..slash], apiVersion[(slash + 1)..]);
+        if (version.Length == 0 || kind.Length == 0)
+        {
+            return null;
+        }
+        var named = typeof(V1Pod).Assembly.GetType($"k8s.Models.{char.ToUpperInvariant(version[0])}{version[1..]}{kind}");
+        if (named?.GetCustomAttribute<KubernetesEntityAttribute>() is { } entity && entity.Kind == kind && entity.ApiVersion == version
+            && (entity.Group ?? "") == group && typeof(IKubernetesObject<V1ObjectMeta>).IsAssignableFrom(named))
+        {
+            return named;
+        }
+        // Built-in groups have no dot (apps, batch, policy) or end in .k8s.io; a custom resource's group never does.
+        var builtInGroup = !group.Contains('.', StringComparison.Ordinal) || group.EndsWith(".k8s.io", StringComparison.Ordinal);
+        return builtInGroup && Scanned.Value.TryGetValue(key, out var scanned) ? scanned : null;
+    });
 
     /// <summary>Loads a file or every manifest under a folder.</summary>
     /// <exception cref="ManifestException">The path does not exist, a file is not valid YAML, or a document lacks apiVersion or kind.</exception>
@@ -172,16 +208,17 @@ public static partial class ManifestLoader
         var name = metadata is null ? "" : Scalar(metadata, "name") ?? "";
         var ns = metadata is null ? null : Scalar(metadata, "namespace");
         IKubernetesObject<V1ObjectMeta>? typed = null;
-        if (BuiltIn.TryGetValue(Key(apiVersion, kind), out var type))
+        if (ModelType(apiVersion, kind) is { } type)
         {
+            // YAML to JSON, then KubernetesClient's JSON model binding: what kubectl does (so a bare `true` where a
+            // string belongs is refused, as kubectl refuses it), and far cheaper at start than a YAML binder for every model.
             try
             {
-                var objects = KubernetesYaml.LoadAllFromString(docText, new Dictionary<string, Type> { [Key(apiVersion, kind)] = type });
-                typed = objects.OfType<IKubernetesObject<V1ObjectMeta>>().FirstOrDefault();
+                typed = System.Text.Json.JsonSerializer.Deserialize(YamlJson.ToJson(root), type, ModelJson) as IKubernetesObject<V1ObjectMeta>;
             }
-            catch (YamlException e)
+            catch (System.Text.Json.JsonException e)
             {
-                throw Located(path, startLine, e, $"{kind} {name}: ");
+                throw WrongType(path, startLine, root, e, $"{kind} {name}: ");
             }
         }
         result.Add(new ManifestDocument(path, line, apiVersion, kind, name, ns, typed, docText));
@@ -220,6 +257,68 @@ public static partial class ManifestLoader
         }
         return new ManifestException(path, line, column, prefix + Friendly(problem), e);
     }
+
+    // A field of the wrong type, at its line and column in the file, in the manifest's terms.
+    private static ManifestException WrongType(string path, int startLine, YamlMappingNode root, System.Text.Json.JsonException e, string prefix)
+    {
+        YamlNode node = root;
+        foreach (var step in JsonPathSteps(e.Path ?? "$"))
+        {
+            YamlNode? next = node switch
+            {
+                YamlMappingNode m => m.Children.FirstOrDefault(kv => kv.Key is YamlScalarNode k && k.Value == step).Value,
+                YamlSequenceNode s when int.TryParse(step, NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i < s.Children.Count => s.Children[i],
+                _ => null,
+            };
+            if (next is null)
+            {
+                break;
+            }
+            node = next;
+        }
+        var expected = ExpectedType().Match(e.Message) is { Success: true } m2 ? TypeWords(m2.Groups[1].Value) : "another type";
+        var found = node switch
+        {
+            YamlSequenceNode => "a list",
+            YamlMappingNode => "a map",
+            YamlScalarNode { Style: ScalarStyle.Plain, Value: "true" or "false" } => "true or false (quote it if it is text)",
+            YamlScalarNode { Style: ScalarStyle.Plain } s when double.TryParse(s.Value, NumberStyles.Float, CultureInfo.InvariantCulture, out _) => "a number (quote it if it is text)",
+            YamlScalarNode { Style: ScalarStyle.Plain, Value: null or "" or "~" or "null" } => "nothing",
+            _ => "a string",
+        };
+        return new ManifestException(path, startLine + (int)node.Start.Line - 1, (int)node.Start.Column, $"{prefix}wrong type for this field: expected {expected}, found {found}.", e);
+    }
+
+    // $.spec.containers[0].name and $['odd.key'] as their steps.
+    private static IEnumerable<string> JsonPathSteps(string jsonPath)
+    {
+        var i = jsonPath.StartsWith('$') ? 1 : 0;
+        while (i < jsonPath.Length)
+        {
+            if (jsonPath[i] == '.')
+            {
+                var end = jsonPath.IndexOfAny(['.', '['], i + 1);
+                end = end < 0 ? jsonPath.Length : end;
+                yield return jsonPath[(i + 1)..end];
+                i = end;
+            }
+            else if (jsonPath[i] == '[')
+            {
+                var quoted = i + 1 < jsonPath.Length && jsonPath[i + 1] == '\'';
+                var end = quoted ? jsonPath.IndexOf("']", i + 2, StringComparison.Ordinal) : jsonPath.IndexOf(']', i + 1);
+                end = end < 0 ? jsonPath.Length : end;
+                yield return quoted ? jsonPath[(i + 2)..end] : jsonPath[(i + 1)..end];
+                i = Math.Min(jsonPath.Length, end + (quoted ? 2 : 1));
+            }
+            else
+            {
+                yield break;
+            }
+        }
+    }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"could not be converted to (\S+?)\.? Path")]
+    private static partial System.Text.RegularExpressions.Regex ExpectedType();
 
     /// <summary>Rewrites the deserializer's type-level wording into the manifest's terms.</summary>
     private static string Friendly(string problem)
