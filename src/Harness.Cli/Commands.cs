@@ -28,6 +28,10 @@ internal static class Commands
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
+        if (Native.HandsOn(args))
+        {
+            return Native.HandOn(args, stderr);
+        }
         var root = Build(stdout);
         var parsed = root.Parse(args);
         // The program handles SIGINT and SIGTERM itself (Program.cs): the run is cancelled, tears down, and exits 130/143.
@@ -78,10 +82,21 @@ internal static class Commands
     {
         var root = new RootCommand("Negative-testing harness for Kubernetes operators: proves the operator cannot reach the internet, write its root filesystem, escalate privileges or read Secrets, each verdict with its mechanism and a positive control.");
         root.Subcommands.Add(PreflightCommand(stdout));
-        root.Subcommands.Add(QualifyCommand(stdout));
-        root.Subcommands.Add(SweepCommand(stdout));
-        root.Subcommands.Add(KindConfigCommand(stdout));
-        root.Subcommands.Add(BuildImageCommand(stdout));
+        if (Native.Live)
+        {
+            root.Subcommands.Add(QualifyCommand(stdout));
+            root.Subcommands.Add(SweepCommand(stdout));
+            root.Subcommands.Add(KindConfigCommand(stdout));
+            root.Subcommands.Add(BuildImageCommand(stdout));
+        }
+        else
+        {
+            // The native build lists them (help, completions); running one hands the process to the managed harness.
+            foreach (var (name, description) in Native.Handed)
+            {
+                root.Subcommands.Add(new Command(name, description));
+            }
+        }
         root.Subcommands.Add(BenchCommand(stdout));
         root.Subcommands.Add(CompletionCommand(stdout));
         return root;
@@ -301,7 +316,10 @@ internal static class Commands
     {
         var runs = Number("--runs", "Measured runs per mode", 5, 5, 100);
         var command = new Command("bench", "Benchmark one batched agent exec against one exec per probe and a by-hand shell script, in a hardened local container (needs Docker). Subcommands time whole harness processes.") { runs };
-        command.SetAction((r, ct) => Bench.RunAsync(r.GetValue(runs), stdout, ct));
+        if (Native.Live)
+        {
+            command.SetAction((r, ct) => Bench.RunAsync(r.GetValue(runs), stdout, ct));
+        }
         var path = new Argument<string>("PATH") { Description = "The manifests to pre-flight (file or folder)." };
         var preflightRuns = Number("--runs", "Measured runs of each process", 5, 1, 100);
         var preflight = new Command("preflight", "Time `harness preflight PATH` as whole processes, with kubectl's read of the same files beside it: min, median and max.") { path, preflightRuns };
@@ -309,7 +327,10 @@ internal static class Commands
         var scenario = new Option<string>("--scenario") { Description = "The scenario file to qualify.", Required = true, HelpName = "FILE" };
         var qualifyRuns = Number("--runs", "Measured runs", 5, 1, 100);
         var qualify = new Command("qualify", "Time `harness qualify --scenario FILE` as whole processes: min, median and max.") { scenario, qualifyRuns };
-        qualify.SetAction((r, ct) => ProcessBench.QualifyAsync(r.GetValue(scenario)!, r.GetValue(qualifyRuns), stdout, ct));
+        if (Native.Live)
+        {
+            qualify.SetAction((r, ct) => ProcessBench.QualifyAsync(r.GetValue(scenario)!, r.GetValue(qualifyRuns), stdout, ct));
+        }
         command.Subcommands.Add(preflight);
         command.Subcommands.Add(qualify);
         return command;

@@ -20,7 +20,7 @@ internal static class ProcessBench
     internal static (string File, string[] Prefix) Self()
     {
         var process = Environment.ProcessPath ?? throw new InvalidOperationException("the harness cannot tell its own path");
-        return Path.GetFileNameWithoutExtension(process) == "dotnet" ? (process, [typeof(ProcessBench).Assembly.Location]) : (process, []);
+        return Path.GetFileNameWithoutExtension(process) == "dotnet" ? (process, [Path.Combine(AppContext.BaseDirectory, "Harness.Cli.dll")]) : (process, []);
     }
 
     public static async Task<int> PreflightAsync(string path, int runs, TextWriter stdout, CancellationToken ct)

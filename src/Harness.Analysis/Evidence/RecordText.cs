@@ -16,6 +16,7 @@ internal static class RecordText
     private const int MaxString = 300;
 
     /// <summary><c>TypeName { Prop = value, List = [a, b], Map = {k: v} }</c>.</summary>
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "Text for ToString and messages: a property the trimmer removed is one nothing reads, and its absence from the text is harmless.")]
     public static string Format(object record)
     {
         ArgumentNullException.ThrowIfNull(record);
@@ -39,6 +40,7 @@ internal static class RecordText
         return builder.Append(first ? "}" : " }").ToString();
     }
 
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2075", Justification = "Text for ToString and messages, as Format.")]
     private static void Append(StringBuilder builder, object? value, int depth)
     {
         switch (value)

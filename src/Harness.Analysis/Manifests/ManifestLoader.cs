@@ -25,11 +25,14 @@ public static partial class ManifestLoader
     // built-in group only. Scanning every time cost a quarter of a second at each start.
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, Type?> Models = new(StringComparer.Ordinal);
 
-    private static readonly Lazy<FrozenDictionary<string, Type>> Scanned = new(() => typeof(V1Pod).Assembly.GetTypes()
+    private static readonly Lazy<FrozenDictionary<string, Type>> Scanned = new(ScanModels);
+
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "KubernetesClient's models are kept whole in the native harness (Harness.Cli/native-roots.xml).")]
+    private static FrozenDictionary<string, Type> ScanModels() => typeof(V1Pod).Assembly.GetTypes()
         .Select(t => (Type: t, Entity: t.GetCustomAttribute<KubernetesEntityAttribute>()))
         .Where(x => x.Entity is not null && !string.IsNullOrEmpty(x.Entity.Kind) && typeof(IKubernetesObject<V1ObjectMeta>).IsAssignableFrom(x.Type))
         .GroupBy(x => Key(string.IsNullOrEmpty(x.Entity!.Group) ? x.Entity.ApiVersion : $"{x.Entity.Group}/{x.Entity.ApiVersion}", x.Entity.Kind), StringComparer.Ordinal)
-        .ToFrozenDictionary(g => g.Key, g => g.First().Type, StringComparer.Ordinal));
+        .ToFrozenDictionary(g => g.Key, g => g.First().Type, StringComparer.Ordinal);
 
     // KubernetesClient's own JSON settings (its converters for quantities, int-or-string, dates).
     private static readonly System.Text.Json.JsonSerializerOptions ModelJson = CaptureModelJson();
@@ -42,6 +45,8 @@ public static partial class ManifestLoader
     }
 
     /// <summary>The KubernetesClient model of a built-in kind; null for custom resources and kinds it does not know.</summary>
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "KubernetesClient's models are kept whole in the native harness (Harness.Cli/native-roots.xml).")]
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2057", Justification = "As above: the model names are looked up in an assembly whose models are kept.")]
     internal static Type? ModelType(string apiVersion, string kind) => Models.GetOrAdd(Key(apiVersion, kind), key =>
     {
         var slash = apiVersion.IndexOf('/', StringComparison.Ordinal);
@@ -186,6 +191,8 @@ public static partial class ManifestLoader
         return result;
     }
 
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "KubernetesClient's models are kept whole in the native harness (Harness.Cli/native-roots.xml); System.Text.Json reflection is on there.")]
+    [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("AOT", "IL3050", Justification = "The models bind through System.Text.Json's reflection reader, which needs no generated code for these reference types.")]
     private static void AddObject(YamlMappingNode root, string docText, string path, int startLine, List<ManifestDocument> result)
     {
         var apiVersion = Scalar(root, "apiVersion");
