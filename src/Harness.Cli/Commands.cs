@@ -320,10 +320,13 @@ internal static class Commands
         {
             command.SetAction((r, ct) => Bench.RunAsync(r.GetValue(runs), stdout, ct));
         }
-        var path = new Argument<string>("PATH") { Description = "The manifests to pre-flight (file or folder)." };
+        var path = new Argument<string?>("PATH") { Description = "The manifests to pre-flight (file or folder); or --synthetic.", Arity = ArgumentArity.ZeroOrOne };
+        var synthetic = Number("--synthetic", "Instead of PATH: a generated install file of this many MB (CRDs with deep schemas, RBAC, Deployments); 0 is off", 0, 0, 100);
         var preflightRuns = Number("--runs", "Measured runs of each process", 5, 1, 100);
-        var preflight = new Command("preflight", "Time `harness preflight PATH` as whole processes, with kubectl's read of the same files beside it: min, median and max.") { path, preflightRuns };
-        preflight.SetAction((r, ct) => ProcessBench.PreflightAsync(r.GetValue(path)!, r.GetValue(preflightRuns), stdout, ct));
+        var preflight = new Command("preflight", "Time `harness preflight PATH` as whole processes, with kubectl's read of the same files beside it: min, median and max.") { path, synthetic, preflightRuns };
+        preflight.SetAction((r, ct) => r.GetValue(path) is null && r.GetValue(synthetic) == 0
+            ? throw new UsageException("bench preflight needs PATH or --synthetic MB")
+            : ProcessBench.PreflightAsync(r.GetValue(path), r.GetValue(synthetic), r.GetValue(preflightRuns), stdout, ct));
         var scenario = new Option<string>("--scenario") { Description = "The scenario file to qualify.", Required = true, HelpName = "FILE" };
         var qualifyRuns = Number("--runs", "Measured runs", 5, 1, 100);
         var qualify = new Command("qualify", "Time `harness qualify --scenario FILE` as whole processes: min, median and max.") { scenario, qualifyRuns };

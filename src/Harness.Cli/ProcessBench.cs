@@ -23,8 +23,22 @@ internal static class ProcessBench
         return Path.GetFileNameWithoutExtension(process) == "dotnet" ? (process, [Path.Combine(AppContext.BaseDirectory, "Harness.Cli.dll")]) : (process, []);
     }
 
-    public static async Task<int> PreflightAsync(string path, int runs, TextWriter stdout, CancellationToken ct)
+    public static async Task<int> PreflightAsync(string? path, double syntheticMegabytes, int runs, TextWriter stdout, CancellationToken ct)
     {
+        if (path is null)
+        {
+            var dir = Directory.CreateTempSubdirectory("harness-bench-");
+            try
+            {
+                var file = Path.Combine(dir.FullName, $"install-{syntheticMegabytes:0.#}mb.yaml");
+                await File.WriteAllTextAsync(file, SyntheticInstall(syntheticMegabytes), ct).ConfigureAwait(false);
+                return await PreflightAsync(file, 0, runs, stdout, ct).ConfigureAwait(false);
+            }
+            finally
+            {
+                dir.Delete(recursive: true);
+            }
+        }
         var (self, prefix) = Self();
         var rows = new List<Row> { await MeasureAsync("harness preflight", self, [.. prefix, "preflight", path], runs, ct).ConfigureAwait(false) };
         var kubectl = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Where(d => d.Length > 0).Select(d => Path.Combine(d, "kubectl")).FirstOrDefault(File.Exists);
@@ -37,6 +51,91 @@ internal static class ProcessBench
         var bytes = File.Exists(path) ? new FileInfo(path).Length : Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length);
         await WriteAsync(stdout, $"benchmark: pre-flight of {path} ({bytes / 1024.0:F0} KiB), {runs} runs of each whole process, {Environment.ProcessorCount} cores; {note}", rows).ConfigureAwait(false);
         return 0;
+    }
+
+    /// <summary>
+    /// An install file of about <paramref name="megabytes"/> MB shaped like a real operator's release bundle: mostly CRDs
+    /// with deep OpenAPI schemas, then per component a ServiceAccount, ClusterRole, ClusterRoleBinding and Deployment.
+    /// </summary>
+    internal static string SyntheticInstall(double megabytes)
+    {
+        var text = new System.Text.StringBuilder();
+        var target = (long)(megabytes * 1024 * 1024);
+        for (var i = 0; text.Length < target; i++)
+        {
+            text.Append(CultureInfo.InvariantCulture, $$$"""
+                apiVersion: apiextensions.k8s.io/v1
+                kind: CustomResourceDefinition
+                metadata:
+                  name: widgets{{{i}}}.bench.example.com
+                spec:
+                  group: bench.example.com
+                  scope: Namespaced
+                  names: {kind: Widget{{{i}}}, plural: widgets{{{i}}}, singular: widget{{{i}}}, listKind: Widget{{{i}}}List}
+                  versions:
+                    - name: v1
+                      served: true
+                      storage: true
+                      schema:
+                        openAPIV3Schema:
+                          type: object
+                          properties:
+                            spec:
+                              type: object
+                              properties:
+
+                """);
+            for (var f = 0; f < 120; f++)
+            {
+                text.Append(CultureInfo.InvariantCulture, $$$"""
+                                    field{{{f}}}:
+                                      type: object
+                                      description: "Field {{{f}}} of widget {{{i}}}: a nested object as generated CRDs have them."
+                                      properties:
+                                        name: {type: string, maxLength: 253}
+                                        replicas: {type: integer, format: int32, minimum: 0}
+                                        labels: {type: object, additionalProperties: {type: string}}
+
+                    """);
+            }
+            text.Append(CultureInfo.InvariantCulture, $$$"""
+                ---
+                apiVersion: v1
+                kind: ServiceAccount
+                metadata: {name: widget-{{{i}}}, namespace: bench-system}
+                ---
+                apiVersion: rbac.authorization.k8s.io/v1
+                kind: ClusterRole
+                metadata: {name: widget-{{{i}}}}
+                rules:
+                  - {apiGroups: [bench.example.com], resources: [widgets{{{i}}}, widgets{{{i}}}/status], verbs: [get, list, watch, update, patch]}
+                  - {apiGroups: [""], resources: [configmaps, events], verbs: [get, list, watch, create, update, patch]}
+                ---
+                apiVersion: rbac.authorization.k8s.io/v1
+                kind: ClusterRoleBinding
+                metadata: {name: widget-{{{i}}}}
+                roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: widget-{{{i}}}}
+                subjects: [{kind: ServiceAccount, name: widget-{{{i}}}, namespace: bench-system}]
+                ---
+                apiVersion: apps/v1
+                kind: Deployment
+                metadata: {name: widget-{{{i}}}, namespace: bench-system}
+                spec:
+                  selector: {matchLabels: {app: widget-{{{i}}}}}
+                  template:
+                    metadata: {labels: {app: widget-{{{i}}}}}
+                    spec:
+                      serviceAccountName: widget-{{{i}}}
+                      securityContext: {runAsNonRoot: true, seccompProfile: {type: RuntimeDefault}}
+                      containers:
+                        - name: manager
+                          image: registry.example/widget@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+                          securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+                ---
+
+                """);
+        }
+        return text.ToString();
     }
 
     public static async Task<int> QualifyAsync(string scenario, int runs, TextWriter stdout, CancellationToken ct)
@@ -85,11 +184,11 @@ internal static class ProcessBench
     {
         var inv = CultureInfo.InvariantCulture;
         await stdout.WriteLineAsync(title).ConfigureAwait(false);
-        await stdout.WriteLineAsync(string.Create(inv, $"{"command",-32} {"min ms",9} {"median ms",10} {"max ms",9}")).ConfigureAwait(false);
+        await stdout.WriteLineAsync(string.Create(inv, $"{"command",-32} {"min ms",9} {"median ms",10} {"max ms",9} {"exit",5}")).ConfigureAwait(false);
         foreach (var row in rows)
         {
             var sorted = row.Milliseconds.Order().ToList();
-            await stdout.WriteLineAsync(string.Create(inv, $"{row.Label,-32} {sorted[0],9:F0} {Median(sorted),10:F0} {sorted[^1],9:F0}")).ConfigureAwait(false);
+            await stdout.WriteLineAsync(string.Create(inv, $"{row.Label,-32} {sorted[0],9:F0} {Median(sorted),10:F0} {sorted[^1],9:F0} {row.Exit,5}")).ConfigureAwait(false);
         }
     }
 
