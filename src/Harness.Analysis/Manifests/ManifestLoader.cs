@@ -4,6 +4,7 @@ using System.Globalization;
 using System.Reflection;
 using k8s;
 using k8s.Models;
+using System.Text.Json.Nodes;
 using YamlDotNet.Core;
 using YamlDotNet.Core.Events;
 using YamlDotNet.RepresentationModel;
@@ -169,66 +170,156 @@ public static partial class ManifestLoader
         var result = new List<ManifestDocument>();
         foreach (var (docText, startLine) in SplitDocuments(text, path))
         {
-            var stream = new YamlStream();
+            // One pass of the parser straight into JSON: no node model in between (the node model, kept for the rare
+            // List document and for locating a wrong-typed field, cost half the time of reading a large install file).
+            JsonNode? json;
+            Mark start;
             try
             {
-                stream.Load(new StringReader(docText));
+                (json, start) = ReadJson(docText);
             }
             catch (YamlException e)
             {
                 throw Located(path, startLine, e, docText: docText);
             }
-            if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is YamlScalarNode { Value: null or "" })
+            if (json is null || (json is JsonValue v && v.TryGetValue<string>(out var str) && str.Length == 0))
             {
                 continue; // an empty document (only comments, or a Helm template that rendered nothing)
             }
-            if (stream.Documents[0].RootNode is not YamlMappingNode root)
+            if (json is not JsonObject root)
             {
                 throw new ManifestException(path, startLine, 0, "the document is not a mapping; a manifest is an object with apiVersion, kind and metadata.");
             }
-            AddObject(root, docText, path, startLine, result);
+            AddObject(root, start, docText, path, startLine, result);
         }
         return result;
     }
 
     [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "KubernetesClient's models are kept whole in the native harness (Harness.Cli/native-roots.xml); System.Text.Json reflection is on there.")]
     [System.Diagnostics.CodeAnalysis.UnconditionalSuppressMessage("AOT", "IL3050", Justification = "The models bind through System.Text.Json's reflection reader, which needs no generated code for these reference types.")]
-    private static void AddObject(YamlMappingNode root, string docText, string path, int startLine, List<ManifestDocument> result)
+    private static void AddObject(JsonObject root, Mark start, string docText, string path, int startLine, List<ManifestDocument> result)
     {
-        var apiVersion = Scalar(root, "apiVersion");
-        var kind = Scalar(root, "kind");
-        var line = startLine + (int)root.Start.Line - 1;
+        var apiVersion = Text(root["apiVersion"]);
+        var kind = Text(root["kind"]);
+        var line = startLine + (int)start.Line - 1;
         if (string.IsNullOrEmpty(apiVersion) || string.IsNullOrEmpty(kind))
         {
-            throw new ManifestException(path, line, (int)root.Start.Column, $"the object has no {(string.IsNullOrEmpty(apiVersion) ? "apiVersion" : "kind")}; every manifest needs apiVersion and kind.");
+            throw new ManifestException(path, line, (int)start.Column, $"the object has no {(string.IsNullOrEmpty(apiVersion) ? "apiVersion" : "kind")}; every manifest needs apiVersion and kind.");
         }
-        if (kind.EndsWith("List", StringComparison.Ordinal) && root.Children.TryGetValue(new YamlScalarNode("items"), out var items) && items is YamlSequenceNode seq)
+        if (kind.EndsWith("List", StringComparison.Ordinal) && root["items"] is JsonArray)
         {
-            foreach (var item in seq.Children.OfType<YamlMappingNode>())
+            // A List: each item becomes a document of its own, with its own text (from the node model, rare enough).
+            var stream = new YamlStream();
+            stream.Load(new StringReader(docText));
+            if (stream.Documents[0].RootNode is YamlMappingNode listNode && listNode.Children.TryGetValue(new YamlScalarNode("items"), out var items) && items is YamlSequenceNode seq)
             {
-                var itemText = Serialize(item);
-                AddObject(item, itemText, path, startLine, result);
+                foreach (var item in seq.Children.OfType<YamlMappingNode>())
+                {
+                    var itemText = Serialize(item);
+                    var (itemJson, _) = ReadJson(itemText);
+                    if (itemJson is JsonObject itemRoot)
+                    {
+                        AddObject(itemRoot, item.Start, itemText, path, startLine, result);
+                    }
+                }
             }
             return;
         }
-        var metadata = root.Children.TryGetValue(new YamlScalarNode("metadata"), out var m) ? m as YamlMappingNode : null;
-        var name = metadata is null ? "" : Scalar(metadata, "name") ?? "";
-        var ns = metadata is null ? null : Scalar(metadata, "namespace");
+        var metadata = root["metadata"] as JsonObject;
+        var name = Text(metadata?["name"]) ?? "";
+        var ns = Text(metadata?["namespace"]);
         IKubernetesObject<V1ObjectMeta>? typed = null;
         if (ModelType(apiVersion, kind) is { } type)
         {
-            // YAML to JSON, then KubernetesClient's JSON model binding: what kubectl does (so a bare `true` where a
-            // string belongs is refused, as kubectl refuses it), and far cheaper at start than a YAML binder for every model.
+            // KubernetesClient's JSON model binding: what kubectl does (so a bare `true` where a string belongs is
+            // refused, as kubectl refuses it), and far cheaper at start than a YAML binder for every model.
             try
             {
-                typed = System.Text.Json.JsonSerializer.Deserialize(YamlJson.ToJson(root), type, ModelJson) as IKubernetesObject<V1ObjectMeta>;
+                typed = System.Text.Json.JsonSerializer.Deserialize(root, type, ModelJson) as IKubernetesObject<V1ObjectMeta>;
             }
             catch (System.Text.Json.JsonException e)
             {
-                throw WrongType(path, startLine, root, e, $"{kind} {name}: ");
+                var stream = new YamlStream();
+                stream.Load(new StringReader(docText));
+                throw WrongType(path, startLine, (YamlMappingNode)stream.Documents[0].RootNode, e, $"{kind} {name}: ");
             }
         }
         result.Add(new ManifestDocument(path, line, apiVersion, kind, name, ns, typed, docText));
+    }
+
+    // A scalar's text whatever its YAML type (a name written as a bare number is still the name).
+    private static string? Text(JsonNode? node) => node is JsonValue v
+        ? v.TryGetValue<string>(out var s) ? s : v.ToJsonString()
+        : null;
+
+    /// <summary>The document as JSON (YAML's plain-scalar types, as <see cref="YamlJson"/>) and where its root starts; null when it is empty.</summary>
+    /// <exception cref="YamlException">Invalid YAML, a key that is not a scalar, a duplicate key, an unknown alias.</exception>
+    internal static (JsonNode? Json, Mark Start) ReadJson(string docText)
+    {
+        var parser = new Parser(new StringReader(docText));
+        parser.Consume<StreamStart>();
+        if (!parser.TryConsume<DocumentStart>(out _))
+        {
+            return (null, Mark.Empty);
+        }
+        var start = parser.Current?.Start ?? Mark.Empty;
+        var anchors = new Dictionary<string, JsonNode?>(StringComparer.Ordinal);
+        return (ReadNode(parser, anchors), start);
+    }
+
+    private static JsonNode? ReadNode(IParser parser, Dictionary<string, JsonNode?> anchors)
+    {
+        JsonNode? node;
+        AnchorName anchor;
+        if (parser.TryConsume<Scalar>(out var scalar))
+        {
+            node = YamlJson.Scalar(scalar.Value, scalar.Style);
+            anchor = scalar.Anchor;
+        }
+        else if (parser.TryConsume<AnchorAlias>(out var alias))
+        {
+            return anchors.TryGetValue(alias.Value.Value, out var target) ? target?.DeepClone()
+                : throw new YamlException(alias.Start, alias.End, $"the alias *{alias.Value} names no anchor before it");
+        }
+        else if (parser.TryConsume<SequenceStart>(out var sequence))
+        {
+            var array = new JsonArray();
+            while (!parser.TryConsume<SequenceEnd>(out _))
+            {
+                array.Add(ReadNode(parser, anchors));
+            }
+            node = array;
+            anchor = sequence.Anchor;
+        }
+        else if (parser.TryConsume<MappingStart>(out var mapping))
+        {
+            var obj = new JsonObject();
+            while (!parser.TryConsume<MappingEnd>(out _))
+            {
+                var at = parser.Current!;
+                if (!parser.TryConsume<Scalar>(out var key))
+                {
+                    throw new YamlException(at.Start, at.End, "a mapping key must be a plain value, not a list or a map");
+                }
+                var value = ReadNode(parser, anchors);
+                if (!obj.TryAdd(key.Value, value))
+                {
+                    throw new YamlException(key.Start, key.End, $"the key '{key.Value}' appears twice in this mapping");
+                }
+            }
+            node = obj;
+            anchor = mapping.Anchor;
+        }
+        else
+        {
+            var at = parser.Current!;
+            throw new YamlException(at.Start, at.End, $"unexpected {at.GetType().Name}");
+        }
+        if (!anchor.IsEmpty)
+        {
+            anchors[anchor.Value] = node;
+        }
+        return node;
     }
 
     private static string Key(string apiVersion, string kind) => $"{apiVersion}/{kind}";
@@ -363,7 +454,50 @@ public static partial class ManifestLoader
     private static partial System.Text.RegularExpressions.Regex InvalidCast();
 
     /// <summary>Splits a multi-document stream into each document's text and its first line.</summary>
-    private static List<(string Text, int Line)> SplitDocuments(string text, string path)
+    private static List<(string Text, int Line)> SplitDocuments(string text, string path) => SplitByMarkers(text) ?? ParseDocuments(text, path);
+
+    /// <summary>
+    /// The documents between <c>---</c> (and <c>...</c>) lines: YAML forbids those at the start of a line anywhere but as
+    /// document markers, so a line scan splits as the parser would, without parsing the stream twice. Null when the
+    /// stream has what a line scan should not judge (a directive, content on a marker line): the parser splits it then.
+    /// </summary>
+    internal static List<(string Text, int Line)>? SplitByMarkers(string text)
+    {
+        var documents = new List<(string, int)>();
+        var from = 0;
+        var fromLine = 1;
+        var line = 1;
+        for (var at = 0; at <= text.Length; line++)
+        {
+            var end = text.IndexOf('\n', at);
+            end = end < 0 ? text.Length : end;
+            var content = text.AsSpan(at, end - at).TrimEnd('\r');
+            if (content.StartsWith("%") && (content.StartsWith("%YAML") || content.StartsWith("%TAG")))
+            {
+                return null;
+            }
+            var marker = content.StartsWith("---") || content.StartsWith("...");
+            if (marker && content.Length > 3 && content[3] is not (' ' or '\t'))
+            {
+                marker = false; // ----- or ---x: content, not a marker
+            }
+            if (marker && content[3..].Trim().Length > 0 && !content[3..].TrimStart().StartsWith("#"))
+            {
+                return null; // "--- {a: b}" or "--- !tag": the parser knows
+            }
+            if (marker)
+            {
+                documents.Add((text[from..at], fromLine));
+                from = Math.Min(end + 1, text.Length);
+                fromLine = line + 1;
+            }
+            at = end + 1;
+        }
+        documents.Add((text[from..], fromLine));
+        return [.. documents.Where(d => d.Item1.Length > 0)];
+    }
+
+    private static List<(string Text, int Line)> ParseDocuments(string text, string path)
     {
         var documents = new List<(string, int)>();
         var parser = new Parser(new StringReader(text));

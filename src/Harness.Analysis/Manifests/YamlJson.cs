@@ -25,13 +25,16 @@ internal static class YamlJson
         _ => null,
     };
 
-    private static JsonNode? Scalar(YamlScalarNode s)
+    private static JsonNode? Scalar(YamlScalarNode s) => Scalar(s.Value, s.Style);
+
+    /// <summary>A scalar by its text and style.</summary>
+    public static JsonNode? Scalar(string? value, ScalarStyle style)
     {
-        if (s.Style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted or ScalarStyle.Literal or ScalarStyle.Folded)
+        if (style is ScalarStyle.SingleQuoted or ScalarStyle.DoubleQuoted or ScalarStyle.Literal or ScalarStyle.Folded)
         {
-            return JsonValue.Create(s.Value);
+            return JsonValue.Create(value);
         }
-        return s.Value switch
+        return value switch
         {
             null or "~" or "null" => null,
             "true" => JsonValue.Create(true),
