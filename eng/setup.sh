@@ -33,3 +33,5 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 bash "$_root/eng/build-probe.sh"
 bash "$_root/eng/build-sample-operator.sh"
+# The native harness and the managed one beside it (artifacts/cli): NativeCliTests hold the native one to the managed.
+bash "$_root/eng/publish-cli.sh"

@@ -10,7 +10,7 @@ namespace Harness.Manifests;
 /// <param name="Kind">The object's <c>kind</c>.</param>
 /// <param name="Name">The object's <c>metadata.name</c>, or empty.</param>
 /// <param name="Namespace">The object's <c>metadata.namespace</c>, or null when not set.</param>
-/// <param name="Object">The typed object for a built-in kind; null for kinds the harness does not model (custom resources).</param>
+/// <param name="Object">The typed object for a built-in kind; null for kinds the harness does not model (custom resources). A CustomResourceDefinition's leaves out its versions' OpenAPI schemas (nothing judges them; <paramref name="Text"/> has them).</param>
 /// <param name="Text">The document's YAML.</param>
 public sealed record ManifestDocument(
     string Path,

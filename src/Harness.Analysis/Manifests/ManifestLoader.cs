@@ -168,30 +168,37 @@ public static partial class ManifestLoader
     {
         ArgumentNullException.ThrowIfNull(text);
         var result = new List<ManifestDocument>();
-        foreach (var (docText, startLine) in SplitDocuments(text, path))
+        foreach (var (docText, line) in SplitDocuments(text, path))
         {
-            // One pass of the parser straight into JSON: no node model in between (the node model, kept for the rare
-            // List document and for locating a wrong-typed field, cost half the time of reading a large install file).
-            JsonNode? json;
-            Mark start;
-            try
-            {
-                (json, start) = ReadJson(docText);
-            }
-            catch (YamlException e)
-            {
-                throw Located(path, startLine, e, docText: docText);
-            }
-            if (json is null || (json is JsonValue v && v.TryGetValue<string>(out var str) && str.Length == 0))
-            {
-                continue; // an empty document (only comments, or a Helm template that rendered nothing)
-            }
-            if (json is not JsonObject root)
-            {
-                throw new ManifestException(path, startLine, 0, "the document is not a mapping; a manifest is an object with apiVersion, kind and metadata.");
-            }
-            AddObject(root, start, docText, path, startLine, result);
+            result.AddRange(LoadDocument(docText, line, path));
         }
+        return result;
+    }
+
+    private static List<ManifestDocument> LoadDocument(string docText, int startLine, string path)
+    {
+        var result = new List<ManifestDocument>();
+        // One pass of the parser straight into JSON: no node model in between (the node model, kept for the rare
+        // List document and for locating a wrong-typed field, cost half the time of reading a large install file).
+        JsonNode? json;
+        Mark start;
+        try
+        {
+            (json, start) = ReadJson(docText);
+        }
+        catch (YamlException e)
+        {
+            throw Located(path, startLine, e, docText: docText);
+        }
+        if (json is null || (json is JsonValue v && v.TryGetValue<string>(out var str) && str.Length == 0))
+        {
+            return result; // an empty document (only comments, or a Helm template that rendered nothing)
+        }
+        if (json is not JsonObject root)
+        {
+            throw new ManifestException(path, startLine, 0, "the document is not a mapping; a manifest is an object with apiVersion, kind and metadata.");
+        }
+        AddObject(root, start, docText, path, startLine, result);
         return result;
     }
 
@@ -235,7 +242,7 @@ public static partial class ManifestLoader
             // refused, as kubectl refuses it), and far cheaper at start than a YAML binder for every model.
             try
             {
-                typed = System.Text.Json.JsonSerializer.Deserialize(root, type, ModelJson) as IKubernetesObject<V1ObjectMeta>;
+                typed = System.Text.Json.JsonSerializer.Deserialize(kind == "CustomResourceDefinition" ? WithoutSchemas(root) : root, type, ModelJson) as IKubernetesObject<V1ObjectMeta>;
             }
             catch (System.Text.Json.JsonException e)
             {
@@ -245,6 +252,17 @@ public static partial class ManifestLoader
             }
         }
         result.Add(new ManifestDocument(path, line, apiVersion, kind, name, ns, typed, docText));
+    }
+
+    // A CRD's typed object leaves out each version's OpenAPI schema: nothing judges schemas, binding them was most of the
+    // time of reading a release bundle, and what is applied comes from the document's text (ManifestDocument.Text).
+    private static JsonObject WithoutSchemas(JsonObject crd)
+    {
+        foreach (var version in (crd["spec"]?["versions"] as JsonArray ?? []).OfType<JsonObject>())
+        {
+            version.Remove("schema");
+        }
+        return crd;
     }
 
     // A scalar's text whatever its YAML type (a name written as a bare number is still the name).

@@ -94,7 +94,8 @@ internal static class ManifestPlan
         foreach (var doc in documents)
         {
             var (group, version) = SplitApiVersion(doc.ApiVersion);
-            var json = JsonNode.Parse(doc.Object is { } typed ? KubernetesJson.Serialize(typed) : YamlJson.FromText(doc.Text)!.ToJsonString())!.AsObject();
+            // A CRD from its text: its typed object carries no schemas (ManifestLoader).
+            var json = JsonNode.Parse(doc.Object is { } typed && doc.Object is not V1CustomResourceDefinition ? KubernetesJson.Serialize(typed) : YamlJson.FromText(doc.Text)!.ToJsonString())!.AsObject();
             json["apiVersion"] = doc.ApiVersion;
             json["kind"] = doc.Kind;
             var metadata = json["metadata"] as JsonObject ?? new JsonObject();
