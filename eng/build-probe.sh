@@ -4,11 +4,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/artifacts/probe}
-case "$(uname -m)" in
-  x86_64) rid=linux-x64 ;;
-  aarch64) rid=linux-arm64 ;;
-  *) echo "build-probe: unsupported architecture $(uname -m)" >&2; exit 1 ;;
-esac
+rid=$(bash "$root/eng/rid.sh")
 for tool in gcc dotnet; do
   command -v "$tool" >/dev/null || { echo "build-probe: '$tool' is missing (apt-get install gcc libc6-dev; the .NET 10 SDK)" >&2; exit 1; }
 done

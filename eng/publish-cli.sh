@@ -5,11 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$root/artifacts/cli}
-case "$(uname -m)" in
-  x86_64) rid=linux-x64 ;;
-  aarch64) rid=linux-arm64 ;;
-  *) echo "publish-cli: unsupported architecture $(uname -m)" >&2; exit 1 ;;
-esac
+rid=$(bash "$root/eng/rid.sh")
 command -v gcc >/dev/null || { echo "publish-cli: gcc is missing (apt-get install gcc libc6-dev): NativeAOT links with it" >&2; exit 1; }
 rm -rf "$out" && mkdir -p "$out"
 dotnet publish "$root/src/Harness.Cli/Harness.Cli.csproj" -c Release -o "$out/managed" --nologo -v quiet -clp:ErrorsOnly
