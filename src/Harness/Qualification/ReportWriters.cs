@@ -105,6 +105,11 @@ public static class ReportWriters
             {
                 sb.AppendLine(CultureInfo.InvariantCulture, $"| {t.Phase} | {t.Duration.TotalSeconds:0.00} |");
             }
+            if (Runs.PhaseClock.CriticalPath(report.Timings) is { Length: > 1 } path)
+            {
+                sb.AppendLine();
+                sb.AppendLine(CultureInfo.InvariantCulture, $"Critical path (what the run waited on; other phases ran beside it): {string.Join(" → ", path.Select(p => $"{p.Phase} {p.Duration.TotalSeconds:0.00} s"))}; {path[^1].Phase} ended the run.");
+            }
         }
         if (!report.Notes.IsEmpty)
         {
@@ -219,9 +224,11 @@ public static class ReportWriters
                 w.WriteStartObject();
                 w.WriteString("phase", t.Phase.ToString());
                 w.WriteNumber("seconds", Math.Round(t.Duration.TotalSeconds, 3));
+                w.WriteNumber("startSeconds", Math.Round(t.Start.TotalSeconds, 3));
                 w.WriteEndObject();
             }
             w.WriteEndArray();
+            WriteStrings(w, "criticalPath", Runs.PhaseClock.CriticalPath(report.Timings).Select(t => t.Phase.ToString()));
             WriteStrings(w, "notes", report.Notes.Select(r.Redact));
             w.WriteEndObject();
         }

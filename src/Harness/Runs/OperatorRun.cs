@@ -170,63 +170,23 @@ public sealed class OperatorRun
             var op = located.Operator;
             await session.LogAsync($"operator: {op}").ConfigureAwait(false);
 
-            var outside = await clock.TimeAsync(RunPhase.Sink, () => vantage.StartAsync(session, op)).ConfigureAwait(false);
-            teardown.Push(outside);
-
-            var egressPolicy = await EgressPolicyStage.AnalyzeAsync(session, op, options.DeclaredEgress).ConfigureAwait(false);
-            await session.LogAsync($"  {egressPolicy.Status.ToString().ToUpperInvariant(),-12} {"egress.policies-in-force",-32} {egressPolicy.Evidence.FirstOrDefault()}").ConfigureAwait(false);
-
-            var plan = options.Adjust(StandardProbes.Create(options.StandardOptions(outside.Targets, options.Vehicle, access is not null, op.Target.PodSpec, op.Target.Container)));
-            var inside = await clock.TimeAsync(RunPhase.Vehicle, () => vehicle.StartAsync(session, op, outside)).ConfigureAwait(false);
-            ProbeRunReport probes;
+            // The access matrix needs only the operator: it runs beside the sink, the vehicle and the probes (the chain the
+            // run waits on), and its answers are logged after the probes'. It creates nothing, so nothing of it is torn down.
+            var asked = access is null ? null : clock.TimeAsync(RunPhase.AccessMatrix, async () =>
+                (await access.AskAsync(session, op, options.OtherNamespace).ConfigureAwait(false), await access.ForeignTokensAsync(session, op).ConfigureAwait(false)));
             try
             {
-                probes = await clock.TimeAsync(RunPhase.Probes, () => ProbeRunner.RunAsync(plan, inside, outside.Control, access is null ? null : new KubernetesAccess(), ct: session.Cancellation)).ConfigureAwait(false);
+                result = await ProbeAsync(session, op, teardown, asked).ConfigureAwait(false);
             }
-            finally
+            catch
             {
-                if (inside is IAsyncDisposable disposable)
+                if (asked is not null)
                 {
-                    await disposable.DisposeAsync().ConfigureAwait(false);
+                    // Settled before teardown; its own failure, if any, is not the one to report.
+                    await asked.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
                 }
+                throw;
             }
-            await session.LogAsync($"{probes.Results.Count} probes in {probes.Duration.TotalSeconds:0.0} s").ConfigureAwait(false);
-            foreach (var r in probes.Results)
-            {
-                await session.LogAsync($"  {StatusLabel(r.Status),-12} {r.Probe.Id,-32} {r.Verdict}").ConfigureAwait(false);
-            }
-
-            ImmutableArray<AccessAnswer> answers = [];
-            ImmutableArray<Preflight.Finding> foreignTokens = [];
-            if (access is not null)
-            {
-                (answers, foreignTokens) = await clock.TimeAsync(RunPhase.AccessMatrix, async () =>
-                    (await access.AskAsync(session, op, options.OtherNamespace).ConfigureAwait(false), await access.ForeignTokensAsync(session, op).ConfigureAwait(false))).ConfigureAwait(false);
-                foreach (var a in answers)
-                {
-                    await session.LogAsync($"  {StatusLabel(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
-                }
-            }
-            Payload.PayloadReport? payload = null;
-            if (PayloadStage is not null)
-            {
-                payload = await clock.TimeAsync(RunPhase.Payload, () => PayloadStage.InventoryAsync(session, op)).ConfigureAwait(false);
-                await session.LogAsync($"  {(payload.Tested ? StatusLabel(payload.Status) : "UNTESTED"),-12} {"payload",-32} {payload.Evidence.FirstOrDefault()}").ConfigureAwait(false);
-            }
-            Webhooks.WebhookTlsReport? webhookTls = null;
-            if (WebhookStage is not null)
-            {
-                webhookTls = await clock.TimeAsync(RunPhase.WebhookTls, () => WebhookStage.CheckAsync(session, op, outside)).ConfigureAwait(false);
-                await session.LogAsync($"  {(webhookTls.Tested ? StatusLabel(webhookTls.Status) : "UNTESTED"),-12} {"webhook.tls",-32} {webhookTls.Evidence.FirstOrDefault()}").ConfigureAwait(false);
-            }
-            result = new OperatorRunResult(new OperatorHardeningReport(op.Target, probes, answers, op.UnpinnedImages)
-            {
-                EgressCaveats = outside.Caveats,
-                EgressPolicy = egressPolicy,
-                Payload = payload,
-                WebhookTls = webhookTls,
-                ForeignTokens = foreignTokens,
-            }, op, outside.Approximation);
         }
         finally
         {
@@ -234,6 +194,68 @@ public sealed class OperatorRun
         }
         // After teardown, so the report's timings include it.
         return result with { Report = result.Report with { Timings = clock.Timings } };
+    }
+
+    private async Task<OperatorRunResult> ProbeAsync(RunSession session, OperatorUnderTest op, Stack<IAsyncDisposable> teardown,
+        Task<(ImmutableArray<AccessAnswer> Answers, ImmutableArray<Preflight.Finding> ForeignTokens)>? asked)
+    {
+        var clock = session.Clock;
+        var outside = await clock.TimeAsync(RunPhase.Sink, () => vantage.StartAsync(session, op)).ConfigureAwait(false);
+        teardown.Push(outside);
+
+        var egressPolicy = await EgressPolicyStage.AnalyzeAsync(session, op, options.DeclaredEgress).ConfigureAwait(false);
+        await session.LogAsync($"  {egressPolicy.Status.ToString().ToUpperInvariant(),-12} {"egress.policies-in-force",-32} {egressPolicy.Evidence.FirstOrDefault()}").ConfigureAwait(false);
+
+        var plan = options.Adjust(StandardProbes.Create(options.StandardOptions(outside.Targets, options.Vehicle, access is not null, op.Target.PodSpec, op.Target.Container)));
+        var inside = await clock.TimeAsync(RunPhase.Vehicle, () => vehicle.StartAsync(session, op, outside)).ConfigureAwait(false);
+        ProbeRunReport probes;
+        try
+        {
+            probes = await clock.TimeAsync(RunPhase.Probes, () => ProbeRunner.RunAsync(plan, inside, outside.Control, access is null ? null : new KubernetesAccess(), ct: session.Cancellation)).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (inside is IAsyncDisposable disposable)
+            {
+                await disposable.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+        await session.LogAsync($"{probes.Results.Count} probes in {probes.Duration.TotalSeconds:0.0} s").ConfigureAwait(false);
+        foreach (var r in probes.Results)
+        {
+            await session.LogAsync($"  {StatusLabel(r.Status),-12} {r.Probe.Id,-32} {r.Verdict}").ConfigureAwait(false);
+        }
+
+        ImmutableArray<AccessAnswer> answers = [];
+        ImmutableArray<Preflight.Finding> foreignTokens = [];
+        if (asked is not null)
+        {
+            (answers, foreignTokens) = await asked.ConfigureAwait(false);
+            foreach (var a in answers)
+            {
+                await session.LogAsync($"  {StatusLabel(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
+            }
+        }
+        Payload.PayloadReport? payload = null;
+        if (PayloadStage is not null)
+        {
+            payload = await clock.TimeAsync(RunPhase.Payload, () => PayloadStage.InventoryAsync(session, op)).ConfigureAwait(false);
+            await session.LogAsync($"  {(payload.Tested ? StatusLabel(payload.Status) : "UNTESTED"),-12} {"payload",-32} {payload.Evidence.FirstOrDefault()}").ConfigureAwait(false);
+        }
+        Webhooks.WebhookTlsReport? webhookTls = null;
+        if (WebhookStage is not null)
+        {
+            webhookTls = await clock.TimeAsync(RunPhase.WebhookTls, () => WebhookStage.CheckAsync(session, op, outside)).ConfigureAwait(false);
+            await session.LogAsync($"  {(webhookTls.Tested ? StatusLabel(webhookTls.Status) : "UNTESTED"),-12} {"webhook.tls",-32} {webhookTls.Evidence.FirstOrDefault()}").ConfigureAwait(false);
+        }
+        return new OperatorRunResult(new OperatorHardeningReport(op.Target, probes, answers, op.UnpinnedImages)
+        {
+            EgressCaveats = outside.Caveats,
+            EgressPolicy = egressPolicy,
+            Payload = payload,
+            WebhookTls = webhookTls,
+            ForeignTokens = foreignTokens,
+        }, op, outside.Approximation);
     }
 
     /// <summary>The column label of a status in progress lines.</summary>

@@ -39,6 +39,12 @@ public enum RunPhase
 /// <param name="Duration">Wall time.</param>
 public readonly record struct PhaseTiming(RunPhase Phase, TimeSpan Duration)
 {
+    /// <summary>When the phase started, from the start of its clock (phases may overlap).</summary>
+    public TimeSpan Start { get; init; }
+
+    /// <summary>When it ended, from the start of its clock.</summary>
+    public TimeSpan End => Start + Duration;
+
     /// <inheritdoc/>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{Phase} {Duration.TotalSeconds:0.00} s");
 }
@@ -47,6 +53,7 @@ public readonly record struct PhaseTiming(RunPhase Phase, TimeSpan Duration)
 public sealed class PhaseClock(TimeProvider? time = null)
 {
     private readonly TimeProvider time = time ?? TimeProvider.System;
+    private readonly long origin = (time ?? TimeProvider.System).GetTimestamp();
     private readonly Lock gate = new();
     private readonly List<PhaseTiming> timings = [];
 
@@ -73,7 +80,11 @@ public sealed class PhaseClock(TimeProvider? time = null)
         }
         finally
         {
-            Record(phase, time.GetElapsedTime(start));
+            var timing = new PhaseTiming(phase, time.GetElapsedTime(start)) { Start = time.GetElapsedTime(origin, start) };
+            lock (gate)
+            {
+                timings.Add(timing);
+            }
         }
     }
 
@@ -88,15 +99,43 @@ public sealed class PhaseClock(TimeProvider? time = null)
         }).ConfigureAwait(false);
     }
 
-    /// <summary>Adds a measured duration (a phase timed elsewhere).</summary>
+    /// <summary>Adds a measured duration (a phase timed elsewhere), taken to have ended now.</summary>
     public void Record(RunPhase phase, TimeSpan duration)
     {
+        var now = time.GetElapsedTime(origin);
         lock (gate)
         {
-            timings.Add(new PhaseTiming(phase, duration));
+            timings.Add(new PhaseTiming(phase, duration) { Start = now > duration ? now - duration : TimeSpan.Zero });
         }
     }
 
-    /// <summary>One line: <c>Cluster 12.31 s, Deploy 4.02 s, ...</c>.</summary>
-    public static string Format(IEnumerable<PhaseTiming> timings) => string.Join(", ", timings);
+    /// <summary>One line: <c>Cluster 12.31 s, Deploy 4.02 s, ...; critical path: Cluster, Deploy, ... (Probes ended the run)</c>.</summary>
+    public static string Format(IEnumerable<PhaseTiming> timings)
+    {
+        var all = timings.ToList();
+        var path = CriticalPath(all);
+        return path.Length < 2 ? string.Join(", ", all)
+            : $"{string.Join(", ", all)}; critical path: {string.Join(" -> ", path.Select(p => p.Phase))} ({path[^1].Phase} ended the run)";
+    }
+
+    /// <summary>
+    /// The chain of phases the run waited on, first to last: from the phase that ended last, back through the phase that
+    /// ended latest before each one started. Phases off the chain ran beside it and cost no wall time. Pure.
+    /// </summary>
+    public static ImmutableArray<PhaseTiming> CriticalPath(IReadOnlyList<PhaseTiming> timings)
+    {
+        ArgumentNullException.ThrowIfNull(timings);
+        if (timings.Count == 0)
+        {
+            return [];
+        }
+        var slack = TimeSpan.FromMilliseconds(5); // one phase handing over to the next takes a moment
+        var path = new List<PhaseTiming> { timings.MaxBy(t => t.End) };
+        while (timings.Where(t => !path.Contains(t) && t.End <= path[^1].Start + slack).OrderByDescending(t => t.End).Cast<PhaseTiming?>().FirstOrDefault() is { } previous)
+        {
+            path.Add(previous);
+        }
+        path.Reverse();
+        return [.. path];
+    }
 }

@@ -15,9 +15,35 @@ public sealed class OperatorRunTests
 {
     private sealed class Journal
     {
-        public List<string> Events { get; } = [];
+        private readonly List<string> events = [];
 
-        public IAsyncDisposable Teardown(string name) => new Disposer(() => Events.Add("teardown " + name));
+        /// <summary>A stage that waits for this event before it goes on (a stage that can only finish when another ran beside it).</summary>
+        public (string Event, TaskCompletionSource Seen)? Gate { get; set; }
+
+        public List<string> Events
+        {
+            get
+            {
+                lock (events)
+                {
+                    return [.. events];
+                }
+            }
+        }
+
+        public void Add(string e)
+        {
+            lock (events)
+            {
+                events.Add(e);
+            }
+            if (Gate is { } gate && gate.Event == e)
+            {
+                gate.Seen.TrySetResult();
+            }
+        }
+
+        public IAsyncDisposable Teardown(string name) => new Disposer(() => Add("teardown " + name));
 
         private sealed class Disposer(Action action) : IAsyncDisposable
         {
@@ -35,7 +61,7 @@ public sealed class OperatorRunTests
     {
         public Task<LocatedOperator> LocateAsync(RunSession session)
         {
-            j.Events.Add("locate");
+            j.Add("locate");
             return Task.FromResult(new LocatedOperator(new OperatorUnderTest(Target(), [], ["op:1"], "restricted"), j.Teardown("operator")));
         }
     }
@@ -44,10 +70,10 @@ public sealed class OperatorRunTests
     {
         public Task<EgressVantage> StartAsync(RunSession session, OperatorUnderTest op)
         {
-            j.Events.Add("vantage");
+            j.Add("vantage");
             return Task.FromResult(EgressVantage.Of(EgressVantageKind.UserTargets, [], new Vehicle(j, "control"), () =>
             {
-                j.Events.Add("teardown vantage");
+                j.Add("teardown vantage");
                 return ValueTask.CompletedTask;
             }));
         }
@@ -61,14 +87,14 @@ public sealed class OperatorRunTests
 
         public Task<AgentReport> RunAsync(AgentPlan plan, CancellationToken ct = default)
         {
-            j.Events.Add("probe " + name);
+            j.Add("probe " + name);
             ct.ThrowIfCancellationRequested();
             return fail is null ? Task.FromResult(new AgentReport { AgentVersion = "test", Results = [] }) : Task.FromException<AgentReport>(fail);
         }
 
         public ValueTask DisposeAsync()
         {
-            j.Events.Add("teardown " + name);
+            j.Add("teardown " + name);
             return ValueTask.CompletedTask;
         }
     }
@@ -77,17 +103,24 @@ public sealed class OperatorRunTests
     {
         public Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, EgressVantage vantage)
         {
-            j.Events.Add("vehicle");
+            j.Add("vehicle");
             return startFails is null ? Task.FromResult<IProbeVehicle>(new Vehicle(j, "vehicle", probeFails)) : Task.FromException<IProbeVehicle>(startFails);
         }
     }
 
     private sealed class Access(Journal j) : IAccessStage
     {
-        public Task<ImmutableArray<AccessAnswer>> AskAsync(RunSession session, OperatorUnderTest op, string otherNamespace)
+        public async Task<ImmutableArray<AccessAnswer>> AskAsync(RunSession session, OperatorUnderTest op, string otherNamespace)
         {
-            j.Events.Add("access " + otherNamespace);
-            return Task.FromResult(ImmutableArray<AccessAnswer>.Empty);
+            session.Cancellation.ThrowIfCancellationRequested();
+            j.Add("access " + otherNamespace);
+            if (j.Gate is { } gate)
+            {
+                // Only finishes once the probes ran: a pipeline that waited for this stage before probing would never get there.
+                await gate.Seen.Task.WaitAsync(TimeSpan.FromSeconds(30), session.Cancellation);
+                j.Add("access answered");
+            }
+            return [];
         }
 
         public Task<ImmutableArray<Harness.Preflight.Finding>> ForeignTokensAsync(RunSession session, OperatorUnderTest op) =>
@@ -103,11 +136,64 @@ public sealed class OperatorRunTests
         var j = new Journal();
         var result = await Run(j).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
 
+        // The access matrix starts beside the sink (these stages answer at once, so it is asked first).
         j.Events.Should().Equal(
-            "locate", "vantage", "vehicle", "probe vehicle", "probe control", "teardown vehicle", "access kube-system", "teardown vantage", "teardown operator");
+            "locate", "access kube-system", "vantage", "vehicle", "probe vehicle", "probe control", "teardown vehicle", "teardown vantage", "teardown operator");
         result.Operator.Target.Workload.Should().Be(new WorkloadRef("Deployment", "op"));
-        result.Report.Timings.Select(t => t.Phase).Should().Equal(RunPhase.Sink, RunPhase.Vehicle, RunPhase.Probes, RunPhase.AccessMatrix, RunPhase.Teardown);
+        result.Report.Timings.Select(t => t.Phase).Should().Equal(RunPhase.AccessMatrix, RunPhase.Sink, RunPhase.Vehicle, RunPhase.Probes, RunPhase.Teardown);
         result.Approximation.Should().BeNull();
+    }
+
+    [Fact]
+    public async Task RunAsync_AsksTheAccessMatrixBesideTheProbes_NotBeforeOrAfterThem()
+    {
+        // Issue #26 item 2, shown by order, not by a clock: the access stage can only finish once the probes are done.
+        var j = new Journal { Gate = ("teardown vehicle", new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)) };
+        var session = new RunSession(ct: TestContext.Current.CancellationToken);
+
+        var result = await Run(j).RunAsync(session);
+
+        j.Events.IndexOf("access kube-system").Should().BeLessThan(j.Events.IndexOf("probe vehicle"));
+        j.Events.IndexOf("access answered").Should().BeGreaterThan(j.Events.IndexOf("probe vehicle"));
+        j.Events.IndexOf("teardown vantage").Should().BeGreaterThan(j.Events.IndexOf("access answered"), "teardown waits for every stage");
+        var timings = result.Report.Timings;
+        var access = timings.Single(t => t.Phase == RunPhase.AccessMatrix);
+        var probes = timings.Single(t => t.Phase == RunPhase.Probes);
+        access.Start.Should().BeLessThan(probes.Start, "the matrix was asked before the probes began...");
+        access.End.Should().BeGreaterThanOrEqualTo(probes.End, "...and answered after they ended: the two overlapped");
+    }
+
+    [Fact]
+    public void CriticalPath_FollowsWhatTheRunWaitedOn_AndWallTimeIsItsLength()
+    {
+        // The phases of a warm-cluster qualification, with the durations measured on a real cluster (issue #26): the
+        // access matrix and the webhook check beside the chain; the wall time is the chain's, not the sum.
+        static PhaseTiming At(RunPhase phase, double start, double seconds) => new(phase, TimeSpan.FromSeconds(seconds)) { Start = TimeSpan.FromSeconds(start) };
+        PhaseTiming[] timings =
+        [
+            At(RunPhase.Cluster, 0, 5.9), At(RunPhase.Deploy, 5.9, 2.3), At(RunPhase.AccessMatrix, 8.2, 0.1), At(RunPhase.Sink, 8.2, 2.1),
+            At(RunPhase.Vehicle, 10.3, 2.0), At(RunPhase.WebhookTls, 10.3, 1.2), At(RunPhase.Probes, 12.3, 3.1), At(RunPhase.Payload, 15.4, 3.2), At(RunPhase.Teardown, 18.6, 0.03),
+        ];
+
+        var path = PhaseClock.CriticalPath(timings);
+
+        path.Select(t => t.Phase).Should().Equal(RunPhase.Cluster, RunPhase.Deploy, RunPhase.Sink, RunPhase.Vehicle, RunPhase.Probes, RunPhase.Payload, RunPhase.Teardown);
+        path.Sum(t => t.Duration.TotalSeconds).Should().BeApproximately(timings.Max(t => t.End.TotalSeconds), 0.001, "wall time is the longest path");
+        timings.Sum(t => t.Duration.TotalSeconds).Should().BeGreaterThan(path.Sum(t => t.Duration.TotalSeconds) + 1, "the phases beside it cost nothing");
+        PhaseClock.Format(timings).Should().EndWith("critical path: Cluster -> Deploy -> Sink -> Vehicle -> Probes -> Payload -> Teardown (Teardown ended the run)");
+        PhaseClock.CriticalPath([]).Should().BeEmpty();
+        PhaseClock.CriticalPath([At(RunPhase.Probes, 0, 1), At(RunPhase.Sink, 0, 2)]).Select(t => t.Phase).Should().Equal(RunPhase.Sink);
+    }
+
+    [Fact]
+    public async Task RunAsync_ProbesFailWhileTheMatrixIsAsked_TheMatrixSettlesBeforeTeardown()
+    {
+        var j = new Journal { Gate = ("teardown vehicle", new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)) };
+        var act = () => Run(j, probeFails: new InvalidOperationException("agent died")).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
+
+        await act.Should().ThrowAsync<InvalidOperationException>().WithMessage("agent died");
+        j.Events.IndexOf("access answered").Should().BeLessThan(j.Events.IndexOf("teardown vantage"), "nothing is torn down while a stage still runs");
+        j.Events.Should().EndWith(["teardown vantage", "teardown operator"]);
     }
 
     [Fact]
@@ -117,7 +203,7 @@ public sealed class OperatorRunTests
         var act = () => Run(j, startFails: new TargetNotFoundException("no pod")).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
 
         await act.Should().ThrowAsync<TargetNotFoundException>().WithMessage("no pod");
-        j.Events.Should().Equal("locate", "vantage", "vehicle", "teardown vantage", "teardown operator");
+        j.Events.Should().Equal("locate", "access kube-system", "vantage", "vehicle", "teardown vantage", "teardown operator");
     }
 
     [Fact]
