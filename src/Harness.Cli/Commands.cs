@@ -82,6 +82,7 @@ internal static class Commands
     {
         var root = new RootCommand("Negative-testing harness for Kubernetes operators: proves the operator cannot reach the internet, write its root filesystem, escalate privileges or read Secrets, each verdict with its mechanism and a positive control.");
         root.Subcommands.Add(PreflightCommand(stdout));
+        root.Subcommands.Add(RightsCommand(stdout));
         if (Native.Live)
         {
             root.Subcommands.Add(QualifyCommand(stdout));
@@ -177,6 +178,52 @@ internal static class Commands
             return report.ExitCode;
         });
         return command;
+    }
+
+    private static Command RightsCommand(TextWriter stdout)
+    {
+        PreflightOptions Options(ParseResult r, Option<string?> ns, (Option<string?> Release, Option<string?> Values, Option<string?> Set) helm) =>
+            new() { DefaultNamespace = r.GetValue(ns), Helm = Helm(r, helm.Release, helm.Values, helm.Set, HelmOptions.Default) };
+
+        var lockPath = new Argument<string>("PATH") { Description = "The operator's manifests (file or folder, kustomize tree, chart or bundle)." };
+        var lockNs = Text("--namespace", "Namespace for objects that name none (as kubectl apply -n).", "NS");
+        var name = Text("--name", "The rights object's metadata.name (default: the folder's name).", "NAME");
+        var lockHelm = HelmFlags();
+        var lockCommand = new Command("lock", "Print the effective RBAC rights of every ServiceAccount the manifests' workloads run as, as an OperatorRights object (harness.dev/v1alpha1): `harness rights lock DIR > rights.yaml`.")
+        {
+            lockPath, lockNs, name, lockHelm.Release, lockHelm.Values, lockHelm.Set,
+        };
+        lockCommand.SetAction(async (r, ct) =>
+        {
+            var path = r.GetValue(lockPath)!;
+            var (model, accounts) = Harness.Rbac.DeclaredRights.Read(path, Options(r, lockNs, lockHelm));
+            var full = Path.GetFullPath(path).TrimEnd(Path.DirectorySeparatorChar);
+            var objectName = r.GetValue(name) ?? (Path.GetFileNameWithoutExtension(full) is { Length: > 0 } n ? n.ToLowerInvariant() : "operator");
+            await stdout.WriteAsync(Harness.Rbac.DeclaredRights.Lock(model, accounts, objectName)).ConfigureAwait(false);
+            return 0;
+        });
+
+        var checkPath = new Argument<string>("PATH") { Description = "The operator's manifests (file or folder, kustomize tree, chart or bundle)." };
+        var rights = new Option<string>("--rights") { Description = "The rights file (`harness rights lock` writes one).", Required = true, HelpName = "FILE" };
+        var checkNs = Text("--namespace", "Namespace for objects that name none (as kubectl apply -n).", "NS");
+        var format = OneOf("--format", "Output format (default text); sarif is SARIF 2.1.0 for code scanning.", "text", "json", "sarif");
+        var checkHelm = HelmFlags();
+        var checkCommand = new Command("check", "Compare what the manifests grant with the rights file: RIGHTS-EXCESS (error) for each right granted and not declared, at the rule that grants it; RIGHTS-UNUSED (warning) for each declared right no longer granted. Exit 0 no excess, 1 excess, 2 bad input.")
+        {
+            checkPath, rights, checkNs, format, checkHelm.Release, checkHelm.Values, checkHelm.Set,
+        };
+        checkCommand.SetAction(async (r, ct) =>
+        {
+            var report = Harness.Rbac.DeclaredRights.CheckPath(r.GetValue(rights)!, r.GetValue(checkPath)!, Options(r, checkNs, checkHelm));
+            await stdout.WriteAsync(r.GetValue(format) switch
+            {
+                "json" => PreflightAnalyzer.RenderJson(report),
+                "sarif" => Sarif.Render(report, Qualifier.Version),
+                _ => PreflightAnalyzer.RenderText(report),
+            }).ConfigureAwait(false);
+            return report.ExitCode;
+        });
+        return new Command("rights", "Declared rights: lock the operator's effective RBAC into a reviewed file, and check the manifests against it.") { lockCommand, checkCommand };
     }
 
     /// <summary>The chart flags preflight and qualify share.</summary>

@@ -48,6 +48,9 @@ public sealed record PreflightFile(string Path, int Objects, ImmutableArray<Find
 /// <param name="Notes">The note-level findings as lines: what pre-flight concluded or could not judge (where namespace-less objects went, kinds it does not model, bindings to roles not in the manifests, who injects a CA bundle).</param>
 public sealed record PreflightReport(PreflightOptions Options, ImmutableArray<PreflightFile> Files, ImmutableArray<string> Notes)
 {
+    /// <summary>The text report's first line; by default the Pod Security level and version pre-flight held the pods to.</summary>
+    public string? Title { get; init; }
+
     /// <inheritdoc/>
     public override string ToString() => Harness.Evidence.RecordText.Format(this);
 
@@ -200,7 +203,7 @@ public static partial class PreflightAnalyzer
         ArgumentNullException.ThrowIfNull(report);
         var sb = new StringBuilder();
         var findings = report.Findings.Where(f => f.Severity != FindingSeverity.Note).ToImmutableArray();
-        sb.AppendLine($"Pre-flight at PodSecurity {Level(report.Options)} (policy {PodSecurityEvaluator.NewestVersion} is the newest this harness knows)");
+        sb.AppendLine(report.Title ?? $"Pre-flight at PodSecurity {Level(report.Options)} (policy {PodSecurityEvaluator.NewestVersion} is the newest this harness knows)");
         if (findings.Length > 0)
         {
             var rows = findings.Select(f => (Sev: f.Severity == FindingSeverity.Error ? "ERROR" : "warn", f.Id, f.Subject, f.Location, f.Message)).ToList();
