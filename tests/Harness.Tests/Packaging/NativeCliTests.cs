@@ -71,6 +71,32 @@ public sealed class NativeCliTests
     }
 
     [Fact]
+    public async Task RightsLockAndCheck_AnswerAsTheManagedHarnessDoes()
+    {
+        var native = RequireNative();
+        var managed = RepoPaths.File("artifacts/cli/managed/Harness.Cli.dll");
+
+        var nativeLock = await RunAsync(native, "rights", "lock", "fixtures/sample-operator/hardened");
+        var managedLock = await RunAsync("dotnet", managed, "rights", "lock", "fixtures/sample-operator/hardened");
+        var rights = Path.Combine(Path.GetTempPath(), $"harness-native-rights-{Guid.NewGuid():N}.yaml");
+        await File.WriteAllTextAsync(rights, nativeLock.Out, TestContext.Current.CancellationToken);
+        try
+        {
+            var nativeCheck = await RunAsync(native, "rights", "check", "--rights", rights, "fixtures/sample-operator/weak");
+            var managedCheck = await RunAsync("dotnet", managed, "rights", "check", "--rights", rights, "fixtures/sample-operator/weak");
+
+            nativeLock.Should().Be(managedLock);
+            nativeLock.Out.Should().Contain("kind: OperatorRights");
+            nativeCheck.Should().Be(managedCheck);
+            nativeCheck.Exit.Should().Be(1);
+        }
+        finally
+        {
+            File.Delete(rights);
+        }
+    }
+
+    [Fact]
     public async Task VersionAndHelp_AnswerFromTheNativeBinary()
     {
         var native = RequireNative();
