@@ -169,16 +169,19 @@ internal static class Commands
                 Helm = Helm(r, release, values, set, HelmOptions.Default),
             };
             var report = PreflightAnalyzer.Run(r.GetValue(path)!, options);
-            await stdout.WriteAsync(r.GetValue(format) switch
-            {
-                "json" => PreflightAnalyzer.RenderJson(report),
-                "sarif" => Sarif.Render(report, Qualifier.Version),
-                _ => PreflightAnalyzer.RenderText(report),
-            }).ConfigureAwait(false);
+            await stdout.WriteAsync(Render(report, r.GetValue(format))).ConfigureAwait(false);
             return report.ExitCode;
         });
         return command;
     }
+
+    /// <summary>A pre-flight-shaped report in the chosen format (text, json, sarif).</summary>
+    private static string Render(PreflightReport report, string? format) => format switch
+    {
+        "json" => PreflightAnalyzer.RenderJson(report),
+        "sarif" => Sarif.Render(report, Qualifier.Version),
+        _ => PreflightAnalyzer.RenderText(report),
+    };
 
     private static Command RightsCommand(TextWriter stdout)
     {
@@ -215,12 +218,7 @@ internal static class Commands
         checkCommand.SetAction(async (r, ct) =>
         {
             var report = Harness.Rbac.DeclaredRights.CheckPath(r.GetValue(rights)!, r.GetValue(checkPath)!, Options(r, checkNs, checkHelm));
-            await stdout.WriteAsync(r.GetValue(format) switch
-            {
-                "json" => PreflightAnalyzer.RenderJson(report),
-                "sarif" => Sarif.Render(report, Qualifier.Version),
-                _ => PreflightAnalyzer.RenderText(report),
-            }).ConfigureAwait(false);
+            await stdout.WriteAsync(Render(report, r.GetValue(format))).ConfigureAwait(false);
             return report.ExitCode;
         });
         return new Command("rights", "Declared rights: lock the operator's effective RBAC into a reviewed file, and check the manifests against it.") { lockCommand, checkCommand };

@@ -99,8 +99,8 @@ public static class DeclaredRights
         ArgumentException.ThrowIfNullOrEmpty(name);
         using var writer = new StringWriter();
         writer.WriteLine("# The RBAC rights of the operator's ServiceAccounts, as its manifests grant them (`harness rights lock`).");
-        writer.WriteLine("# Review a change to this file like a change to the operator's code; `harness rights check --rights FILE DIR` fails");
-        writer.WriteLine("# on any right the manifests (or, with --kubeconfig, the cluster) grant beyond it.");
+        writer.WriteLine("# Review a change to this file like a change to the operator's code; `harness rights check --rights FILE DIR`");
+        writer.WriteLine("# fails on any right the manifests grant beyond it.");
         var emitter = new Emitter(writer);
         void Scalar(string value) => emitter.Emit(new Scalar(value));
         void Flow(IEnumerable<string> values)
