@@ -78,31 +78,8 @@ public sealed class RealOperatorShapesTests
     }
 
     /// <summary>An operator account whose ClusterRole holds one rule; the findings for its account.</summary>
-    private static IReadOnlyList<Finding> Grants(string rule) => Run("""
-        apiVersion: v1
-        kind: ServiceAccount
-        metadata: {name: op, namespace: ops}
-        ---
-        apiVersion: apps/v1
-        kind: Deployment
-        metadata: {name: op, namespace: ops}
-        spec:
-          selector: {matchLabels: {app: op}}
-          template:
-            metadata: {labels: {app: op}}
-            spec: {serviceAccountName: op, containers: [{name: op, image: "registry.example/op@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"}]}
-        ---
-        apiVersion: rbac.authorization.k8s.io/v1
-        kind: ClusterRole
-        metadata: {name: op}
-        rules: [@RULE]
-        ---
-        apiVersion: rbac.authorization.k8s.io/v1
-        kind: ClusterRoleBinding
-        metadata: {name: op}
-        roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: op}
-        subjects: [{kind: ServiceAccount, name: op, namespace: ops}]
-        """.Replace("@RULE", rule, StringComparison.Ordinal)).Findings.Where(f => f.Id.StartsWith("RBAC-", StringComparison.Ordinal)).ToList();
+    private static IReadOnlyList<Finding> Grants(string rule) =>
+        Run(TestManifests.OperatorWithClusterRole(rule)).Findings.Where(f => f.Id.StartsWith("RBAC-", StringComparison.Ordinal)).ToList();
 
     [Theory]
     [InlineData("{apiGroups: [''], resources: [secrets], verbs: [create, update, patch, delete]}", "RBAC-SECRETS-WRITE", "forge TLS keys and tokens")]

@@ -157,28 +157,7 @@ public sealed class DeclaredRightsTests : IDisposable
     public void Check_Wildcards_CoverWhatTheyWouldAuthorize_AndNothingElse(string declaredRule, string excessStart, string because)
     {
         var manifests = Path.Combine(dir.FullName, "op.yaml");
-        File.WriteAllText(manifests, """
-            apiVersion: apps/v1
-            kind: Deployment
-            metadata: {name: op, namespace: ops}
-            spec:
-              selector: {matchLabels: {app: op}}
-              template:
-                metadata: {labels: {app: op}}
-                spec: {serviceAccountName: op, containers: [{name: m, image: op:1}]}
-            ---
-            apiVersion: rbac.authorization.k8s.io/v1
-            kind: ClusterRole
-            metadata: {name: op}
-            rules:
-              - {apiGroups: [""], resources: [configmaps, secrets], verbs: [get, list]}
-            ---
-            apiVersion: rbac.authorization.k8s.io/v1
-            kind: ClusterRoleBinding
-            metadata: {name: op}
-            roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: op}
-            subjects: [{kind: ServiceAccount, name: op, namespace: ops}]
-            """);
+        File.WriteAllText(manifests, TestManifests.OperatorWithClusterRole("""{apiGroups: [""], resources: [configmaps, secrets], verbs: [get, list]}"""));
         var rights = Path.Combine(dir.FullName, "rights.yaml");
         File.WriteAllText(rights, $"apiVersion: harness.dev/v1alpha1\nkind: OperatorRights\nmetadata: {{name: op}}\nspec:\n  accounts:\n    - serviceAccount: {{namespace: ops, name: op}}\n      rules:\n        - {declaredRule}\n");
 
