@@ -206,18 +206,34 @@ internal static class Commands
             return 0;
         });
 
-        var checkPath = new Argument<string>("PATH") { Description = "The operator's manifests (file or folder, kustomize tree, chart or bundle)." };
+        var checkPath = new Argument<string?>("PATH") { Description = "The operator's manifests (file or folder, kustomize tree, chart or bundle); optional with --kubeconfig.", Arity = ArgumentArity.ZeroOrOne };
         var rights = new Option<string>("--rights") { Description = "The rights file (`harness rights lock` writes one).", Required = true, HelpName = "FILE" };
         var checkNs = Text("--namespace", "Namespace for objects that name none (as kubectl apply -n).", "NS");
         var format = OneOf("--format", "Output format (default text); sarif is SARIF 2.1.0 for code scanning.", "text", "json", "sarif");
+        var kubeconfig = Text("--kubeconfig", "Check on a cluster instead: its own Roles, ClusterRoles and bindings, each excess confirmed by a SubjectAccessReview.", "PATH");
+        var context = Text("--context", "With --kubeconfig: the context (default the current one).", "NAME");
         var checkHelm = HelmFlags();
-        var checkCommand = new Command("check", "Compare what the manifests grant with the rights file: RIGHTS-EXCESS (error) for each right granted and not declared, at the rule that grants it; RIGHTS-UNUSED (warning) for each declared right no longer granted. Exit 0 no excess, 1 excess, 2 bad input.")
+        var checkCommand = new Command("check", "Compare what the manifests (or, with --kubeconfig, the cluster) grant with the rights file: RIGHTS-EXCESS (error) for each right granted and not declared, at the rule that grants it; RIGHTS-UNUSED (warning) for each declared right no longer granted. Exit 0 no excess, 1 excess, 2 bad input.")
         {
-            checkPath, rights, checkNs, format, checkHelm.Release, checkHelm.Values, checkHelm.Set,
+            checkPath, rights, checkNs, format, kubeconfig, context, checkHelm.Release, checkHelm.Values, checkHelm.Set,
         };
         checkCommand.SetAction(async (r, ct) =>
         {
-            var report = Harness.Rbac.DeclaredRights.CheckPath(r.GetValue(rights)!, r.GetValue(checkPath)!, Options(r, checkNs, checkHelm));
+            var path = r.GetValue(checkPath);
+            var options = Options(r, checkNs, checkHelm);
+            PreflightReport report;
+            if (r.GetValue(kubeconfig) is { } config && Native.Live)
+            {
+                var declared = Harness.Rbac.DeclaredRights.Load(r.GetValue(rights)!);
+                var accounts = path is null ? [] : Harness.Rbac.DeclaredRights.Read(path, options).Accounts;
+                using var client = await HarnessCluster.ConnectAsync(config, r.GetValue(context), ct).ConfigureAwait(false);
+                var findings = await Harness.Rbac.LiveRights.CheckAsync(client, declared, accounts, ct).ConfigureAwait(false);
+                report = Harness.Rbac.DeclaredRights.Report(declared, declared.Accounts.Select(a => a.Account).Concat(accounts).Distinct(), findings, options, $" on the cluster ({r.GetValue(context) ?? "current context"})");
+            }
+            else
+            {
+                report = Harness.Rbac.DeclaredRights.CheckPath(r.GetValue(rights)!, path ?? throw new UsageException("rights check needs PATH (the operator's manifests), or --kubeconfig to check a cluster"), options);
+            }
             await stdout.WriteAsync(Render(report, r.GetValue(format))).ConfigureAwait(false);
             return report.ExitCode;
         });

@@ -24,9 +24,10 @@ internal static partial class Native
         ("build-image", "Import a NativeAOT program as a scratch image (runs in the managed harness)."),
     ];
 
-    /// <summary>Whether the native build hands these arguments on: a cluster or Docker command (<c>bench</c> but for <c>bench preflight</c>).</summary>
+    /// <summary>Whether the native build hands these arguments on: a cluster or Docker command (<c>bench</c> but for <c>bench preflight</c>, <c>rights check --kubeconfig</c>).</summary>
     internal static bool HandsOn(string[] args) =>
-        !Live && args.Length > 0 && (Handed.Any(h => h.Name == args[0]) || (args[0] == "bench" && (args.Length < 2 || args[1] != "preflight")));
+        !Live && args.Length > 0 && (Handed.Any(h => h.Name == args[0]) || (args[0] == "bench" && (args.Length < 2 || args[1] != "preflight"))
+            || (args[0] == "rights" && args.Any(a => a == "--kubeconfig" || a.StartsWith("--kubeconfig=", StringComparison.Ordinal))));
 
     /// <summary>The managed harness beside this binary.</summary>
     internal static string ManagedPath => Path.Combine(AppContext.BaseDirectory, "managed", "Harness.Cli.dll");

@@ -70,6 +70,33 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
     /// <summary>Called (under the server's lock) after an object is created by POST or apply: a test's controllers and kubelet.</summary>
     public Action<FakeKubeApiServer, JsonObject>? Created { get; set; }
 
+    /// <summary>A kubeconfig file (a temporary file the caller deletes) whose current context is this server, with a token that is not real.</summary>
+    public async Task<string> WriteKubeconfigAsync(CancellationToken ct)
+    {
+        var kubeconfig = Path.GetTempFileName();
+        var ca = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(CaPem));
+        await File.WriteAllTextAsync(kubeconfig, $"""
+            apiVersion: v1
+            kind: Config
+            clusters:
+              - name: fake
+                cluster:
+                  server: https://127.0.0.1:{Port}
+                  certificate-authority-data: {ca}
+            users:
+              - name: fake
+                user:
+                  token: not-a-real-token
+            contexts:
+              - name: fake
+                context:
+                  cluster: fake
+                  user: fake
+            current-context: fake
+            """, ct);
+        return kubeconfig;
+    }
+
     public static async Task<FakeKubeApiServer> StartAsync(CancellationToken ct)
     {
         var certificate = SelfSigned();
@@ -280,6 +307,12 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         }
         var (prefix, ns, plural, _, _) = parts;
         var obj = JsonNode.Parse(body)!.AsObject();
+        if (prefix is "apis/authorization.k8s.io/v1" or "apis/authentication.k8s.io/v1")
+        {
+            // Reviews are questions, not objects: answered (by a test's hook, as an authorizer would) and never stored.
+            AfterCreate(obj);
+            return (201, obj.ToJsonString());
+        }
         var metadata = obj["metadata"] as JsonObject ?? [];
         obj["metadata"] = metadata;
         if (metadata["name"] is null && (string?)metadata["generateName"] is { } generate)

@@ -57,23 +57,34 @@ public static class DeclaredRights
     {
         ArgumentException.ThrowIfNullOrEmpty(rightsFile);
         ArgumentNullException.ThrowIfNull(options);
-        if (!File.Exists(rightsFile))
-        {
-            throw new ManifestException(rightsFile, 0, 0, "no such rights file; write one with `harness rights lock DIR > rights.yaml`.");
-        }
-        var declared = Parse(File.ReadAllText(rightsFile), rightsFile);
+        var declared = Load(rightsFile);
         var (model, accounts) = Read(path, options);
-        var findings = Check(declared, model, accounts);
+        return Report(declared, accounts, Check(declared, model, accounts), options, "");
+    }
+
+    /// <summary>Reads a rights file from disk.</summary>
+    /// <exception cref="ManifestException">No such file, or not a rights file.</exception>
+    public static OperatorRights Load(string rightsFile)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(rightsFile);
+        return File.Exists(rightsFile) ? Parse(File.ReadAllText(rightsFile), rightsFile)
+            : throw new ManifestException(rightsFile, 0, 0, "no such rights file; write one with `harness rights lock DIR > rights.yaml`.");
+    }
+
+    /// <summary>A check's findings as a report pre-flight's writers render; <paramref name="where"/> says what was checked beyond the accounts (" on the cluster").</summary>
+    public static PreflightReport Report(OperatorRights declared, IEnumerable<ServiceAccountRef> accounts, ImmutableArray<Finding> findings, PreflightOptions options, string where)
+    {
+        ArgumentNullException.ThrowIfNull(declared);
         var files = findings.GroupBy(f => f.Path, StringComparer.Ordinal)
-            .Select(g => new PreflightFile(g.Key, g.Key == rightsFile ? 1 : 0, [.. g.OrderBy(f => f.Line)]))
+            .Select(g => new PreflightFile(g.Key, g.Key == declared.Path ? 1 : 0, [.. g.OrderBy(f => f.Line)]))
             .ToList();
-        if (!files.Any(f => f.Path == rightsFile))
+        if (!files.Any(f => f.Path == declared.Path))
         {
-            files.Add(new PreflightFile(rightsFile, 1, []));
+            files.Add(new PreflightFile(declared.Path, 1, []));
         }
         return new PreflightReport(options, [.. files], [])
         {
-            Title = $"Rights of {string.Join(", ", accounts)} against {rightsFile} ({declared.Accounts.Length} accounts, {declared.Accounts.Sum(a => a.Rules.Length)} rules declared)",
+            Title = $"Rights of {string.Join(", ", accounts)}{where} against {declared.Path} ({declared.Accounts.Length} accounts, {declared.Accounts.Sum(a => a.Rules.Length)} rules declared)",
         };
     }
 
@@ -267,23 +278,26 @@ public static class DeclaredRights
         ArgumentNullException.ThrowIfNull(declared);
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(accounts);
+        return Findings(declared, model, accounts, Excesses(declared, model, accounts), "");
+    }
+
+    /// <summary>The findings for <paramref name="excesses"/> (all, or those an authorizer confirmed) and the declared rights no longer granted.</summary>
+    internal static ImmutableArray<Finding> Findings(OperatorRights declared, RbacModel model, IReadOnlyList<ServiceAccountRef> accounts, IEnumerable<RightsExcess> excesses, string confirmation)
+    {
         var findings = new List<Finding>();
         var file = Path.GetFileName(declared.Path);
+        foreach (var excess in excesses)
+        {
+            var declaredAny = declared.Accounts.Any(a => a.Account == excess.Account && !a.Rules.IsEmpty);
+            var what = excess.Atoms.Length == Atoms(excess.Grant.Rule).Count() ? excess.Grant.Rule.ToString() : Describe(excess.Atoms);
+            findings.Add(new Finding("RIGHTS-EXCESS", FindingSeverity.Error, $"ServiceAccount {excess.Account}",
+                $"{what} ({excess.Grant.Scope}) via {excess.Grant.Binding} -> {excess.Grant.Role} is not declared in {file}{(declaredAny ? "" : " (the account is not in it)")}{confirmation}",
+                excess.Grant.RuleLocation.Path, excess.Grant.RuleLocation.Line));
+        }
         foreach (var account in accounts)
         {
             var subject = $"ServiceAccount {account}";
             var mine = declared.Accounts.Where(a => a.Account == account).SelectMany(a => a.Rules).ToList();
-            foreach (var grant in model.GrantsFor(account))
-            {
-                var excess = Atoms(grant.Rule).Where(atom => !mine.Any(d => Covers(d.Namespace, d.Rule, grant.Namespace, atom))).ToList();
-                if (excess.Count > 0)
-                {
-                    var what = excess.Count == Atoms(grant.Rule).Count() ? grant.Rule.ToString() : Describe(excess);
-                    findings.Add(new Finding("RIGHTS-EXCESS", FindingSeverity.Error, subject,
-                        $"{what} ({grant.Scope}) via {grant.Binding} -> {grant.Role} is not declared in {file}{(mine.Count == 0 ? " (the account is not in it)" : "")}",
-                        grant.RuleLocation.Path, grant.RuleLocation.Line));
-                }
-            }
             var grants = model.GrantsFor(account);
             foreach (var d in mine)
             {
@@ -303,8 +317,30 @@ public static class DeclaredRights
         return [.. findings.Distinct()];
     }
 
-    // One permission: a verb on a group/resource (with a name, or any), or a verb on a non-resource URL.
-    private readonly record struct Atom(string Verb, string? Group, string? Resource, string? Name, string? Url);
+    /// <summary>Each grant with the permissions in it that nothing declared covers.</summary>
+    internal static List<RightsExcess> Excesses(OperatorRights declared, RbacModel model, IReadOnlyList<ServiceAccountRef> accounts)
+    {
+        var excesses = new List<RightsExcess>();
+        foreach (var account in accounts)
+        {
+            var mine = declared.Accounts.Where(a => a.Account == account).SelectMany(a => a.Rules).ToList();
+            foreach (var grant in model.GrantsFor(account))
+            {
+                var excess = Atoms(grant.Rule).Where(atom => !mine.Any(d => Covers(d.Namespace, d.Rule, grant.Namespace, atom))).ToImmutableArray();
+                if (!excess.IsEmpty)
+                {
+                    excesses.Add(new RightsExcess(account, grant, excess));
+                }
+            }
+        }
+        return excesses;
+    }
+
+    /// <summary>One permission: a verb on a group/resource (with a name, or any), or a verb on a non-resource URL.</summary>
+    internal readonly record struct Atom(string Verb, string? Group, string? Resource, string? Name, string? Url);
+
+    /// <summary>A grant and the permissions in it that nothing declared covers.</summary>
+    internal sealed record RightsExcess(ServiceAccountRef Account, RbacGrant Grant, ImmutableArray<Atom> Atoms);
 
     private static IEnumerable<Atom> Atoms(RbacRule rule) => rule.NonResourceUrls.IsEmpty
         ? from verb in rule.Verbs

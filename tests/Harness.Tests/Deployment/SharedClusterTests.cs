@@ -246,27 +246,7 @@ public sealed class SharedClusterTests
             api.Seed(k8s.KubernetesJson.Serialize(SessionLease.Build(SessionId.Parse(session), renewed)), "harness");
             api.Seed("""{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"harness-op-@S","labels":{"io.harness.owner":"harness","io.harness.session":"@S"}}}""".Replace("@S", session, StringComparison.Ordinal), "harness");
         }
-        var kubeconfig = Path.GetTempFileName();
-        var ca = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(api.CaPem));
-        await File.WriteAllTextAsync(kubeconfig, $"""
-            apiVersion: v1
-            kind: Config
-            clusters:
-              - name: fake
-                cluster:
-                  server: https://127.0.0.1:{api.Port}
-                  certificate-authority-data: {ca}
-            users:
-              - name: fake
-                user:
-                  token: not-a-real-token
-            contexts:
-              - name: fake
-                context:
-                  cluster: fake
-                  user: fake
-            current-context: fake
-            """, ct);
+        var kubeconfig = await api.WriteKubeconfigAsync(ct);
         try
         {
             var (exit, output, errors) = await CliRunner.RunAsync("sweep", "--kubeconfig", kubeconfig);
