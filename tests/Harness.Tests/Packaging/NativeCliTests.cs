@@ -97,6 +97,31 @@ public sealed class NativeCliTests
     }
 
     [Fact]
+    public async Task RightsCheckOnACluster_IsHandedToTheManagedHarness()
+    {
+        var native = RequireNative();
+        var ct = TestContext.Current.CancellationToken;
+        await using var api = await FakeKubeApiServer.StartAsync(ct);
+        Rbac.LiveRightsTests.Seed(api);
+        var kubeconfig = await api.WriteKubeconfigAsync(ct);
+        var rights = Path.Combine(Path.GetTempPath(), $"harness-native-live-{Guid.NewGuid():N}.yaml");
+        try
+        {
+            await File.WriteAllTextAsync(rights, (await RunAsync(native, "rights", "lock", "fixtures/sample-operator/hardened")).Out, ct);
+
+            var (exit, output, error) = await RunAsync(native, "rights", "check", "--rights", rights, "--kubeconfig", kubeconfig);
+
+            exit.Should().Be(1, output + error);
+            output.Should().Contain("via ClusterRoleBinding ops-debug-greeter -> ClusterRole ops-debug").And.Contain("confirmed by a SubjectAccessReview");
+        }
+        finally
+        {
+            File.Delete(kubeconfig);
+            File.Delete(rights);
+        }
+    }
+
+    [Fact]
     public async Task VersionAndHelp_AnswerFromTheNativeBinary()
     {
         var native = RequireNative();

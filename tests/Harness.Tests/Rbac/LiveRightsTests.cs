@@ -13,11 +13,12 @@ public sealed class LiveRightsTests
 {
     private const string ReviewCollection = "apis/authorization.k8s.io/v1/subjectaccessreviews";
 
-    [Fact]
-    public async Task Check_OnACluster_FindsABindingAddedOutsideTheManifests_AndReportsOnlyWhatTheAuthorizerAllows()
+    /// <summary>
+    /// The hardened sample's Role and binding, a ClusterRoleBinding added by hand (Secrets get, pods list), Kubernetes'
+    /// discovery binding, and an authorizer that allows everything but listing pods.
+    /// </summary>
+    internal static void Seed(FakeKubeApiServer api)
     {
-        var ct = TestContext.Current.CancellationToken;
-        await using var api = await FakeKubeApiServer.StartAsync(ct);
         // What the hardened sample's manifests put there...
         foreach (var doc in ManifestLoader.LoadPath(RepoPaths.File("fixtures/sample-operator/hardened/rbac.yaml")).Where(d => d.Kind is "Role" or "RoleBinding"))
         {
@@ -37,6 +38,14 @@ public sealed class LiveRightsTests
                 obj["status"] = new JsonObject { ["allowed"] = (string?)obj["spec"]?["resourceAttributes"]?["resource"] != "pods" };
             }
         };
+    }
+
+    [Fact]
+    public async Task Check_OnACluster_FindsABindingAddedOutsideTheManifests_AndReportsOnlyWhatTheAuthorizerAllows()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        await using var api = await FakeKubeApiServer.StartAsync(ct);
+        Seed(api);
         var dir = Directory.CreateTempSubdirectory("harness-live-rights-");
         var kubeconfig = await api.WriteKubeconfigAsync(ct);
         try
