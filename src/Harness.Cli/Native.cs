@@ -4,8 +4,9 @@ using System.Runtime.InteropServices;
 namespace Harness.Cli;
 
 /// <summary>
-/// The native (NativeAOT) harness: pre-flight, its benchmark and completions run in the native binary, without a .NET
-/// start-up; the commands that drive clusters and Docker (qualify, sweep, kind-config, build-image, bench) run in the
+/// The native (NativeAOT) harness: pre-flight, rights lock/check, the pre-flight benchmark and completions run in the
+/// native binary, without a .NET start-up; the commands that drive clusters and Docker (qualify, sweep, kind-config,
+/// build-image, bench, rights check --kubeconfig) run in the
 /// managed harness published beside it (<c>managed/Harness.Cli.dll</c>), which the native binary becomes with
 /// <c>execv</c>: same process, same signals, same exit code. The managed build has every command itself.
 /// </summary>
