@@ -84,11 +84,12 @@ public static class Helm
         }
         var rendered = RenderTool.Run(helm, Arguments(chart, options), chartFile, "`helm template` could not render the chart");
         var lines = rendered.Replace("\r", "", StringComparison.Ordinal).Split('\n');
-        return [.. ManifestLoader.LoadText(rendered, chartFile).Select(d => Place(d, lines, chart)).Select(d => d with { Path = RenderTool.AsGiven(folder, d.Path) })];
+        var templates = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        return [.. ManifestLoader.LoadText(rendered, chartFile).Select(d => Place(d, lines, chart, templates)).Select(d => d with { Path = RenderTool.AsGiven(folder, d.Path) })];
     }
 
-    /// <summary>The document at its template: the nearest <c># Source: CHART/templates/x.yaml</c> above it. Pure.</summary>
-    internal static ManifestDocument Place(ManifestDocument doc, string[] rendered, string chart)
+    /// <summary>The document at its template: the nearest <c># Source: CHART/templates/x.yaml</c> above it; <paramref name="templates"/> holds the templates read so far.</summary>
+    internal static ManifestDocument Place(ManifestDocument doc, string[] rendered, string chart, Dictionary<string, string[]> templates)
     {
         var source = rendered.Take(Math.Max(doc.Line - 1, 0)).Reverse().FirstOrDefault(l => l.StartsWith("# Source: ", StringComparison.Ordinal));
         if (source is null)
@@ -101,7 +102,11 @@ public static class Helm
         var line = 1;
         if (File.Exists(path))
         {
-            var template = File.ReadAllLines(path);
+            // A template that renders several objects is read once.
+            if (!templates.TryGetValue(path, out var template))
+            {
+                templates[path] = template = File.ReadAllLines(path);
+            }
             var kind = Array.FindIndex(template, l => l.TrimStart().StartsWith($"kind: {doc.Kind}", StringComparison.Ordinal));
             line = kind < 0 ? 1 : kind + 1;
         }

@@ -33,8 +33,14 @@ public static class Kustomize
             File.WriteAllText(Path.Combine(overlay.FullName, "kustomization.yaml"),
                 $"resources:\n- {Path.GetRelativePath(overlay.FullName, root).Replace('\\', '/')}\nbuildMetadata: [originAnnotations]\n");
             var rendered = Run(overlay.FullName, kustomization);
-            var documents = ManifestLoader.LoadText(rendered, kustomization);
-            return [.. documents.Select(d => Locate(d, overlay.FullName, kustomization)).Select(d => d with { Path = RenderTool.AsGiven(folder, d.Path) })];
+            // Each rendered document is bound once, its origin annotation taken out first; each source file is read once.
+            var sources = new Dictionary<string, List<ManifestDocument>>(StringComparer.Ordinal);
+            return
+            [
+                .. ManifestLoader.SplitDocuments(rendered, kustomization)
+                    .SelectMany(part => Locate(part.Text, overlay.FullName, kustomization, sources))
+                    .Select(d => d with { Path = RenderTool.AsGiven(folder, d.Path) }),
+            ];
         }
         finally
         {
@@ -48,37 +54,36 @@ public static class Kustomize
             l.StartsWith("https://", StringComparison.Ordinal) || l.StartsWith("http://", StringComparison.Ordinal)
             || l.StartsWith("git::", StringComparison.Ordinal) || l.StartsWith("github.com/", StringComparison.Ordinal) || l.StartsWith("ssh://", StringComparison.Ordinal));
 
-    /// <summary>The document placed at its source file and line (from the origin annotation), the annotation removed.</summary>
-    private static ManifestDocument Locate(ManifestDocument doc, string overlay, string kustomization)
+    /// <summary>The rendered document placed at its source file and line (from the origin annotation), the annotation removed.</summary>
+    private static IEnumerable<ManifestDocument> Locate(string rendered, string overlay, string kustomization, Dictionary<string, List<ManifestDocument>> sources)
     {
-        var annotations = doc.Object?.Metadata?.Annotations;
-        var originText = annotations is not null && annotations.TryGetValue(Origin, out var o) ? o : OriginFromText(doc.Text);
+        var originText = (string?)YamlJson.FromText(rendered)?["metadata"]?["annotations"]?[Origin] ?? OriginFromText(rendered);
         var source = originText?.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("path:", StringComparison.Ordinal))?["path:".Length..].Trim();
-        var text = RemoveOrigin(doc.Text);
-        var reloaded = ManifestLoader.LoadText(text, kustomization).Single();
-        if (source is null)
+        foreach (var doc in ManifestLoader.LoadText(RemoveOrigin(rendered), kustomization))
         {
-            return reloaded with { Path = kustomization, Line = 1 };
-        }
-        var path = Path.GetFullPath(Path.Combine(overlay, source));
-        var line = 1;
-        string? sourceText = null;
-        if (File.Exists(path))
-        {
-            try
+            if (source is null)
             {
-                // The object's own document in its source file: same kind, and a name the prefixes and suffixes were added to.
-                var candidates = ManifestLoader.LoadText(File.ReadAllText(path), path).Where(s => s.Kind == doc.Kind).ToList();
-                var match = candidates.FirstOrDefault(s => s.Name.Length > 0 && doc.Name.Contains(s.Name, StringComparison.Ordinal)) ?? candidates.FirstOrDefault();
-                line = match?.Line ?? 1;
-                sourceText = match?.Text;
+                yield return doc with { Path = kustomization, Line = 1 };
+                continue;
             }
-            catch (ManifestException)
+            var path = Path.GetFullPath(Path.Combine(overlay, source));
+            if (!sources.TryGetValue(path, out var candidates))
             {
-                // A source kustomize can read and we cannot (a patch fragment): the file is still the right place.
+                try
+                {
+                    candidates = File.Exists(path) ? [.. ManifestLoader.LoadText(File.ReadAllText(path), path)] : [];
+                }
+                catch (ManifestException)
+                {
+                    candidates = []; // a source kustomize can read and we cannot (a patch fragment): the file is still the right place
+                }
+                sources[path] = candidates;
             }
+            // The object's own document in its source file: same kind, and a name the prefixes and suffixes were added to.
+            var sameKind = candidates.Where(c => c.Kind == doc.Kind).ToList();
+            var match = sameKind.FirstOrDefault(c => c.Name.Length > 0 && doc.Name.Contains(c.Name, StringComparison.Ordinal)) ?? sameKind.FirstOrDefault();
+            yield return doc with { Path = path, Line = match?.Line ?? 1, SourceText = match?.Text ?? "" };
         }
-        return reloaded with { Path = path, Line = line, SourceText = sourceText ?? "" };
     }
 
     private static string? OriginFromText(string text)

@@ -194,7 +194,7 @@ public static partial class ManifestLoader
         Mark start;
         try
         {
-            (json, start) = ReadJson(docText);
+            (json, start) = YamlJson.Read(docText);
         }
         catch (YamlException e)
         {
@@ -233,7 +233,7 @@ public static partial class ManifestLoader
                 foreach (var item in seq.Children.OfType<YamlMappingNode>())
                 {
                     var itemText = Serialize(item);
-                    var (itemJson, _) = ReadJson(itemText);
+                    var (itemJson, _) = YamlJson.Read(itemText);
                     if (itemJson is JsonObject itemRoot)
                     {
                         AddObject(itemRoot, item.Start, itemText, path, startLine, result);
@@ -280,80 +280,7 @@ public static partial class ManifestLoader
         ? v.TryGetValue<string>(out var s) ? s : v.ToJsonString()
         : null;
 
-    /// <summary>The document as JSON (YAML's plain-scalar types, as <see cref="YamlJson"/>) and where its root starts; null when it is empty.</summary>
-    /// <exception cref="YamlException">Invalid YAML, a key that is not a scalar, a duplicate key, an unknown alias.</exception>
-    internal static (JsonNode? Json, Mark Start) ReadJson(string docText)
-    {
-        var parser = new Parser(new StringReader(docText));
-        parser.Consume<StreamStart>();
-        if (!parser.TryConsume<DocumentStart>(out _))
-        {
-            return (null, Mark.Empty);
-        }
-        var start = parser.Current?.Start ?? Mark.Empty;
-        var anchors = new Dictionary<string, JsonNode?>(StringComparer.Ordinal);
-        return (ReadNode(parser, anchors), start);
-    }
-
-    private static JsonNode? ReadNode(IParser parser, Dictionary<string, JsonNode?> anchors)
-    {
-        JsonNode? node;
-        AnchorName anchor;
-        if (parser.TryConsume<Scalar>(out var scalar))
-        {
-            node = YamlJson.Scalar(scalar.Value, scalar.Style);
-            anchor = scalar.Anchor;
-        }
-        else if (parser.TryConsume<AnchorAlias>(out var alias))
-        {
-            return anchors.TryGetValue(alias.Value.Value, out var target) ? target?.DeepClone()
-                : throw new YamlException(alias.Start, alias.End, $"the alias *{alias.Value} names no anchor before it");
-        }
-        else if (parser.TryConsume<SequenceStart>(out var sequence))
-        {
-            var array = new JsonArray();
-            while (!parser.TryConsume<SequenceEnd>(out _))
-            {
-                array.Add(ReadNode(parser, anchors));
-            }
-            node = array;
-            anchor = sequence.Anchor;
-        }
-        else if (parser.TryConsume<MappingStart>(out var mapping))
-        {
-            var obj = new JsonObject();
-            while (!parser.TryConsume<MappingEnd>(out _))
-            {
-                var at = parser.Current!;
-                if (!parser.TryConsume<Scalar>(out var key))
-                {
-                    throw new YamlException(at.Start, at.End, "a mapping key must be a plain value, not a list or a map");
-                }
-                var value = ReadNode(parser, anchors);
-                if (!obj.TryAdd(key.Value, value))
-                {
-                    throw new YamlException(key.Start, key.End, $"the key '{key.Value}' appears twice in this mapping");
-                }
-            }
-            node = obj;
-            anchor = mapping.Anchor;
-        }
-        else
-        {
-            var at = parser.Current!;
-            throw new YamlException(at.Start, at.End, $"unexpected {at.GetType().Name}");
-        }
-        if (!anchor.IsEmpty)
-        {
-            anchors[anchor.Value] = node;
-        }
-        return node;
-    }
-
     private static string Key(string apiVersion, string kind) => $"{apiVersion}/{kind}";
-
-    private static string? Scalar(YamlMappingNode node, string key) =>
-        node.Children.TryGetValue(new YamlScalarNode(key), out var v) && v is YamlScalarNode s ? s.Value : null;
 
     private static string Serialize(YamlNode node)
     {
@@ -363,7 +290,7 @@ public static partial class ManifestLoader
         return writer.ToString();
     }
 
-    private static ManifestException Located(string path, int startLine, YamlException e, string prefix = "", string? docText = null)
+    private static ManifestException Located(string path, int startLine, YamlException e, string? docText = null)
     {
         var line = startLine + (int)e.Start.Line - 1;
         var column = (int)e.Start.Column;
@@ -381,7 +308,7 @@ public static partial class ManifestLoader
         {
             problem = problem[(at + 3)..];
         }
-        return new ManifestException(path, line, column, prefix + Friendly(problem), e);
+        return new ManifestException(path, line, column, problem.Trim(), e);
     }
 
     // A field of the wrong type, at its line and column in the file, in the manifest's terms.
@@ -446,18 +373,6 @@ public static partial class ManifestLoader
     [System.Text.RegularExpressions.GeneratedRegex(@"could not be converted to (\S+?)\.? Path")]
     private static partial System.Text.RegularExpressions.Regex ExpectedType();
 
-    /// <summary>Rewrites the deserializer's type-level wording into the manifest's terms.</summary>
-    private static string Friendly(string problem)
-    {
-        problem = problem.Replace("Exception during deserialization ", "", StringComparison.Ordinal).Trim();
-        var cast = InvalidCast().Match(problem);
-        if (cast.Success)
-        {
-            return $"wrong type for this field: expected {TypeWords(cast.Groups[2].Value)}, found {TypeWords(cast.Groups[1].Value)}.";
-        }
-        return problem;
-    }
-
     private static string TypeWords(string clrType)
     {
         if (clrType.Contains("IList", StringComparison.Ordinal) || clrType.Contains("List`1", StringComparison.Ordinal))
@@ -478,11 +393,8 @@ public static partial class ManifestLoader
         };
     }
 
-    [System.Text.RegularExpressions.GeneratedRegex(@"Invalid cast from '([^']+)' to '([^']+)'")]
-    private static partial System.Text.RegularExpressions.Regex InvalidCast();
-
     /// <summary>Splits a multi-document stream into each document's text and its first line.</summary>
-    private static List<(string Text, int Line)> SplitDocuments(string text, string path) => SplitByMarkers(text) ?? ParseDocuments(text, path);
+    internal static List<(string Text, int Line)> SplitDocuments(string text, string path) => SplitByMarkers(text) ?? ParseDocuments(text, path);
 
     /// <summary>
     /// The documents between <c>---</c> (and <c>...</c>) lines: YAML forbids those at the start of a line anywhere but as
