@@ -67,26 +67,23 @@ public static class OlmBundle
             }
             objects.Add((deployment, $"name: {name}"));
         }
+        // permissions[] become a Role and RoleBinding in the install namespace, clusterPermissions[] a ClusterRole and
+        // ClusterRoleBinding; both numbered in one sequence, as OLM names them apart.
         var index = 0;
-        foreach (var p in (install["spec"]?["permissions"] as JsonArray ?? []).OfType<JsonObject>())
+        foreach (var (key, roleKind, roleNamespace) in new[] { ("permissions", "Role", ns), ("clusterPermissions", "ClusterRole", (string?)null) })
         {
-            var sa = (string)p["serviceAccountName"]!;
-            Account(sa);
-            var roleName = $"{csv.Name}-{sa}-{index++}";
-            var role = Object("rbac.authorization.k8s.io/v1", "Role", roleName, ns);
-            role["rules"] = p["rules"]?.DeepClone();
-            objects.Add((role, $"serviceAccountName: {sa}"));
-            objects.Add((Binding("RoleBinding", roleName, ns, "Role", sa), $"serviceAccountName: {sa}"));
-        }
-        foreach (var p in (install["spec"]?["clusterPermissions"] as JsonArray ?? []).OfType<JsonObject>())
-        {
-            var sa = (string)p["serviceAccountName"]!;
-            Account(sa);
-            var roleName = $"{csv.Name}-{sa}-{index++}";
-            var role = Object("rbac.authorization.k8s.io/v1", "ClusterRole", roleName, null);
-            role["rules"] = p["rules"]?.DeepClone();
-            objects.Add((role, "clusterPermissions:"));
-            objects.Add((Binding("ClusterRoleBinding", roleName, ns, "ClusterRole", sa), "clusterPermissions:"));
+            foreach (var p in (install["spec"]?[key] as JsonArray ?? []).OfType<JsonObject>())
+            {
+                var sa = (string)p["serviceAccountName"]!;
+                Account(sa);
+                var roleName = $"{csv.Name}-{sa}-{index++}";
+                var role = Object("rbac.authorization.k8s.io/v1", roleKind, roleName, roleNamespace);
+                role["rules"] = p["rules"]?.DeepClone();
+                // A cluster permission is placed at its list: its account's line is the namespaced permission's, if both name it.
+                var anchor = roleNamespace is null ? $"{key}:" : $"serviceAccountName: {sa}";
+                objects.Add((role, anchor));
+                objects.Add((Binding($"{roleKind}Binding", roleName, ns, roleKind, sa), anchor));
+            }
         }
         foreach (var w in (root["spec"]?["webhookdefinitions"] as JsonArray ?? []).OfType<JsonObject>())
         {
