@@ -107,12 +107,7 @@ internal static class OperatorDeployment
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(spec);
         log ??= TextWriter.Null;
-        var notes = new List<string>();
-        var documents = spec.Manifests.SelectMany(m => ManifestLoader.LoadPath(m, notes, spec.Helm)).ToList();
-        foreach (var note in notes)
-        {
-            await log.WriteLineAsync($"note: {note}").ConfigureAwait(false);
-        }
+        var (documents, notes) = await LoadManifestsAsync(spec.Manifests, spec.Helm, log).ConfigureAwait(false);
         var workloadDoc = documents.FirstOrDefault(d => d.Name == spec.Workload && d.Kind is "Deployment" or "StatefulSet" or "DaemonSet")
             ?? throw new TargetNotFoundException($"no Deployment, StatefulSet or DaemonSet named \"{spec.Workload}\" in {string.Join(", ", spec.Manifests)}; they have {string.Join(", ", documents.Where(d => PodTemplates.TryGet(d.Object, out _, out _)).Select(d => d.DisplayName))}.");
         var ns = spec.Namespace ?? RunNames.WithSuffix($"harness-{spec.Workload}", session.Value, 63);
@@ -148,13 +143,29 @@ internal static class OperatorDeployment
             var pod = await WaitForRolloutAsync(cluster.Client, ns, placed.First(d => d.Ref == workloadDoc.Ref && d.Namespace == ns), spec.RolloutTimeout, spec.LocalImages, cluster.Name, time, ct).ConfigureAwait(false);
             var target = TargetDiscovery.FromWorkload(pod, spec.Container ?? TargetDiscovery.ChooseContainer(pod.Spec, PodTemplateMetadata(workloadDoc), null, workloadDoc.DisplayName), ns)
                 with { Workload = workloadDoc.Ref, PodMetadata = PodTemplateMetadata(workloadDoc) ?? pod.Metadata };
-            return new DeployedOperator(cluster.Client, target, [.. applied], placed, log) { InputNotes = [.. notes] };
+            return new DeployedOperator(cluster.Client, target, [.. applied], placed, log) { InputNotes = notes };
         }
         catch
         {
             await ManifestApplier.DeleteCreatedAsync(cluster.Client, applied, log).ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>
+    /// An operator's manifests, loaded (kustomize trees and charts rendered, bundles expanded, the harness's own files left
+    /// out); how they were read goes to <paramref name="log"/> as <c>note:</c> lines and comes back for the report.
+    /// </summary>
+    /// <exception cref="ManifestException">A manifest cannot be read or rendered.</exception>
+    internal static async Task<(List<ManifestDocument> Documents, ImmutableArray<string> Notes)> LoadManifestsAsync(IEnumerable<string> manifests, HelmOptions helm, TextWriter log)
+    {
+        var notes = new List<string>();
+        var documents = manifests.SelectMany(m => ManifestLoader.LoadPath(m, notes, helm)).ToList();
+        foreach (var note in notes)
+        {
+            await log.WriteLineAsync($"note: {note}").ConfigureAwait(false);
+        }
+        return (documents, [.. notes]);
     }
 
     /// <summary>The documents with every container image in <paramref name="images"/> replaced; the inputs are not changed. Pure.</summary>

@@ -315,8 +315,8 @@ public sealed record OperatorLookup
     /// <summary>How a Helm chart among <see cref="Manifests"/> is rendered.</summary>
     public HelmOptions Helm { get; init; } = HelmOptions.Default;
 
-    /// <summary>The manifests, loaded (kustomize trees and charts rendered, bundles expanded, the harness's own files left out); how, in <paramref name="notes"/>.</summary>
-    internal List<ManifestDocument> Load(ICollection<string> notes) => [.. Manifests.SelectMany(m => ManifestLoader.LoadPath(m, notes, Helm))];
+    /// <summary>The manifests, loaded as a deploy loads them (<see cref="OperatorDeployment.LoadManifestsAsync"/>).</summary>
+    internal Task<(List<ManifestDocument> Documents, ImmutableArray<string> Notes)> LoadAsync(TextWriter log) => OperatorDeployment.LoadManifestsAsync(Manifests, Helm, log);
 
     /// <inheritdoc/>
     public override string ToString() => Evidence.RecordText.Format(this);

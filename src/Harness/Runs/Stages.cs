@@ -74,11 +74,10 @@ internal sealed class DiscoverStage(HarnessCluster cluster, OperatorLookup looku
 {
     public async Task<LocatedOperator> LocateAsync(RunSession session)
     {
-        var notes = new List<string>();
-        var documents = lookup.Load(notes);
+        var (documents, notes) = await lookup.LoadAsync(session.Log).ConfigureAwait(false);
         var target = await TargetDiscovery.FindAsync(cluster.Client, lookup.Namespace ?? "default", lookup.Deployment, lookup.Selector, lookup.Container, session.Cancellation).ConfigureAwait(false);
         var enforce = await ClusterStages.NamespaceEnforceAsync(cluster.Client, target.Namespace, session.Cancellation).ConfigureAwait(false);
-        return new LocatedOperator(new OperatorUnderTest(target, documents, [.. ContainerImages.Images(target.PodSpec)], enforce) { InputNotes = [.. notes] }, null);
+        return new LocatedOperator(new OperatorUnderTest(target, documents, [.. ContainerImages.Images(target.PodSpec)], enforce) { InputNotes = notes }, null);
     }
 }
 
@@ -87,17 +86,12 @@ internal sealed class ManifestStage(OperatorLookup lookup) : IOperatorStage
 {
     public async Task<LocatedOperator> LocateAsync(RunSession session)
     {
-        var notes = new List<string>();
-        var documents = lookup.Load(notes);
-        foreach (var note in notes)
-        {
-            await session.LogAsync($"note: {note}").ConfigureAwait(false);
-        }
+        var (documents, notes) = await lookup.LoadAsync(session.Log).ConfigureAwait(false);
         var workload = FindWorkload(documents, lookup);
         var target = TargetDiscovery.FromWorkload(workload.Object!, lookup.Container, lookup.Namespace ?? "default");
         var images = documents.Select(d => PodTemplates.TryGet(d.Object, out _, out var s) ? s : null).Where(s => s is not null)
             .SelectMany(s => ContainerImages.Images(s!)).Distinct(StringComparer.Ordinal);
-        return new LocatedOperator(new OperatorUnderTest(target, documents, [.. images], NamespaceEnforce(documents, target.Namespace)) { InputNotes = [.. notes] }, null);
+        return new LocatedOperator(new OperatorUnderTest(target, documents, [.. images], NamespaceEnforce(documents, target.Namespace)) { InputNotes = notes }, null);
     }
 
     /// <summary>The workload named by the lookup among the documents. Pure.</summary>
