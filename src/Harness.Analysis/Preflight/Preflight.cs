@@ -79,9 +79,13 @@ public static partial class PreflightAnalyzer
     {
         ArgumentNullException.ThrowIfNull(options);
         var skipped = new List<string>();
-        var report = Analyze(ManifestLoader.LoadPath(path, skipped, options.Helm with { Namespace = options.Helm.Namespace ?? options.DefaultNamespace }), options);
+        var report = Analyze(Load(path, options, skipped), options);
         return skipped.Count == 0 ? report : report with { Notes = [.. report.Notes, .. skipped] };
     }
+
+    /// <summary>The manifests at <paramref name="path"/>, a chart among them rendered into the namespace objects default to.</summary>
+    internal static IReadOnlyList<ManifestDocument> Load(string path, PreflightOptions options, ICollection<string> skipped) =>
+        ManifestLoader.LoadPath(path, skipped, options.Helm with { Namespace = options.Helm.Namespace ?? options.DefaultNamespace });
 
     /// <summary>Analyzes loaded manifests.</summary>
     public static PreflightReport Analyze(IReadOnlyList<ManifestDocument> documents, PreflightOptions options)
@@ -92,7 +96,6 @@ public static partial class PreflightAnalyzer
         var notes = new List<Finding>();
         var loaded = documents;
         documents = LastDefinitions(documents, notes);
-        var accounts = new HashSet<ServiceAccountRef>();
         var (defaultNamespace, namespaceNote, namespaceWarning) = NamespaceInference.Resolve(documents, options.DefaultNamespace);
         options = options with { DefaultNamespace = defaultNamespace };
         if (namespaceNote is not null && documents.FirstOrDefault(d => d.Namespace is null && (d.Object is V1ServiceAccount || PodTemplates.TryGet(d.Object, out _, out _))) is { } first)
@@ -124,10 +127,9 @@ public static partial class PreflightAnalyzer
             findings.AddRange(ContainerImages.UnpinnedImages(spec).Select(image => new Finding("IMAGE-NOT-PINNED", FindingSeverity.Warning, subject, $"image \"{image}\" is not pinned by digest (@sha256:...)", doc.Path, doc.Line)));
             findings.AddRange(WritableRootFilesystems(spec).Select(c => new Finding("ROOTFS-WRITABLE", FindingSeverity.Warning, subject, $"container \"{c}\" does not set securityContext.readOnlyRootFilesystem=true; mount an emptyDir where it must write", doc.Path, string.IsNullOrEmpty(c) ? doc.Line : LineLocator.ContainerLine(doc, c))));
             findings.AddRange(NetworkPolicyAnalyzer.Analyze(documents, doc, defaultNamespace));
-            var account = new ServiceAccountRef(ns, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName);
-            accounts.Add(account);
         }
 
+        var accounts = DeclaredRights.WorkloadAccounts(documents, defaultNamespace);
         var rbac = RbacModel.From(documents, defaultNamespace);
         foreach (var account in accounts)
         {

@@ -46,7 +46,7 @@ public static class DeclaredRights
     public static (RbacModel Model, ImmutableArray<ServiceAccountRef> Accounts) Read(string path, PreflightOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var documents = ManifestLoader.LoadPath(path, new List<string>(), options.Helm with { Namespace = options.Helm.Namespace ?? options.DefaultNamespace });
+        var documents = PreflightAnalyzer.Load(path, options, new List<string>());
         var (defaultNamespace, _, _) = NamespaceInference.Resolve(documents, options.DefaultNamespace);
         return (RbacModel.From(documents, defaultNamespace), WorkloadAccounts(documents, defaultNamespace));
     }
@@ -88,17 +88,16 @@ public static class DeclaredRights
         };
     }
 
-    /// <summary>The ServiceAccounts the manifests' workloads run as.</summary>
+    /// <summary>The ServiceAccounts the manifests' workloads run as, in the order of the manifests (a Pod or template without one runs as <c>default</c>).</summary>
     public static ImmutableArray<ServiceAccountRef> WorkloadAccounts(IReadOnlyList<ManifestDocument> documents, string defaultNamespace)
     {
         ArgumentNullException.ThrowIfNull(documents);
         return
         [
-            .. documents.Where(d => d.Kind != "Pod" || d.Object is not null)
+            .. documents
                 .Select(d => PodTemplates.TryGet(d.Object, out _, out var spec) ? new ServiceAccountRef(d.Namespace ?? defaultNamespace, string.IsNullOrEmpty(spec.ServiceAccountName) ? "default" : spec.ServiceAccountName) : null)
                 .OfType<ServiceAccountRef>()
-                .Distinct()
-                .OrderBy(a => a.Namespace, StringComparer.Ordinal).ThenBy(a => a.Name, StringComparer.Ordinal),
+                .Distinct(),
         ];
     }
 
@@ -139,7 +138,7 @@ public static class DeclaredRights
         emitter.Emit(new MappingStart());
         Scalar("accounts");
         emitter.Emit(new SequenceStart(AnchorName.Empty, TagName.Empty, true, SequenceStyle.Block));
-        foreach (var account in accounts)
+        foreach (var account in accounts.OrderBy(a => a.Namespace, StringComparer.Ordinal).ThenBy(a => a.Name, StringComparer.Ordinal))
         {
             emitter.Emit(new MappingStart());
             Scalar("serviceAccount");
