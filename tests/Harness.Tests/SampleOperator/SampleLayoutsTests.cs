@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Harness.Deployment;
 using Harness.Manifests;
@@ -71,7 +70,7 @@ public sealed class SampleLayoutsTests : IDisposable
     public void Kustomize_FindsWhatItsRenderedYamlAndTheHardenedSampleFind_AtItsSourceFiles()
     {
         var rendered = Path.Combine(scratch.FullName, "kustomized.yaml");
-        File.WriteAllText(rendered, Run("kubectl", "kustomize", Kustomized));
+        File.WriteAllText(rendered, RenderTool.Run("kubectl", ["kustomize", Kustomized], Kustomized, "kubectl kustomize failed"));
 
         var report = Preflight(Kustomized);
 
@@ -85,7 +84,7 @@ public sealed class SampleLayoutsTests : IDisposable
     public void Chart_FindsWhatItsRenderedYamlAndTheHardenedSampleFind_AtItsTemplates()
     {
         var rendered = Path.Combine(scratch.FullName, "chart.yaml");
-        File.WriteAllText(rendered, Run(ChartOptions.Program!, [.. Helm.Arguments(Chart, ChartOptions)]));
+        File.WriteAllText(rendered, RenderTool.Run(ChartOptions.Program!, Helm.Arguments(Chart, ChartOptions), Chart, "the helm stand-in failed"));
 
         var report = Preflight(Chart, ChartOptions);
 
@@ -140,20 +139,6 @@ public sealed class SampleLayoutsTests : IDisposable
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
             File.Copy(file, target);
         }
-    }
-
-    private static string Run(string file, params string[] args)
-    {
-        var start = new ProcessStartInfo(file) { RedirectStandardOutput = true };
-        foreach (var a in args)
-        {
-            start.ArgumentList.Add(a);
-        }
-        using var process = Process.Start(start)!;
-        var output = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        process.ExitCode.Should().Be(0, $"{file} {string.Join(' ', args)}");
-        return output;
     }
 
     public void Dispose() => scratch.Delete(recursive: true);
