@@ -15,6 +15,8 @@ public sealed class HarnessCluster : IAsyncDisposable
     private readonly Func<bool, ValueTask> teardown;
     private Func<string, CancellationToken, Task>? imageLoader;
     private SessionLease? lease;
+    private Task? verifying;
+    private CancellationTokenSource? verifyStop;
     private int disposed;
     private bool failed;
 
@@ -55,8 +57,16 @@ public sealed class HarnessCluster : IAsyncDisposable
     /// <summary>The Docker network the nodes sit on (the egress sink joins it); null for an existing cluster.</summary>
     public string? DockerNetwork { get; }
 
-    /// <summary>What verification proved; null when verification was turned off.</summary>
+    /// <summary>What verification proved; null when verification was turned off (or is still under way: <see cref="VerifiedAsync"/>).</summary>
     public VerificationReport? Verification { get; private set; }
+
+    /// <summary>
+    /// Completes when the cluster is verified: at once for a cluster verified before it was returned; when the
+    /// verification started beside a run ends, otherwise. A run awaits it before any verdict.
+    /// </summary>
+    /// <exception cref="ClusterVerificationException">The cluster does not enforce PodSecurity or NetworkPolicy.</exception>
+    /// <exception cref="PrerequisiteException">Verification could not complete against the API server.</exception>
+    public Task VerifiedAsync(CancellationToken ct = default) => verifying?.WaitAsync(ct) ?? Task.CompletedTask;
 
     /// <summary>Whether <see cref="LoadImageAsync"/> can load images (kind and K3s); false for a cluster the harness did not create.</summary>
     public bool CanLoadImages => imageLoader is not null;
@@ -82,7 +92,15 @@ public sealed class HarnessCluster : IAsyncDisposable
 
     /// <summary>Starts a cluster with one of the providers, then verifies it the same way.</summary>
     /// <exception cref="ClusterVerificationException">The cluster does not enforce PodSecurity or NetworkPolicy.</exception>
-    internal static async Task<HarnessCluster> StartAsync(IClusterProvider provider, ClusterOptions options, TextWriter? log = null, CancellationToken ct = default)
+    /// <param name="provider">The provider.</param>
+    /// <param name="options">The options.</param>
+    /// <param name="log">Progress lines.</param>
+    /// <param name="ct">Cancellation (of the verification too).</param>
+    /// <param name="verifyBeside">
+    /// When given, the cluster is returned connected and its verification goes on beside what the caller does next
+    /// (timed on this clock as <see cref="RunPhase.Verification"/>); <see cref="VerifiedAsync"/> completes with it.
+    /// </param>
+    internal static async Task<HarnessCluster> StartAsync(IClusterProvider provider, ClusterOptions options, TextWriter? log = null, CancellationToken ct = default, PhaseClock? verifyBeside = null)
     {
         ArgumentNullException.ThrowIfNull(provider);
         ArgumentNullException.ThrowIfNull(options);
@@ -116,14 +134,25 @@ public sealed class HarnessCluster : IAsyncDisposable
         try
         {
             var probeImage = cluster.ProbeImage ?? throw NoProbeImage();
-            try
+            if (verifyBeside is not null)
             {
-                cluster.Verification = await ClusterVerification.VerifyAsync(cluster.Client, options.SessionId, probeImage, cluster.Cni, log, ct: ct).ConfigureAwait(false);
+                cluster.verifyStop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var stop = cluster.verifyStop.Token;
+                cluster.verifying = verifyBeside.TimeAsync(RunPhase.Verification, async () =>
+                {
+                    try
+                    {
+                        await cluster.VerifyAsync(options, probeImage, log, stop).ConfigureAwait(false);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        cluster.MarkFailed(); // as a verification before the run would: logs exported, kept when asked
+                        throw;
+                    }
+                });
+                return cluster;
             }
-            catch (Exception e) when (e is HttpRequestException or k8s.Autorest.HttpOperationException { Response.StatusCode: not System.Net.HttpStatusCode.Forbidden })
-            {
-                throw new PrerequisiteException("cluster", $"verification of {cluster.Name} could not complete against the API server ({e.Message}).", "Check that the cluster is reachable and that these credentials may create namespaces and pods.", e);
-            }
+            await cluster.VerifyAsync(options, probeImage, log, ct).ConfigureAwait(false);
             return cluster;
         }
         catch
@@ -131,6 +160,18 @@ public sealed class HarnessCluster : IAsyncDisposable
             cluster.MarkFailed();
             await cluster.DisposeAsync().ConfigureAwait(false);
             throw;
+        }
+    }
+
+    private async Task VerifyAsync(ClusterOptions options, string probeImage, TextWriter log, CancellationToken ct)
+    {
+        try
+        {
+            Verification = await ClusterVerification.VerifyAsync(Client, options.SessionId, probeImage, Cni, log, ct: ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or k8s.Autorest.HttpOperationException { Response.StatusCode: not System.Net.HttpStatusCode.Forbidden })
+        {
+            throw new PrerequisiteException("cluster", $"verification of {Name} could not complete against the API server ({e.Message}).", "Check that the cluster is reachable and that these credentials may create namespaces and pods.", e);
         }
     }
 
@@ -142,7 +183,7 @@ public sealed class HarnessCluster : IAsyncDisposable
         return new HarnessCluster(ClusterProvider.Existing, name, kubeconfigPath, context, client, probeImage, cni, dockerNetwork, teardown);
     }
 
-    private static class BuiltInProvider
+    internal static class BuiltInProvider
     {
         public static IClusterProvider For(ClusterProvider provider) => provider switch
         {
@@ -164,6 +205,13 @@ public sealed class HarnessCluster : IAsyncDisposable
         if (Interlocked.Exchange(ref disposed, 1) != 0)
         {
             return;
+        }
+        if (verifying is not null)
+        {
+            // A verification still under way (its run failed early) is stopped, and removes its canaries, before the cluster goes.
+            await verifyStop!.CancelAsync().ConfigureAwait(false);
+            await verifying.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            verifyStop.Dispose();
         }
         // On a cluster the harness did not create, the lease goes after what the session made (a crash in between leaves
         // objects the next sweep still knows to be dead); a cluster the harness created goes as a whole, lease and all.

@@ -48,24 +48,36 @@ public sealed record OperatorSpec
     public TimeSpan RolloutTimeout { get; init; } = TimeSpan.FromMinutes(3);
 }
 
-/// <summary>A deployed operator: where it runs and what was applied; disposing it removes what the harness created.</summary>
+/// <summary>
+/// A deployed operator: what was applied and where it runs; disposing it removes what the harness created. Applied
+/// first (<see cref="OperatorDeployment.ApplyAsync"/>): its pod template is known at once, its running pod once
+/// <see cref="RolloutAsync"/> has seen the rollout through.
+/// </summary>
 internal sealed class DeployedOperator : IAsyncDisposable
 {
     private readonly IKubernetes client;
     private readonly TextWriter log;
+    private readonly Func<CancellationToken, Task<OperatorTarget>> rollout;
+    private OperatorTarget? running;
     private int disposed;
 
-    internal DeployedOperator(IKubernetes client, OperatorTarget target, ImmutableArray<AppliedObject> applied, IReadOnlyList<ManifestDocument> manifests, TextWriter log)
+    internal DeployedOperator(IKubernetes client, OperatorTarget template, ImmutableArray<AppliedObject> applied, IReadOnlyList<ManifestDocument> manifests, TextWriter log,
+        Func<CancellationToken, Task<OperatorTarget>> rollout)
     {
         this.client = client;
         this.log = log;
-        Target = target;
+        this.rollout = rollout;
+        Template = template;
         Applied = applied;
         Manifests = manifests;
     }
 
+    /// <summary>The operator as its applied pod template says (no pod yet): enough for a twin pod, the access matrix and the policies.</summary>
+    public OperatorTarget Template { get; }
+
     /// <summary>The operator, resolved to a running pod.</summary>
-    public OperatorTarget Target { get; }
+    /// <exception cref="InvalidOperationException">Before <see cref="RolloutAsync"/> has finished.</exception>
+    public OperatorTarget Target => running ?? throw new InvalidOperationException("the operator has not rolled out yet: await RolloutAsync first.");
 
     /// <summary>What was applied.</summary>
     public ImmutableArray<AppliedObject> Applied { get; }
@@ -75,6 +87,15 @@ internal sealed class DeployedOperator : IAsyncDisposable
 
     /// <summary>The manifests as loaded.</summary>
     public IReadOnlyList<ManifestDocument> Manifests { get; }
+
+    /// <summary>Waits for the rollout and resolves the running pod (<see cref="Target"/>).</summary>
+    /// <exception cref="WaitTimeoutException">The rollout did not finish; the message has the pods' states and events.</exception>
+    /// <exception cref="DeploymentException">A node cannot get an image.</exception>
+    public async Task<OperatorTarget> RolloutAsync(CancellationToken ct)
+    {
+        running ??= await rollout(ct).ConfigureAwait(false);
+        return running;
+    }
 
     /// <inheritdoc/>
     public async ValueTask DisposeAsync()
@@ -103,6 +124,28 @@ internal static class OperatorDeployment
     /// <exception cref="TargetNotFoundException">The workload is not among the manifests, or its container cannot be chosen.</exception>
     /// <exception cref="WaitTimeoutException">The rollout did not finish; the message has the pods' states and events.</exception>
     public static async Task<DeployedOperator> DeployAsync(HarnessCluster cluster, OperatorSpec spec, SessionId session, TextWriter? log = null, TimeProvider? time = null, CancellationToken ct = default)
+    {
+        var deployed = await ApplyAsync(cluster, spec, session, log, time, ct).ConfigureAwait(false);
+        try
+        {
+            await deployed.RolloutAsync(ct).ConfigureAwait(false);
+            return deployed;
+        }
+        catch
+        {
+            await deployed.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Loads local images and applies the manifests; returns as soon as the API server holds them, with the workload's
+    /// pod template as the target. The rollout is awaited separately (<see cref="DeployedOperator.RolloutAsync"/>), so what
+    /// needs only the template (a twin pod, the access matrix) starts while the operator's pod is still being scheduled.
+    /// </summary>
+    /// <exception cref="ManifestException">A manifest cannot be read, or names a kind the cluster does not serve.</exception>
+    /// <exception cref="TargetNotFoundException">The workload is not among the manifests, or its container cannot be chosen.</exception>
+    public static async Task<DeployedOperator> ApplyAsync(HarnessCluster cluster, OperatorSpec spec, SessionId session, TextWriter? log = null, TimeProvider? time = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(cluster);
         ArgumentNullException.ThrowIfNull(spec);
@@ -140,10 +183,14 @@ internal static class OperatorDeployment
         try
         {
             await ManifestApplier.ApplyAsync(cluster.Client, plan, applied, session, log, time, ct).ConfigureAwait(false);
-            var pod = await WaitForRolloutAsync(cluster.Client, ns, placed.First(d => d.Ref == workloadDoc.Ref && d.Namespace == ns), spec.RolloutTimeout, spec.LocalImages, cluster.Name, time, ct).ConfigureAwait(false);
-            var target = TargetDiscovery.FromWorkload(pod, spec.Container ?? TargetDiscovery.ChooseContainer(pod.Spec, PodTemplateMetadata(workloadDoc), null, workloadDoc.DisplayName), ns)
-                with { Workload = workloadDoc.Ref, PodMetadata = PodTemplateMetadata(workloadDoc) ?? pod.Metadata };
-            return new DeployedOperator(cluster.Client, target, [.. applied], placed, log) { InputNotes = notes };
+            var placedWorkload = placed.First(d => d.Ref == workloadDoc.Ref && d.Namespace == ns);
+            var template = TargetDiscovery.FromWorkload(placedWorkload.Object!, spec.Container, ns);
+            async Task<OperatorTarget> RollOut(CancellationToken t)
+            {
+                var pod = await WaitForRolloutAsync(cluster.Client, ns, placedWorkload, spec.RolloutTimeout, spec.LocalImages, cluster.Name, time, t).ConfigureAwait(false);
+                return TargetDiscovery.FromWorkload(pod, template.Container, ns) with { Workload = workloadDoc.Ref, PodMetadata = PodTemplateMetadata(workloadDoc) ?? pod.Metadata };
+            }
+            return new DeployedOperator(cluster.Client, template, [.. applied], placed, log, RollOut) { InputNotes = notes };
         }
         catch
         {
@@ -275,7 +322,8 @@ internal static class OperatorDeployment
             $"{workload.Kind} {ns}/{workload.Name} to roll out",
             async t =>
             {
-                var pods = (await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: t).ConfigureAwait(false)).Items;
+                // The harness's own pods (a twin pod carries the operator's labels, and starts beside the rollout) are not the operator's.
+                var pods = Pods.NotHarness((await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: t).ConfigureAwait(false)).Items);
                 if (ImageFailure(pods, localImages, cluster) is { } failure)
                 {
                     throw failure; // waiting longer cannot help

@@ -15,6 +15,13 @@ internal static class Pods
     /// <summary>Ready and not being deleted: a pod the harness may pick as the operator's.</summary>
     public static bool IsServing(V1Pod pod) => IsReady(pod) && pod.Metadata?.DeletionTimestamp is null;
 
+    /// <summary>
+    /// The pods that are not the harness's own (twin, identity, control pods carry <see cref="Runs.SessionLabels.Role"/>):
+    /// a twin pod keeps the operator's labels, so a selector for the operator's pods matches it too. Pure.
+    /// </summary>
+    public static IList<V1Pod> NotHarness(IList<V1Pod> pods) =>
+        [.. (pods ?? []).Where(p => p.Metadata?.Labels is not { } l || !l.ContainsKey(Runs.SessionLabels.Role))];
+
     /// <summary>Describes pods for a timeout message: phase, container states and the recent warning events.</summary>
     public static string Describe(IEnumerable<V1Pod> pods, IEnumerable<Corev1Event> events)
     {

@@ -67,7 +67,9 @@ public static class Qualifier
             ? ClusterOptions.ForKind() with { SessionId = session.Id }
             : ClusterOptions.ForExisting(request.Kubeconfig, request.Context) with { SessionId = session.Id, ProbeImage = request.ProbeImage };
         await session.LogAsync(request.CreateKind ? "creating a kind cluster and verifying it" : $"connecting to {request.Context ?? "the current context"} ({options.ResolveKubeconfig()}) and verifying it").ConfigureAwait(false);
-        await using var cluster = await session.Clock.TimeAsync(RunPhase.Cluster, () => HarnessCluster.StartAsync(options, log, ct)).ConfigureAwait(false);
+        // Verified beside the run: the deploy, the vantage and the twin pod do not wait for the canaries; the verdict does.
+        await using var cluster = await session.Clock.TimeAsync(RunPhase.Cluster,
+            () => HarnessCluster.StartAsync(HarnessCluster.BuiltInProvider.For(options.Provider), options, log, ct, verifyBeside: session.Clock)).ConfigureAwait(false);
         try
         {
             return await QualifyOnClusterAsync(cluster, request, session).ConfigureAwait(false);

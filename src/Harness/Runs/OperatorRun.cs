@@ -136,11 +136,19 @@ public sealed class OperatorRun
             WebhookStage = new WebhookTlsStage(cluster, options),
             EgressPolicyStage = new ClusterEgressPolicyStage(cluster.Client),
             LeaseClient = cluster.Client,
+            Verified = cluster.VerifiedAsync,
         };
     }
 
-    /// <summary>Runs every stage and tears down what they started. Progress and timings go to <paramref name="session"/>.</summary>
+    /// <summary>
+    /// Runs every stage and tears down what they started. Progress and timings go to <paramref name="session"/>.
+    /// Stages start as soon as what they need exists: the vantage with the deploy (and the cluster's verification,
+    /// when still under way); a twin pod as soon as the manifests are applied, beside the rollout; the access matrix
+    /// beside the probes. The verdict still waits for all of them: for the verification, the rollout and the matrix.
+    /// The first stage to fail stops the others, and its error is the one thrown.
+    /// </summary>
     /// <exception cref="Clusters.PrerequisiteException">Docker, the probe agent or the probe image is missing.</exception>
+    /// <exception cref="Clusters.ClusterVerificationException">The cluster does not enforce what it promises (verified beside the run).</exception>
     /// <exception cref="ManifestException">A manifest cannot be read.</exception>
     /// <exception cref="TargetNotFoundException">The operator is not there.</exception>
     /// <exception cref="AgentFailedException">An agent produced no report.</exception>
@@ -153,6 +161,8 @@ public sealed class OperatorRun
         {
             teardown.Push(environment);
         }
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(session.Cancellation);
+        var stages = new StageGroup(session, stop);
         OperatorRunResult result;
         try
         {
@@ -162,31 +172,37 @@ public sealed class OperatorRun
                 // run's sweep touches this run's objects; once it lapses (a killed run), they are leftovers.
                 teardown.Push(await SessionLease.AcquireAsync(LeaseClient, session.Id, session.Log, session.Time, session.Cancellation).ConfigureAwait(false));
             }
-            var located = await locate.LocateAsync(session).ConfigureAwait(false);
-            if (located.Teardown is not null)
-            {
-                teardown.Push(located.Teardown);
-            }
+            var verified = Verified is null ? null : stages.Watch(Verified(stages.Session.Cancellation));
+            var locating = stages.Watch(locate.LocateAsync(stages.Session));
+            teardown.Push(StageGroup.DisposeWhenDone(locating, l => l.Teardown));
+            var vantageStarting = stages.Watch(clock.TimeAsync(RunPhase.Sink, () => vantage.StartAsync(stages.Session, stages.Watch(Then(locating, l => l.Operator)))));
+            teardown.Push(StageGroup.DisposeWhenDone(vantageStarting, v => v));
+
+            var located = await locating.ConfigureAwait(false);
             var op = located.Operator;
+            var running = stages.Watch(located.Running ?? Task.FromResult(op));
             await session.LogAsync($"operator: {op}").ConfigureAwait(false);
 
-            // The access matrix needs only the operator: it runs beside the sink, the vehicle and the probes (the chain the
-            // run waits on), and its answers are logged after the probes'. It creates nothing, so nothing of it is torn down.
-            var asked = access is null ? null : clock.TimeAsync(RunPhase.AccessMatrix, async () =>
-                (await access.AskAsync(session, op, options.OtherNamespace).ConfigureAwait(false), await access.ForeignTokensAsync(session, op).ConfigureAwait(false)));
-            try
+            // The access matrix needs only the operator's account: it runs beside the sink, the vehicle and the probes
+            // (the chain the run waits on), and its answers are logged after the probes'. It creates nothing to tear down.
+            var asked = access is null ? null : stages.Watch(clock.TimeAsync(RunPhase.AccessMatrix, async () =>
+                (await access.AskAsync(stages.Session, op, options.OtherNamespace).ConfigureAwait(false),
+                 await access.ForeignTokensAsync(stages.Session, await running.ConfigureAwait(false)).ConfigureAwait(false))));
+            var vehicleStarting = stages.Watch(clock.TimeAsync(RunPhase.Vehicle, async () =>
+                await vehicle.StartAsync(stages.Session, vehicle.NeedsRunningPod ? await running.ConfigureAwait(false) : op, vantageStarting).ConfigureAwait(false)));
+            var vehicleDisposal = StageGroup.DisposeWhenDone(vehicleStarting, v => v as IAsyncDisposable);
+            teardown.Push(vehicleDisposal);
+            result = await ProbeAsync(stages.Session, op, running, vantageStarting, vehicleStarting, vehicleDisposal, asked, verified).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            // Every stage still under way is stopped and settled before teardown; the first failure is the one to report.
+            var first = await stages.StopAsync(e).ConfigureAwait(false);
+            if (!ReferenceEquals(first, e))
             {
-                result = await ProbeAsync(session, op, teardown, asked).ConfigureAwait(false);
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
             }
-            catch
-            {
-                if (asked is not null)
-                {
-                    // Settled before teardown; its own failure, if any, is not the one to report.
-                    await asked.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
-                }
-                throw;
-            }
+            throw;
         }
         finally
         {
@@ -196,18 +212,22 @@ public sealed class OperatorRun
         return result with { Report = result.Report with { Timings = clock.Timings } };
     }
 
-    private async Task<OperatorRunResult> ProbeAsync(RunSession session, OperatorUnderTest op, Stack<IAsyncDisposable> teardown,
-        Task<(ImmutableArray<AccessAnswer> Answers, ImmutableArray<Preflight.Finding> ForeignTokens)>? asked)
+    /// <summary>The cluster's verification, when it runs beside this run (<see cref="HarnessCluster.VerifiedAsync"/>); none when done before.</summary>
+    internal Func<CancellationToken, Task>? Verified { get; init; }
+
+    private static async Task<TOut> Then<TIn, TOut>(Task<TIn> task, Func<TIn, TOut> select) => select(await task.ConfigureAwait(false));
+
+    private async Task<OperatorRunResult> ProbeAsync(RunSession session, OperatorUnderTest op, Task<OperatorUnderTest> running, Task<EgressVantage> vantageStarting,
+        Task<IProbeVehicle> vehicleStarting, IAsyncDisposable vehicleDisposal, Task<(ImmutableArray<AccessAnswer> Answers, ImmutableArray<Preflight.Finding> ForeignTokens)>? asked, Task? verified)
     {
         var clock = session.Clock;
-        var outside = await clock.TimeAsync(RunPhase.Sink, () => vantage.StartAsync(session, op)).ConfigureAwait(false);
-        teardown.Push(outside);
+        var outside = await vantageStarting.ConfigureAwait(false);
 
         var egressPolicy = await EgressPolicyStage.AnalyzeAsync(session, op, options.DeclaredEgress).ConfigureAwait(false);
         await session.LogAsync($"  {egressPolicy.Status.ToString().ToUpperInvariant(),-12} {"egress.policies-in-force",-32} {egressPolicy.Evidence.FirstOrDefault()}").ConfigureAwait(false);
 
         var plan = options.Adjust(StandardProbes.Create(options.StandardOptions(outside.Targets, options.Vehicle, access is not null, op.Target.PodSpec, op.Target.Container)));
-        var inside = await clock.TimeAsync(RunPhase.Vehicle, () => vehicle.StartAsync(session, op, outside)).ConfigureAwait(false);
+        var inside = await vehicleStarting.ConfigureAwait(false);
         ProbeRunReport probes;
         try
         {
@@ -215,10 +235,13 @@ public sealed class OperatorRun
         }
         finally
         {
-            if (inside is IAsyncDisposable disposable)
-            {
-                await disposable.DisposeAsync().ConfigureAwait(false);
-            }
+            // Gone before the payload inventory: a twin pod must not be taken for something the operator created.
+            await vehicleDisposal.DisposeAsync().ConfigureAwait(false);
+        }
+        if (verified is not null)
+        {
+            // No verdict stands on a cluster that has not shown it enforces PodSecurity and NetworkPolicy.
+            await verified.ConfigureAwait(false);
         }
         await session.LogAsync($"{probes.Results.Count} probes in {probes.Duration.TotalSeconds:0.0} s").ConfigureAwait(false);
         foreach (var r in probes.Results)
@@ -226,6 +249,8 @@ public sealed class OperatorRun
             await session.LogAsync($"  {StatusLabel(r.Status),-12} {r.Probe.Id,-32} {r.Verdict}").ConfigureAwait(false);
         }
 
+        // The verdict is about the operator as it runs: its rollout must have succeeded, and the report names its pod.
+        op = await running.ConfigureAwait(false);
         ImmutableArray<AccessAnswer> answers = [];
         ImmutableArray<Preflight.Finding> foreignTokens = [];
         if (asked is not null)

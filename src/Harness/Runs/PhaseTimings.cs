@@ -6,10 +6,10 @@ namespace Harness.Runs;
 /// <summary>The phases of a run whose cost is measured and reported.</summary>
 public enum RunPhase
 {
-    /// <summary>Creating or connecting to the cluster, and verifying PodSecurity and NetworkPolicy enforcement.</summary>
+    /// <summary>Creating or connecting to the cluster (and verifying it, unless that is <see cref="Verification"/>).</summary>
     Cluster,
 
-    /// <summary>Applying the operator's manifests and waiting for its rollout.</summary>
+    /// <summary>Applying the operator's manifests (its rollout is <see cref="Rollout"/>).</summary>
     Deploy,
 
     /// <summary>Starting the egress sink and the control pod, and proving the sink reachable.</summary>
@@ -32,6 +32,12 @@ public enum RunPhase
 
     /// <summary>Checking the operator's webhooks' TLS from the cluster vantage.</summary>
     WebhookTls,
+
+    /// <summary>Waiting for the applied operator's pod to run (beside the vantage, the vehicle and the probes when the vehicle is a twin pod).</summary>
+    Rollout,
+
+    /// <summary>Verifying PodSecurity and NetworkPolicy enforcement beside the run (the PodSecurity dry run and the NetworkPolicy canary).</summary>
+    Verification,
 }
 
 /// <summary>How long one phase took.</summary>

@@ -22,6 +22,19 @@ public sealed class RunSession
         Started = Time.GetUtcNow();
     }
 
+    private RunSession(RunSession of, CancellationToken ct)
+    {
+        Id = of.Id;
+        Log = of.Log;
+        Time = of.Time;
+        Clock = of.Clock;
+        Cancellation = ct;
+        Started = of.Started;
+    }
+
+    /// <summary>The same session (id, log, clock) cancelled by <paramref name="ct"/>: what the stages of a run see, so one failing stops the others.</summary>
+    internal RunSession WithCancellation(CancellationToken ct) => new(this, ct);
+
     /// <summary>The session id.</summary>
     public SessionId Id { get; }
 

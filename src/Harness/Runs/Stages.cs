@@ -15,7 +15,14 @@ using k8s.Models;
 namespace Harness.Runs;
 
 /// <summary>The operator a stage found, and what removes whatever the stage created for it (null when nothing).</summary>
-internal sealed record LocatedOperator(OperatorUnderTest Operator, IAsyncDisposable? Teardown);
+internal sealed record LocatedOperator(OperatorUnderTest Operator, IAsyncDisposable? Teardown)
+{
+    /// <summary>
+    /// The operator once its pod runs (resolved to that pod), when <see cref="Operator"/> is only its pod template (a
+    /// deploy: applied, still rolling out); null when <see cref="Operator"/> already is the running operator.
+    /// </summary>
+    public Task<OperatorUnderTest>? Running { get; init; }
+}
 
 /// <summary>Stage 1: find (or deploy) the operator under test.</summary>
 internal interface IOperatorStage
@@ -23,16 +30,20 @@ internal interface IOperatorStage
     Task<LocatedOperator> LocateAsync(RunSession session);
 }
 
-/// <summary>Stage 2: the egress destinations and the control that proves them reachable.</summary>
+/// <summary>Stage 2: the egress destinations and the control that proves them reachable. Started beside stage 1: a stage that needs the operator awaits it.</summary>
 internal interface IVantageStage
 {
-    Task<EgressVantage> StartAsync(RunSession session, OperatorUnderTest op);
+    Task<EgressVantage> StartAsync(RunSession session, Task<OperatorUnderTest> op);
 }
 
 /// <summary>Stage 3: the vehicle that carries the agent into the operator's security context (disposed after the probes).</summary>
 internal interface IVehicleStage
 {
-    Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, EgressVantage vantage);
+    /// <summary>Whether the vehicle goes into the operator's running pod (else the pod template is enough, and it starts during the rollout).</summary>
+    bool NeedsRunningPod { get; }
+
+    /// <summary>Started beside stage 2: a vehicle that needs the vantage (its networks) awaits it.</summary>
+    Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, Task<EgressVantage> vantage);
 }
 
 /// <summary>Stage 4: what the operator's ServiceAccount may do, and which other accounts' tokens its pod holds, asked of the API server.</summary>
@@ -49,17 +60,23 @@ internal interface IPayloadStage
     Task<Payload.PayloadReport> InventoryAsync(RunSession session, OperatorUnderTest op);
 }
 
-/// <summary>Deploys the operator from its manifests and waits for its rollout; teardown removes what was applied.</summary>
+/// <summary>
+/// Deploys the operator from its manifests: located as soon as they are applied (its pod template), running once its
+/// rollout is seen through, which goes on beside the next stages; teardown removes what was applied.
+/// </summary>
 internal sealed class DeployStage(HarnessCluster cluster, OperatorSpec spec) : IOperatorStage
 {
     public async Task<LocatedOperator> LocateAsync(RunSession session)
     {
         var deployed = await session.Clock.TimeAsync(RunPhase.Deploy,
-            () => OperatorDeployment.DeployAsync(cluster, spec, session.Id, session.Log, session.Time, session.Cancellation)).ConfigureAwait(false);
+            () => OperatorDeployment.ApplyAsync(cluster, spec, session.Id, session.Log, session.Time, session.Cancellation)).ConfigureAwait(false);
         try
         {
-            var enforce = await ClusterStages.NamespaceEnforceAsync(cluster.Client, deployed.Target.Namespace, session.Cancellation).ConfigureAwait(false);
-            return new LocatedOperator(new OperatorUnderTest(deployed.Target, deployed.Manifests, [.. ContainerImages.Images(deployed.Target.PodSpec)], enforce) { InputNotes = deployed.InputNotes }, deployed);
+            var enforce = await ClusterStages.NamespaceEnforceAsync(cluster.Client, deployed.Template.Namespace, session.Cancellation).ConfigureAwait(false);
+            OperatorUnderTest At(OperatorTarget target) =>
+                new(target, deployed.Manifests, [.. ContainerImages.Images(target.PodSpec)], enforce) { InputNotes = deployed.InputNotes };
+            var running = session.Clock.TimeAsync(RunPhase.Rollout, async () => At(await deployed.RolloutAsync(session.Cancellation).ConfigureAwait(false)));
+            return new LocatedOperator(At(deployed.Template), deployed) { Running = running };
         }
         catch
         {
@@ -120,18 +137,19 @@ internal sealed class ManifestStage(OperatorLookup lookup) : IOperatorStage
 /// <summary>The vantage a cluster offers (<see cref="EgressVantage.StartAsync"/>).</summary>
 internal sealed class ClusterVantageStage(HarnessCluster cluster, ImmutableArray<EgressTarget> userTargets) : IVantageStage
 {
-    public Task<EgressVantage> StartAsync(RunSession session, OperatorUnderTest op) =>
+    /// <summary>Needs nothing of the operator: it starts with the deploy.</summary>
+    public Task<EgressVantage> StartAsync(RunSession session, Task<OperatorUnderTest> op) =>
         EgressVantage.StartAsync(cluster, session.Id, userTargets, session.Log, session.Cancellation);
 }
 
 /// <summary>The local vantage: the manifests' NetworkPolicy decides whether the vehicle joins the sink's network.</summary>
 internal sealed class LocalVantageStage(LocalDocker docker, ImmutableArray<EgressTarget> userTargets) : IVantageStage
 {
-    public async Task<EgressVantage> StartAsync(RunSession session, OperatorUnderTest op)
+    public async Task<EgressVantage> StartAsync(RunSession session, Task<OperatorUnderTest> op)
     {
         var (host, image) = await docker.GetAsync(session).ConfigureAwait(false);
         // The sink stands for the internet: the vehicle joins its network when a rule of the manifests opens the outside.
-        var egressOpen = EgressPolicyVerdict.FromManifests(op).Status == EgressReachStatus.Open;
+        var egressOpen = EgressPolicyVerdict.FromManifests(await op.ConfigureAwait(false)).Status == EgressReachStatus.Open;
         return await EgressVantage.StartLocalAsync(host, image, egressOpen, userTargets, session.Log, session.Cancellation).ConfigureAwait(false);
     }
 }
@@ -139,7 +157,11 @@ internal sealed class LocalVantageStage(LocalDocker docker, ImmutableArray<Egres
 /// <summary>A twin pod, an ephemeral container or direct exec on the cluster.</summary>
 internal sealed class ClusterVehicleStage(HarnessCluster cluster, VehicleKind kind, ContainerIdentity? given = null) : IVehicleStage
 {
-    public async Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, EgressVantage vantage)
+    /// <summary>A twin pod is cloned from the pod template; an ephemeral container and direct exec go into the running pod.</summary>
+    public bool NeedsRunningPod => kind != VehicleKind.TwinPod;
+
+    /// <summary>Needs nothing of the vantage: it starts beside the sink.</summary>
+    public async Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, Task<EgressVantage> vantage)
     {
         var probeImage = cluster.ProbeImage ?? throw HarnessCluster.NoProbeImage();
         await session.LogAsync($"vehicle: {kind.Name()} for pod {op.Target.PodName ?? "(none yet)"}, container {op.Target.Container}").ConfigureAwait(false);
@@ -150,7 +172,10 @@ internal sealed class ClusterVehicleStage(HarnessCluster cluster, VehicleKind ki
 /// <summary>A local container from the operator's pod spec, on the networks the local vantage chose.</summary>
 internal sealed class DockerVehicleStage(LocalDocker docker, ContainerIdentity? given = null) : IVehicleStage
 {
-    public async Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, EgressVantage vantage)
+    public bool NeedsRunningPod => false;
+
+    /// <summary>Learns the operator's ids beside the vantage's start; joins the vantage's networks.</summary>
+    public async Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, Task<EgressVantage> vantage)
     {
         var (host, image) = await docker.GetAsync(session).ConfigureAwait(false);
         // The operator's own ids, from its own image (or given): the probe image's would decide the uid- and gid-dependent verdicts.
@@ -159,7 +184,7 @@ internal sealed class DockerVehicleStage(LocalDocker docker, ContainerIdentity? 
             : await DockerVehicle.LearnIdentityAsync(host, op.Target.PodSpec, op.Target.Container, ProbeArtifacts.Locate().KernelHelperPath, session.Cancellation).ConfigureAwait(false);
         await session.LogAsync(identity is not null ? $"identity: {identity}" : $"identity: not learned ({why})").ConfigureAwait(false);
         // The probe image is the container's root filesystem, as in a twin pod.
-        var spec = ContainerRunSpec.FromPodSpec(op.Target.PodSpec, op.Target.Container, image, identity, why) with { Networks = vantage.VehicleNetworks };
+        var spec = ContainerRunSpec.FromPodSpec(op.Target.PodSpec, op.Target.Container, image, identity, why) with { Networks = (await vantage.ConfigureAwait(false)).VehicleNetworks };
         await session.LogAsync($"vehicle: docker, container \"{op.Target.Container}\" of {op.Target.Workload}").ConfigureAwait(false);
         return await DockerVehicle.StartAsync(host, spec, ct: session.Cancellation).ConfigureAwait(false);
     }
@@ -231,24 +256,30 @@ internal static class ClusterStages
 /// <summary>The local Docker engine and the probe image built on it, for a local run: connected once, on first use.</summary>
 internal sealed class LocalDocker : IAsyncDisposable
 {
+    private readonly Lock gate = new();
+    private Task<(DockerHost Host, string Image)>? ready;
     private DockerHost? host;
-    private string? image;
 
-    public async Task<(DockerHost Host, string Image)> GetAsync(RunSession session)
+    /// <summary>The engine and the probe image; the vantage and the vehicle ask at the same time, and share one connection and one build.</summary>
+    public Task<(DockerHost Host, string Image)> GetAsync(RunSession session)
     {
-        host ??= await HarnessCluster.ConnectDockerAsync(session.Id, "The docker vehicle runs the pod spec in a local container.", session.Cancellation).ConfigureAwait(false);
-        if (image is null)
+        lock (gate)
         {
-            try
-            {
-                image = await ProbeImage.BuildAsync(host, ProbeArtifacts.Locate(), session.Cancellation).ConfigureAwait(false);
-            }
-            catch (FileNotFoundException e)
-            {
-                throw new PrerequisiteException("probe agent", e.Message, "Build it with `bash eng/build-probe.sh`.", e);
-            }
+            return ready ??= ConnectAsync(session);
         }
-        return (host, image!);
+    }
+
+    private async Task<(DockerHost Host, string Image)> ConnectAsync(RunSession session)
+    {
+        host = await HarnessCluster.ConnectDockerAsync(session.Id, "The docker vehicle runs the pod spec in a local container.", session.Cancellation).ConfigureAwait(false);
+        try
+        {
+            return (host, await ProbeImage.BuildAsync(host, ProbeArtifacts.Locate(), session.Cancellation).ConfigureAwait(false));
+        }
+        catch (FileNotFoundException e)
+        {
+            throw new PrerequisiteException("probe agent", e.Message, "Build it with `bash eng/build-probe.sh`.", e);
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -70,7 +70,8 @@ public static class TargetDiscovery
             templateMetadata = found.Spec.Template.Metadata;
             workload = new WorkloadRef("Deployment", deployment);
         }
-        var pods = (await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: ct).ConfigureAwait(false)).Items;
+        // A twin pod of any run carries the operator's labels: the harness's own pods are never the operator.
+        var pods = Harness.Kubernetes.Pods.NotHarness((await client.CoreV1.ListNamespacedPodAsync(ns, labelSelector: labelSelector, cancellationToken: ct).ConfigureAwait(false)).Items);
         var pod = pods.FirstOrDefault(Harness.Kubernetes.Pods.IsServing)
             ?? throw new TargetNotFoundException($"no running, ready pod in {ns} matches \"{labelSelector}\" ({pods.Count} pods: {string.Join(", ", pods.Select(p => $"{p.Metadata.Name} {p.Status?.Phase}"))}).");
         var target = FromWorkload(pod, container ?? ChooseContainer(pod.Spec, templateMetadata ?? pod.Metadata, null, (workload ?? new WorkloadRef("Pod", pod.Metadata.Name)).ToString()), ns);

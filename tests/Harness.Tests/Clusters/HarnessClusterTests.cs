@@ -220,6 +220,22 @@ public sealed class CustomProviderTests
     }
 
     [Fact]
+    public async Task StartAsync_VerifyingBesideTheRun_HandsTheClusterOutAtOnce_AndVerifiedAsyncCarriesTheFailure()
+    {
+        // Issue #26: the deploy, the vantage and the twin do not wait for the canaries; whatever awaits VerifiedAsync does.
+        var provider = new DeadProvider();
+        var clock = new Harness.Runs.PhaseClock();
+
+        var cluster = await HarnessCluster.StartAsync(provider, new ClusterOptions(), ct: TestContext.Current.CancellationToken, verifyBeside: clock);
+        var verified = () => cluster.VerifiedAsync(TestContext.Current.CancellationToken);
+
+        (await verified.Should().ThrowAsync<PrerequisiteException>()).Which.Message.Should().StartWith("cluster: verification of dead could not complete against the API server");
+        clock.Timings.Should().ContainSingle(t => t.Phase == Harness.Runs.RunPhase.Verification);
+        await cluster.DisposeAsync();
+        provider.Teardowns.Should().Equal([true], "a cluster that failed verification is torn down as failed (its logs exported)");
+    }
+
+    [Fact]
     public async Task StartAsync_VerificationOff_HandsTheClusterOutAndTearsDownOnDispose()
     {
         var provider = new DeadProvider();

@@ -57,21 +57,37 @@ public sealed class OperatorRunTests
 
     private static OperatorTarget Target() => new("ns", new WorkloadRef("Deployment", "op"), "manager", "op", new V1ObjectMeta(), new V1PodSpec { Containers = [new V1Container { Name = "manager", Image = "op:1" }] }, "op-1");
 
-    private sealed class Locate(Journal j) : IOperatorStage
+    /// <summary>Locates the operator as a deploy does: its template at once, its running pod when <paramref name="rollout"/> completes (at once when null).</summary>
+    private sealed class Locate(Journal j, Task? rollout = null, Task? applied = null) : IOperatorStage
     {
-        public Task<LocatedOperator> LocateAsync(RunSession session)
+        public async Task<LocatedOperator> LocateAsync(RunSession session)
         {
             j.Add("locate");
-            return Task.FromResult(new LocatedOperator(new OperatorUnderTest(Target(), [], ["op:1"], "restricted"), j.Teardown("operator")));
+            if (applied is not null)
+            {
+                await applied.WaitAsync(TimeSpan.FromSeconds(30), session.Cancellation);
+            }
+            var template = new OperatorUnderTest(Target() with { PodName = null }, [], ["op:1"], "restricted");
+            return new LocatedOperator(template, j.Teardown("operator"))
+            {
+                Running = rollout is null ? null : Rolled(),
+            };
+
+            async Task<OperatorUnderTest> Rolled()
+            {
+                await rollout.WaitAsync(TimeSpan.FromSeconds(30), session.Cancellation);
+                j.Add("rolled out");
+                return template with { Target = Target() };
+            }
         }
     }
 
-    private sealed class Vantage(Journal j) : IVantageStage
+    private sealed class Vantage(Journal j, Exception? fails = null) : IVantageStage
     {
-        public Task<EgressVantage> StartAsync(RunSession session, OperatorUnderTest op)
+        public Task<EgressVantage> StartAsync(RunSession session, Task<OperatorUnderTest> op)
         {
             j.Add("vantage");
-            return Task.FromResult(EgressVantage.Of(EgressVantageKind.UserTargets, [], new Vehicle(j, "control"), () =>
+            return fails is not null ? Task.FromException<EgressVantage>(fails) : Task.FromResult(EgressVantage.Of(EgressVantageKind.UserTargets, [], new Vehicle(j, "control"), () =>
             {
                 j.Add("teardown vantage");
                 return ValueTask.CompletedTask;
@@ -99,11 +115,13 @@ public sealed class OperatorRunTests
         }
     }
 
-    private sealed class VehicleStage(Journal j, Exception? startFails = null, Exception? probeFails = null) : IVehicleStage
+    private sealed class VehicleStage(Journal j, Exception? startFails = null, Exception? probeFails = null, bool needsRunningPod = false) : IVehicleStage
     {
-        public Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, EgressVantage vantage)
+        public bool NeedsRunningPod => needsRunningPod;
+
+        public Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, Task<EgressVantage> vantage)
         {
-            j.Add("vehicle");
+            j.Add(op.Target.PodName is null ? "vehicle from template" : "vehicle in " + op.Target.PodName);
             return startFails is null ? Task.FromResult<IProbeVehicle>(new Vehicle(j, "vehicle", probeFails)) : Task.FromException<IProbeVehicle>(startFails);
         }
     }
@@ -127,8 +145,10 @@ public sealed class OperatorRunTests
             Task.FromResult(ImmutableArray<Harness.Preflight.Finding>.Empty);
     }
 
-    private static OperatorRun Run(Journal j, Exception? startFails = null, Exception? probeFails = null, bool access = true) =>
-        new(new Locate(j), new Vantage(j), new VehicleStage(j, startFails, probeFails), access ? new Access(j) : null, new OperatorProbeOptions { SkipProbes = ["egress."] });
+    private static OperatorRun Run(Journal j, Exception? startFails = null, Exception? probeFails = null, bool access = true, Task? rollout = null, bool needsRunningPod = false,
+        Task? applied = null, Exception? vantageFails = null) =>
+        new(new Locate(j, rollout, applied), new Vantage(j, vantageFails), new VehicleStage(j, startFails, probeFails, needsRunningPod), access ? new Access(j) : null,
+            new OperatorProbeOptions { SkipProbes = ["egress."] });
 
     [Fact]
     public async Task RunAsync_RunsTheStagesInOrderAndTearsDownInReverse()
@@ -136,11 +156,13 @@ public sealed class OperatorRunTests
         var j = new Journal();
         var result = await Run(j).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
 
-        // The access matrix starts beside the sink (these stages answer at once, so it is asked first).
+        // The vantage starts with the locate stage, the access matrix and the vehicle as soon as the operator is located
+        // (these stages answer at once, so each is asked in the order it is started).
         j.Events.Should().Equal(
-            "locate", "access kube-system", "vantage", "vehicle", "probe vehicle", "probe control", "teardown vehicle", "teardown vantage", "teardown operator");
+            "locate", "vantage", "access kube-system", "vehicle from template", "probe vehicle", "probe control", "teardown vehicle", "teardown vantage", "teardown operator");
         result.Operator.Target.Workload.Should().Be(new WorkloadRef("Deployment", "op"));
-        result.Report.Timings.Select(t => t.Phase).Should().Equal(RunPhase.AccessMatrix, RunPhase.Sink, RunPhase.Vehicle, RunPhase.Probes, RunPhase.Teardown);
+        result.Report.Timings.Select(t => t.Phase).Should().BeEquivalentTo([RunPhase.AccessMatrix, RunPhase.Sink, RunPhase.Vehicle, RunPhase.Probes, RunPhase.Teardown]);
+        result.Report.Timings[^1].Phase.Should().Be(RunPhase.Teardown);
         result.Approximation.Should().BeNull();
     }
 
@@ -203,7 +225,7 @@ public sealed class OperatorRunTests
         var act = () => Run(j, startFails: new TargetNotFoundException("no pod")).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
 
         await act.Should().ThrowAsync<TargetNotFoundException>().WithMessage("no pod");
-        j.Events.Should().Equal("locate", "access kube-system", "vantage", "vehicle", "teardown vantage", "teardown operator");
+        j.Events.Should().Equal("locate", "vantage", "access kube-system", "vehicle from template", "teardown vantage", "teardown operator");
     }
 
     [Fact]
@@ -215,8 +237,104 @@ public sealed class OperatorRunTests
         var act = () => Run(j).RunAsync(new RunSession(ct: cts.Token));
 
         await act.Should().ThrowAsync<OperationCanceledException>();
-        j.Events.Should().StartWith(["locate", "vantage", "vehicle"]).And.EndWith(["teardown vehicle", "teardown vantage", "teardown operator"]);
+        j.Events.Should().StartWith(["locate", "vantage", "vehicle from template"]).And.EndWith(["teardown vehicle", "teardown vantage", "teardown operator"]);
         j.Events.Should().NotContain(e => e.StartsWith("access", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task RunAsync_ATwinStartsFromTheTemplateBesideTheRollout_AndTheVerdictWaitsForTheRunningPod()
+    {
+        // Issue #26: the twin needs the pod template, not the rollout. This rollout can only end once the probes have run.
+        var probed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var j = new Journal { Gate = ("probe vehicle", probed) };
+
+        var result = await Run(j, rollout: probed.Task).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
+
+        j.Events.Should().ContainInOrder("vehicle from template", "probe vehicle", "rolled out", "teardown vehicle", "teardown vantage", "teardown operator");
+        result.Report.Target.PodName.Should().Be("op-1", "the report is about the running pod, resolved after the rollout");
+        result.Operator.Target.PodName.Should().Be("op-1");
+    }
+
+    [Fact]
+    public async Task RunAsync_AVehicleInTheRunningPodWaitsForTheRollout()
+    {
+        var rollout = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var j = new Journal { Gate = ("vantage", rollout) };
+
+        await Run(j, rollout: rollout.Task, needsRunningPod: true).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
+
+        j.Events.Should().ContainInOrder("rolled out", "vehicle in op-1", "probe vehicle");
+        j.Events.Should().NotContain("vehicle from template");
+    }
+
+    [Fact]
+    public async Task RunAsync_StartsTheVantageBeforeTheOperatorIsLocated()
+    {
+        // The locate stage can only finish once the vantage has started: a pipeline that waited for the deploy first would hang.
+        var vantageStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var j = new Journal { Gate = ("vantage", vantageStarted) };
+
+        await Run(j, applied: vantageStarted.Task).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
+
+        j.Events.Should().ContainInOrder("locate", "vantage", "vehicle from template", "probe vehicle");
+    }
+
+    [Fact]
+    public async Task RunAsync_RolloutFailsWhileTheTwinProbes_ThatFailureIsReported_NotTheCancellationsItCaused()
+    {
+        var never = new TaskCompletionSource(); // the vehicle would wait for it: it must be stopped, not awaited forever
+        var j = new Journal();
+        var failing = Task.FromException(new Harness.Waits.WaitTimeoutException("Deployment ns/op to roll out", TimeSpan.FromMinutes(3), 90, "0 of 1 updated replicas available"));
+        var run = new OperatorRun(new Locate(j, failing), new Vantage(j), new WaitingVehicleStage(j, never.Task), new Access(j), new OperatorProbeOptions { SkipProbes = ["egress."] });
+
+        var act = () => run.RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
+
+        await act.Should().ThrowAsync<Harness.Waits.WaitTimeoutException>().WithMessage("*to roll out*");
+        j.Events.Should().EndWith(["teardown vantage", "teardown operator"]);
+    }
+
+    [Fact]
+    public async Task RunAsync_VantageFails_StopsTheVehicleAndTearsDownTheOperator()
+    {
+        var j = new Journal();
+        var act = () => Run(j, vantageFails: new ClusterVerificationException("egress", "the control pod cannot reach the sink")).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
+
+        await act.Should().ThrowAsync<ClusterVerificationException>().WithMessage("*cannot reach the sink*");
+        j.Events.Should().NotContain(e => e.StartsWith("probe", StringComparison.Ordinal));
+        j.Events.Should().Contain("teardown vehicle", "a vehicle that started beside the failing vantage is removed too");
+        j.Events.Should().EndWith("teardown operator");
+    }
+
+    [Fact]
+    public async Task RunAsync_VerificationBesideTheRunFails_NoVerdictIsGiven()
+    {
+        var j = new Journal();
+        var run = new OperatorRun(new Locate(j), new Vantage(j), new VehicleStage(j), new Access(j), new OperatorProbeOptions { SkipProbes = ["egress."] })
+        {
+            Verified = async ct =>
+            {
+                await Task.Yield();
+                throw new ClusterVerificationException("PodSecurity", "a privileged pod was admitted in a namespace labelled enforce=restricted");
+            },
+        };
+
+        var act = () => run.RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
+
+        await act.Should().ThrowAsync<ClusterVerificationException>().WithMessage("*not enforced*");
+        j.Events.Should().EndWith(["teardown vantage", "teardown operator"]);
+    }
+
+    /// <summary>A vehicle whose start waits for <paramref name="until"/> (or the run's cancellation).</summary>
+    private sealed class WaitingVehicleStage(Journal j, Task until) : IVehicleStage
+    {
+        public bool NeedsRunningPod => false;
+
+        public async Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, Task<EgressVantage> vantage)
+        {
+            j.Add("vehicle starting");
+            await until.WaitAsync(session.Cancellation);
+            return new Vehicle(j, "vehicle");
+        }
     }
 
     [Fact]
