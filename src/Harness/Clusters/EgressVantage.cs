@@ -75,6 +75,10 @@ public sealed class EgressVantage : IAsyncDisposable
     internal static EgressVantage Of(EgressVantageKind kind, ImmutableArray<EgressTarget> targets, IProbeVehicle control, Func<ValueTask> cleanup) =>
         new(kind, targets, control, [], "", cleanup);
 
+    /// <summary>This vantage for a run that shares it: the same destinations and control; disposing it removes nothing.</summary>
+    internal EgressVantage Borrowed() =>
+        new(Kind, Targets, Control, Caveats, Evidence, static () => ValueTask.CompletedTask) { Approximation = Approximation, VehicleNetworks = VehicleNetworks };
+
     /// <summary>The caveat of an in-cluster sink, in words a report reader can act on.</summary>
     public static string InClusterCaveat(string address, string ns) =>
         $"egress sink inside the cluster (pod {address} in namespace {ns}, no NetworkPolicy there): a denial proves the operator cannot reach a pod outside its allow-list. " +

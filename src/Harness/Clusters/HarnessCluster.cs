@@ -17,6 +17,9 @@ public sealed class HarnessCluster : IAsyncDisposable
     private SessionLease? lease;
     private Task? verifying;
     private CancellationTokenSource? verifyStop;
+    private readonly CancellationTokenSource lifetime = new();
+    private readonly Lock gate = new();
+    private Task<EgressVantage>? sharedVantage;
     private int disposed;
     private bool failed;
 
@@ -68,6 +71,32 @@ public sealed class HarnessCluster : IAsyncDisposable
     /// <exception cref="PrerequisiteException">Verification could not complete against the API server.</exception>
     public Task VerifiedAsync(CancellationToken ct = default) => verifying?.WaitAsync(ct) ?? Task.CompletedTask;
 
+    /// <summary>The session the cluster was started in (its lease, and the objects it shares between runs).</summary>
+    internal SessionId Session { get; private set; } = SessionId.New();
+
+    /// <summary>
+    /// The egress vantage every run on this cluster shares when it brings no destinations of its own (several fixtures in
+    /// one test run): started by the first run that asks, proven once, removed with the cluster. A run gets it borrowed:
+    /// disposing that does nothing. A start that failed or was cancelled is tried again by the next run.
+    /// </summary>
+    internal async Task<EgressVantage> SharedVantageAsync(TextWriter log, CancellationToken ct)
+    {
+        Task<EgressVantage> starting;
+        lock (gate)
+        {
+            ObjectDisposedException.ThrowIf(disposed != 0, this);
+            if (sharedVantage is null || sharedVantage.IsFaulted || sharedVantage.IsCanceled)
+            {
+                sharedVantage = VantageStarter is { } start ? start(log, lifetime.Token) : EgressVantage.StartAsync(this, Session, [], log, lifetime.Token);
+            }
+            starting = sharedVantage;
+        }
+        return (await starting.WaitAsync(ct).ConfigureAwait(false)).Borrowed();
+    }
+
+    /// <summary>How the shared vantage is started; <see cref="EgressVantage.StartAsync"/> unless a test stands in for it.</summary>
+    internal Func<TextWriter, CancellationToken, Task<EgressVantage>>? VantageStarter { get; init; }
+
     /// <summary>Whether <see cref="LoadImageAsync"/> can load images (kind and K3s); false for a cluster the harness did not create.</summary>
     public bool CanLoadImages => imageLoader is not null;
 
@@ -106,6 +135,7 @@ public sealed class HarnessCluster : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         log ??= TextWriter.Null;
         var cluster = await provider.StartAsync(options, log, ct).ConfigureAwait(false);
+        cluster.Session = options.SessionId;
         try
         {
             cluster.lease = await SessionLease.AcquireAsync(cluster.Client, options.SessionId, log, null, ct).ConfigureAwait(false);
@@ -212,6 +242,16 @@ public sealed class HarnessCluster : IAsyncDisposable
             await verifyStop!.CancelAsync().ConfigureAwait(false);
             await verifying.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
             verifyStop.Dispose();
+        }
+        await lifetime.CancelAsync().ConfigureAwait(false);
+        Task<EgressVantage>? shared;
+        lock (gate)
+        {
+            shared = sharedVantage;
+        }
+        if (shared is not null)
+        {
+            await StageGroup.DisposeWhenDone(shared, v => v).DisposeAsync().ConfigureAwait(false);
         }
         // On a cluster the harness did not create, the lease goes after what the session made (a crash in between leaves
         // objects the next sweep still knows to be dead); a cluster the harness created goes as a whole, lease and all.

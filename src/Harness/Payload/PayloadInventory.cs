@@ -36,7 +36,8 @@ public sealed record PayloadReport(ProbeStatus Status, ImmutableArray<CreatedObj
 
 /// <summary>
 /// Takes the payload inventory on a live cluster: finds the instances of the operator's CustomResourceDefinitions, waits
-/// until the operator has created something for them and that stops changing, lists the kinds a payload is made of in
+/// until the operator has created something for them and that stops changing (every object at the same resourceVersion
+/// for <see cref="QuietPeriod"/>, bounded by the wait), lists the kinds a payload is made of in
 /// every namespace, selects the operator's objects (owner references, field managers) and judges them.
 /// </summary>
 internal static class PayloadInventory
@@ -61,6 +62,16 @@ internal static class PayloadInventory
         ("networking.k8s.io/v1", "NetworkPolicy", async (c, ct) => (await c.NetworkingV1.ListNetworkPolicyForAllNamespacesAsync(cancellationToken: ct).ConfigureAwait(false)).Items),
     ];
 
+    /// <summary>How long what the operator made must stay unchanged (each object at the same resourceVersion) to count as settled.</summary>
+    internal static readonly TimeSpan QuietPeriod = TimeSpan.FromSeconds(1);
+
+    /// <summary>How often the inventory is taken while it settles.</summary>
+    internal static readonly TimeSpan PollInterval = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>What the operator made, each object with its resourceVersion: any change to any of them changes it. Pure.</summary>
+    internal static string Fingerprint(IEnumerable<CreatedObject> created) =>
+        string.Join("\n", created.Select(c => $"{c.Display}@{c.Document.Object?.Metadata?.ResourceVersion}").Order(StringComparer.Ordinal));
+
     /// <summary>Takes the inventory for <paramref name="op"/>.</summary>
     public static async Task<PayloadReport> TakeAsync(IKubernetes client, OperatorUnderTest op, TimeSpan wait, ImmutableArray<string> fieldManagers, RunSession session)
     {
@@ -70,24 +81,34 @@ internal static class PayloadInventory
             return PayloadReport.Untested("the manifests declare no CustomResourceDefinition: nothing tells what the operator reconciles (give its manifests, CRDs included)");
         }
         var ct = session.Cancellation;
-        var interval = TimeSpan.FromSeconds(3);
         var deadline = session.Time.GetUtcNow() + wait;
         ImmutableArray<CreatedObject> previous = [];
         ImmutableArray<(string Uid, string Display)> owners = [];
         var polls = 0;
+        string? seen = null;
+        var unchangedSince = session.Time.GetUtcNow();
         while (true)
         {
             polls++;
             owners = Ours(await CustomResourcesAsync(client, crds, ct).ConfigureAwait(false), op.Manifests, crds);
             var identity = new OperatorIdentity([.. owners.Select(o => o.Uid)], [.. fieldManagers]);
             var created = owners.IsEmpty ? [] : PayloadAnalyzer.Select(await ObjectsAsync(client, ct).ConfigureAwait(false), identity);
-            var settled = !created.IsEmpty && created.Select(c => c.Display).SequenceEqual(previous.Select(c => c.Display));
             previous = created;
-            if (settled || session.Time.GetUtcNow() >= deadline)
+            var now = session.Time.GetUtcNow();
+            // Settled when what the operator made, to the resourceVersion of each object, stayed the same for a quiet period.
+            if (Fingerprint(created) is var print && print != seen)
+            {
+                (seen, unchangedSince) = (print, now);
+            }
+            else if (!created.IsEmpty && now - unchangedSince >= QuietPeriod)
             {
                 break;
             }
-            await Task.Delay(interval, session.Time, ct).ConfigureAwait(false);
+            if (now >= deadline)
+            {
+                break;
+            }
+            await Task.Delay(PollInterval, session.Time, ct).ConfigureAwait(false);
         }
 
         var kinds = string.Join(", ", crds.Select(c => $"{c.Spec.Names.Kind}.{c.Spec.Group}"));

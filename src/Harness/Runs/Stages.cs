@@ -137,9 +137,13 @@ internal sealed class ManifestStage(OperatorLookup lookup) : IOperatorStage
 /// <summary>The vantage a cluster offers (<see cref="EgressVantage.StartAsync"/>).</summary>
 internal sealed class ClusterVantageStage(HarnessCluster cluster, ImmutableArray<EgressTarget> userTargets) : IVantageStage
 {
-    /// <summary>Needs nothing of the operator: it starts with the deploy.</summary>
-    public Task<EgressVantage> StartAsync(RunSession session, Task<OperatorUnderTest> op) =>
-        EgressVantage.StartAsync(cluster, session.Id, userTargets, session.Log, session.Cancellation);
+    /// <summary>
+    /// Needs nothing of the operator: it starts with the deploy. Without destinations of the run's own, the cluster's
+    /// shared vantage (started once for every run on the cluster); with them, one of the run's own, proven for them.
+    /// </summary>
+    public Task<EgressVantage> StartAsync(RunSession session, Task<OperatorUnderTest> op) => userTargets.IsEmpty
+        ? cluster.SharedVantageAsync(session.Log, session.Cancellation)
+        : EgressVantage.StartAsync(cluster, session.Id, userTargets, session.Log, session.Cancellation);
 }
 
 /// <summary>The local vantage: the manifests' NetworkPolicy decides whether the vehicle joins the sink's network.</summary>

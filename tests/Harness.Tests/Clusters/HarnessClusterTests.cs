@@ -272,3 +272,70 @@ public sealed class KindNetworkTests(DockerFixture docker)
         }
     }
 }
+
+/// <summary>Issue #26: several fixtures in one test run share one vantage.</summary>
+public sealed class SharedVantageTests
+{
+    private sealed class Control : Harness.Vehicles.IProbeVehicle
+    {
+        public string Name => "control";
+
+        public System.Collections.Immutable.ImmutableArray<string> Notes => [];
+
+        public Task<Harness.Protocol.AgentReport> RunAsync(Harness.Protocol.AgentPlan plan, CancellationToken ct = default) => throw new NotSupportedException();
+    }
+
+    [Fact]
+    public async Task SharedVantageAsync_StartsOnceForConcurrentRuns_BorrowedCopiesRemoveNothing_TheClusterRemovesIt()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var starts = 0;
+        var removed = 0;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var cluster = new HarnessCluster(ClusterProvider.Existing, "shared", "/dev/null", null, new k8s.Kubernetes(new k8s.KubernetesClientConfiguration { Host = "https://127.0.0.1:1" }), "probe", "cni", null, _ => ValueTask.CompletedTask)
+        {
+            VantageStarter = async (_, token) =>
+            {
+                Interlocked.Increment(ref starts);
+                await release.Task.WaitAsync(token);
+                return EgressVantage.Of(EgressVantageKind.InClusterSink, [], new Control(), () =>
+                {
+                    Interlocked.Increment(ref removed);
+                    return ValueTask.CompletedTask;
+                });
+            },
+        };
+
+        var runs = Enumerable.Range(0, 3).Select(_ => cluster.SharedVantageAsync(TextWriter.Null, ct)).ToList();
+        release.SetResult();
+        var vantages = await Task.WhenAll(runs);
+        foreach (var v in vantages)
+        {
+            await v.DisposeAsync();
+        }
+
+        starts.Should().Be(1, "three runs, one vantage");
+        removed.Should().Be(0, "a run's copy is borrowed");
+        vantages.Select(v => v.Control).Distinct().Should().ContainSingle();
+        await cluster.DisposeAsync();
+        removed.Should().Be(1, "the cluster removes it, once");
+        await FluentActions.Awaiting(() => cluster.SharedVantageAsync(TextWriter.Null, ct)).Should().ThrowAsync<ObjectDisposedException>();
+    }
+
+    [Fact]
+    public async Task SharedVantageAsync_AStartThatFailed_IsTriedAgainByTheNextRun()
+    {
+        var ct = TestContext.Current.CancellationToken;
+        var attempts = 0;
+        await using var cluster = new HarnessCluster(ClusterProvider.Existing, "shared", "/dev/null", null, new k8s.Kubernetes(new k8s.KubernetesClientConfiguration { Host = "https://127.0.0.1:1" }), "probe", "cni", null, _ => ValueTask.CompletedTask)
+        {
+            VantageStarter = (_, _) => ++attempts == 1
+                ? Task.FromException<EgressVantage>(new ClusterVerificationException("egress", "the control pod cannot reach the sink"))
+                : Task.FromResult(EgressVantage.Of(EgressVantageKind.InClusterSink, [], new Control(), () => ValueTask.CompletedTask)),
+        };
+
+        await FluentActions.Awaiting(() => cluster.SharedVantageAsync(TextWriter.Null, ct)).Should().ThrowAsync<ClusterVerificationException>();
+        (await cluster.SharedVantageAsync(TextWriter.Null, ct)).Kind.Should().Be(EgressVantageKind.InClusterSink);
+        attempts.Should().Be(2);
+    }
+}

@@ -164,6 +164,21 @@ public sealed class PayloadAnalyzerTests
     }
 
     [Fact]
+    public void PayloadInventory_Fingerprint_ChangesWithAnyObjectsResourceVersion_NotWithTheirOrder()
+    {
+        // Issue #26: the payload settles when this stays the same for a quiet period, instead of after fixed 3-second polls.
+        static CreatedObject Made(string name, string rv) => new(Harness.Payload.PayloadInventory.Document("v1", "Pod",
+            new k8s.Models.V1Pod { Metadata = new k8s.Models.V1ObjectMeta { Name = name, NamespaceProperty = "work", ResourceVersion = rv } }), "owned");
+
+        var first = Harness.Payload.PayloadInventory.Fingerprint([Made("a", "10"), Made("b", "11")]);
+
+        Harness.Payload.PayloadInventory.Fingerprint([Made("b", "11"), Made("a", "10")]).Should().Be(first);
+        Harness.Payload.PayloadInventory.Fingerprint([Made("a", "10"), Made("b", "12")]).Should().NotBe(first, "the operator is still updating b");
+        Harness.Payload.PayloadInventory.Fingerprint([Made("a", "10")]).Should().NotBe(first);
+        Harness.Payload.PayloadInventory.QuietPeriod.Should().BeLessThan(TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
     public void PayloadInventory_CustomResourceItems_ReadsUidsFromTheClientsListShape()
     {
         var list = System.Text.Json.JsonDocument.Parse("""{"apiVersion":"demo.harness.dev/v1","kind":"GreetingList","items":[{"metadata":{"name":"hello","namespace":"ns","uid":"u1"}},{"metadata":{"name":"no-uid"}}]}""").RootElement;
