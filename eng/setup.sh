@@ -35,3 +35,5 @@ bash "$_root/eng/build-probe.sh"
 bash "$_root/eng/build-sample-operator.sh"
 # The native harness and the managed one beside it (artifacts/cli): NativeCliTests hold the native one to the managed.
 bash "$_root/eng/publish-cli.sh"
+# The harness CLI image the `harness rights install` CronJob runs; RightsInstallTests runs it as the kubelet would.
+bash "$_root/eng/build-cli-image.sh"

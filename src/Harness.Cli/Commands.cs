@@ -207,7 +207,9 @@ internal static class Commands
         });
 
         var checkPath = new Argument<string?>("PATH") { Description = "The operator's manifests (file or folder, kustomize tree, chart or bundle); optional with --kubeconfig.", Arity = ArgumentArity.ZeroOrOne };
-        var rights = new Option<string>("--rights") { Description = "The rights file (`harness rights lock` writes one).", Required = true, HelpName = "FILE" };
+        var rights = new Option<string?>("--rights") { Description = "The rights file (`harness rights lock` writes one).", HelpName = "FILE" };
+        var rightsObject = Text("--object", "Check the OperatorRights object of this name on the cluster instead of a file (what `harness rights install` puts there); in a pod, the pod's own account is used.", "NAME");
+        var writeStatus = new Option<bool>("--write-status") { Description = "With --object: write the result into the object's status (Compliant condition, excess, lastChecked)." };
         var checkNs = Text("--namespace", "Namespace for objects that name none (as kubectl apply -n).", "NS");
         var format = OneOf("--format", "Output format (default text); sarif is SARIF 2.1.0 for code scanning.", "text", "json", "sarif");
         var kubeconfig = Text("--kubeconfig", "Check on a cluster instead: its own Roles, ClusterRoles and bindings, each excess confirmed by a SubjectAccessReview.", "PATH");
@@ -215,29 +217,96 @@ internal static class Commands
         var checkHelm = HelmFlags();
         var checkCommand = new Command("check", "Compare what the manifests (or, with --kubeconfig, the cluster) grant with the rights file: RIGHTS-EXCESS (error) for each right granted and not declared, at the rule that grants it; RIGHTS-UNUSED (warning) for each declared right no longer granted. Exit 0 no excess, 1 excess, 2 bad input.")
         {
-            checkPath, rights, checkNs, format, kubeconfig, context, checkHelm.Release, checkHelm.Values, checkHelm.Set,
+            checkPath, rights, rightsObject, writeStatus, checkNs, format, kubeconfig, context, checkHelm.Release, checkHelm.Values, checkHelm.Set,
         };
         checkCommand.SetAction(async (r, ct) =>
         {
             var path = r.GetValue(checkPath);
             var options = Options(r, checkNs, checkHelm);
-            PreflightReport report;
-            if (r.GetValue(kubeconfig) is { } config && Native.Live)
+            var (file, named) = (r.GetValue(rights), r.GetValue(rightsObject));
+            if ((file is null) == (named is null))
             {
-                var declared = Harness.Rbac.DeclaredRights.Load(r.GetValue(rights)!);
+                throw new UsageException("rights check needs exactly one of --rights FILE and --object NAME");
+            }
+            if (r.GetValue(writeStatus) && named is null)
+            {
+                throw new UsageException("--write-status writes into an OperatorRights object: give --object NAME");
+            }
+            PreflightReport report;
+            if ((r.GetValue(kubeconfig) is not null || named is not null) && Native.Live)
+            {
+                using var client = await RightsClientAsync(r.GetValue(kubeconfig), r.GetValue(context), ct).ConfigureAwait(false);
+                var declared = named is null ? Harness.Rbac.DeclaredRights.Load(file!) : await Harness.Rbac.LiveRights.ReadObjectAsync(client, named, ct).ConfigureAwait(false);
                 var accounts = path is null ? [] : Harness.Rbac.DeclaredRights.Read(path, options).Accounts;
-                using var client = await HarnessCluster.ConnectAsync(config, r.GetValue(context), ct).ConfigureAwait(false);
                 var findings = await Harness.Rbac.LiveRights.CheckAsync(client, declared, accounts, ct).ConfigureAwait(false);
                 report = Harness.Rbac.DeclaredRights.Report(declared, declared.Accounts.Select(a => a.Account).Concat(accounts).Distinct(), findings, options, $" on the cluster ({r.GetValue(context) ?? "current context"})");
+                if (r.GetValue(writeStatus))
+                {
+                    await Harness.Rbac.LiveRights.WriteStatusAsync(client, named!, findings, ct: ct).ConfigureAwait(false);
+                }
             }
             else
             {
-                report = Harness.Rbac.DeclaredRights.CheckPath(r.GetValue(rights)!, path ?? throw new UsageException("rights check needs PATH (the operator's manifests), or --kubeconfig to check a cluster"), options);
+                report = Harness.Rbac.DeclaredRights.CheckPath(file!, path ?? throw new UsageException("rights check needs PATH (the operator's manifests), or --kubeconfig to check a cluster"), options);
             }
             await stdout.WriteAsync(Render(report, r.GetValue(format))).ConfigureAwait(false);
             return report.ExitCode;
         });
-        return new Command("rights", "Declared rights: lock the operator's effective RBAC into a reviewed file, and check the manifests against it.") { lockCommand, checkCommand };
+
+        var installRights = new Option<string>("--rights") { Description = "The rights file to install (`harness rights lock` writes one).", Required = true, HelpName = "FILE" };
+        var installNs = Text("--namespace", "The checker's namespace (created, PodSecurity restricted); default harness-rights.", "NS");
+        var schedule = Text("--schedule", "The CronJob's schedule; default every 30 minutes (\"*/30 * * * *\").", "CRON");
+        var apiServer = Text("--api-server", "The API server's addresses as CIDRs (`kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes`, and the kubernetes Service's IP): the checker's only egress besides DNS.", "CIDR[,CIDR]");
+        var image = Text("--image", $"The harness CLI image the CronJob runs; default {Harness.Rbac.RightsInstall.DefaultImage} (`bash eng/build-cli-image.sh` builds it). Pin it by digest.", "IMAGE");
+        var installCommand = new Command("install", "Print manifests that keep checking the rights on the cluster: the OperatorRights CRD, the object itself, and a CronJob (PodSecurity restricted, read-only on RBAC) that writes the result into its status. `harness rights install --rights rights.yaml | kubectl apply -f -`, then `kubectl get operatorrights`.")
+        {
+            installRights, installNs, schedule, apiServer, image,
+        };
+        installCommand.SetAction(async (r, ct) =>
+        {
+            var file = r.GetValue(installRights)!;
+            string text;
+            try
+            {
+                text = await File.ReadAllTextAsync(file, ct).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+            {
+                throw new UsageException($"--rights {file}: no such file (`harness rights lock DIR > {file}` writes one)");
+            }
+            var cidrs = (r.GetValue(apiServer) ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (cidrs.Length == 0)
+            {
+                throw new UsageException("rights install needs --api-server CIDR[,CIDR]: the checker may reach only DNS and the API server (`kubectl get endpointslices -n default -l kubernetes.io/service-name=kubernetes` and `kubectl get svc kubernetes -n default` list its addresses)");
+            }
+            if (cidrs.FirstOrDefault(c => !Harness.NetworkPolicies.AddressRanges.TryParse(c.Contains('/', StringComparison.Ordinal) ? c : c + (c.Contains(':', StringComparison.Ordinal) ? "/128" : "/32"), out _)) is { } bad)
+            {
+                throw new UsageException($"--api-server: '{bad}' is not an address or CIDR (such as 172.18.0.2/32)");
+            }
+            var defaults = new Harness.Rbac.RightsInstallOptions();
+            await stdout.WriteAsync(Harness.Rbac.RightsInstall.Render(text, file, defaults with
+            {
+                Namespace = r.GetValue(installNs) ?? defaults.Namespace,
+                Schedule = r.GetValue(schedule) ?? defaults.Schedule,
+                Image = r.GetValue(image) ?? defaults.Image,
+                ApiServerCidrs = [.. cidrs.Select(c => c.Contains('/', StringComparison.Ordinal) ? c : c + (c.Contains(':', StringComparison.Ordinal) ? "/128" : "/32"))],
+            })).ConfigureAwait(false);
+            return 0;
+        });
+        return new Command("rights", "Declared rights: lock the operator's effective RBAC into a reviewed file, check the manifests or a cluster against it, and install a check that keeps running on the cluster.")
+        {
+            lockCommand, checkCommand, installCommand,
+        };
+    }
+
+    /// <summary>A client for the rights check: the kubeconfig given; in a pod without one, the pod's own account; else the default kubeconfig.</summary>
+    private static async Task<k8s.IKubernetes> RightsClientAsync(string? kubeconfig, string? context, CancellationToken ct)
+    {
+        if (kubeconfig is null && k8s.KubernetesClientConfiguration.IsInCluster())
+        {
+            return new k8s.Kubernetes(k8s.KubernetesClientConfiguration.InClusterConfig());
+        }
+        return await HarnessCluster.ConnectAsync(kubeconfig ?? ClusterOptions.ForExisting(null, context).ResolveKubeconfig(), context, ct).ConfigureAwait(false);
     }
 
     /// <summary>The chart flags preflight and qualify share.</summary>
@@ -274,12 +343,13 @@ internal static class Commands
         var vehicle = OneOf("--vehicle", "What carries the probe agent into the operator's security context (default twin-pod); docker needs no cluster and is a local approximation.", [.. VehicleKinds.All]);
         var probeImage = Text("--probe-image", "Existing cluster: the probe image as the cluster can pull it (default HARNESS_PROBE_IMAGE).", "IMAGE");
         var cosignKey = Text("--cosign-key", "Verify the operator's image signatures with cosign and this key.", "FILE");
+        var rightsFile = Text("--rights", "The operator's declared rights (`harness rights lock`): the rights-declared item checks its account on the cluster against them.", "FILE");
         var output = Text("--output", "Where the reports go (default artifacts/qualification).", "DIR");
         var waive = Text("--waive", $"Accept named untested or inconclusive items, comma-separated (never a failure); every report lists them. Waivable: {string.Join(", ", Checklist.Waivable)}.", "ITEM[,ITEM]", [.. Checklist.Waivable]);
         var (helmRelease, helmValues, helmSet) = HelmFlags();
         var command = new Command("qualify", "Release qualification against an existing cluster, a fresh kind cluster, or (--vehicle docker) the pod spec in a local container. Writes Markdown, JSON, JUnit XML and HTML reports. Exit 0 every item tested and passed, 1 an item failed, 2 inconclusive or infrastructure error, 3 items untested or only approximated.")
         {
-            scenarioFile, kubeconfig, context, cluster, ns, deployment, selector, container, manifests, localImages, vehicle, probeImage, cosignKey, output, waive,
+            scenarioFile, kubeconfig, context, cluster, ns, deployment, selector, container, manifests, localImages, vehicle, probeImage, cosignKey, rightsFile, output, waive,
             helmRelease, helmValues, helmSet,
         };
         command.SetAction(async (r, ct) =>
@@ -300,6 +370,7 @@ internal static class Commands
                 Vehicle = VehicleKinds.Parse(r.GetValue(vehicle)) ?? scenario.Vehicle,
                 CosignKey = r.GetValue(cosignKey) is { } key ? Path.GetFullPath(key) : scenario.CosignKey,
                 Waive = r.GetValue(waive) is { } w ? [.. scenario.Waive.Union(Csv(w).Select(Options.KnownWaiver))] : scenario.Waive,
+                ProbeSettings = r.GetValue(rightsFile) is { } rf ? scenario.ProbeSettings with { DeclaredRights = Harness.Rbac.DeclaredRights.Load(rf) } : scenario.ProbeSettings,
             };
             if (scenario.Deployment is null && scenario.Selector is null)
             {

@@ -6,7 +6,7 @@ namespace Harness.Cli;
 /// <summary>
 /// The native (NativeAOT) harness: pre-flight, rights lock/check, the pre-flight benchmark and completions run in the
 /// native binary, without a .NET start-up; the commands that drive clusters and Docker (qualify, sweep, kind-config,
-/// build-image, bench, rights check --kubeconfig) run in the
+/// build-image, bench, rights check --kubeconfig or --object, rights install) run in the
 /// managed harness published beside it (<c>managed/Harness.Cli.dll</c>), which the native binary becomes with
 /// <c>execv</c>: same process, same signals, same exit code. The managed build has every command itself.
 /// </summary>
@@ -25,10 +25,11 @@ internal static partial class Native
         ("build-image", "Import a NativeAOT program as a scratch image (runs in the managed harness)."),
     ];
 
-    /// <summary>Whether the native build hands these arguments on: a cluster or Docker command (<c>bench</c> but for <c>bench preflight</c>, <c>rights check --kubeconfig</c>).</summary>
+    /// <summary>Whether the native build hands these arguments on: a cluster or Docker command (<c>bench</c> but for <c>bench preflight</c>, <c>rights check --kubeconfig</c> or <c>--object</c>, <c>rights install</c>, which renders with the managed YAML serializer).</summary>
     internal static bool HandsOn(string[] args) =>
         !Live && args.Length > 0 && (Handed.Any(h => h.Name == args[0]) || (args[0] == "bench" && (args.Length < 2 || args[1] != "preflight"))
-            || (args[0] == "rights" && args.Any(a => a == "--kubeconfig" || a.StartsWith("--kubeconfig=", StringComparison.Ordinal))));
+            || (args[0] == "rights" && (args.ElementAtOrDefault(1) == "install"
+                || args.Any(a => a is "--kubeconfig" or "--object" || a.StartsWith("--kubeconfig=", StringComparison.Ordinal) || a.StartsWith("--object=", StringComparison.Ordinal)))));
 
     /// <summary>The managed harness beside this binary.</summary>
     internal static string ManagedPath => Path.Combine(AppContext.BaseDirectory, "managed", "Harness.Cli.dll");

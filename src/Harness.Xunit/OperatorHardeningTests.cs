@@ -74,6 +74,14 @@ public abstract class OperatorExtendedHardeningTests<TFixture> : OperatorHardeni
     [Fact]
     public Task WebhookTlsIsVerified() => CheckWhereApplicable(HardeningCheck.WebhookTlsVerified);
 
+    /// <summary>
+    /// The operator's account has no right on the cluster beyond its rights file (<c>harness rights lock</c>), every
+    /// binding that reaches it counted, each excess confirmed by a SubjectAccessReview. Skipped, with the reason, when the
+    /// fixture gives no rights file (<see cref="OperatorProbeOptions.DeclaredRights"/>).
+    /// </summary>
+    [Fact]
+    public Task RightsAreAsDeclared() => CheckWhereApplicable(HardeningCheck.RightsDeclared);
+
     /// <summary>Like <see cref="OperatorHardeningTests{TFixture}.Check"/>, but a check with nothing to judge (no webhook, no custom resource) skips with the report's reason instead of failing.</summary>
     protected static async Task CheckWhereApplicable(HardeningCheck check)
     {

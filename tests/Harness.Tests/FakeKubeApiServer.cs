@@ -190,16 +190,24 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         }
         else
         {
-            lock (gate)
+            try
             {
-                answer = request.Method switch
+                lock (gate)
                 {
-                    "GET" => Read(path, request.Query["labelSelector"].FirstOrDefault()),
-                    "POST" => Create(path, body),
-                    "PATCH" => Patch(path, request.ContentType ?? "", request.Query["fieldManager"].FirstOrDefault(), body),
-                    "DELETE" => Delete(path, body),
-                    _ => (405, StatusJson(405, "MethodNotAllowed", $"{request.Method} is not served here")),
-                };
+                    answer = request.Method switch
+                    {
+                        "GET" => Read(path, request.Query["labelSelector"].FirstOrDefault()),
+                        "POST" => Create(path, body),
+                        "PATCH" => Patch(path, request.ContentType ?? "", request.Query["fieldManager"].FirstOrDefault(), body),
+                        "DELETE" => Delete(path, body),
+                        _ => (405, StatusJson(405, "MethodNotAllowed", $"{request.Method} is not served here")),
+                    };
+                }
+            }
+            catch (Exception e)
+            {
+                // A fault of this double, not an answer the real server gives: said plainly, so a test shows it.
+                answer = (500, StatusJson(500, "InternalError", $"fake API server fault on {request.Method} {path}: {e}"));
             }
         }
         var (status, text) = answer;
@@ -315,6 +323,10 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         }
         var metadata = obj["metadata"] as JsonObject ?? [];
         obj["metadata"] = metadata;
+        // The real server takes the group and version from the path when the body leaves them out (a client's typed
+        // object without apiVersion); it sets kind from the resource. Only the core kinds the harness posts that way are named here.
+        obj["apiVersion"] ??= prefix == "api/v1" ? "v1" : prefix["apis/".Length..];
+        obj["kind"] ??= plural switch { "namespaces" => "Namespace", "pods" => "Pod", "secrets" => "Secret", "services" => "Service", _ => null };
         if (metadata["name"] is null && (string?)metadata["generateName"] is { } generate)
         {
             metadata["name"] = generate + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(3))[..5];

@@ -335,6 +335,39 @@ public static class DeclaredRights
         return excesses;
     }
 
+    /// <summary>
+    /// A permission that is both declared for <paramref name="account"/> and granted by <paramref name="model"/>, with the
+    /// namespace it is declared in (null: cluster-wide); none when nothing declared is granted. The live check's control:
+    /// an authorizer must allow it, or "no excess confirmed" could mean an authorizer that allows nothing. Pure.
+    /// </summary>
+    internal static (string? Namespace, Atom Atom)? DeclaredAndGranted(OperatorRights declared, RbacModel model, ServiceAccountRef account)
+    {
+        var grants = model.GrantsFor(account);
+        return (from d in declared.Accounts.Where(a => a.Account == account).SelectMany(a => a.Rules)
+                from atom in Atoms(d.Rule)
+                where atom.Name is null && !(atom.Resource ?? "").Contains('*', StringComparison.Ordinal) && atom.Verb != "*" && atom.Group != "*"
+                      && grants.Any(g => Covers(g.Namespace, g.Rule, d.Namespace, atom))
+                select ((string?, Atom)?)(d.Namespace, atom)).FirstOrDefault();
+    }
+
+    /// <summary>
+    /// The declaration with namespace <paramref name="from"/> read as <paramref name="to"/> (accounts and rules): a run that
+    /// deployed the operator into a namespace of its own checks the rights its manifests declared for theirs. Pure.
+    /// </summary>
+    internal static OperatorRights InNamespace(OperatorRights declared, string from, string to)
+    {
+        ArgumentNullException.ThrowIfNull(declared);
+        string? Map(string? ns) => ns == from ? to : ns;
+        return declared with
+        {
+            Accounts = [.. declared.Accounts.Select(a => a with
+            {
+                Account = new ServiceAccountRef(Map(a.Account.Namespace)!, a.Account.Name),
+                Rules = [.. a.Rules.Select(r => r with { Namespace = Map(r.Namespace) })],
+            })],
+        };
+    }
+
     /// <summary>One permission: a verb on a group/resource (with a name, or any), or a verb on a non-resource URL.</summary>
     internal readonly record struct Atom(string Verb, string? Group, string? Resource, string? Name, string? Url);
 

@@ -88,6 +88,12 @@ public sealed record OperatorProbeOptions
     public int NetworkTimeoutMs { get; init; } = 3000;
 
     /// <summary>
+    /// The operator's declared rights (a rights file, <c>harness rights lock</c>): on a cluster, the <c>rights-declared</c>
+    /// item checks its account against it (every binding that reaches it); without one the item is untested.
+    /// </summary>
+    public Rbac.OperatorRights? DeclaredRights { get; init; }
+
+    /// <summary>
     /// How long to wait for the operator to act on its custom resources before taking the payload inventory (seconds,
     /// default 60); the inventory ends earlier once what it created stops changing.
     /// </summary>
@@ -220,17 +226,25 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
     /// <summary>The operator's webhook TLS as checked from the cluster vantage; null when not checked (no cluster).</summary>
     public Webhooks.WebhookTlsReport? WebhookTls { get; init; }
 
+    /// <summary>The operator's account against its declared rights on the cluster; null when not checked (no cluster).</summary>
+    public Rbac.DeclaredRightsReport? DeclaredRights { get; init; }
+
     /// <summary>The outcome of one check.</summary>
     public CheckOutcome this[HardeningCheck check]
     {
         get
         {
-            if (check is HardeningCheck.PayloadSeparated or HardeningCheck.WebhookTlsVerified)
+            if (check is HardeningCheck.PayloadSeparated or HardeningCheck.WebhookTlsVerified or HardeningCheck.RightsDeclared)
             {
-                ILiveCheckReport? live = check == HardeningCheck.PayloadSeparated ? Payload : WebhookTls;
+                (ILiveCheckReport? live, string name) = check switch
+                {
+                    HardeningCheck.PayloadSeparated => ((ILiveCheckReport?)Payload, "payload inventory"),
+                    HardeningCheck.WebhookTlsVerified => (WebhookTls, "webhook TLS check"),
+                    _ => (DeclaredRights, "declared-rights check"),
+                };
                 return live is not null
                     ? new CheckOutcome(check, live.Status, live.Evidence) { Tested = live.Tested }
-                    : new CheckOutcome(check, ProbeStatus.Inconclusive, [$"no {(check == HardeningCheck.PayloadSeparated ? "payload inventory" : "webhook TLS check")} ran (it needs a cluster)"]) { Tested = false };
+                    : new CheckOutcome(check, ProbeStatus.Inconclusive, [$"no {name} ran (it needs a cluster)"]) { Tested = false };
             }
             var outcome = CheckOutcome.Of(check, Probes.Results, Access);
             if (check == HardeningCheck.TokenBound && !ForeignTokens.IsEmpty)

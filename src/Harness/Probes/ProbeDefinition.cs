@@ -49,6 +49,12 @@ public enum HardeningCheck
     /// the Service's DNS name, and that has not expired; checked from inside the cluster. Opt-in.
     /// </summary>
     WebhookTlsVerified,
+
+    /// <summary>
+    /// The operator's account has no right on the cluster beyond its declared rights (a rights file): every binding that
+    /// reaches it, each excess confirmed by a SubjectAccessReview. Untested without a rights file.
+    /// </summary>
+    RightsDeclared,
 }
 
 /// <summary>The release checklist's items. Probes and access questions declare which they support; the checklist is a view of that.</summary>
@@ -98,6 +104,9 @@ public enum HardeningItem
 
     /// <summary><c>webhook-tls</c>: declared admission webhooks reach a Service port whose certificate the caBundle alone verifies, for the Service's name, unexpired.</summary>
     WebhookTls,
+
+    /// <summary><c>rights-declared</c>: no right on the cluster beyond the operator's declared rights (a rights file).</summary>
+    RightsDeclared,
 }
 
 /// <summary>Ids and titles of <see cref="HardeningItem"/>, as reports print them.</summary>
@@ -124,6 +133,7 @@ public static class HardeningItems
         HardeningItem.ServiceAccountToken => "serviceaccount-token",
         HardeningItem.PayloadSeparation => "payload-separation",
         HardeningItem.WebhookTls => "webhook-tls",
+        HardeningItem.RightsDeclared => "rights-declared",
         _ => throw new ArgumentOutOfRangeException(nameof(item), item, null),
     };
 
@@ -145,6 +155,7 @@ public static class HardeningItems
         HardeningItem.ServiceAccountToken => "ServiceAccount token: no legacy or foreign token; the mounted one is pod-bound and lives at most a day",
         HardeningItem.PayloadSeparation => "Operator and payload separation: what it creates meets restricted, runs under its own account, and gets no dangerous RBAC",
         HardeningItem.WebhookTls => "Webhook TLS: Service and port exist, the caBundle alone verifies the serving certificate for the Service's name, and it has not expired",
+        HardeningItem.RightsDeclared => "Declared rights hold: no right on the cluster beyond the operator's rights file",
         _ => throw new ArgumentOutOfRangeException(nameof(item), item, null),
     };
 
@@ -159,6 +170,7 @@ public static class HardeningItems
         HardeningCheck.TokenBound => [HardeningItem.ServiceAccountToken],
         HardeningCheck.PayloadSeparated => [HardeningItem.PayloadSeparation],
         HardeningCheck.WebhookTlsVerified => [HardeningItem.WebhookTls],
+        HardeningCheck.RightsDeclared => [HardeningItem.RightsDeclared],
         _ => [],
     };
 }

@@ -37,6 +37,9 @@ public sealed record ChecklistInputs(
     /// <summary>The webhook TLS check from the cluster vantage; null when none ran (no cluster).</summary>
     public Webhooks.WebhookTlsReport? WebhookTls { get; init; }
 
+    /// <summary>The operator's account against its declared rights on the cluster; null when none ran (no cluster).</summary>
+    public DeclaredRightsReport? DeclaredRights { get; init; }
+
     /// <summary>Items judged only under an approximation (item id → what was approximated): a pass there is <see cref="ChecklistStatus.Approximated"/>.</summary>
     public ImmutableDictionary<string, string> Approximations { get; init; } = ImmutableDictionary<string, string>.Empty;
 
@@ -128,6 +131,11 @@ public static class Checklist
         items.Add(FromLiveCheck(HardeningItem.WebhookTls, inputs.WebhookTls,
             ManifestFindings(inputs, HardeningItem.WebhookTls),
             "no TLS check here (it needs a cluster)", "and the manifests show no webhook without a Service, a port or a CA bundle"));
+        var rights = FromLiveCheck(HardeningItem.RightsDeclared, inputs.DeclaredRights, [],
+            "no declared-rights check here (it needs a cluster: `harness rights check --rights FILE DIR` checks the manifests)", "no rights file was given");
+        items.Add(rights.Status == ChecklistStatus.Passed && inputs.Approximations.TryGetValue(rights.Id, out var offline)
+            ? rights with { Status = ChecklistStatus.Approximated, Evidence = [$"approximation, not a proof: {offline}", .. rights.Evidence] }
+            : rights);
         return items.ToImmutable();
     }
 

@@ -134,6 +134,7 @@ public static class Qualifier
         {
             Payload = hardening.Payload,
             WebhookTls = hardening.WebhookTls,
+            DeclaredRights = hardening.DeclaredRights,
             EgressPolicy = hardening.EgressPolicy,
             ClusterFindings = hardening.ForeignTokens.IsEmpty
                 ? ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty
@@ -141,7 +142,11 @@ public static class Qualifier
         };
         if (result.Approximation is { } approximation)
         {
-            inputs = inputs with { Approximations = ImmutableDictionary<string, string>.Empty.Add("egress-default-deny", approximation) };
+            inputs = inputs with
+            {
+                Approximations = ImmutableDictionary<string, string>.Empty.Add("egress-default-deny", approximation)
+                    .Add(HardeningItem.RightsDeclared.Id(), "the manifests' RBAC against the rights file; on a cluster, every binding that reaches the account counts"),
+            };
         }
         var report = new QualificationReport(
             new QualificationContext($"{op.Target.Workload} in {op.Target.Namespace}", where, hardening.Probes.Vehicle, Version),

@@ -81,7 +81,7 @@ public sealed record QualificationScenario
 /// </summary>
 public static class ScenarioParser
 {
-    private static readonly string[] TopLevel = ["apiVersion", "kind", "metadata", "operator", "vehicle", "probes", "egress", "imagePolicy", "waive"];
+    private static readonly string[] TopLevel = ["apiVersion", "kind", "metadata", "operator", "vehicle", "probes", "egress", "imagePolicy", "waive", "rights"];
     private static readonly string[] OperatorFields = ["namespace", "deployment", "selector", "container", "manifests", "localImages", "helm"];
 
     /// <summary>Reads a scenario file.</summary>
@@ -300,6 +300,17 @@ public static class ScenarioParser
                 Known(cosign, ["key"], "imagePolicy.cosign");
                 cosignKey = Str(cosign, "key", "imagePolicy.cosign") is { } k ? System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, k)) : null;
             }
+        }
+
+        if (Str(root, "rights", "the scenario") is { } rightsFile)
+        {
+            // The operator's declared rights (`harness rights lock`), relative to the scenario; its own errors name its lines.
+            var rightsPath = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, rightsFile));
+            if (!File.Exists(rightsPath))
+            {
+                throw Error(Get(root, "rights")!, $"rights: no file at {rightsPath} (`harness rights lock DIR > rights.yaml` writes one).");
+            }
+            settings = settings with { DeclaredRights = Rbac.DeclaredRights.Load(rightsPath) };
         }
 
         return new QualificationScenario

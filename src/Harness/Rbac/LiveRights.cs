@@ -2,9 +2,32 @@ using System.Collections.Immutable;
 using Harness.Manifests;
 using Harness.Preflight;
 using k8s;
+using Harness.Verdicts;
 using k8s.Models;
 
 namespace Harness.Rbac;
+
+/// <summary>The <c>rights-declared</c> verdict of a run (<see cref="LiveRights.JudgeAsync"/>).</summary>
+/// <param name="Status">Passed: no excess on the cluster, control held; Failed: an excess the authorizer allows; Inconclusive: the control failed.</param>
+/// <param name="Evidence">The account, each finding, the control.</param>
+public sealed record DeclaredRightsReport(ProbeStatus Status, ImmutableArray<string> Evidence) : ILiveCheckReport
+{
+    /// <summary>False when no rights file was given: the item is untested, not failed.</summary>
+    public bool Tested { get; init; } = true;
+
+    /// <inheritdoc/>
+    public ImmutableArray<string> Controls { get; init; } = [];
+
+    /// <summary>The excess and unused rights found.</summary>
+    public ImmutableArray<Finding> Findings { get; init; } = [];
+
+    /// <summary>No rights file was given.</summary>
+    public static DeclaredRightsReport Untested { get; } = new(ProbeStatus.Inconclusive,
+        ["no rights file was given (`harness rights lock DIR > rights.yaml`, then scenario rights: or qualify --rights)"]) { Tested = false };
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Status}: {string.Join("; ", Evidence)}";
+}
 
 /// <summary>
 /// Declared rights against a live cluster (issue #27, item 2): the cluster's own Roles, ClusterRoles and bindings (every
@@ -24,7 +47,11 @@ public static class LiveRights
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(declared);
         ArgumentNullException.ThrowIfNull(moreAccounts);
-        var model = RbacModel.From(await ClusterRbacAsync(client, ct).ConfigureAwait(false));
+        return await CheckAsync(client, declared, moreAccounts, RbacModel.From(await ClusterRbacAsync(client, ct).ConfigureAwait(false)), ct).ConfigureAwait(false);
+    }
+
+    private static async Task<ImmutableArray<Finding>> CheckAsync(IKubernetes client, OperatorRights declared, IReadOnlyList<ServiceAccountRef> moreAccounts, RbacModel model, CancellationToken ct)
+    {
         List<ServiceAccountRef> accounts = [.. declared.Accounts.Select(a => a.Account).Concat(moreAccounts).Distinct()];
         var confirmed = new List<DeclaredRights.RightsExcess>();
         foreach (var excess in DeclaredRights.Excesses(declared, model, accounts))
@@ -44,6 +71,125 @@ public static class LiveRights
             }
         }
         return DeclaredRights.Findings(declared, model, accounts, confirmed, " (allowed: confirmed by a SubjectAccessReview)");
+    }
+
+    /// <summary>
+    /// The <c>rights-declared</c> check of a run: the operator's account on the cluster (every binding that reaches it)
+    /// against the declaration. Passed when no excess is confirmed and the control held: a declared, granted permission
+    /// was allowed by a SubjectAccessReview (else an authorizer that allows nothing would hide every excess: Inconclusive).
+    /// </summary>
+    /// <param name="client">The cluster.</param>
+    /// <param name="declared">The declaration, in the cluster's namespaces (its manifests' namespaces read as the run's).</param>
+    /// <param name="account">The operator's account.</param>
+    /// <param name="ct">Cancellation.</param>
+    public static async Task<DeclaredRightsReport> JudgeAsync(IKubernetes client, OperatorRights declared, ServiceAccountRef account, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(declared);
+        ArgumentNullException.ThrowIfNull(account);
+        var model = RbacModel.From(await ClusterRbacAsync(client, ct).ConfigureAwait(false));
+        var findings = await CheckAsync(client, declared, [account], model, ct).ConfigureAwait(false);
+        var evidence = ImmutableArray.CreateBuilder<string>();
+        var file = Path.GetFileName(declared.Path);
+        string control;
+        var status = ProbeStatus.Passed;
+        if (DeclaredRights.DeclaredAndGranted(declared, model, account) is { } known)
+        {
+            var review = await client.AuthorizationV1.CreateSubjectAccessReviewAsync(Review(account, known.Namespace, known.Atom), cancellationToken: ct).ConfigureAwait(false);
+            var what = known.Atom.Url ?? $"{known.Atom.Verb} {known.Atom.Resource}{(string.IsNullOrEmpty(known.Atom.Group) ? "" : "." + known.Atom.Group)} in {known.Namespace ?? "the cluster"}";
+            control = review.Status?.Allowed == true
+                ? $"control held: a declared, granted right ({(known.Atom.Url is null ? what : $"{known.Atom.Verb} {what}")}) was allowed by a SubjectAccessReview"
+                : $"control FAILED: a declared, granted right ({what}) was not allowed by a SubjectAccessReview ({review.Status?.Reason ?? "no reason"}); the authorizer's answers cannot confirm or clear an excess";
+            if (review.Status?.Allowed != true)
+            {
+                status = ProbeStatus.Inconclusive;
+            }
+        }
+        else
+        {
+            control = $"control FAILED: nothing {file} declares for {account} is granted on the cluster, so no review can show the authorizer answers";
+            status = ProbeStatus.Inconclusive;
+        }
+        var excess = findings.Where(f => f.Id == "RIGHTS-EXCESS").ToList();
+        if (excess.Count > 0)
+        {
+            status = ProbeStatus.Failed; // a confirmed excess is a failure whatever the control: the authorizer allowed it
+        }
+        evidence.Add(excess.Count == 0
+            ? $"ServiceAccount {account}: no right on the cluster beyond {file}"
+            : $"ServiceAccount {account}: {excess.Count} rights on the cluster beyond {file}");
+        evidence.AddRange(findings.Select(f => $"{f.Id}: {f.Subject} {f.Message}"));
+        evidence.Add(control);
+        return new DeclaredRightsReport(status, evidence.ToImmutable()) { Controls = [control], Findings = findings };
+    }
+
+    /// <summary>
+    /// Reads the <c>OperatorRights</c> object <paramref name="name"/> from the cluster (what <c>harness rights install</c>
+    /// put there), as a rights file.
+    /// </summary>
+    /// <exception cref="ManifestException">No such object (the message says to install it), or not a rights object.</exception>
+    public static async Task<OperatorRights> ReadObjectAsync(IKubernetes client, string name, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        object found;
+        try
+        {
+            found = await client.CustomObjects.GetClusterCustomObjectAsync(RightsInstall.Group, RightsInstall.Version, RightsInstall.Plural, name, ct).ConfigureAwait(false);
+        }
+        catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            throw new ManifestException($"{ClusterPath} OperatorRights/{name}", 1, 1,
+                $"no OperatorRights \"{name}\" on the cluster (or its CRD is missing): apply the output of `harness rights install --rights FILE` first.");
+        }
+        // JSON is YAML: the object parses as the file it came from.
+        var json = found is System.Text.Json.JsonElement element ? element.GetRawText() : System.Text.Json.JsonSerializer.Serialize(found);
+        return DeclaredRights.Parse(json, $"{ClusterPath} OperatorRights/{name}");
+    }
+
+    /// <summary>
+    /// The status the in-cluster check writes: a <c>Compliant</c> condition (False on any excess), the excess and unused
+    /// rights as lines, their counts and <c>lastChecked</c>. The condition's transition time moves only when its status
+    /// changes (<paramref name="previous"/> is the status before). Pure.
+    /// </summary>
+    internal static System.Text.Json.Nodes.JsonObject Status(IReadOnlyList<Finding> findings, DateTimeOffset now, System.Text.Json.Nodes.JsonNode? previous)
+    {
+        var excess = findings.Where(f => f.Id == "RIGHTS-EXCESS").Select(f => $"{f.Subject} {f.Message}").ToList();
+        var unused = findings.Where(f => f.Id == "RIGHTS-UNUSED").Select(f => $"{f.Subject} {f.Message}").ToList();
+        var compliant = excess.Count == 0 ? "True" : "False";
+        var stamp = now.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", System.Globalization.CultureInfo.InvariantCulture);
+        var before = (previous?["conditions"] as System.Text.Json.Nodes.JsonArray)?.FirstOrDefault(c => (string?)c?["type"] == "Compliant");
+        var since = before is not null && (string?)before["status"] == compliant && (string?)before["lastTransitionTime"] is { } t ? t : stamp;
+        return new System.Text.Json.Nodes.JsonObject
+        {
+            ["conditions"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject
+            {
+                ["type"] = "Compliant",
+                ["status"] = compliant,
+                ["reason"] = excess.Count == 0 ? "NoExcess" : "ExcessRights",
+                ["message"] = excess.Count == 0
+                    ? $"no right granted beyond the declaration ({unused.Count} declared rights unused)"
+                    : $"{excess.Count} rights granted and not declared; the first: {excess[0]}",
+                ["lastTransitionTime"] = since,
+            }),
+            ["excess"] = new System.Text.Json.Nodes.JsonArray([.. excess.Select(e => (System.Text.Json.Nodes.JsonNode)e)]),
+            ["unused"] = new System.Text.Json.Nodes.JsonArray([.. unused.Select(e => (System.Text.Json.Nodes.JsonNode)e)]),
+            ["excessCount"] = excess.Count,
+            ["unusedCount"] = unused.Count,
+            ["lastChecked"] = stamp,
+        };
+    }
+
+    /// <summary>Writes the check's result into the object's status (the status subresource, a merge patch).</summary>
+    /// <exception cref="k8s.Autorest.HttpOperationException">The credential may not update <c>operatorrights/status</c>.</exception>
+    public static async Task WriteStatusAsync(IKubernetes client, string name, IReadOnlyList<Finding> findings, TimeProvider? time = null, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(client);
+        ArgumentNullException.ThrowIfNull(findings);
+        var current = await client.CustomObjects.GetClusterCustomObjectAsync(RightsInstall.Group, RightsInstall.Version, RightsInstall.Plural, name, ct).ConfigureAwait(false);
+        var previous = System.Text.Json.Nodes.JsonNode.Parse(current is System.Text.Json.JsonElement e ? e.GetRawText() : System.Text.Json.JsonSerializer.Serialize(current))?["status"];
+        var patch = new System.Text.Json.Nodes.JsonObject { ["status"] = Status(findings, (time ?? TimeProvider.System).GetUtcNow(), previous) };
+        await client.CustomObjects.PatchClusterCustomObjectStatusAsync(new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch),
+            RightsInstall.Group, RightsInstall.Version, RightsInstall.Plural, name, cancellationToken: ct).ConfigureAwait(false);
     }
 
     /// <summary>The review that asks whether the account has one permission, where the grant applies. Pure.</summary>

@@ -73,6 +73,9 @@ public sealed class OperatorRun
     /// <summary>The payload inventory stage; none for a local run.</summary>
     internal IPayloadStage? PayloadStage { get; init; }
 
+    /// <summary>The declared-rights stage; none for a local run.</summary>
+    internal DeclaredRightsStage? RightsStage { get; init; }
+
     /// <summary>The webhook TLS stage; none for a local run.</summary>
     internal WebhookTlsStage? WebhookStage { get; init; }
 
@@ -119,7 +122,10 @@ public sealed class OperatorRun
         options.Validate();
         var docker = new LocalDocker();
         return new OperatorRun(new ManifestStage(lookup), new LocalVantageStage(docker, options.ExtraEgressTargets), new DockerVehicleStage(docker, options.GivenIdentity), null,
-            options with { Vehicle = VehicleKind.Docker }, docker);
+            options with { Vehicle = VehicleKind.Docker }, docker)
+        {
+            RightsStage = new DeclaredRightsStage(null, options.DeclaredRights),
+        };
     }
 
     private static OperatorRun OnCluster(HarnessCluster cluster, IOperatorStage locate, OperatorProbeOptions options)
@@ -134,6 +140,7 @@ public sealed class OperatorRun
         {
             PayloadStage = new PayloadStage(cluster, options),
             WebhookStage = new WebhookTlsStage(cluster, options),
+            RightsStage = new DeclaredRightsStage(cluster, options.DeclaredRights),
             EgressPolicyStage = new ClusterEgressPolicyStage(cluster.Client),
             LeaseClient = cluster.Client,
             Verified = cluster.VerifiedAsync,
@@ -188,11 +195,19 @@ public sealed class OperatorRun
             var asked = access is null ? null : stages.Watch(clock.TimeAsync(RunPhase.AccessMatrix, async () =>
                 (await access.AskAsync(stages.Session, op, options.OtherNamespace).ConfigureAwait(false),
                  await access.ForeignTokensAsync(stages.Session, await running.ConfigureAwait(false)).ConfigureAwait(false))));
+            // The declared rights need only the applied RBAC: beside the probes too; they create nothing.
+            var rightsChecked = RightsStage is null ? null : stages.Watch(clock.TimeAsync(RunPhase.DeclaredRights, () => RightsStage.JudgeAsync(stages.Session, op)));
             var vehicleStarting = stages.Watch(clock.TimeAsync(RunPhase.Vehicle, async () =>
                 await vehicle.StartAsync(stages.Session, vehicle.NeedsRunningPod ? await running.ConfigureAwait(false) : op, vantageStarting).ConfigureAwait(false)));
             var vehicleDisposal = StageGroup.DisposeWhenDone(vehicleStarting, v => v as IAsyncDisposable);
             teardown.Push(vehicleDisposal);
             result = await ProbeAsync(stages.Session, op, running, vantageStarting, vehicleStarting, vehicleDisposal, asked, verified).ConfigureAwait(false);
+            if (rightsChecked is not null)
+            {
+                var rights = await rightsChecked.ConfigureAwait(false);
+                await session.LogAsync($"  {(rights.Tested ? StatusLabel(rights.Status) : "UNTESTED"),-12} {"rights.declared",-32} {rights.Evidence.FirstOrDefault()}").ConfigureAwait(false);
+                result = result with { Report = result.Report with { DeclaredRights = rights } };
+            }
         }
         catch (Exception e)
         {

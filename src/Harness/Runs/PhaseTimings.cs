@@ -38,6 +38,9 @@ public enum RunPhase
 
     /// <summary>Verifying PodSecurity and NetworkPolicy enforcement beside the run (the PodSecurity dry run and the NetworkPolicy canary).</summary>
     Verification,
+
+    /// <summary>Checking the operator's account against its declared rights on the cluster (beside the probes).</summary>
+    DeclaredRights,
 }
 
 /// <summary>How long one phase took.</summary>

@@ -219,6 +219,57 @@ internal sealed class PayloadStage(HarnessCluster cluster, OperatorProbeOptions 
         Payload.PayloadInventory.TakeAsync(cluster.Client, op, TimeSpan.FromSeconds(options.PayloadWaitSeconds), options.PayloadFieldManagers, session);
 }
 
+/// <summary>
+/// The operator's account against its declared rights: on the cluster (<see cref="LiveRights.JudgeAsync"/>, every binding
+/// that reaches it), or, without one, against its manifests' RBAC (a local run; the checklist marks it approximated).
+/// Creates nothing.
+/// </summary>
+internal sealed class DeclaredRightsStage(HarnessCluster? cluster, OperatorRights? declared)
+{
+    public async Task<DeclaredRightsReport> JudgeAsync(RunSession session, OperatorUnderTest op)
+    {
+        if (declared is null)
+        {
+            return DeclaredRightsReport.Untested;
+        }
+        var account = new ServiceAccountRef(op.Target.Namespace, op.Target.ServiceAccount);
+        var (inRun, note) = InRunNamespace(declared, account);
+        var report = cluster is not null
+            ? await LiveRights.JudgeAsync(cluster.Client, inRun, account, session.Cancellation).ConfigureAwait(false)
+            : FromManifests(inRun, op, account);
+        return note is null ? report : report with { Evidence = [note, .. report.Evidence] };
+    }
+
+    /// <summary>The offline check (<c>harness rights check --rights FILE DIR</c>) for the operator's account. Pure.</summary>
+    internal static DeclaredRightsReport FromManifests(OperatorRights declared, OperatorUnderTest op, ServiceAccountRef account)
+    {
+        var findings = DeclaredRights.Check(declared, RbacModel.From(op.Manifests, op.Target.Namespace), [account]);
+        var excess = findings.Count(f => f.Id == "RIGHTS-EXCESS");
+        var file = Path.GetFileName(declared.Path);
+        return new DeclaredRightsReport(excess > 0 ? Verdicts.ProbeStatus.Failed : Verdicts.ProbeStatus.Passed,
+        [
+            excess == 0 ? $"ServiceAccount {account}: the manifests grant no right beyond {file}" : $"ServiceAccount {account}: the manifests grant {excess} rights beyond {file}",
+            .. findings.Select(f => $"{f.Id}: {f.Subject} {f.Message} ({f.Location})"),
+        ]) { Findings = findings };
+    }
+
+    /// <summary>
+    /// The declaration in the run's terms: when it declares the operator's account only in another namespace (its
+    /// manifests' own, which the run deployed into a namespace of its own), that namespace is read as the run's. Pure.
+    /// </summary>
+    internal static (OperatorRights Declared, string? Note) InRunNamespace(OperatorRights declared, ServiceAccountRef account)
+    {
+        if (declared.Accounts.Any(a => a.Account == account))
+        {
+            return (declared, null);
+        }
+        var elsewhere = declared.Accounts.Where(a => a.Account.Name == account.Name).Select(a => a.Account.Namespace).Distinct(StringComparer.Ordinal).ToList();
+        return elsewhere.Count == 1
+            ? (DeclaredRights.InNamespace(declared, elsewhere[0], account.Namespace), $"{Path.GetFileName(declared.Path)} declares {elsewhere[0]}/{account.Name}; read for {account.Namespace}, where the run deployed the operator")
+            : (declared, null);
+    }
+}
+
 /// <summary>The webhooks' TLS from the cluster vantage (<see cref="Webhooks.WebhookTls"/>).</summary>
 internal sealed class WebhookTlsStage(HarnessCluster cluster, OperatorProbeOptions options)
 {

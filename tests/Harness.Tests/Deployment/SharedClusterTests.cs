@@ -271,13 +271,14 @@ public sealed class SharedClusterTests
         var ct = TestContext.Current.CancellationToken;
         await using var api = await ClusterAsync(ct);
         api.Created = null; // no controller: the rollout never finishes
-        await using var cluster = Cluster(api);
+        var cluster = Cluster(api);
         using var cancel = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var run = OperatorRun.Deploy(cluster, Sample("hardened") with { RolloutTimeout = TimeSpan.FromMinutes(2) }, new Harness.Probes.OperatorProbeOptions());
         var log = new StringWriter();
         var running = run.RunAsync(new RunSession(TextWriter.Synchronized(log), SessionId.Parse("cancel1"), ct: cancel.Token));
         while (!log.ToString().Contains("applied Deployment", StringComparison.Ordinal))
         {
+            running.IsCompleted.Should().BeFalse($"the run stops only when cancelled: {running.Exception?.InnerException?.Message}\n{log}");
             await Task.Delay(50, ct);
         }
         api.Get("apis/coordination.k8s.io/v1/leases", "default", "harness-session-cancel1").Should().NotBeNull("the run holds its lease while it runs");
@@ -287,7 +288,11 @@ public sealed class SharedClusterTests
         await FluentActions.Awaiting(() => running).Should().ThrowAsync<OperationCanceledException>();
 
         watch.Elapsed.Should().BeLessThan(TimeSpan.FromSeconds(10), "it stops, it does not wait out the rollout");
-        (await LeftAsync(api)).Should().BeEmpty("the namespace, the CRD it held and its lease are gone");
+        // What is left is the cluster's: the egress vantage every run on it shares (its control pod, started beside the
+        // deploy), labelled with the cluster's session and removed with the cluster.
+        (await LeftAsync(api)).Should().OnlyContain(k => k.Contains("|harness-control-", StringComparison.Ordinal), "the run's namespace, the CRD it held and its lease are gone");
+        await cluster.DisposeAsync();
+        (await LeftAsync(api)).Should().BeEmpty("the cluster takes its shared vantage with it");
     }
 
     [Fact]

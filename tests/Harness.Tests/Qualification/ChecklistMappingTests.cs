@@ -39,7 +39,7 @@ public sealed class ChecklistMappingTests
         questions.Should().OnlyContain(q => !q.Items.IsEmpty);
         questions.Where(q => q.Id.StartsWith("sar.webhooks", StringComparison.Ordinal)).Should().OnlyContain(q => q.Items.SequenceEqual(new[] { HardeningItem.WebhookCaPatch }));
         Checklist.ItemIds.Should().Equal("namespace-psa", "rootfs-readonly", "capabilities-dropped", "no-privilege-escalation", "seccomp", "non-root",
-            "egress-default-deny", "serviceaccount-least-privilege", "serviceaccount-token", "images-pinned", "images-signed", "webhook-ca-patch", "api-quarantine", "payload-separation", "webhook-tls");
+            "egress-default-deny", "serviceaccount-least-privilege", "serviceaccount-token", "images-pinned", "images-signed", "webhook-ca-patch", "api-quarantine", "payload-separation", "webhook-tls", "rights-declared");
         HardeningItems.All.Select(i => i.Title()).Should().OnlyHaveUniqueItems();
     }
 

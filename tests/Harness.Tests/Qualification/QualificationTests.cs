@@ -41,7 +41,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
     private static readonly ImmutableArray<string> ChecklistIds =
     [
         "namespace-psa", "rootfs-readonly", "capabilities-dropped", "no-privilege-escalation", "seccomp", "non-root",
-        "egress-default-deny", "serviceaccount-least-privilege", "serviceaccount-token", "images-pinned", "images-signed", "webhook-ca-patch", "api-quarantine", "payload-separation", "webhook-tls",
+        "egress-default-deny", "serviceaccount-least-privilege", "serviceaccount-token", "images-pinned", "images-signed", "webhook-ca-patch", "api-quarantine", "payload-separation", "webhook-tls", "rights-declared",
     ];
 
     private static Task<(int Exit, string Out, string Err)> Cli(params string[] args) => CliRunner.RunAsync(args);
@@ -54,7 +54,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
 
         report.Checklist.Select(i => i.Id).Should().Equal(ChecklistIds);
         report.Checklist.Where(i => i.Status == ChecklistStatus.Failed).Select(i => i.Id).Should().Equal("images-pinned");
-        report.Checklist.Where(i => i.Status == ChecklistStatus.Skipped).Select(i => i.Id).Should().BeEquivalentTo(["serviceaccount-least-privilege", "serviceaccount-token", "images-signed", "webhook-ca-patch", "api-quarantine", "payload-separation", "webhook-tls"]);
+        report.Checklist.Where(i => i.Status == ChecklistStatus.Skipped).Select(i => i.Id).Should().BeEquivalentTo(["serviceaccount-least-privilege", "serviceaccount-token", "images-signed", "webhook-ca-patch", "api-quarantine", "payload-separation", "webhook-tls", "rights-declared"]);
         report.Checklist.Single(i => i.Id == "payload-separation").Evidence.Should().Contain(e => e.Contains("no manifest grant lets the operator create workloads outside its namespace", StringComparison.Ordinal),
             "untested without a cluster, and the report says what the manifests did show");
         report.Checklist.Single(i => i.Id == "egress-default-deny").Status.Should().Be(ChecklistStatus.Approximated, "NetworkPolicy was read from the manifests, not enforced");
@@ -138,7 +138,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
 
         var junit = XDocument.Parse(ReportWriters.JUnit(report));
         var checklist = junit.Root!.Elements("testsuite").Single(s => (string?)s.Attribute("name") == "checklist");
-        ((int)checklist.Attribute("tests")!).Should().Be(15);
+        ((int)checklist.Attribute("tests")!).Should().Be(16);
         ((int)checklist.Attribute("failures")!).Should().Be(12, "the weak sample fails twelve items: api-quarantine and payload-separation from its RBAC, serviceaccount-token from its legacy token Secret");
         checklist.Elements("testcase").Single(c => (string?)c.Attribute("name") == "rootfs-readonly").Element("failure")!.Value.Should().Contain("fs.root: Failed");
     }
@@ -207,7 +207,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
             var dom = await Run(chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", $"file://{html}");
             await Run(chromium!, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,1600", $"--screenshot={png}", $"file://{html}");
 
-            dom.Should().Contain("<title>rendered: 15 items, 4 checks</title>", "the page's script ran over the rendered table");
+            dom.Should().Contain("<title>rendered: 16 items, 4 checks</title>", "the page's script ran over the rendered table");
             var bytes = await File.ReadAllBytesAsync(png, TestContext.Current.CancellationToken);
             bytes.AsSpan(1, 3).ToArray().Should().Equal("PNG"u8.ToArray());
             var width = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(bytes.AsSpan(16, 4));
@@ -240,7 +240,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
 
             exit.Should().Be(3, output + error);
             output.Should().Contain("22 probes in").And.Contain("  PASS         fs.root").And.NotContain("every check passed")
-                .And.EndWith("LOCAL APPROXIMATION (docker vehicle, no cluster), not a cluster verdict: NOT QUALIFIED: 10 items untested (SecretsNotReadable, egress-default-deny, serviceaccount-least-privilege, serviceaccount-token, images-pinned, images-signed, webhook-ca-patch, api-quarantine, payload-separation, webhook-tls)" + Environment.NewLine);
+                .And.EndWith("LOCAL APPROXIMATION (docker vehicle, no cluster), not a cluster verdict: NOT QUALIFIED: 11 items untested (SecretsNotReadable, egress-default-deny, serviceaccount-least-privilege, serviceaccount-token, images-pinned, images-signed, webhook-ca-patch, api-quarantine, payload-separation, webhook-tls, rights-declared)" + Environment.NewLine);
             Directory.GetFiles(dir.FullName).Select(Path.GetFileName).Should().BeEquivalentTo(ReportWriters.FileNames);
             (await File.ReadAllTextAsync(Path.Combine(dir.FullName, "qualification.md"), TestContext.Current.CancellationToken))
                 .Should().Contain("| Images pinned by digest (`images-pinned`) | SKIPPED |").And.Contain("not required here (imagePolicy.requireDigest: false)");
@@ -259,10 +259,10 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
         try
         {
             var (exit, output, error) = await Cli("qualify", "--scenario", RepoPaths.File("fixtures/scenarios/greeter-docker.yaml"), "--output", dir.FullName,
-                "--waive", "SecretsNotReadable,egress-default-deny,serviceaccount-least-privilege,serviceaccount-token,images-pinned,images-signed,webhook-ca-patch,api-quarantine,payload-separation,webhook-tls");
+                "--waive", "SecretsNotReadable,egress-default-deny,serviceaccount-least-privilege,serviceaccount-token,images-pinned,images-signed,webhook-ca-patch,api-quarantine,payload-separation,webhook-tls,rights-declared");
 
             exit.Should().Be(0, output + error);
-            output.Should().EndWith("not a cluster verdict: QUALIFIED WITH WAIVERS: every other item was tested and passed; waived: SecretsNotReadable, egress-default-deny, serviceaccount-least-privilege, serviceaccount-token, images-pinned, images-signed, webhook-ca-patch, api-quarantine, payload-separation, webhook-tls" + Environment.NewLine);
+            output.Should().EndWith("not a cluster verdict: QUALIFIED WITH WAIVERS: every other item was tested and passed; waived: SecretsNotReadable, egress-default-deny, serviceaccount-least-privilege, serviceaccount-token, images-pinned, images-signed, webhook-ca-patch, api-quarantine, payload-separation, webhook-tls, rights-declared" + Environment.NewLine);
             (await File.ReadAllTextAsync(Path.Combine(dir.FullName, "qualification.md"), TestContext.Current.CancellationToken)).Should().Contain("| APPROXIMATED (WAIVED) |");
         }
         finally

@@ -44,7 +44,8 @@ public sealed class ScenarioParserTests
     }
 
     [Theory]
-    [InlineData("operator: {deployment: op}\nprobs: {}\n", "s.yaml:4:1: unknown field 'probs' in the scenario; expected apiVersion, kind, metadata, operator, vehicle, probes, egress, imagePolicy, waive.")]
+    [InlineData("operator: {deployment: op}\nprobs: {}\n", "s.yaml:4:1: unknown field 'probs' in the scenario; expected apiVersion, kind, metadata, operator, vehicle, probes, egress, imagePolicy, waive, rights.")]
+    [InlineData("operator: {deployment: op}\nrights: nope.yaml\n", "s.yaml:4:9: rights: no file at *nope.yaml (`harness rights lock DIR > rights.yaml` writes one).")]
     [InlineData("operator: {deployment: op}\nvehicle: sidecar\n", "s.yaml:4:10: vehicle must be one of twin-pod, ephemeral-container, direct-exec, docker, got 'sidecar'.")]
     [InlineData("operator: {namespace: ns}\n", "s.yaml:3:11: operator needs exactly one of deployment and selector.")]
     [InlineData("operator: {deployment: op, image: x}\n", "s.yaml:3:28: unknown field 'image' in operator; expected namespace, deployment, selector, container, manifests, localImages, helm.")]
@@ -53,7 +54,7 @@ public sealed class ScenarioParserTests
     [InlineData("operator: {deployment: op}\negress:\n  targets:\n  - {name: ex, url: \"ftp://x/\", address: 10.0.0.1}\n", "s.yaml:6:21: egress.targets[0].url must be an http(s) URL.")]
     [InlineData("operator: {deployment: [op]}\n", "s.yaml:3:24: operator.deployment must be a string.")]
     [InlineData("operator: {deployment: op\n", "s.yaml:4:1: While parsing a flow mapping, did not find expected ',' or '}'.")]
-    [InlineData("operator: {deployment: op}\nwaive: [images-signed, everything]\n", "s.yaml:4:8: waive: 'everything' is not a checklist item or mission check; waivable: namespace-psa, rootfs-readonly, capabilities-dropped, no-privilege-escalation, seccomp, non-root, egress-default-deny, serviceaccount-least-privilege, serviceaccount-token, images-pinned, images-signed, webhook-ca-patch, api-quarantine, payload-separation, webhook-tls, EgressDenied, RootFilesystemReadOnly, PrivilegeEscalationDenied, SecretsNotReadable.")]
+    [InlineData("operator: {deployment: op}\nwaive: [images-signed, everything]\n", "s.yaml:4:8: waive: 'everything' is not a checklist item or mission check; waivable: namespace-psa, rootfs-readonly, capabilities-dropped, no-privilege-escalation, seccomp, non-root, egress-default-deny, serviceaccount-least-privilege, serviceaccount-token, images-pinned, images-signed, webhook-ca-patch, api-quarantine, payload-separation, webhook-tls, rights-declared, EgressDenied, RootFilesystemReadOnly, PrivilegeEscalationDenied, SecretsNotReadable.")]
     [InlineData("operator: {deployment: op}\nprobes: {writableDirectory: cache}\n", "s.yaml:4:29: probes.writableDirectory must be an absolute path, got 'cache'.")]
     [InlineData("operator: {deployment: op}\nprobes: {readOnlyPaths: [/, etc]}\n", "s.yaml:4:25: probes.readOnlyPaths must be an absolute path, got 'etc'.")]
     [InlineData("operator: {deployment: op}\nprobes: {allowedCapabilities: [NET_BIND_SERVICE, FLY]}\n", "s.yaml:4:31: probes.allowedCapabilities: 'FLY' is not a Linux capability (e.g. NET_BIND_SERVICE).")]

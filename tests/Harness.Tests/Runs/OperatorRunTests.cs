@@ -250,7 +250,8 @@ public sealed class OperatorRunTests
 
         var result = await Run(j, rollout: probed.Task).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
 
-        j.Events.Should().ContainInOrder("vehicle from template", "probe vehicle", "rolled out", "teardown vehicle", "teardown vantage", "teardown operator");
+        j.Events.Should().ContainInOrder("vehicle from template", "probe vehicle", "rolled out");
+        j.Events.Should().EndWith(["teardown vantage", "teardown operator"]);
         result.Report.Target.PodName.Should().Be("op-1", "the report is about the running pod, resolved after the rollout");
         result.Operator.Target.PodName.Should().Be("op-1");
     }
