@@ -233,7 +233,7 @@ internal static class Commands
                 throw new UsageException("--write-status writes into an OperatorRights object: give --object NAME");
             }
             PreflightReport report;
-            if ((r.GetValue(kubeconfig) is not null || named is not null) && Native.Live)
+            if (Native.Live && (r.GetValue(kubeconfig) is not null || named is not null))
             {
                 using var client = await RightsClientAsync(r.GetValue(kubeconfig), r.GetValue(context), ct).ConfigureAwait(false);
                 var declared = named is null ? Harness.Rbac.DeclaredRights.Load(file!) : await Harness.Rbac.LiveRights.ReadObjectAsync(client, named, ct).ConfigureAwait(false);
@@ -293,9 +293,37 @@ internal static class Commands
             })).ConfigureAwait(false);
             return 0;
         });
-        return new Command("rights", "Declared rights: lock the operator's effective RBAC into a reviewed file, check the manifests or a cluster against it, and install a check that keeps running on the cluster.")
+        var mode = OneOf("--mode", "What the harness will do on the cluster: deploy (from manifests), find (an operator already running), verification, payload, webhook-tls.", [.. Enum.GetValues<Harness.Rbac.HarnessMode>().Select(Harness.Rbac.SelfRights.Name)]);
+        mode.Required = true;
+        var selfNs = Text("--namespace", "The operator's namespace (find, webhook-tls), or the run's fixed namespace (deploy); without it a deploy's namespace is generated and its rights are cluster-wide.", "NS");
+        var selfManifests = Text("--manifests", "The operator's manifests (deploy: the kinds it applies and the roles it must hold to grant them; payload: its CRDs).", "PATH");
+        var subject = Text("--subject", "Who the harness runs as: User:NAME, Group:NAME or ServiceAccount:NS/NAME (default ServiceAccount:harness/harness).", "SUBJECT");
+        var selfFormat = OneOf("--format", "rbac (default): Role/ClusterRole manifests and their bindings; rights: an OperatorRights object (for a ServiceAccount subject).", "rbac", "rights");
+        var selfCommand = new Command("self", "Print the rights the harness itself needs in a mode, ready to apply: `harness rights self --mode find --namespace team-a --subject ServiceAccount:team-a/releaser | kubectl apply -f -`. qualify checks them before it creates anything on a cluster it did not create.")
         {
-            lockCommand, checkCommand, installCommand,
+            mode, selfNs, selfManifests, subject, selfFormat,
+        };
+        selfCommand.SetAction(async (r, ct) =>
+        {
+            var which = Harness.Rbac.SelfRights.Parse(r.GetValue(mode))!.Value;
+            var ns = r.GetValue(selfNs);
+            if (which is Harness.Rbac.HarnessMode.Find && ns is null)
+            {
+                throw new UsageException("--mode find needs --namespace: the namespace the operator runs in");
+            }
+            var manifests = r.GetValue(selfManifests) is { } m ? (await Harness.Deployment.OperatorDeployment.LoadManifestsAsync([m], HelmOptions.Default, TextWriter.Null).ConfigureAwait(false)).Documents : [];
+            if (which is Harness.Rbac.HarnessMode.Deploy or Harness.Rbac.HarnessMode.Payload && manifests.Count == 0)
+            {
+                throw new UsageException($"--mode {r.GetValue(mode)} needs --manifests PATH: the rights depend on what the manifests hold");
+            }
+            var rights = Harness.Rbac.SelfRights.For(which, ns, manifests);
+            var who = r.GetValue(subject) ?? "ServiceAccount:harness/harness";
+            await stdout.WriteAsync(r.GetValue(selfFormat) == "rights" ? Harness.Rbac.SelfRights.RenderRights(which, rights, who) : Harness.Rbac.SelfRights.RenderRbac(which, rights, who)).ConfigureAwait(false);
+            return 0;
+        });
+        return new Command("rights", "Declared rights: lock the operator's effective RBAC into a reviewed file, check the manifests or a cluster against it, install a check that keeps running on the cluster, and print the harness's own rights.")
+        {
+            lockCommand, checkCommand, installCommand, selfCommand,
         };
     }
 

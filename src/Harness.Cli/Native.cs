@@ -28,7 +28,7 @@ internal static partial class Native
     /// <summary>Whether the native build hands these arguments on: a cluster or Docker command (<c>bench</c> but for <c>bench preflight</c>, <c>rights check --kubeconfig</c> or <c>--object</c>, <c>rights install</c>, which renders with the managed YAML serializer).</summary>
     internal static bool HandsOn(string[] args) =>
         !Live && args.Length > 0 && (Handed.Any(h => h.Name == args[0]) || (args[0] == "bench" && (args.Length < 2 || args[1] != "preflight"))
-            || (args[0] == "rights" && (args.ElementAtOrDefault(1) == "install"
+            || (args[0] == "rights" && (args.ElementAtOrDefault(1) is "install" or "self"
                 || args.Any(a => a is "--kubeconfig" or "--object" || a.StartsWith("--kubeconfig=", StringComparison.Ordinal) || a.StartsWith("--object=", StringComparison.Ordinal)))));
 
     /// <summary>The managed harness beside this binary.</summary>

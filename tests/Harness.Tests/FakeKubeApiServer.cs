@@ -67,6 +67,75 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
     /// <summary>How long a deleted namespace or CRD stays terminating before it and its contents are gone.</summary>
     public TimeSpan TerminationDelay { get; set; } = TimeSpan.FromMilliseconds(300);
 
+    /// <summary>What RBAC is asked for one request: verb, API group, resource, subresource, namespace, name.</summary>
+    public sealed record ResourceRequest(string Verb, string Group, string Resource, string? Subresource, string? Namespace, string? Name);
+
+    /// <summary>
+    /// When set, every resource request is authorized as RBAC would authorize it; a denial gets the real server's 403
+    /// (<c>namespaces is forbidden: User "..." cannot create resource "namespaces" in API group "" at the cluster scope</c>)
+    /// and SelfSubjectAccessReviews are answered by it. Discovery and <c>/version</c> are every user's.
+    /// </summary>
+    public Func<ResourceRequest, bool>? Authorize { get; set; }
+
+    /// <summary>The user the 403s name.</summary>
+    public string User { get; set; } = "system:serviceaccount:team-a:releaser";
+
+    /// <summary>Every request <see cref="Authorize"/> denied, as <c>verb resource.group namespace/name</c>.</summary>
+    public ConcurrentQueue<string> Denied { get; } = new();
+
+    // The RBAC attributes of a request, as the API server derives them; null for non-resource paths (discovery, /version).
+    private static ResourceRequest? Attributes(string method, string path, bool watch)
+    {
+        if (Parse(path) is not { } parts)
+        {
+            return null;
+        }
+        var (prefix, ns, plural, name, sub) = parts;
+        var verb = method switch
+        {
+            "GET" => name is null ? (watch ? "watch" : "list") : "get",
+            "POST" => "create",
+            "PATCH" => "patch",
+            "PUT" => "update",
+            "DELETE" => name is null ? "deletecollection" : "delete",
+            _ => method.ToLowerInvariant(),
+        };
+        return new ResourceRequest(verb, prefix == "api/v1" ? "" : prefix.Split('/')[1], plural, sub, ns, name);
+    }
+
+    private (int, string)? Authorized(ResourceRequest request, string body, string path)
+    {
+        if (request is { Group: "authorization.k8s.io", Resource: "selfsubjectaccessreviews", Verb: "create" })
+        {
+            // Every authenticated user may ask about itself; the answer is this authorizer's.
+            var review = JsonNode.Parse(body)!.AsObject();
+            var a = review["spec"]?["resourceAttributes"];
+            var asked = new ResourceRequest((string?)a?["verb"] ?? "", (string?)a?["group"] ?? "", (string?)a?["resource"] ?? "", (string?)a?["subresource"], (string?)a?["namespace"], (string?)a?["name"]);
+            review["status"] = new JsonObject { ["allowed"] = Authorize!(asked) };
+            return (201, review.ToJsonString());
+        }
+        // Server-side apply that creates: the real server authorizes the creation too (verb create).
+        bool creates;
+        lock (gate)
+        {
+            creates = request.Verb == "patch" && request.Name is not null && request.Subresource is null && Parse(path) is { } p
+                && !objects.ContainsKey(Key($"{p.Prefix}/{p.Plural}", p.Ns, p.Name!));
+        }
+        if (Authorize!(request) && (!creates || Authorize(request with { Verb = "create" })))
+        {
+            return null;
+        }
+        if (creates && Authorize(request))
+        {
+            request = request with { Verb = "create" };
+        }
+        var resource = request.Subresource is null ? request.Resource : $"{request.Resource}/{request.Subresource}";
+        Denied.Enqueue($"{request.Verb} {resource}{(request.Group.Length > 0 ? "." + request.Group : "")} {request.Namespace}/{request.Name}");
+        var where = request.Namespace is null ? "at the cluster scope" : $"in the namespace \"{request.Namespace}\"";
+        var subject = request.Name is null ? resource : $"{resource} \"{request.Name}\"";
+        return (403, StatusJson(403, "Forbidden", $"{subject} is forbidden: User \"{User}\" cannot {request.Verb} resource \"{resource}\" in API group \"{request.Group}\" {where}"));
+    }
+
     /// <summary>Called (under the server's lock) after an object is created by POST or apply: a test's controllers and kubelet.</summary>
     public Action<FakeKubeApiServer, JsonObject>? Created { get; set; }
 
@@ -184,7 +253,15 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
             body = await reader.ReadToEndAsync(context.RequestAborted);
         }
         (int, string) answer;
-        if (request.Method == "GET" && request.Query["watch"].FirstOrDefault() is "1" or "true")
+        var watching = request.Query["watch"].FirstOrDefault() is "1" or "true";
+        if (Authorize is not null && Attributes(request.Method, path, watching) is { } attributes && Authorized(attributes, body, path) is { } refused)
+        {
+            context.Response.StatusCode = refused.Item1;
+            context.Response.ContentType = "application/json";
+            await context.Response.WriteAsync(refused.Item2, context.RequestAborted);
+            return;
+        }
+        if (request.Method == "GET" && watching)
         {
             answer = (-1, "");
         }

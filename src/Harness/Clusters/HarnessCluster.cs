@@ -129,13 +129,30 @@ public sealed class HarnessCluster : IAsyncDisposable
     /// When given, the cluster is returned connected and its verification goes on beside what the caller does next
     /// (timed on this clock as <see cref="RunPhase.Verification"/>); <see cref="VerifiedAsync"/> completes with it.
     /// </param>
-    internal static async Task<HarnessCluster> StartAsync(IClusterProvider provider, ClusterOptions options, TextWriter? log = null, CancellationToken ct = default, PhaseClock? verifyBeside = null)
+    /// <param name="precheck">
+    /// On a cluster the harness did not create: run with its client before anything is created on it (the session
+    /// Lease, the sweep, verification): the check that the credential holds what the run needs (<see cref="Rbac.SelfRights"/>).
+    /// </param>
+    internal static async Task<HarnessCluster> StartAsync(IClusterProvider provider, ClusterOptions options, TextWriter? log = null, CancellationToken ct = default, PhaseClock? verifyBeside = null,
+        Func<IKubernetes, CancellationToken, Task>? precheck = null)
     {
         ArgumentNullException.ThrowIfNull(provider);
         ArgumentNullException.ThrowIfNull(options);
         log ??= TextWriter.Null;
         var cluster = await provider.StartAsync(options, log, ct).ConfigureAwait(false);
         cluster.Session = options.SessionId;
+        if (precheck is not null && cluster.Provider == ClusterProvider.Existing)
+        {
+            try
+            {
+                await precheck(cluster.Client, ct).ConfigureAwait(false);
+            }
+            catch
+            {
+                await cluster.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
         try
         {
             cluster.lease = await SessionLease.AcquireAsync(cluster.Client, options.SessionId, log, null, ct).ConfigureAwait(false);

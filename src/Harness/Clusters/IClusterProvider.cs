@@ -4,7 +4,7 @@ namespace Harness.Clusters;
 /// Something that can produce a cluster: kind, K3s and existing clusters are built in
 /// (<see cref="HarnessCluster.StartAsync(ClusterOptions, TextWriter?, CancellationToken)"/> picks one from
 /// <see cref="ClusterOptions.Provider"/>); bring your own (minikube, a cloud sandbox) and pass it to
-/// <see cref="HarnessCluster.StartAsync(IClusterProvider, ClusterOptions, TextWriter?, CancellationToken, Runs.PhaseClock?)"/>, which
+/// <c>HarnessCluster.StartAsync(IClusterProvider, ClusterOptions, ...)</c>, which
 /// verifies whatever it returns the same way.
 /// </summary>
 internal interface IClusterProvider

@@ -68,8 +68,12 @@ public static class Qualifier
             : ClusterOptions.ForExisting(request.Kubeconfig, request.Context) with { SessionId = session.Id, ProbeImage = request.ProbeImage };
         await session.LogAsync(request.CreateKind ? "creating a kind cluster and verifying it" : $"connecting to {request.Context ?? "the current context"} ({options.ResolveKubeconfig()}) and verifying it").ConfigureAwait(false);
         // Verified beside the run: the deploy, the vantage and the twin pod do not wait for the canaries; the verdict does.
+        // On a cluster it did not create, the harness first asks whether this credential holds every right the run needs,
+        // and names the mode and the missing rule before anything is created (issue #27 item 4).
+        var modes = await ModesAsync(request.Scenario, options.Verify, log).ConfigureAwait(false);
         await using var cluster = await session.Clock.TimeAsync(RunPhase.Cluster,
-            () => HarnessCluster.StartAsync(HarnessCluster.BuiltInProvider.For(options.Provider), options, log, ct, verifyBeside: session.Clock)).ConfigureAwait(false);
+            () => HarnessCluster.StartAsync(HarnessCluster.BuiltInProvider.For(options.Provider), options, log, ct, verifyBeside: session.Clock,
+                precheck: (client, t) => SelfRights.RequireAsync(client, modes, t))).ConfigureAwait(false);
         try
         {
             return await QualifyOnClusterAsync(cluster, request, session).ConfigureAwait(false);
@@ -79,6 +83,28 @@ public static class Qualifier
             cluster.MarkFailed();
             throw;
         }
+    }
+
+    /// <summary>The modes a qualification on a cluster runs in, with the rights each needs (<see cref="SelfRights.For"/>).</summary>
+    internal static async Task<ImmutableArray<(HarnessMode Mode, ImmutableArray<SelfRight> Rights)>> ModesAsync(QualificationScenario scenario, bool verify, TextWriter log)
+    {
+        var manifests = scenario.Manifests.IsEmpty ? [] : (await OperatorDeployment.LoadManifestsAsync(scenario.Manifests, scenario.Helm, TextWriter.Null).ConfigureAwait(false)).Documents;
+        var ns = scenario.Manifests.IsEmpty ? scenario.Namespace ?? "default" : scenario.Namespace;
+        var modes = new List<HarnessMode> { scenario.Manifests.IsEmpty ? HarnessMode.Find : HarnessMode.Deploy };
+        if (verify)
+        {
+            modes.Add(HarnessMode.Verification);
+        }
+        if (manifests.Any(d => d.Kind == "CustomResourceDefinition"))
+        {
+            modes.Add(HarnessMode.Payload);
+        }
+        if (manifests.Any(d => d.Kind is "ValidatingWebhookConfiguration" or "MutatingWebhookConfiguration"))
+        {
+            modes.Add(HarnessMode.WebhookTls);
+        }
+        await log.WriteLineAsync($"rights: checking this credential for mode{(modes.Count > 1 ? "s" : "")} {string.Join(", ", modes.Select(SelfRights.Name))} before anything is created").ConfigureAwait(false);
+        return [.. modes.Select(m => (m, SelfRights.For(m, ns, manifests)))];
     }
 
     /// <summary>Qualifies on a cluster the caller already has (the xUnit layer's, for data-driven scenario tests).</summary>
