@@ -152,6 +152,25 @@ public sealed class NativeCliTests
     }
 
     [Fact]
+    public async Task RightsInstallAndSelf_AreHandedToTheManagedHarness_AndAnswerAsItDoes()
+    {
+        var native = RequireNative();
+        var managed = RepoPaths.File("artifacts/cli/managed/Harness.Cli.dll");
+        string[] self = ["rights", "self", "--mode", "find", "--namespace", "team-a", "--subject", "ServiceAccount:team-a/releaser"];
+        string[] install = ["rights", "install", "--rights", "fixtures/sample-operator/rights.yaml", "--api-server", "172.18.0.2"];
+
+        var nativeSelf = await RunAsync(native, self);
+        var managedSelf = await RunAsync("dotnet", [managed, .. self]);
+        var nativeInstall = await RunAsync(native, install);
+        var managedInstall = await RunAsync("dotnet", [managed, .. install]);
+
+        nativeSelf.Exit.Should().Be(0, nativeSelf.Err);
+        nativeSelf.Out.Should().Be(managedSelf.Out).And.Contain("kind: ClusterRole");
+        nativeInstall.Exit.Should().Be(0, nativeInstall.Err);
+        nativeInstall.Out.Should().Be(managedInstall.Out).And.Contain("kind: CronJob");
+    }
+
+    [Fact]
     public async Task WithoutTheManagedHarness_AClusterCommandSaysWhatToInstall()
     {
         var native = RequireNative();
