@@ -198,7 +198,7 @@ public sealed class OperatorRun
             // The declared rights need only the applied RBAC: beside the probes too; they create nothing.
             var rightsChecked = RightsStage is null ? null : stages.Watch(clock.TimeAsync(RunPhase.DeclaredRights, () => RightsStage.JudgeAsync(stages.Session, op)));
             var vehicleStarting = stages.Watch(clock.TimeAsync(RunPhase.Vehicle, async () =>
-                await vehicle.StartAsync(stages.Session, vehicle.NeedsRunningPod ? await running.ConfigureAwait(false) : op, vantageStarting).ConfigureAwait(false)));
+                await vehicle.StartAsync(stages.Session, vehicle.NeedsRunningPod || TwinPod.CouldRepelTheOperator(op.Target) ? await running.ConfigureAwait(false) : op, vantageStarting).ConfigureAwait(false)));
             var vehicleDisposal = StageGroup.DisposeWhenDone(vehicleStarting, v => v as IAsyncDisposable);
             teardown.Push(vehicleDisposal);
             result = await ProbeAsync(stages.Session, op, running, vantageStarting, vehicleStarting, vehicleDisposal, asked, verified).ConfigureAwait(false);

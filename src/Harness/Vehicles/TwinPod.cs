@@ -38,6 +38,19 @@ internal static class TwinPod
     /// <summary>The name of the twin's scratch volume.</summary>
     public const string ScratchVolume = "harness-scratch";
 
+    /// <summary>
+    /// Whether a twin of <paramref name="target"/> could keep the operator's own pod from being scheduled: the pod
+    /// template requires anti-affinity to pods carrying its own labels, which the twin keeps. Such a twin starts only after
+    /// the rollout (it then goes anywhere: the twin drops the requirement). Pure.
+    /// </summary>
+    public static bool CouldRepelTheOperator(OperatorTarget target)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        var labels = target.PodMetadata?.Labels;
+        return (target.PodSpec.Affinity?.PodAntiAffinity?.RequiredDuringSchedulingIgnoredDuringExecution ?? [])
+            .Any(term => Manifests.Labels.Matches(term.LabelSelector, labels));
+    }
+
     /// <summary>Builds the twin of <paramref name="target"/>.</summary>
     public static V1Pod Build(OperatorTarget target, TwinPodOptions options)
     {

@@ -58,7 +58,7 @@ public sealed class OperatorRunTests
     private static OperatorTarget Target() => new("ns", new WorkloadRef("Deployment", "op"), "manager", "op", new V1ObjectMeta(), new V1PodSpec { Containers = [new V1Container { Name = "manager", Image = "op:1" }] }, "op-1");
 
     /// <summary>Locates the operator as a deploy does: its template at once, its running pod when <paramref name="rollout"/> completes (at once when null).</summary>
-    private sealed class Locate(Journal j, Task? rollout = null, Task? applied = null) : IOperatorStage
+    private sealed class Locate(Journal j, Task? rollout = null, Task? applied = null, V1Affinity? affinity = null) : IOperatorStage
     {
         public async Task<LocatedOperator> LocateAsync(RunSession session)
         {
@@ -67,7 +67,10 @@ public sealed class OperatorRunTests
             {
                 await applied.WaitAsync(TimeSpan.FromSeconds(30), session.Cancellation);
             }
-            var template = new OperatorUnderTest(Target() with { PodName = null }, [], ["op:1"], "restricted");
+            var target = Target();
+            target.PodSpec.Affinity = affinity;
+            target.PodMetadata.Labels = new Dictionary<string, string> { ["app"] = "op" };
+            var template = new OperatorUnderTest(target with { PodName = null }, [], ["op:1"], "restricted");
             return new LocatedOperator(template, j.Teardown("operator"))
             {
                 Running = rollout is null ? null : Rolled(),
@@ -77,7 +80,7 @@ public sealed class OperatorRunTests
             {
                 await rollout.WaitAsync(TimeSpan.FromSeconds(30), session.Cancellation);
                 j.Add("rolled out");
-                return template with { Target = Target() };
+                return template with { Target = target };
             }
         }
     }
@@ -254,6 +257,35 @@ public sealed class OperatorRunTests
         j.Events.Should().EndWith(["teardown vantage", "teardown operator"]);
         result.Report.Target.PodName.Should().Be("op-1", "the report is about the running pod, resolved after the rollout");
         result.Operator.Target.PodName.Should().Be("op-1");
+    }
+
+    [Fact]
+    public async Task RunAsync_ATwinThatCouldRepelTheOperatorsPod_WaitsForTheRollout()
+    {
+        // Required anti-affinity to its own labels: a twin scheduled first (it keeps the labels) could leave the operator's pod Pending.
+        var rollout = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var j = new Journal { Gate = ("vantage", rollout) };
+        var repel = new V1Affinity
+        {
+            PodAntiAffinity = new V1PodAntiAffinity
+            {
+                RequiredDuringSchedulingIgnoredDuringExecution = [new V1PodAffinityTerm { TopologyKey = "kubernetes.io/hostname", LabelSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { ["app"] = "op" } } }],
+            },
+        };
+        var run = new OperatorRun(new Locate(j, rollout.Task, affinity: repel), new Vantage(j), new VehicleStage(j), new Access(j), new OperatorProbeOptions { SkipProbes = ["egress."] });
+
+        await run.RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
+
+        j.Events.Should().ContainInOrder("rolled out", "vehicle in op-1");
+        TwinPod.CouldRepelTheOperator(Target()).Should().BeFalse("no anti-affinity");
+        var preferred = Target();
+        preferred.PodMetadata.Labels = new Dictionary<string, string> { ["app"] = "op" };
+        preferred.PodSpec.Affinity = new V1Affinity { PodAntiAffinity = new V1PodAntiAffinity { PreferredDuringSchedulingIgnoredDuringExecution = [new V1WeightedPodAffinityTerm { Weight = 1, PodAffinityTerm = repel.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution[0] }] } };
+        TwinPod.CouldRepelTheOperator(preferred).Should().BeFalse("a preference never keeps a pod Pending");
+        var others = Target();
+        others.PodMetadata.Labels = new Dictionary<string, string> { ["app"] = "op" };
+        others.PodSpec.Affinity = new V1Affinity { PodAntiAffinity = new V1PodAntiAffinity { RequiredDuringSchedulingIgnoredDuringExecution = [new V1PodAffinityTerm { TopologyKey = "kubernetes.io/hostname", LabelSelector = new V1LabelSelector { MatchLabels = new Dictionary<string, string> { ["app"] = "database" } } }] } };
+        TwinPod.CouldRepelTheOperator(others).Should().BeFalse("it repels other pods, not its own");
     }
 
     [Fact]
