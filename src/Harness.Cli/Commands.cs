@@ -86,6 +86,7 @@ internal static class Commands
         if (Native.Live)
         {
             root.Subcommands.Add(QualifyCommand(stdout));
+            root.Subcommands.Add(ProveCommand(stdout));
             root.Subcommands.Add(SweepCommand(stdout));
             root.Subcommands.Add(KindConfigCommand(stdout));
             root.Subcommands.Add(BuildImageCommand(stdout));
@@ -354,6 +355,35 @@ internal static class Commands
             ValuesFiles = r.GetValue(values) is { } v ? [.. Csv(v).Select(Path.GetFullPath)] : given.ValuesFiles,
             Set = r.GetValue(set) is { } s ? Csv(s) : given.Set,
         };
+    }
+
+    private static Command ProveCommand(TextWriter stdout)
+    {
+        var scenarioFile = new Option<string>("--scenario") { Description = "The scenario (operator.manifests and operator.deployment; the docker vehicle, or a cluster with --kubeconfig).", Required = true, HelpName = "FILE" };
+        var kubeconfig = Text("--kubeconfig", "An existing cluster to run every mutant on (default: the scenario's vehicle; the docker vehicle needs none).", "PATH");
+        var context = Text("--context", "With --kubeconfig: the context.", "NAME");
+        var probeImage = Text("--probe-image", "Existing cluster: the probe image as the cluster can pull it (default HARNESS_PROBE_IMAGE).", "IMAGE");
+        var parallel = Number("--parallel", "Runs at once", 3, 1, 16);
+        var command = new Command("prove", "Prove the checks can fail on your operator: one mutant per hardening control it has, each removing that control, run through the same vehicle; prints the kill matrix. Exit 0 every mutant caught, 1 a survivor (or a check the original does not pass), 2 bad input.")
+        {
+            scenarioFile, kubeconfig, context, probeImage, parallel,
+        };
+        command.SetAction(async (r, ct) =>
+        {
+            var scenario = ScenarioParser.Load(r.GetValue(scenarioFile)!);
+            var request = new QualifyRequest
+            {
+                Scenario = scenario,
+                Kubeconfig = r.GetValue(kubeconfig) ?? Environment.GetEnvironmentVariable("HARNESS_KUBECONFIG"),
+                Context = r.GetValue(context) ?? Environment.GetEnvironmentVariable("HARNESS_CONTEXT"),
+                ProbeImage = r.GetValue(probeImage) ?? Environment.GetEnvironmentVariable("HARNESS_PROBE_IMAGE"),
+            };
+            using var progress = new StatusWriter(stdout, Interactive());
+            var proof = await Harness.Proof.Prover.ProveAsync(request, r.GetValue(parallel), progress, ct).ConfigureAwait(false);
+            await stdout.WriteAsync(proof.Render()).ConfigureAwait(false);
+            return proof.ExitCode;
+        });
+        return command;
     }
 
     private static Command QualifyCommand(TextWriter stdout)

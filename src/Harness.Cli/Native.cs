@@ -20,6 +20,7 @@ internal static partial class Native
     internal static readonly (string Name, string Description)[] Handed =
     [
         ("qualify", "Release qualification on a cluster or with the docker vehicle (runs in the managed harness)."),
+        ("prove", "Prove the checks can fail on your operator: a mutation kill matrix (runs in the managed harness)."),
         ("sweep", "Remove what dead harness runs left on a cluster (runs in the managed harness)."),
         ("kind-config", "Print the kind cluster config and the PodSecurity admission config (runs in the managed harness)."),
         ("build-image", "Import a NativeAOT program as a scratch image (runs in the managed harness)."),
