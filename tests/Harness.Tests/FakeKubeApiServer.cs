@@ -77,6 +77,9 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
     /// </summary>
     public Func<ResourceRequest, bool>? Authorize { get; set; }
 
+    /// <summary>An admission step for creations (dry runs included): a refusal it returns is the answer; null admits.</summary>
+    public Func<JsonObject, (int, string)?>? Admit { get; set; }
+
     /// <summary>The user the 403s name.</summary>
     public string User { get; set; } = "system:serviceaccount:team-a:releaser";
 
@@ -274,7 +277,7 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
                     answer = request.Method switch
                     {
                         "GET" => Read(path, request.Query["labelSelector"].FirstOrDefault()),
-                        "POST" => Create(path, body),
+                        "POST" => Create(path, body, request.Query["dryRun"].FirstOrDefault() == "All"),
                         "PATCH" => Patch(path, request.ContentType ?? "", request.Query["fieldManager"].FirstOrDefault(), body),
                         "DELETE" => Delete(path, body),
                         _ => (405, StatusJson(405, "MethodNotAllowed", $"{request.Method} is not served here")),
@@ -384,7 +387,7 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         };
     }
 
-    private (int, string) Create(string path, string body)
+    private (int, string) Create(string path, string body, bool dryRun = false)
     {
         if (Parse(path) is not { Name: null } parts)
         {
@@ -421,6 +424,14 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         if (objects.ContainsKey(key))
         {
             return (409, StatusJson(409, "AlreadyExists", $"{plural} \"{name}\" already exists"));
+        }
+        if (Admit?.Invoke(obj) is { } refusedByAdmission)
+        {
+            return refusedByAdmission;
+        }
+        if (dryRun)
+        {
+            return (201, obj.ToJsonString()); // admitted, not stored
         }
         Stamp(obj, "harness-test-client", "Update");
         objects[key] = obj;
@@ -791,6 +802,9 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
     private static string Key(string collection, string? ns, string name) => $"{collection}|{ns}|{name}";
 
     private static (int, string) NotFound(string message) => (404, StatusJson(404, "NotFound", message));
+
+    /// <summary>A 403 answer with <paramref name="message"/>, as the real server words a refusal (for <see cref="Admit"/>).</summary>
+    public static (int, string) Forbidden(string message) => (403, StatusJson(403, "Forbidden", message));
 
     private static string StatusJson(int code, string reason, string message) =>
         new JsonObject { ["kind"] = "Status", ["apiVersion"] = "v1", ["metadata"] = new JsonObject(), ["status"] = "Failure", ["message"] = message, ["reason"] = reason, ["code"] = code }.ToJsonString();

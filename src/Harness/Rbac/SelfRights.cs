@@ -89,6 +89,7 @@ public static class SelfRights
                 Add(null, R("", "namespaces", "get,create,delete"), "the canary namespaces");
                 Add(null, R("", "pods", "get,list,create,delete"), "the privileged pod (a server-side dry run) and the NetworkPolicy canary pods");
                 Add(null, R("", "pods/exec", "get,create"), "the canary client's connections");
+                Add(null, R("", "events", "list"), "why a canary pod did not start");
                 Add(null, R("networking.k8s.io", "networkpolicies", "create"), "the deny-all canary policy");
                 Add(null, R("", "nodes", "list"), "the nodes are ready");
                 break;

@@ -154,6 +154,90 @@ public sealed class SelfRightsTests
         enforce.Should().Be("restricted");
     }
 
+    private sealed class SilentControl : Harness.Vehicles.IProbeVehicle
+    {
+        public string Name => "control";
+
+        public System.Collections.Immutable.ImmutableArray<string> Notes => [];
+
+        public Task<Harness.Protocol.AgentReport> RunAsync(Harness.Protocol.AgentPlan plan, CancellationToken ct = default) =>
+            Task.FromResult(new Harness.Protocol.AgentReport { AgentVersion = "test", Results = [] });
+    }
+
+    [Fact]
+    public async Task WebhookTls_WithExactlyItsRights_ReadsTheWebhooksAndTheirServices_WithoutA403()
+    {
+        // The API side of webhook-tls mode; the TLS handshakes run in the control pod (a stand-in here that answers nothing).
+        var ct = TestContext.Current.CancellationToken;
+        await using var api = await SharedClusterTests.ClusterAsync(ct);
+        var webhook = ManifestLoader.LoadText("""
+            apiVersion: admissionregistration.k8s.io/v1
+            kind: ValidatingWebhookConfiguration
+            metadata: {name: greeter-validation}
+            webhooks:
+            - name: greetings.demo.harness.dev
+              admissionReviewVersions: [v1]
+              sideEffects: None
+              clientConfig:
+                service: {namespace: greeter-system, name: greeter-webhook, port: 443, path: /validate}
+                caBundle: ""
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata: {name: greeter-webhook, namespace: greeter-system}
+            spec: {clusterIP: 10.96.0.42, ports: [{port: 443, targetPort: 9443}]}
+            """, "webhook.yaml");
+        foreach (var doc in webhook)
+        {
+            api.Seed(k8s.KubernetesJson.Serialize(doc.Object), "kubectl");
+        }
+        var manifests = (await SampleAsync()).Concat(webhook).ToList();
+        var rights = SelfRights.For(HarnessMode.WebhookTls, "greeter-system", manifests);
+        api.Authorize = r => Allows(rights, r);
+        using var client = api.Client();
+        var workload = manifests.Single(d => d.Kind == "Deployment");
+        var op = new OperatorUnderTest(Harness.Vehicles.TargetDiscovery.FromWorkload(workload.Object!), manifests, [], "restricted");
+
+        var report = await Harness.Webhooks.WebhookTls.CheckAsync(client, op, new SilentControl(), 1000, new RunSession(ct: ct));
+
+        api.Denied.Should().BeEmpty();
+        report.Tested.Should().BeTrue(string.Join("; ", report.Evidence));
+        api.Requests.Should().Contain(r => r.StartsWith("GET /api/v1/namespaces/greeter-system/services/greeter-webhook", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Verification_WithExactlyItsRights_RunsThePodSecurityCheckAndTheCanaryUpToItsExec_WithoutA403()
+    {
+        // The canary's connections are execs into its client pod: a kubelet's work, which this server does not do; everything
+        // before them (namespaces, the dry run, the canary pods, waiting for them) runs under exactly the mode's rights.
+        var ct = TestContext.Current.CancellationToken;
+        await using var api = await SharedClusterTests.ClusterAsync(ct);
+        api.Admit = obj => (string?)obj["kind"] == "Pod" && (bool?)obj["spec"]?["hostPID"] == true
+            ? FakeKubeApiServer.Forbidden($"pods \"{(string?)obj["metadata"]?["name"]}\" is forbidden: violates PodSecurity \"baseline:latest\": host namespaces (hostPID=true)")
+            : null;
+        var kubelet = api.Created;
+        api.Created = (server, obj) =>
+        {
+            kubelet?.Invoke(server, obj);
+            if ((string?)obj["kind"] == "Pod")
+            {
+                obj["status"] = new System.Text.Json.Nodes.JsonObject { ["phase"] = "Running", ["podIP"] = "10.244.0.7", ["conditions"] = new System.Text.Json.Nodes.JsonArray(new System.Text.Json.Nodes.JsonObject { ["type"] = "Ready", ["status"] = "True" }) };
+            }
+        };
+        var rights = SelfRights.For(HarnessMode.Verification, null, []);
+        api.Authorize = r => Allows(rights, r);
+        using var client = api.Client();
+        var session = SessionId.Parse("verify1");
+
+        var psa = await ClusterVerification.VerifyPodSecurityAsync(client, session, ct);
+        var canary = () => ClusterVerification.VerifyNetworkPolicyAsync(client, session, "harness.local/probe:test", "fake", ct: ct);
+        await canary.Should().ThrowAsync<Exception>("the exec needs a kubelet");
+
+        psa.Should().Contain("violates PodSecurity");
+        api.Denied.Should().BeEmpty();
+        api.Requests.Should().Contain(r => r.Contains("/pods/harness-canary-client/exec", StringComparison.Ordinal), "it got as far as the exec, authorized");
+    }
+
     [Fact]
     public async Task Cli_RightsSelf_PrintsRolesAndBindings_AndAnOperatorRightsObjectTheCheckReads()
     {
