@@ -364,9 +364,10 @@ internal static class Commands
         var context = Text("--context", "With --kubeconfig: the context.", "NAME");
         var probeImage = Text("--probe-image", "Existing cluster: the probe image as the cluster can pull it (default HARNESS_PROBE_IMAGE).", "IMAGE");
         var parallel = Number("--parallel", "Runs at once", 3, 1, 16);
+        var output = Text("--output", "Where the original's reports go, with the kill matrix as their proof section (default artifacts/proof).", "DIR");
         var command = new Command("prove", "Prove the checks can fail on your operator: one mutant per hardening control it has, each removing that control, run through the same vehicle; prints the kill matrix. Exit 0 every mutant caught, 1 a survivor (or a check the original does not pass), 2 bad input.")
         {
-            scenarioFile, kubeconfig, context, probeImage, parallel,
+            scenarioFile, kubeconfig, context, probeImage, parallel, output,
         };
         command.SetAction(async (r, ct) =>
         {
@@ -380,6 +381,8 @@ internal static class Commands
             };
             using var progress = new StatusWriter(stdout, Interactive());
             var proof = await Harness.Proof.Prover.ProveAsync(request, r.GetValue(parallel), progress, ct).ConfigureAwait(false);
+            var paths = await ReportWriters.WriteAllAsync(proof.Original, r.GetValue(output) ?? Path.Combine("artifacts", "proof"), ct: ct).ConfigureAwait(false);
+            await stdout.WriteLineAsync($"reports: {string.Join(", ", paths)}").ConfigureAwait(false);
             await stdout.WriteAsync(proof.Render()).ConfigureAwait(false);
             return proof.ExitCode;
         });

@@ -137,7 +137,8 @@ public static class Prover
             {
                 verdicts.Add(Judge(mutant, originalReport, await report.ConfigureAwait(false)));
             }
-            return new ProofReport($"{workloadDoc.DisplayName} ({scenario.Vehicle.Name()} vehicle)", originalReport, verdicts.ToImmutable(), set, watch.Elapsed, parallel);
+            var lines = verdicts.Select(v => new ProofLine(v.Mutant.Id, v.Mutant.Control, v.Mutant.Item.Id(), v.Outcome.ToString(), v.Evidence));
+            return new ProofReport($"{workloadDoc.DisplayName} ({scenario.Vehicle.Name()} vehicle)", originalReport with { Proof = [.. lines] }, verdicts.ToImmutable(), set, watch.Elapsed, parallel);
         }
         finally
         {

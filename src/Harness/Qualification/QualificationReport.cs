@@ -62,6 +62,14 @@ public sealed record ChecklistItem(string Id, string Title, ChecklistStatus Stat
 /// <param name="HarnessVersion">The harness version.</param>
 public sealed record QualificationContext(string Operator, string Cluster, string Vehicle, string HarnessVersion);
 
+/// <summary>One mutant of <c>harness prove</c> in the reports.</summary>
+/// <param name="Mutant">Its id (<c>rootfs-writable</c>).</param>
+/// <param name="Control">The control it removed.</param>
+/// <param name="Item">The checklist item that must catch it.</param>
+/// <param name="Outcome"><c>Caught</c>, <c>Survived</c> or <c>Unproven</c>.</param>
+/// <param name="Evidence">The item's status and the line that shows it.</param>
+public sealed record ProofLine(string Mutant, string Control, string Item, string Outcome, string Evidence);
+
 /// <summary>A qualification: the checklist, the mission's four checks, every probe and access answer, and notes.</summary>
 public sealed record QualificationReport(
     QualificationContext Context,
@@ -84,6 +92,9 @@ public sealed record QualificationReport(
 
     /// <summary>Why this run is a local approximation and not a cluster verdict (the docker vehicle); null for a cluster run.</summary>
     public string? Approximation { get; init; }
+
+    /// <summary>The kill matrix, when this is the original of <c>harness prove</c>: one line per mutant; empty otherwise.</summary>
+    public ImmutableArray<ProofLine> Proof { get; init; } = [];
 
     /// <summary>Whether <paramref name="id"/> is waived (a failure is never waived).</summary>
     public bool IsWaived(string id) => Waived.Contains(id, StringComparer.Ordinal);

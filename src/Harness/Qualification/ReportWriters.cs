@@ -111,6 +111,18 @@ public static class ReportWriters
                 sb.AppendLine(CultureInfo.InvariantCulture, $"Critical path (what the run waited on; other phases ran beside it): {string.Join(" → ", path.Select(p => $"{p.Phase} {p.Duration.TotalSeconds:0.00} s"))}; {path[^1].Phase} ended the run.");
             }
         }
+        if (!report.Proof.IsEmpty)
+        {
+            sb.AppendLine();
+            sb.AppendLine("## Proof (`harness prove`)");
+            sb.AppendLine();
+            sb.AppendLine("| Mutant | Control removed | Must fail | Outcome | Evidence |");
+            sb.AppendLine("| --- | --- | --- | --- | --- |");
+            foreach (var p in report.Proof)
+            {
+                sb.AppendLine(CultureInfo.InvariantCulture, $"| `{p.Mutant}` | {Cell(p.Control)} | `{p.Item}` | {p.Outcome.ToUpperInvariant()} | {Cell(r.Redact(p.Evidence))} |");
+            }
+        }
         if (!report.Notes.IsEmpty)
         {
             sb.AppendLine();
@@ -229,6 +241,18 @@ public static class ReportWriters
             }
             w.WriteEndArray();
             WriteStrings(w, "criticalPath", Runs.PhaseClock.CriticalPath(report.Timings).Select(t => t.Phase.ToString()));
+            w.WriteStartArray("proof");
+            foreach (var p in report.Proof)
+            {
+                w.WriteStartObject();
+                w.WriteString("mutant", p.Mutant);
+                w.WriteString("control", p.Control);
+                w.WriteString("item", p.Item);
+                w.WriteString("outcome", p.Outcome);
+                w.WriteString("evidence", r.Redact(p.Evidence));
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
             WriteStrings(w, "notes", report.Notes.Select(r.Redact));
             w.WriteEndObject();
         }
@@ -251,7 +275,8 @@ public static class ReportWriters
         ArgumentNullException.ThrowIfNull(report);
         var r = redactor ?? Redactor.Default;
         var sb = new StringBuilder();
-        using (var x = XmlWriter.Create(new StringWriter(sb, CultureInfo.InvariantCulture), new XmlWriterSettings { Indent = true, OmitXmlDeclaration = false }))
+        // The file is written as UTF-8, and its declaration says so (a StringWriter would declare utf-16, which JUnit readers then refuse).
+        using (var x = XmlWriter.Create(new Utf8StringWriter(sb), new XmlWriterSettings { Indent = true, OmitXmlDeclaration = false }))
         {
             x.WriteStartElement("testsuites");
             x.WriteAttributeString("name", $"qualification of {r.Redact(report.Context.Operator)}");
@@ -263,6 +288,10 @@ public static class ReportWriters
                 .Concat(report.Checklist.Select(i => (Suite: "checklist", Name: i.Id,
                     Status: i.Status is ChecklistStatus.Approximated || (i.Status is ChecklistStatus.Inconclusive && report.IsWaived(i.Id)) ? ChecklistStatus.Skipped : i.Status,
                     Text: report.StatusText(i), i.Evidence, Ms: i.DurationMs)))
+                // A mutant is a test case: caught passes, a survivor fails, an unproven one is an error.
+                .Concat(report.Proof.Select(p => (Suite: "proof", Name: p.Mutant,
+                    Status: p.Outcome switch { "Caught" => ChecklistStatus.Passed, "Survived" => ChecklistStatus.Failed, _ => ChecklistStatus.Inconclusive },
+                    Text: p.Outcome, Evidence: System.Collections.Immutable.ImmutableArray.Create($"{p.Control} removed, {p.Item} must fail: {p.Evidence}"), Ms: 0L)))
                 .ToList();
             foreach (var suite in cases.GroupBy(c => c.Suite))
             {
@@ -323,6 +352,11 @@ public static class ReportWriters
         return sb.ToString() + "\n";
     }
 
+    private sealed class Utf8StringWriter(StringBuilder sb) : StringWriter(sb, CultureInfo.InvariantCulture)
+    {
+        public override Encoding Encoding => Encoding.UTF8;
+    }
+
     private static string Seconds(double ms) => (ms / 1000).ToString("0.000", CultureInfo.InvariantCulture);
 
     /// <summary>One self-contained HTML page (inline CSS, no external resources).</summary>
@@ -381,6 +415,15 @@ public static class ReportWriters
             foreach (var t in report.Timings)
             {
                 sb.Append(CultureInfo.InvariantCulture, $"<tr class=\"timing\"><td>{t.Phase}</td><td>{t.Duration.TotalSeconds:0.00}</td></tr>");
+            }
+            sb.Append("</table>");
+        }
+        if (!report.Proof.IsEmpty)
+        {
+            sb.Append("<h2>Proof</h2><table><tr><th>Mutant</th><th>Control removed</th><th>Must fail</th><th>Outcome</th><th>Evidence</th></tr>");
+            foreach (var p in report.Proof)
+            {
+                sb.Append(CultureInfo.InvariantCulture, $"<tr class=\"mutant\"><td><code>{E(p.Mutant)}</code></td><td>{E(p.Control)}</td><td><code>{E(p.Item)}</code></td><td>{E(p.Outcome)}</td><td>{E(p.Evidence)}</td></tr>");
             }
             sb.Append("</table>");
         }

@@ -60,9 +60,26 @@ public sealed class ProveTests(DockerFixture docker)
     {
         docker.Require();
 
-        var (exit, output, error) = await CliRunner.RunAsync("prove", "--scenario", RepoPaths.File("fixtures/scenarios/greeter-docker.yaml"), "--parallel", "3");
+        var reports = Directory.CreateTempSubdirectory("harness-prove-reports-");
+        var (exit, output, error) = await CliRunner.RunAsync("prove", "--scenario", RepoPaths.File("fixtures/scenarios/greeter-docker.yaml"), "--parallel", "3", "--output", reports.FullName);
 
         exit.Should().Be(0, output + error);
+        try
+        {
+            // The four reports gain the proof; JUnit has one test case per mutant.
+            var junit = System.Xml.Linq.XDocument.Load(Path.Combine(reports.FullName, "qualification.junit.xml"));
+            var proof = junit.Descendants("testsuite").Single(s => (string?)s.Attribute("name") == "proof");
+            ((int)proof.Attribute("tests")!).Should().Be(8);
+            ((int)proof.Attribute("failures")!).Should().Be(0);
+            (await File.ReadAllTextAsync(Path.Combine(reports.FullName, "qualification.md"), TestContext.Current.CancellationToken)).Should().Contain("## Proof").And.Contain("| `rootfs-writable` | readOnlyRootFilesystem | `rootfs-readonly` | CAUGHT |");
+            using var json = System.Text.Json.JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(reports.FullName, "qualification.json"), TestContext.Current.CancellationToken));
+            json.RootElement.GetProperty("proof").GetArrayLength().Should().Be(8);
+            (await File.ReadAllTextAsync(Path.Combine(reports.FullName, "qualification.html"), TestContext.Current.CancellationToken)).Should().Contain("<h2>Proof</h2>");
+        }
+        finally
+        {
+            reports.Delete(recursive: true);
+        }
         output.Should().Contain("8 mutants, 8 caught, 0 not").And.Contain("PROVEN: every control the operator has")
             .And.Contain("CAUGHT    rootfs-writable").And.Contain("CAUGHT    egress-policies-removed").And.Contain("CAUGHT    legacy-token-mounted")
             .And.Contain("NOT RUN   a RoleBinding granting Secrets read");
@@ -82,7 +99,7 @@ public sealed class ProveTests(DockerFixture docker)
                 .Replace("rights: ../sample-operator/rights.yaml", $"rights: {RepoPaths.File("fixtures/sample-operator/rights.yaml")}", StringComparison.Ordinal)
                 + "probes:\n  writableDirectory: /var/cache/nowhere\n", TestContext.Current.CancellationToken);
 
-            var (exit, output, error) = await CliRunner.RunAsync("prove", "--scenario", scenario, "--parallel", "3");
+            var (exit, output, error) = await CliRunner.RunAsync("prove", "--scenario", scenario, "--parallel", "3", "--output", Path.Combine(dir.FullName, "reports"));
 
             exit.Should().Be(1, output + error);
             output.Should().MatchRegex(@"(SURVIVED|UNPROVEN)\s+rootfs-writable").And.Contain("NOT PROVEN: rootfs-writable was not caught");

@@ -137,6 +137,7 @@ public sealed class QualificationTests(QualifyFixture q) : IClassFixture<Qualify
         fsRoot.GetProperty("data").GetProperty("file").GetString().Should().StartWith("/.harness-probe-");
 
         var junit = XDocument.Parse(ReportWriters.JUnit(report));
+        junit.Declaration!.Encoding.Should().Be("utf-8", "the file is UTF-8: a reader trusting the declaration must not be told otherwise");
         var checklist = junit.Root!.Elements("testsuite").Single(s => (string?)s.Attribute("name") == "checklist");
         ((int)checklist.Attribute("tests")!).Should().Be(16);
         ((int)checklist.Attribute("failures")!).Should().Be(12, "the weak sample fails twelve items: api-quarantine and payload-separation from its RBAC, serviceaccount-token from its legacy token Secret");
