@@ -23,7 +23,11 @@ public sealed record Mutant(string Id, string Control, HardeningItem Item, Immut
 /// <param name="Mutants">One per control the operator has.</param>
 /// <param name="Absent">Controls the operator does not have (no mutant: the ordinary checks already fail them).</param>
 /// <param name="NotObservable">Controls the chosen vehicle cannot observe, and why (no mutant is run for them).</param>
-public sealed record MutantSet(ImmutableArray<Mutant> Mutants, ImmutableArray<string> Absent, ImmutableArray<string> NotObservable);
+public sealed record MutantSet(ImmutableArray<Mutant> Mutants, ImmutableArray<string> Absent, ImmutableArray<string> NotObservable)
+{
+    /// <inheritdoc/>
+    public override string ToString() => $"{Mutants.Length} mutants ({string.Join(", ", Mutants.Select(m => m.Id))}); absent: {string.Join("; ", Absent.DefaultIfEmpty("none"))}; not run: {string.Join("; ", NotObservable.DefaultIfEmpty("none"))}";
+}
 
 /// <summary>
 /// Derives the mutants of an operator from its manifests (issue #28): one per hardening control its workload has, each

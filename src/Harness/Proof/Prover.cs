@@ -37,6 +37,9 @@ public enum MutantOutcome
 /// <param name="Parallel">How many runs went at once.</param>
 public sealed record ProofReport(string Operator, QualificationReport Original, ImmutableArray<MutantVerdict> Verdicts, MutantSet Set, TimeSpan Wall, int Parallel)
 {
+    /// <inheritdoc/>
+    public override string ToString() => $"proof of {Operator}: {Verdicts.Count(v => v.Outcome == MutantOutcome.Caught)} of {Verdicts.Length} mutants caught";
+
     /// <summary>0 when every mutant was caught; 1 when one survived or is unproven.</summary>
     public int ExitCode => Verdicts.All(v => v.Outcome == MutantOutcome.Caught) ? 0 : 1;
 
