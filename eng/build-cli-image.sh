@@ -19,7 +19,8 @@ dotnet publish "$root/src/Harness.Cli/Harness.Cli.csproj" -c Release -r "$rid" -
 libs=$(for f in "$ctx/rootfs/app/Harness.Cli" "$ctx/rootfs/app"/*.so; do ldd "$f" 2>/dev/null || true; done \
   | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\/.*ld-linux/ {print $1}' | sort -u)
 for name in libssl.so.3 libcrypto.so.3; do
-  found=$(ldconfig -p | awk -v n="$name" '$1 == n && $NF ~ /^\// {print $NF; exit}')
+  # awk reads to the end (no early exit): under pipefail, ldconfig must not die of SIGPIPE.
+  found=$(ldconfig -p | awk -v n="$name" '$1 == n && $NF ~ /^\// && !seen {print $NF; seen = 1}')
   [ -n "$found" ] || { echo "build-cli-image: $name is missing (apt-get install libssl3): the harness reaches the API server over HTTPS" >&2; exit 1; }
   libs="$libs"$'\n'"$found"$'\n'"$(ldd "$found" | awk '$2 == "=>" && $3 ~ /^\// {print $3}')"
 done
