@@ -140,8 +140,11 @@ internal static class AccessReviewMatrix
         var answers = ImmutableArray.CreateBuilder<AccessAnswer>();
         foreach (var q in Build(account, otherNamespace))
         {
-            var status = (await client.AuthorizationV1.CreateSubjectAccessReviewAsync(Review(account, q.Attributes), cancellationToken: ct).ConfigureAwait(false)).Status;
-            answers.Add(Judge(q, status, controlStatus.Allowed));
+            // A review answered without a status (an authorizer or proxy that says nothing) is no answer: denied, with the
+            // control then failing too, so the question is Inconclusive, never a pass and never a crash.
+            var status = (await client.AuthorizationV1.CreateSubjectAccessReviewAsync(Review(account, q.Attributes), cancellationToken: ct).ConfigureAwait(false)).Status
+                ?? new V1SubjectAccessReviewStatus { Allowed = false, Reason = "the API server answered the review without a status" };
+            answers.Add(Judge(q, status, controlStatus?.Allowed == true));
         }
         return answers.ToImmutable();
     }
