@@ -253,7 +253,7 @@ internal static class ManifestApplier
             var found = obj.Namespace is null
                 ? await client.CustomObjects.GetClusterCustomObjectAsync(obj.Group, obj.Version, plural, obj.Name, ct).ConfigureAwait(false)
                 : await client.CustomObjects.GetNamespacedCustomObjectAsync(obj.Group, obj.Version, obj.Namespace, plural, obj.Name, ct).ConfigureAwait(false);
-            var json = found is System.Text.Json.JsonElement e ? e.GetRawText() : KubernetesJson.Serialize(found);
+            var json = Kubernetes.CustomObjectText.Of(found);
             using var parsed = System.Text.Json.JsonDocument.Parse(json);
             return parsed.RootElement.TryGetProperty("metadata", out var metadata) ? KubernetesJson.Deserialize<V1ObjectMeta>(metadata.GetRawText()) : new V1ObjectMeta();
         }

@@ -142,7 +142,7 @@ public static class LiveRights
                 $"no OperatorRights \"{name}\" on the cluster (or its CRD is missing): apply the output of `harness rights install --rights FILE` first.");
         }
         // JSON is YAML: the object parses as the file it came from.
-        var json = found is System.Text.Json.JsonElement element ? element.GetRawText() : KubernetesJson.Serialize(found);
+        var json = Kubernetes.CustomObjectText.Of(found);
         return DeclaredRights.Parse(json, $"{ClusterPath} OperatorRights/{name}");
     }
 
@@ -186,7 +186,7 @@ public static class LiveRights
         ArgumentNullException.ThrowIfNull(client);
         ArgumentNullException.ThrowIfNull(findings);
         var current = await client.CustomObjects.GetClusterCustomObjectAsync(RightsInstall.Group, RightsInstall.Version, RightsInstall.Plural, name, ct).ConfigureAwait(false);
-        var previous = System.Text.Json.Nodes.JsonNode.Parse(current is System.Text.Json.JsonElement e ? e.GetRawText() : KubernetesJson.Serialize(current))?["status"];
+        var previous = System.Text.Json.Nodes.JsonNode.Parse(Kubernetes.CustomObjectText.Of(current))?["status"];
         var patch = new System.Text.Json.Nodes.JsonObject { ["status"] = Status(findings, (time ?? TimeProvider.System).GetUtcNow(), previous) };
         await client.CustomObjects.PatchClusterCustomObjectStatusAsync(new V1Patch(patch.ToJsonString(), V1Patch.PatchType.MergePatch),
             RightsInstall.Group, RightsInstall.Version, RightsInstall.Plural, name, cancellationToken: ct).ConfigureAwait(false);
