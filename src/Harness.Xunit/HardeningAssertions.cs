@@ -11,6 +11,27 @@ public static class HardeningAssertionExtensions
 {
     /// <summary>Assertions on a check outcome.</summary>
     public static CheckOutcomeAssertions Should(this CheckOutcome outcome) => new(outcome);
+
+    /// <summary>Assertions on a mutant's verdict (<c>harness prove</c>).</summary>
+    public static MutantVerdictAssertions Should(this Harness.Proof.MutantVerdict verdict) => new(verdict);
+}
+
+/// <summary>Assertions on a <see cref="Harness.Proof.MutantVerdict"/>; failures print the mutant, the check and its evidence.</summary>
+public sealed class MutantVerdictAssertions(Harness.Proof.MutantVerdict verdict) : ReferenceTypeAssertions<Harness.Proof.MutantVerdict, MutantVerdictAssertions>(verdict)
+{
+    /// <inheritdoc/>
+    protected override string Identifier => "mutant";
+
+    /// <summary>The check that guards the removed control failed the mutant.</summary>
+    public AndConstraint<MutantVerdictAssertions> BeCaught(string because = "", params object[] becauseArgs)
+    {
+        Execute.Assertion
+            .BecauseOf(because, becauseArgs)
+            .ForCondition(Subject.Outcome == Harness.Proof.MutantOutcome.Caught)
+            .FailWith("Expected mutant {0} ({1} removed) to be caught by {2}{reason}, but it is {3}: {4}",
+                Subject.Mutant.Id, Subject.Mutant.Control, Harness.Probes.HardeningItems.Id(Subject.Mutant.Item), Subject.Outcome, Subject.Evidence);
+        return new AndConstraint<MutantVerdictAssertions>(this);
+    }
 }
 
 /// <summary>Assertions on a <see cref="CheckOutcome"/>; failures print every piece of evidence.</summary>

@@ -3,6 +3,7 @@ using System.Collections.Immutable;
 using Harness.Manifests;
 using Harness.PodSecurity;
 using Harness.Probes;
+using Harness.Rbac;
 using k8s;
 using k8s.Models;
 
@@ -22,7 +23,7 @@ public sealed record Mutant(string Id, string Control, HardeningItem Item, Immut
 /// <summary>What the derivation found: the mutants, the controls the operator does not have, and those no vehicle here can observe.</summary>
 /// <param name="Mutants">One per control the operator has.</param>
 /// <param name="Absent">Controls the operator does not have (no mutant: the ordinary checks already fail them).</param>
-/// <param name="NotObservable">Controls the chosen vehicle cannot observe, and why (no mutant is run for them).</param>
+/// <param name="NotObservable">Controls no mutant is run for, and why: the chosen vehicle cannot observe them, or the manifests give nothing to mutate.</param>
 public sealed record MutantSet(ImmutableArray<Mutant> Mutants, ImmutableArray<string> Absent, ImmutableArray<string> NotObservable)
 {
     /// <inheritdoc/>
@@ -98,12 +99,12 @@ public static class Mutants
             && Labels.Matches(p.Spec.PodSelector, meta?.Labels)).ToList();
         if (egress.Count == 0)
         {
-            absent.Add("egress NetworkPolicies (egress-default-deny)");
+            absent.Add($"egress NetworkPolicies ({HardeningItem.EgressDefaultDeny.Id()})");
         }
         else
         {
             mutants.Add(new Mutant("egress-policies-removed", $"egress NetworkPolicies ({string.Join(", ", egress.Select(e => e.Name))})", HardeningItem.EgressDefaultDeny,
-                [.. manifests.Where(d => !egress.Contains(d)).Select(Copy)]));
+                [.. manifests.Where(d => !egress.Contains(d))]));
         }
 
         // A legacy token Secret of its account, mounted.
@@ -126,19 +127,43 @@ public static class Mutants
             && nsDoc.Object?.Metadata?.Labels?.TryGetValue(PodSecurityEvaluator.EnforceLabel, out var level) == true && level == "restricted")
         {
             mutants.Add(new Mutant("namespace-privileged", $"namespace {ns} enforcing restricted", HardeningItem.NamespacePodSecurity,
-                [.. manifests.Select(d => d == nsDoc ? Relabel(d) : Copy(d))]));
+                [.. manifests.Select(d => d == nsDoc ? Relabel(d) : d)]));
         }
         else
         {
-            absent.Add($"a Namespace manifest for {ns} enforcing restricted (namespace-psa)");
+            absent.Add($"a Namespace manifest for {ns} enforcing restricted ({HardeningItem.NamespacePodSecurity.Id()})");
         }
 
-        blind.Add(onCluster
-            ? "a RoleBinding granting Secrets read (serviceaccount-least-privilege): this version derives no RBAC mutant yet"
-            : "a RoleBinding granting Secrets read (serviceaccount-least-privilege): the access matrix needs a cluster");
-        blind.Add(onCluster
-            ? "a privileged payload template (payload-separation): this version derives no payload mutant yet"
-            : "a privileged payload template (payload-separation): the payload inventory needs a cluster");
+        // Its account's Secrets: a Role granting get/list/watch on Secrets in its namespace, bound to its account.
+        var accountRef = new ServiceAccountRef(ns ?? "default", account);
+        if (RbacModel.From(manifests, ns ?? "default").Allows(accountRef, "list", "", "secrets", ns ?? "default"))
+        {
+            absent.Add($"a ServiceAccount ({account}) that cannot read Secrets (serviceaccount-least-privilege)");
+        }
+        else if (!onCluster)
+        {
+            blind.Add("a ServiceAccount that cannot read Secrets (serviceaccount-least-privilege): the access matrix needs a cluster");
+        }
+        else
+        {
+            mutants.Add(new Mutant("secrets-readable", $"ServiceAccount {account} unable to read Secrets", HardeningItem.ServiceAccountLeastPrivilege,
+                [.. manifests, .. SecretsReader(account, ns, doc.Path)]));
+        }
+
+        // The payload: a custom resource's container securityContexts made privileged (what the operator is asked to create).
+        var payload = PrivilegedPayload(manifests);
+        if (payload.Error is { } why)
+        {
+            blind.Add($"a restricted payload (payload-separation): {why}");
+        }
+        else if (!onCluster)
+        {
+            blind.Add("a restricted payload (payload-separation): the payload inventory needs a cluster");
+        }
+        else
+        {
+            mutants.Add(new Mutant("payload-privileged", $"a restricted payload ({payload.Where})", HardeningItem.PayloadSeparation, payload.Manifests));
+        }
         return new MutantSet(mutants.ToImmutable(), absent.ToImmutable(), blind.ToImmutable());
     }
 
@@ -146,33 +171,149 @@ public static class Mutants
     [
         .. manifests.Select(d =>
         {
+            if (d.Ref != workload || d.Object is null)
+            {
+                return d;
+            }
             var copy = Copy(d);
-            if (d.Ref == workload && PodTemplates.TryGet(copy.Object, out _, out var spec))
+            if (PodTemplates.TryGet(copy.Object, out _, out var spec))
             {
                 var c = spec.Containers.Single(x => x.Name == container);
                 c.SecurityContext ??= new V1SecurityContext();
                 c.SecurityContext.Capabilities ??= new V1Capabilities();
                 change(spec, c);
             }
-            return copy;
+            return Rendered(copy);
         }),
     ];
 
     // A deep copy, read back as the loader reads a document (its source kept).
-    private static ManifestDocument Copy(ManifestDocument d) => d.Object is null ? d
-        : d with { Object = ManifestLoader.LoadText(KubernetesJson.Serialize(d.Object), d.Path).Single().Object };
+    private static ManifestDocument Copy(ManifestDocument d) => d with { Object = ManifestLoader.LoadText(KubernetesJson.Serialize(d.Object), d.Path).Single().Object };
+
+    // A changed document's text is its object's (JSON is YAML): the run applies the text, so an unchanged document keeps
+    // its own, with what the typed object leaves out (a CRD's schemas, a custom resource).
+    private static ManifestDocument Rendered(ManifestDocument d) => d with { Text = KubernetesJson.Serialize(d.Object) };
+
+    // A Role granting Secrets read in the account's namespace and its binding (the namespace follows the run's, as the operator's own do).
+    private static IEnumerable<ManifestDocument> SecretsReader(string account, string? ns, string path)
+    {
+        const string Name = "harness-mutant-secrets-reader";
+        var role = new V1Role
+        {
+            ApiVersion = "rbac.authorization.k8s.io/v1", Kind = "Role",
+            Metadata = new V1ObjectMeta { Name = Name, NamespaceProperty = ns },
+            Rules = [new V1PolicyRule { ApiGroups = [""], Resources = ["secrets"], Verbs = ["get", "list", "watch"] }],
+        };
+        var binding = new V1RoleBinding
+        {
+            ApiVersion = "rbac.authorization.k8s.io/v1", Kind = "RoleBinding",
+            Metadata = new V1ObjectMeta { Name = Name, NamespaceProperty = ns },
+            RoleRef = new V1RoleRef { ApiGroup = "rbac.authorization.k8s.io", Kind = "Role", Name = Name },
+            Subjects = [new Rbacv1Subject { Kind = "ServiceAccount", Name = account, NamespaceProperty = ns }],
+        };
+        return [Document(role, path), Document(binding, path)];
+    }
+
+    // Every custom resource in the manifests (an instance of a CRD they declare) with its container securityContexts made
+    // privileged, as root, escalation allowed: the payload item must see what the operator then creates. An error, when
+    // there is no CRD, no instance, or no instance that asks for a container: what it creates is then its code's choice.
+    private static (ImmutableArray<ManifestDocument> Manifests, string Where, string? Error) PrivilegedPayload(IReadOnlyList<ManifestDocument> manifests)
+    {
+        var kinds = manifests.Select(d => d.Object).OfType<V1CustomResourceDefinition>().Select(c => (c.Spec.Group, c.Spec.Names.Kind)).ToHashSet();
+        if (kinds.Count == 0)
+        {
+            return ([], "", "the manifests declare no CustomResourceDefinition, so there is no payload to make privileged");
+        }
+        var instances = manifests.Where(d => d.Object is null && kinds.Contains((d.ApiVersion.Contains('/', StringComparison.Ordinal) ? d.ApiVersion[..d.ApiVersion.IndexOf('/', StringComparison.Ordinal)] : "", d.Kind))).ToList();
+        if (instances.Count == 0)
+        {
+            return ([], "", "the manifests hold no custom resource, so the operator is asked to create nothing");
+        }
+        var changed = new Dictionary<ManifestDocument, ManifestDocument>();
+        var where = new List<string>();
+        foreach (var cr in instances)
+        {
+            var json = YamlJson.FromText(cr.Text);
+            var paths = new List<string>();
+            Privilege(json?["spec"], "spec", paths);
+            if (paths.Count > 0)
+            {
+                changed[cr] = cr with { Text = json!.ToJsonString() };
+                where.Add($"{cr.DisplayName}: {string.Join(", ", paths)}");
+            }
+        }
+        if (changed.Count == 0)
+        {
+            return ([], "", $"its custom resources ({string.Join(", ", instances.Select(i => i.DisplayName))}) carry no container or container securityContext to make privileged: what the operator creates is its code's choice");
+        }
+        return ([.. manifests.Select(d => changed.GetValueOrDefault(d, d))], string.Join("; ", where), null);
+    }
+
+    // The container securityContexts under node: every item of a containers/initContainers array that names an image, and
+    // every securityContext holding a container-only field.
+    private static void Privilege(System.Text.Json.Nodes.JsonNode? node, string path, List<string> paths)
+    {
+        switch (node)
+        {
+            case System.Text.Json.Nodes.JsonObject o:
+                foreach (var (key, value) in o.ToList())
+                {
+                    if (key is "containers" or "initContainers" && value is System.Text.Json.Nodes.JsonArray items)
+                    {
+                        for (var i = 0; i < items.Count; i++)
+                        {
+                            if (items[i] is System.Text.Json.Nodes.JsonObject c && c.ContainsKey("image"))
+                            {
+                                c["securityContext"] = Privileged(c["securityContext"] as System.Text.Json.Nodes.JsonObject);
+                                paths.Add($"{path}.{key}[{i}].securityContext");
+                            }
+                        }
+                    }
+                    else if (key == "securityContext" && value is System.Text.Json.Nodes.JsonObject sc && !o.ContainsKey("image")
+                        && (sc.ContainsKey("allowPrivilegeEscalation") || sc.ContainsKey("readOnlyRootFilesystem") || sc.ContainsKey("capabilities") || sc.ContainsKey("privileged")))
+                    {
+                        o["securityContext"] = Privileged(sc);
+                        paths.Add($"{path}.securityContext");
+                    }
+                    else
+                    {
+                        Privilege(value, $"{path}.{key}", paths);
+                    }
+                }
+                break;
+            case System.Text.Json.Nodes.JsonArray a:
+                for (var i = 0; i < a.Count; i++)
+                {
+                    Privilege(a[i], $"{path}[{i}]", paths);
+                }
+                break;
+        }
+    }
+
+    private static System.Text.Json.Nodes.JsonObject Privileged(System.Text.Json.Nodes.JsonObject? sc)
+    {
+        var result = sc?.DeepClone().AsObject() ?? [];
+        result["privileged"] = true;
+        result["allowPrivilegeEscalation"] = true;
+        result["runAsUser"] = 0;
+        result["runAsNonRoot"] = false;
+        return result;
+    }
 
     private static ManifestDocument Relabel(ManifestDocument d)
     {
         var copy = Copy(d);
         copy.Object!.Metadata.Labels[PodSecurityEvaluator.EnforceLabel] = "privileged";
-        return copy;
+        return Rendered(copy);
     }
 
     private static ManifestDocument Document(IKubernetesObject<V1ObjectMeta> o, string path) =>
-        new(path, 0, o.ApiVersion, o.Kind, o.Metadata.Name, o.Metadata.NamespaceProperty, o, "");
+        new(path, 0, o.ApiVersion, o.Kind, o.Metadata.Name, o.Metadata.NamespaceProperty, o, KubernetesJson.Serialize(o));
 
-    /// <summary>The documents as one YAML stream (what a mutant's run reads). Pure.</summary>
+    /// <summary>
+    /// The documents as one YAML stream (what a mutant's run reads): each document's own text, so what the typed model
+    /// leaves out (a CRD's schemas, custom resources) reaches the run. Pure.
+    /// </summary>
     public static string ToYaml(IEnumerable<ManifestDocument> documents) =>
-        string.Join("---\n", documents.Where(d => d.Object is not null).Select(d => KubernetesYaml.Serialize(d.Object).TrimEnd('\n') + "\n"));
+        string.Join("---\n", documents.Where(d => !string.IsNullOrWhiteSpace(d.Text)).Select(d => d.Text.TrimEnd('\n') + "\n"));
 }

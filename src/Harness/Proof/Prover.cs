@@ -2,9 +2,12 @@ using System.Collections.Immutable;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Harness.Clusters;
 using Harness.Deployment;
+using Harness.Manifests;
 using Harness.Probes;
 using Harness.Qualification;
+using Harness.Runs;
 using Harness.Vehicles;
 
 namespace Harness.Proof;
@@ -43,6 +46,24 @@ public sealed record ProofReport(string Operator, QualificationReport Original, 
     /// <summary>0 when every mutant was caught; 1 when one survived or is unproven.</summary>
     public int ExitCode => Verdicts.All(v => v.Outcome == MutantOutcome.Caught) ? 0 : 1;
 
+    /// <summary>The verdict on the mutant that removes the control <paramref name="item"/> guards; null when no mutant does (<see cref="WhyNoMutant"/>).</summary>
+    public MutantVerdict? For(HardeningItem item) => Verdicts.FirstOrDefault(v => v.Mutant.Item == item);
+
+    /// <summary>Why no mutant removes the control <paramref name="item"/> guards (the operator does not have it, or it was not run, and why); null when one does.</summary>
+    public string? WhyNoMutant(HardeningItem item)
+    {
+        if (For(item) is not null)
+        {
+            return null;
+        }
+        var tag = $"({item.Id()})";
+        return Set.Absent.FirstOrDefault(a => a.Contains(tag, StringComparison.Ordinal)) is { } absent
+            ? $"the operator does not have {absent}: the checklist fails it already"
+            : Set.NotObservable.FirstOrDefault(n => n.Contains(tag, StringComparison.Ordinal)) is { } blind
+                ? $"not run: {blind}"
+                : $"no mutant removes a control {item.Id()} guards";
+    }
+
     /// <summary>The kill matrix as text, one mutant a line, then what could not be proven and what to change.</summary>
     public string Render()
     {
@@ -80,7 +101,10 @@ public sealed record ProofReport(string Operator, QualificationReport Original, 
 /// </summary>
 public static class Prover
 {
-    /// <summary>Proves the checks can fail on the scenario's operator.</summary>
+    /// <summary>
+    /// Proves the checks can fail on the scenario's operator, through the vehicle it names: the docker vehicle, or a
+    /// cluster the request names (connected and verified once; every run shares it, each in namespaces of its own).
+    /// </summary>
     /// <param name="request">The qualification as the user would run it (docker vehicle, or an existing cluster).</param>
     /// <param name="parallel">How many runs at once.</param>
     /// <param name="log">Progress lines.</param>
@@ -91,38 +115,94 @@ public static class Prover
         ArgumentNullException.ThrowIfNull(request);
         ArgumentNullException.ThrowIfNull(log);
         var scenario = request.Scenario;
-        if (scenario.Manifests.IsEmpty || scenario.Deployment is null)
-        {
-            throw new ArgumentException("harness prove mutates the operator's manifests: the scenario needs operator.manifests and operator.deployment.");
-        }
         if (request.CreateKind)
         {
             throw new ArgumentException("harness prove runs every mutant on one cluster: give --kubeconfig (an existing cluster) or use the docker vehicle, not --cluster kind.");
         }
-        var watch = Stopwatch.StartNew();
+        var (documents, workload, container) = await LoadAsync(scenario).ConfigureAwait(false);
+        if (!scenario.Vehicle.OnCluster())
+        {
+            return await ProveCoreAsync(scenario, documents, workload, container, parallel, log,
+                (s, t) => Qualifier.RunAsync(request with { Scenario = s }, TextWriter.Null, t), ct).ConfigureAwait(false);
+        }
+        // One cluster for every run: one connection, one verification, one egress vantage. The credential is checked
+        // for what every mutant applies too (the Secrets reader's Role needs a holder of that right to create it).
+        var set = Mutants.Derive(documents, workload.Ref, container, onCluster: true);
+        var session = new RunSession(log, ct: ct);
+        await using var cluster = await Qualifier.ConnectAsync(request, session, [.. set.Mutants.SelectMany(m => m.Manifests).Distinct()]).ConfigureAwait(false);
+        try
+        {
+            return await ProveCoreAsync(scenario, documents, workload, container, parallel, log, OnCluster(cluster), ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            cluster.MarkFailed();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Proves the checks can fail on the scenario's operator on a cluster the caller holds (the xUnit cluster fixture's):
+    /// every run on it, each in namespaces of its own, sharing its verification and egress vantage.
+    /// </summary>
+    /// <param name="cluster">The cluster.</param>
+    /// <param name="scenario">The scenario: its operator is deployed from its manifests.</param>
+    /// <param name="parallel">How many runs at once.</param>
+    /// <param name="log">Progress lines.</param>
+    /// <param name="ct">Cancellation.</param>
+    /// <exception cref="ArgumentException">The scenario has no manifests or names the docker vehicle.</exception>
+    public static async Task<ProofReport> ProveOnClusterAsync(HarnessCluster cluster, QualificationScenario scenario, int parallel, TextWriter log, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(cluster);
+        ArgumentNullException.ThrowIfNull(scenario);
+        ArgumentNullException.ThrowIfNull(log);
+        if (!scenario.Vehicle.OnCluster())
+        {
+            throw new ArgumentException($"scenario {scenario.Name} names the docker vehicle: prove it with ProveAsync (no cluster), or name a cluster vehicle (twin-pod, ephemeral, exec).");
+        }
+        var (documents, workload, container) = await LoadAsync(scenario).ConfigureAwait(false);
+        return await ProveCoreAsync(scenario, documents, workload, container, parallel, log, OnCluster(cluster), ct).ConfigureAwait(false);
+    }
+
+    private static Func<QualificationScenario, CancellationToken, Task<QualificationReport>> OnCluster(HarnessCluster cluster) =>
+        (s, t) => Qualifier.QualifyOnClusterAsync(cluster, new QualifyRequest { Scenario = s }, new RunSession(TextWriter.Null, ct: t));
+
+    private static async Task<(List<ManifestDocument> Documents, ManifestDocument Workload, string Container)> LoadAsync(QualificationScenario scenario)
+    {
+        if (scenario.Manifests.IsEmpty || scenario.Deployment is null)
+        {
+            throw new ArgumentException("harness prove mutates the operator's manifests: the scenario needs operator.manifests and operator.deployment.");
+        }
         var (documents, _) = await OperatorDeployment.LoadManifestsAsync(scenario.Manifests, scenario.Helm, TextWriter.Null).ConfigureAwait(false);
-        var workloadDoc = documents.FirstOrDefault(d => d.Name == scenario.Deployment && d.Kind is "Deployment" or "StatefulSet" or "DaemonSet")
+        var workload = documents.FirstOrDefault(d => d.Name == scenario.Deployment && d.Kind is "Deployment" or "StatefulSet" or "DaemonSet")
             ?? throw new TargetNotFoundException($"no workload named \"{scenario.Deployment}\" in {string.Join(", ", scenario.Manifests)}.");
-        var container = scenario.Container ?? TargetDiscovery.FromWorkload(workloadDoc.Object!).Container;
-        var set = Mutants.Derive(documents, workloadDoc.Ref, container, scenario.Vehicle.OnCluster());
-        await log.WriteLineAsync($"prove: {set.Mutants.Length} mutants of {workloadDoc.DisplayName} ({string.Join(", ", set.Mutants.Select(m => m.Id))}), {parallel} at a time").ConfigureAwait(false);
+        return (documents, workload, scenario.Container ?? TargetDiscovery.FromWorkload(workload.Object!).Container);
+    }
+
+    private static async Task<ProofReport> ProveCoreAsync(QualificationScenario scenario, List<ManifestDocument> documents, ManifestDocument workload, string container, int parallel,
+        TextWriter log, Func<QualificationScenario, CancellationToken, Task<QualificationReport>> qualify, CancellationToken ct)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(parallel, 1);
+        var watch = Stopwatch.StartNew();
+        var set = Mutants.Derive(documents, workload.Ref, container, scenario.Vehicle.OnCluster());
+        await log.WriteLineAsync($"prove: {set.Mutants.Length} mutants of {workload.DisplayName} ({string.Join(", ", set.Mutants.Select(m => m.Id))}), {parallel} at a time").ConfigureAwait(false);
 
         var work = Directory.CreateTempSubdirectory("harness-prove-");
         try
         {
             using var gate = new SemaphoreSlim(parallel);
-            async Task<QualificationReport> Run(string name, IEnumerable<Manifests.ManifestDocument> manifests)
+            async Task<QualificationReport> Run(string name, IEnumerable<ManifestDocument> manifests)
             {
                 await gate.WaitAsync(ct).ConfigureAwait(false);
                 try
                 {
                     var dir = Directory.CreateDirectory(Path.Combine(work.FullName, name));
                     await File.WriteAllTextAsync(Path.Combine(dir.FullName, "manifests.yaml"), Mutants.ToYaml(manifests), ct).ConfigureAwait(false);
-                    var report = await Qualifier.RunAsync(request with
+                    // Rendered already (kustomize, chart, bundle): the mutant is plain YAML; on a cluster each run gets namespaces of its own.
+                    var report = await qualify(scenario with
                     {
-                        // Rendered already (kustomize, chart, bundle): the mutant is plain YAML; each run gets a namespace of its own.
-                        Scenario = scenario with { Name = $"{scenario.Name} ({name})", Manifests = [dir.FullName], Helm = Manifests.HelmOptions.Default, Namespace = scenario.Vehicle.OnCluster() ? null : scenario.Namespace },
-                    }, TextWriter.Null, ct).ConfigureAwait(false);
+                        Name = $"{scenario.Name} ({name})", Manifests = [dir.FullName], Helm = HelmOptions.Default, Namespace = scenario.Vehicle.OnCluster() ? null : scenario.Namespace,
+                    }, ct).ConfigureAwait(false);
                     await log.WriteLineAsync($"prove: {name} done").ConfigureAwait(false);
                     return report;
                 }
@@ -141,7 +221,7 @@ public static class Prover
                 verdicts.Add(Judge(mutant, originalReport, await report.ConfigureAwait(false)));
             }
             var lines = verdicts.Select(v => new ProofLine(v.Mutant.Id, v.Mutant.Control, v.Mutant.Item.Id(), v.Outcome.ToString(), v.Evidence));
-            return new ProofReport($"{workloadDoc.DisplayName} ({scenario.Vehicle.Name()} vehicle)", originalReport with { Proof = [.. lines] }, verdicts.ToImmutable(), set, watch.Elapsed, parallel);
+            return new ProofReport($"{workload.DisplayName} ({scenario.Vehicle.Name()} vehicle)", originalReport with { Proof = [.. lines] }, verdicts.ToImmutable(), set, watch.Elapsed, parallel);
         }
         finally
         {

@@ -63,17 +63,7 @@ public static class Qualifier
                 ["ServiceAccountCannotReadSecrets and the access matrix need a cluster; they are not part of a docker-vehicle verdict"], session).ConfigureAwait(false);
         }
 
-        var options = request.CreateKind
-            ? ClusterOptions.ForKind() with { SessionId = session.Id }
-            : ClusterOptions.ForExisting(request.Kubeconfig, request.Context) with { SessionId = session.Id, ProbeImage = request.ProbeImage };
-        await session.LogAsync(request.CreateKind ? "creating a kind cluster and verifying it" : $"connecting to {request.Context ?? "the current context"} ({options.ResolveKubeconfig()}) and verifying it").ConfigureAwait(false);
-        // Verified beside the run: the deploy, the vantage and the twin pod do not wait for the canaries; the verdict does.
-        // On a cluster it did not create, the harness first asks whether this credential holds every right the run needs,
-        // and names the mode and the missing rule before anything is created (issue #27 item 4).
-        var modes = await ModesAsync(request.Scenario, options.Verify, log).ConfigureAwait(false);
-        await using var cluster = await session.Clock.TimeAsync(RunPhase.Cluster,
-            () => HarnessCluster.StartAsync(HarnessCluster.BuiltInProvider.For(options.Provider), options, log, ct, verifyBeside: session.Clock,
-                precheck: (client, t) => SelfRights.RequireAsync(client, modes, t))).ConfigureAwait(false);
+        await using var cluster = await ConnectAsync(request, session).ConfigureAwait(false);
         try
         {
             return await QualifyOnClusterAsync(cluster, request, session).ConfigureAwait(false);
@@ -85,10 +75,30 @@ public static class Qualifier
         }
     }
 
-    /// <summary>The modes a qualification on a cluster runs in, with the rights each needs (<see cref="SelfRights.For"/>).</summary>
-    internal static async Task<ImmutableArray<(HarnessMode Mode, ImmutableArray<SelfRight> Rights)>> ModesAsync(QualificationScenario scenario, bool verify, TextWriter log)
+    /// <summary>
+    /// The cluster a request names, connected (or created) and verified beside what follows: the deploy, the vantage and
+    /// the twin pod do not wait for the canaries; the verdict does. On a cluster it did not create, the harness first asks
+    /// whether this credential holds every right the run needs, and names the mode and the missing rule before anything
+    /// is created (issue #27 item 4).
+    /// </summary>
+    internal static async Task<HarnessCluster> ConnectAsync(QualifyRequest request, RunSession session, IReadOnlyList<ManifestDocument>? alsoApplied = null)
     {
-        var manifests = scenario.Manifests.IsEmpty ? [] : (await OperatorDeployment.LoadManifestsAsync(scenario.Manifests, scenario.Helm, TextWriter.Null).ConfigureAwait(false)).Documents;
+        var (log, ct) = (session.Log, session.Cancellation);
+        var options = request.CreateKind
+            ? ClusterOptions.ForKind() with { SessionId = session.Id }
+            : ClusterOptions.ForExisting(request.Kubeconfig, request.Context) with { SessionId = session.Id, ProbeImage = request.ProbeImage };
+        await session.LogAsync(request.CreateKind ? "creating a kind cluster and verifying it" : $"connecting to {request.Context ?? "the current context"} ({options.ResolveKubeconfig()}) and verifying it").ConfigureAwait(false);
+        var modes = await ModesAsync(request.Scenario, options.Verify, log, alsoApplied).ConfigureAwait(false);
+        return await session.Clock.TimeAsync(RunPhase.Cluster,
+            () => HarnessCluster.StartAsync(HarnessCluster.BuiltInProvider.For(options.Provider), options, log, ct, verifyBeside: session.Clock,
+                precheck: (client, t) => SelfRights.RequireAsync(client, modes, t))).ConfigureAwait(false);
+    }
+
+    /// <summary>The modes a qualification on a cluster runs in, with the rights each needs (<see cref="SelfRights.For"/>).</summary>
+    internal static async Task<ImmutableArray<(HarnessMode Mode, ImmutableArray<SelfRight> Rights)>> ModesAsync(QualificationScenario scenario, bool verify, TextWriter log, IReadOnlyList<ManifestDocument>? alsoApplied = null)
+    {
+        List<ManifestDocument> manifests = scenario.Manifests.IsEmpty ? [] : (await OperatorDeployment.LoadManifestsAsync(scenario.Manifests, scenario.Helm, TextWriter.Null).ConfigureAwait(false)).Documents;
+        manifests = [.. manifests, .. alsoApplied ?? []];
         var ns = scenario.Manifests.IsEmpty ? scenario.Namespace ?? "default" : scenario.Namespace;
         var modes = new List<HarnessMode> { scenario.Manifests.IsEmpty ? HarnessMode.Find : HarnessMode.Deploy };
         if (verify)
@@ -136,7 +146,7 @@ public static class Qualifier
             }, options);
     }
 
-    private static async Task<QualificationReport> QualifyOnClusterAsync(HarnessCluster cluster, QualifyRequest request, RunSession session)
+    internal static async Task<QualificationReport> QualifyOnClusterAsync(HarnessCluster cluster, QualifyRequest request, RunSession session)
     {
         var result = await Plan(cluster, request.Scenario).RunAsync(session).ConfigureAwait(false);
         var verified = cluster.Verification is { } v ? new[] { $"verified: {v.PodSecurity}", $"verified: {v.NetworkPolicy}" } : [];
