@@ -24,6 +24,9 @@ public abstract class OperatorProofFixture(IMessageSink messages) : IAsyncLifeti
     /// <summary>The scenario file; relative paths in it resolve against its folder.</summary>
     protected abstract string ScenarioFile { get; }
 
+    /// <summary>The scenario as proven: the file's, by default; override to change a field (<c>fromFile with { Vehicle = ... }</c>).</summary>
+    protected virtual QualificationScenario Scenario(QualificationScenario fromFile) => fromFile;
+
     /// <summary>How many runs at once (2: what a 2-core CI machine holds).</summary>
     protected virtual int Parallel => 2;
 
@@ -40,8 +43,6 @@ public abstract class OperatorProofFixture(IMessageSink messages) : IAsyncLifeti
     /// <summary>Why the proof could not be run (a scenario, a manifest, a run that failed).</summary>
     public Exception? SetupFailure { get; private set; }
 
-    private string RequiredBy => $"HARNESS_REQUIRE_{(onCluster ? "CLUSTER" : "DOCKER")}";
-
     private bool onCluster;
 
     /// <summary>Proves the scenario's operator (every run torn down before the facts run).</summary>
@@ -50,16 +51,13 @@ public abstract class OperatorProofFixture(IMessageSink messages) : IAsyncLifeti
         using var log = new MessageSinkWriter(messages, "prove");
         try
         {
-            var scenario = ScenarioParser.Load(ScenarioFile);
+            var scenario = Scenario(ScenarioParser.Load(ScenarioFile));
             onCluster = scenario.Vehicle.OnCluster();
-            var request = Request(scenario);
-            if (onCluster && request.Kubeconfig is null)
+            Report = await ProveAsync(scenario, log, TestContext.Current.CancellationToken).ConfigureAwait(false);
+            if (Report is not null)
             {
-                Unavailable = $"no cluster: scenario {ScenarioFile} names the {scenario.Vehicle.Name()} vehicle; set HARNESS_KUBECONFIG=path to prove it on an existing cluster";
-                return;
+                await log.WriteLineAsync(Report.Render()).ConfigureAwait(false);
             }
-            Report = await Prover.ProveAsync(request, Parallel, log, TestContext.Current.CancellationToken).ConfigureAwait(false);
-            await log.WriteLineAsync(Report.Render()).ConfigureAwait(false);
         }
         catch (Exception e) when (e is PrerequisiteException or DockerUnavailableException)
         {
@@ -71,8 +69,25 @@ public abstract class OperatorProofFixture(IMessageSink messages) : IAsyncLifeti
         }
     }
 
+    /// <summary>
+    /// Runs the proof: the docker vehicle locally; a cluster vehicle on the cluster in HARNESS_KUBECONFIG
+    /// (<see cref="Request"/>). <see cref="OperatorProofFixture{TCluster}"/> proves on a cluster fixture's cluster instead.
+    /// </summary>
+    /// <returns>The kill matrix; null when a fixture it depends on already says why there is none.</returns>
+    /// <exception cref="PrerequisiteException">A cluster vehicle without a kubeconfig.</exception>
+    protected virtual async Task<ProofReport?> ProveAsync(QualificationScenario scenario, TextWriter log, CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(scenario);
+        var request = Request(scenario);
+        if (scenario.Vehicle.OnCluster() && request.Kubeconfig is null)
+        {
+            throw new PrerequisiteException("no cluster", $"scenario {ScenarioFile} names the {scenario.Vehicle.Name()} vehicle;", "set HARNESS_KUBECONFIG=path to prove it on an existing cluster.");
+        }
+        return await Prover.ProveAsync(request, Parallel, log, ct).ConfigureAwait(false);
+    }
+
     /// <summary>The kill matrix; skips (or fails) the calling test with the reason when there is none.</summary>
-    public ProofReport RequireReport()
+    public virtual ProofReport RequireReport()
     {
         if (SetupFailure is not null)
         {
@@ -80,9 +95,10 @@ public abstract class OperatorProofFixture(IMessageSink messages) : IAsyncLifeti
         }
         if (Unavailable is not null)
         {
-            if (Environment.GetEnvironmentVariable(RequiredBy) == "1")
+            var required = $"HARNESS_REQUIRE_{(onCluster ? "CLUSTER" : "DOCKER")}";
+            if (Environment.GetEnvironmentVariable(required) == "1")
             {
-                throw new InvalidOperationException($"{RequiredBy}=1 but {Unavailable}");
+                throw new InvalidOperationException($"{required}=1 but {Unavailable}");
             }
             Assert.Skip(Unavailable);
         }
@@ -94,6 +110,31 @@ public abstract class OperatorProofFixture(IMessageSink messages) : IAsyncLifeti
     {
         GC.SuppressFinalize(this);
         return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>
+/// The proof of one operator on a cluster fixture's cluster (the scenario names a cluster vehicle): every run on it,
+/// each in namespaces of its own, sharing its verification and egress vantage. Generic over the cluster fixture, as
+/// <see cref="OperatorFixture{TCluster}"/> is.
+/// </summary>
+/// <typeparam name="TCluster">The cluster fixture (an assembly or collection fixture).</typeparam>
+/// <param name="cluster">The cluster fixture.</param>
+/// <param name="messages">Diagnostic messages.</param>
+public abstract class OperatorProofFixture<TCluster>(TCluster cluster, IMessageSink messages) : OperatorProofFixture(messages)
+    where TCluster : HarnessClusterFixture
+{
+    /// <inheritdoc/>
+    protected override async Task<ProofReport?> ProveAsync(QualificationScenario scenario, TextWriter log, CancellationToken ct) =>
+        cluster.Cluster is { } live
+            ? await Prover.ProveOnClusterAsync(live, scenario, Parallel, log, ct).ConfigureAwait(false)
+            : null; // the facts skip or fail with the cluster fixture's reason
+
+    /// <inheritdoc/>
+    public override ProofReport RequireReport()
+    {
+        cluster.Require();
+        return base.RequireReport();
     }
 }
 

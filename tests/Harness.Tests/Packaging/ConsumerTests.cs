@@ -111,9 +111,20 @@ public sealed partial class ConsumerTests(DockerFixture docker)
                 await File.WriteAllTextAsync(Path.Combine(deploy, Path.GetFileName(file)), text.Replace("greeter-operator", "my-operator", StringComparison.Ordinal), ct);
             }
             await Run("dotnet", ["build", "--nologo", "-v", "quiet"], app, ct);
+            // The README's proof fact set reads qualify/my-operator.yaml, relative to where the tests run (their output
+            // folder): here a cluster scenario, so without a cluster its facts skip, saying what to set.
+            var output = Path.GetDirectoryName(Directory.GetFiles(app, "Consumer.dll", SearchOption.AllDirectories).Single(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)))!;
+            Directory.CreateDirectory(Path.Combine(output, "qualify"));
+            await File.WriteAllTextAsync(Path.Combine(output, "qualify", "my-operator.yaml"), $$"""
+                apiVersion: harness.dev/v1alpha1
+                kind: QualificationScenario
+                metadata: {name: my-operator}
+                operator: {deployment: my-operator, manifests: ["{{deploy}}"]}
+                vehicle: twin-pod
+                """, ct);
             var tests = await Run("dotnet", ["run", "--no-build"], app, ct);
             tests.Stdout.Should().MatchRegex(@"Total: \d+, Errors: 0, Failed: 0, Skipped: [1-9]\d*", "the docker scenario passes and the cluster facts skip without a cluster")
-                .And.Contain("no cluster: set HARNESS_CLUSTER=kind");
+                .And.Contain("no cluster: set HARNESS_CLUSTER=kind").And.Contain("names the twin-pod vehicle; set HARNESS_KUBECONFIG=path");
         }
         finally
         {

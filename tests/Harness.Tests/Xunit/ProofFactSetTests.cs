@@ -47,3 +47,37 @@ public sealed class ProofAssertionTests
         report.WhyNoMutant(HardeningItem.ServiceAccountLeastPrivilege).Should().StartWith("not run: ").And.EndWith("the access matrix needs a cluster");
     }
 }
+
+/// <summary>A cluster scenario proven on a cluster fixture that has no cluster: nothing runs.</summary>
+public sealed class NoClusterProof(DerivedClusterFixture cluster, IMessageSink log) : OperatorProofFixture<DerivedClusterFixture>(cluster, log)
+{
+    protected override string ScenarioFile => RepoPaths.File("fixtures/scenarios/greeter-hardened.yaml");
+}
+
+/// <summary>A cluster scenario proven without a cluster fixture or a kubeconfig.</summary>
+public sealed class NoKubeconfigProof(IMessageSink log) : OperatorProofFixture(log)
+{
+    protected override string ScenarioFile => RepoPaths.File("fixtures/scenarios/greeter-hardened.yaml");
+
+    protected override Harness.Qualification.QualifyRequest Request(Harness.Qualification.QualificationScenario scenario) => base.Request(scenario) with { Kubeconfig = null };
+}
+
+/// <summary>Without a cluster the proof fixtures run nothing and their facts skip with the one-line reason (fail when a cluster is required).</summary>
+public sealed class ProofWithoutAClusterTests(NoClusterProof onFixture, NoKubeconfigProof onKubeconfig) : IClassFixture<NoClusterProof>, IClassFixture<NoKubeconfigProof>
+{
+    [Fact]
+    public void OnAClusterFixtureWithoutACluster_NothingRuns_AndTheReasonIsTheClusterFixtures()
+    {
+        onFixture.Report.Should().BeNull();
+        onFixture.SetupFailure.Should().BeNull();
+        onFixture.Invoking(f => f.RequireReport()).Should().Throw<Exception>().Which.Message.Should().Contain("no cluster");
+    }
+
+    [Fact]
+    public void AClusterScenarioWithoutAKubeconfig_NothingRuns_AndTheReasonSaysWhatToSet()
+    {
+        onKubeconfig.Report.Should().BeNull();
+        onKubeconfig.SetupFailure.Should().BeNull();
+        onKubeconfig.Unavailable.Should().Be("no cluster: scenario " + RepoPaths.File("fixtures/scenarios/greeter-hardened.yaml") + " names the twin-pod vehicle; set HARNESS_KUBECONFIG=path to prove it on an existing cluster.");
+    }
+}
