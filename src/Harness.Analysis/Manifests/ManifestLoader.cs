@@ -194,7 +194,8 @@ public static partial class ManifestLoader
         Mark start;
         try
         {
-            (json, start) = YamlJson.Read(docText);
+            // A CRD's version schemas are parsed and checked but not built: its typed object leaves them out anyway.
+            (json, start) = YamlJson.Read(docText, versionSchemasUnread: CrdKindLine().IsMatch(docText));
         }
         catch (YamlException e)
         {
@@ -369,6 +370,10 @@ public static partial class ManifestLoader
             }
         }
     }
+
+    // A block-style document's own kind is its only key line at column 0 naming it (a block scalar's lines are indented).
+    [System.Text.RegularExpressions.GeneratedRegex(@"^kind:[ \t]*[""']?CustomResourceDefinition[""']?[ \t]*\r?$", System.Text.RegularExpressions.RegexOptions.Multiline)]
+    private static partial System.Text.RegularExpressions.Regex CrdKindLine();
 
     [System.Text.RegularExpressions.GeneratedRegex(@"could not be converted to (\S+?)\.? Path")]
     private static partial System.Text.RegularExpressions.Regex ExpectedType();

@@ -155,4 +155,66 @@ public sealed class ManifestLoaderTests
         Labels.Selector(selector).Should().Be("app=op,tier in (a,b),env notin (dev),owned,!legacy");
         Labels.Selector(null).Should().BeEmpty();
     }
+
+    private const string CrdHead = """
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata: {name: widgets.demo.harness.dev}
+        spec:
+          group: demo.harness.dev
+          scope: Namespaced
+          names: {kind: Widget, plural: widgets}
+          versions:
+            - name: v1
+              served: true
+              storage: true
+              schema:
+                openAPIV3Schema:
+                  type: object
+        """;
+
+    [Fact]
+    public void LoadText_ACrdsVersionSchemas_AreCheckedAsTheRestIs_ThoughNotBuilt()
+    {
+        // Left out of the typed object (nothing judges them), but a schema's faults are still the file's faults.
+        var good = ManifestLoader.LoadText(CrdHead + "\n          properties:\n            spec: {type: object}\n", "crd.yaml").Single();
+        ((V1CustomResourceDefinition)good.Object!).Spec.Versions.Single().Schema.Should().BeNull();
+        ((V1CustomResourceDefinition)good.Object!).Spec.Names.Kind.Should().Be("Widget");
+        good.Text.Should().Contain("properties:", "what is applied is the text, schema and all");
+
+        var twice = () => ManifestLoader.LoadText(CrdHead + "\n          properties:\n            spec: {type: object}\n            spec: {type: string}\n", "crd.yaml");
+        twice.Should().Throw<ManifestException>().Which.Message.Should().Be("crd.yaml:17:13: the key 'spec' appears twice in this mapping");
+        var broken = () => ManifestLoader.LoadText(CrdHead + "\n          properties: [a, b\n", "crd.yaml");
+        broken.Should().Throw<ManifestException>().Which.Line.Should().BeGreaterThanOrEqualTo(16);
+        var keyed = () => ManifestLoader.LoadText(CrdHead + "\n          ? [a]\n          : b\n", "crd.yaml");
+        keyed.Should().Throw<ManifestException>().Which.Message.Should().Contain("a mapping key must be a plain value");
+    }
+
+    [Fact]
+    public void LoadText_AnAnchorInACrdSchemaNamedOutsideIt_IsReadWhole()
+    {
+        // Unread, the anchor would be unknown where the alias names it: the document is read whole instead.
+        var yaml = CrdHead.Replace("openAPIV3Schema:", "openAPIV3Schema: &schema", StringComparison.Ordinal)
+            + "\n    - name: v2\n      served: true\n      storage: false\n      schema: {openAPIV3Schema: {type: object}}\n      subresources: *schema\n";
+
+        var crd = (V1CustomResourceDefinition)ManifestLoader.LoadText(yaml, "crd.yaml").Single().Object!;
+
+        crd.Spec.Versions.Select(v => v.Name).Should().Equal("v1", "v2");
+    }
+
+    [Fact]
+    public void LoadText_ADocumentThatOnlyMentionsTheCrdKindInABlockScalar_IsReadWhole()
+    {
+        var doc = ManifestLoader.LoadText("""
+            apiVersion: v1
+            kind: ConfigMap
+            metadata: {name: notes}
+            data:
+              crd.yaml: |
+                kind: CustomResourceDefinition
+              spec: "versions"
+            """, "cm.yaml").Single();
+
+        ((V1ConfigMap)doc.Object!).Data.Should().ContainKey("crd.yaml").WhoseValue.Should().Be("kind: CustomResourceDefinition\n");
+    }
 }
