@@ -28,10 +28,15 @@ internal static class Commands
 
     public static async Task<int> RunAsync(string[] args, TextWriter stdout, TextWriter stderr, CancellationToken ct)
     {
+        if (args is [SecondReader.Command, ..])
+        {
+            return SecondReader.Run(args, stdout);
+        }
         if (Native.HandsOn(args))
         {
             return Native.HandOn(args, stderr);
         }
+        SecondReader.Install();
         var root = Build(stdout);
         var parsed = root.Parse(args);
         // The program handles SIGINT and SIGTERM itself (Program.cs): the run is cancelled, tears down, and exits 130/143.

@@ -115,7 +115,7 @@ public static partial class ManifestLoader
             {
                 throw new ManifestException(path, 0, 0, "the folder has no .yaml, .yml or .json files; give a manifest file or a folder of manifests.");
             }
-            var all = WithoutHarnessKinds(files.SelectMany(f => LoadText(ReadText(f), f)).SelectMany(ExpandBundle(skipped)), skipped);
+            var all = WithoutHarnessKinds(files.SelectMany(LoadFile).SelectMany(ExpandBundle(skipped)), skipped);
             return all.Count > 0 ? all
                 : throw new ManifestException(path, 0, 0, $"the folder's {files.Count} manifest files hold no Kubernetes object (only comments or empty documents); give manifests with apiVersion and kind.");
         }
@@ -123,7 +123,7 @@ public static partial class ManifestLoader
         {
             throw new ManifestException(path, 0, 0, "no such file or folder.");
         }
-        var loaded = WithoutHarnessKinds(LoadText(ReadText(path), path).SelectMany(ExpandBundle(skipped)), skipped);
+        var loaded = WithoutHarnessKinds(LoadFile(path).SelectMany(ExpandBundle(skipped)), skipped);
         return loaded.Count > 0 ? loaded
             : throw new ManifestException(path, 0, 0, "the file holds no Kubernetes object (only comments or empty documents); give manifests with apiVersion and kind.");
     }
@@ -185,7 +185,119 @@ public static partial class ManifestLoader
         return result;
     }
 
-    private static List<ManifestDocument> LoadDocument(string docText, int startLine, string path)
+    /// <summary>
+    /// Reads the later documents of a large file in a second process while this one reads the earlier ones, when set (the
+    /// native harness sets it): YAML parsing is most of the time of reading an install file, and two threads of one
+    /// process are slower than one (YamlDotNet's scanner shares a static pool both would contend for, and the fresh
+    /// memory both fault in is the process's one address space). Given the file, the byte offset where the later
+    /// documents start and how many there are, it starts the reader and returns what collects its lines
+    /// (<see cref="ReadForSecondProcess"/>), or null when the reader failed: this process then reads them itself. A line
+    /// that is not a read document (<c>!</c>), or not the document this process split there, is read here too, so every
+    /// document and every error are this process's own.
+    /// </summary>
+    internal static Func<string, long, int, Func<IReadOnlyList<string>?>>? SecondReader { get; set; }
+
+    /// <summary>Files smaller than this are read in one process: starting the second costs more than it saves.</summary>
+    internal const int SecondReaderMinimumChars = 1 << 20;
+
+    private static List<ManifestDocument> LoadFile(string file)
+    {
+        var text = ReadText(file);
+        if (SecondReader is not { } second || text.Length < SecondReaderMinimumChars || SplitByMarkers(text) is not { Count: > 1 } parts
+            || new FileInfo(file).Length != System.Text.Encoding.UTF8.GetByteCount(text))
+        {
+            // Small, split by the parser (directives), or not plain UTF-8 (a byte order mark): one reader.
+            return LoadParts(SplitDocuments(text, file), file, 0, int.MaxValue, []);
+        }
+        // Half the characters each: the second process starts first, reads the later half, and this one the earlier.
+        var (split, chars) = (0, 0L);
+        while (split < parts.Count - 1 && chars + parts[split].Text.Length <= text.Length / 2)
+        {
+            chars += parts[split++].Text.Length;
+        }
+        split = Math.Max(split, 1);
+        var offset = 0;
+        for (var line = 1; line < parts[split].Line; line++)
+        {
+            offset = text.IndexOf('\n', offset) + 1;
+        }
+        var collect = second(file, System.Text.Encoding.UTF8.GetByteCount(text.AsSpan(0, offset)), parts.Count - split);
+        var result = LoadParts(parts, file, 0, split, []);
+        var lines = collect();
+        // Every line must be the document this process split there (its length, or "!"): otherwise none is taken.
+        var aligned = lines is { } l && l.Count == parts.Count - split
+            && l.Select((line, i) => line == "!" || line.StartsWith(string.Create(CultureInfo.InvariantCulture, $"{parts[split + i].Text.Length} "), StringComparison.Ordinal)).All(ok => ok);
+        result.AddRange(LoadParts(parts, file, split, parts.Count, aligned ? lines! : []));
+        return result;
+    }
+
+    // Documents [from, to) of a file; a line the second process read (its index from `from`) is taken from it.
+    private static List<ManifestDocument> LoadParts(List<(string Text, int Line)> parts, string path, int from, int to, IReadOnlyList<string> read)
+    {
+        var result = new List<ManifestDocument>();
+        for (var i = from; i < Math.Min(to, parts.Count); i++)
+        {
+            var (docText, line) = parts[i];
+            result.AddRange(i - from < read.Count && FromSecondProcess(read[i - from], docText) is { } done
+                ? LoadDocument(docText, line, path, done)
+                : LoadDocument(docText, line, path));
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// The second process's half of <see cref="SecondReader"/>: the first <paramref name="count"/> documents of
+    /// <paramref name="file"/> from byte <paramref name="offset"/> (where a document starts), one line each:
+    /// <c>LENGTH LINE COLUMN JSON</c> (the document's length in characters, so that a different split is noticed; where
+    /// its root starts within it; the document as compact JSON, <c>null</c> when empty), or <c>!</c> when it cannot be
+    /// read (the first process reads it and reports why). Only its part of the file is read.
+    /// </summary>
+    internal static IEnumerable<string> ReadForSecondProcess(string file, long offset, int count)
+    {
+        string text;
+        using (var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan))
+        {
+            stream.Seek(offset, SeekOrigin.Begin);
+            var bytes = new byte[Math.Max(0, stream.Length - offset)];
+            stream.ReadExactly(bytes);
+            text = System.Text.Encoding.UTF8.GetString(bytes);
+        }
+        var parts = SplitByMarkers(text) ?? [];
+        for (var i = 0; i < Math.Min(parts.Count, count); i++)
+        {
+            string line;
+            try
+            {
+                var (json, start) = YamlJson.Read(parts[i].Text, versionSchemasUnread: CrdKindLine().IsMatch(parts[i].Text));
+                line = string.Create(CultureInfo.InvariantCulture, $"{parts[i].Text.Length} {start.Line} {start.Column} {json?.ToJsonString() ?? "null"}");
+            }
+            catch (YamlException)
+            {
+                line = "!";
+            }
+            yield return line;
+        }
+    }
+
+    private static (JsonNode? Json, Mark Start)? FromSecondProcess(string line, string docText)
+    {
+        var fields = line.Split(' ', 4);
+        if (fields.Length != 4 || !int.TryParse(fields[0], CultureInfo.InvariantCulture, out var length) || length != docText.Length
+            || !long.TryParse(fields[1], CultureInfo.InvariantCulture, out var l) || !long.TryParse(fields[2], CultureInfo.InvariantCulture, out var c))
+        {
+            return null;
+        }
+        try
+        {
+            return (JsonNode.Parse(fields[3]), new Mark(0, l, c));
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
+    }
+
+    private static List<ManifestDocument> LoadDocument(string docText, int startLine, string path, (JsonNode? Json, Mark Start)? read = null)
     {
         var result = new List<ManifestDocument>();
         // One pass of the parser straight into JSON: no node model in between (the node model, kept for the rare
@@ -195,7 +307,7 @@ public static partial class ManifestLoader
         try
         {
             // A CRD's version schemas are parsed and checked but not built: its typed object leaves them out anyway.
-            (json, start) = YamlJson.Read(docText, versionSchemasUnread: CrdKindLine().IsMatch(docText));
+            (json, start) = read ?? YamlJson.Read(docText, versionSchemasUnread: CrdKindLine().IsMatch(docText));
         }
         catch (YamlException e)
         {

@@ -71,6 +71,38 @@ public sealed class NativeCliTests
     }
 
     [Fact]
+    public async Task Preflight_OfALargeFile_ReadInTwoProcesses_AnswersAsTheManagedHarnessDoes()
+    {
+        // Above a megabyte the native harness reads the later half in a second copy of itself (issue #26).
+        var native = RequireNative();
+        var dir = Directory.CreateTempSubdirectory("harness-native-large-");
+        try
+        {
+            var good = Path.Combine(dir.FullName, "install.yaml");
+            await File.WriteAllTextAsync(good, Harness.Cli.ProcessBench.SyntheticInstall(2), TestContext.Current.CancellationToken);
+            var broken = Path.Combine(dir.FullName, "broken.yaml");
+            await File.WriteAllTextAsync(broken, Harness.Cli.ProcessBench.SyntheticInstall(2) + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: x\n", TestContext.Current.CancellationToken);
+
+            foreach (var args in new[] { new[] { "preflight", good, "--format", "json" }, ["preflight", good], ["preflight", broken] })
+            {
+                var managed = await RunAsync("dotnet", [RepoPaths.File("artifacts/cli/managed/Harness.Cli.dll"), .. args]);
+                (await RunAsync(native, args)).Should().Be(managed, string.Join(' ', args));
+            }
+
+            // The second process's own answer: one line per document, where its root starts and its JSON, or "!".
+            var (exit, lines, _) = await RunAsync(native, "__read-documents", broken, "0", "1000000");
+            exit.Should().Be(0);
+            var read = lines.TrimEnd('\n').Split('\n');
+            read[0].Should().MatchRegex(@"^\d+ \d+ \d+ \{""apiVersion"":");
+            read[^1].Should().Be("!");
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task RightsLockAndCheck_AnswerAsTheManagedHarnessDoes()
     {
         var native = RequireNative();
