@@ -532,8 +532,16 @@ internal static class Commands
         {
             qualify.SetAction((r, ct) => ProcessBench.QualifyAsync(r.GetValue(scenario)!, r.GetValue(qualifyRuns), stdout, ct));
         }
+        var latency = new Option<string[]>("--latency") { Description = $"A phase's seconds instead of the measured ones (repeatable): PHASE=SECONDS, PHASE one of {string.Join(", ", StageBench.Measured.Keys.Order())}.", HelpName = "PHASE=SECONDS", AllowMultipleArgumentsPerToken = false };
+        var stageRuns = Number("--runs", "Measured runs", 3, 1, 100);
+        var stages = new Command("stages", "The run's pipeline with each stage as long as its phase on a real cluster (the measured defaults, or --latency): wall time beside the sum of the phases, and the longest path. Nothing is contacted.") { latency, stageRuns };
+        if (Native.Live)
+        {
+            stages.SetAction((r, ct) => StageBench.RunAsync(StageBench.Latencies(r.GetValue(latency) ?? []), r.GetValue(stageRuns), stdout, ct));
+        }
         command.Subcommands.Add(preflight);
         command.Subcommands.Add(qualify);
+        command.Subcommands.Add(stages);
         return command;
     }
 

@@ -55,16 +55,28 @@ public sealed partial class ConsumerTests(DockerFixture docker)
             // A version of its own, so no package of an earlier run in the NuGet cache can stand in for this build.
             var version = $"0.1.0-consumer.{DateTimeOffset.UtcNow:yyyyMMddHHmmss}";
             var feed = Directory.CreateDirectory(Path.Combine(work.FullName, "feed")).FullName;
-            await Run("dotnet", ["pack", RepoPaths.File("Harness.sln"), "-c", "Release", "-o", feed, $"-p:Version={version}", "--nologo", "-v", "quiet", "-p:ContinuousIntegrationBuild=true"], RepoPaths.Root, ct);
+            await Run("bash", [RepoPaths.File("eng/pack.sh"), feed, $"-p:Version={version}", "-p:ContinuousIntegrationBuild=true"], RepoPaths.Root, ct);
             Directory.GetFiles(feed, "*.nupkg").Select(Path.GetFileName).Should().BeEquivalentTo(
-                new[] { "OperatorHarness", "OperatorHarness.Analysis", "OperatorHarness.Protocol", "OperatorHarness.Xunit", "OperatorHarness.Cli" }.Select(id => $"{id}.{version}.nupkg"),
+                new[] { "OperatorHarness", "OperatorHarness.Analysis", "OperatorHarness.Protocol", "OperatorHarness.Xunit", "OperatorHarness.Cli", "OperatorHarness.Cli.linux-x64", "OperatorHarness.Cli.any" }
+                    .Select(id => $"{id}.{version}.nupkg"),
                 "only the intended packages are produced");
-            Directory.GetFiles(feed, "*.snupkg").Should().HaveCount(5, "each package has its symbols");
+            Directory.GetFiles(feed, "*.snupkg").Should().HaveCount(6, "each package with code has its symbols (the tool's pointer has none)");
 
-            // The tool, from the feed, into a tool path of its own; run outside the repository.
+            // The tool, from the feed, into a tool path of its own; run outside the repository. On linux-x64 the .NET CLI
+            // picks the native package (issue #26): an executable, not a framework-dependent dll, with managed/ beside it.
             var tools = Path.Combine(work.FullName, "tools");
             await Run("dotnet", ["tool", "install", "OperatorHarness.Cli", "--version", version, "--tool-path", tools, "--add-source", feed], work.FullName, ct);
             var harness = Path.Combine(tools, "harness");
+            var installed = new FileInfo(harness).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? harness;
+            installed.Should().Contain($"operatorharness.cli.linux-x64{Path.DirectorySeparatorChar}{version}");
+            (await File.ReadAllBytesAsync(installed, ct)).Take(4).Should().Equal((byte)0x7f, (byte)'E', (byte)'L', (byte)'F');
+            File.Exists(Path.Combine(Path.GetDirectoryName(installed)!, "managed", "Harness.Cli.dll")).Should().BeTrue("the native harness hands cluster commands to the managed one beside it");
+            (await Run(harness, ["--version"], work.FullName, ct)).Stdout.Should().StartWith(version);
+            // Elsewhere the CLI picks the framework-dependent package: the same harness as a dll the dotnet host runs.
+            var any = Directory.CreateDirectory(Path.Combine(work.FullName, "any")).FullName;
+            System.IO.Compression.ZipFile.ExtractToDirectory(Path.Combine(feed, $"OperatorHarness.Cli.any.{version}.nupkg"), any);
+            (await Run("dotnet", [Path.Combine(any, "tools", "net10.0", "any", "Harness.Cli.dll"), "preflight", RepoPaths.File("fixtures/sample-operator/hardened")], work.FullName, ct))
+                .Stdout.Should().Contain(": PASS");
             var preflight = await Run(harness, ["preflight", RepoPaths.File("fixtures/sample-operator/hardened")], work.FullName, ct);
             preflight.Stdout.Should().Contain(": PASS");
             var qualify = await Run(harness, ["qualify", "--scenario", RepoPaths.File("fixtures/scenarios/greeter-docker.yaml"), "--output", Path.Combine(work.FullName, "reports")], work.FullName, ct, expectExit: 3);
