@@ -186,7 +186,11 @@ internal static class PayloadInventory
         }
     }
 
-    /// <summary>The payload kinds in every namespace, as documents the analyzers read.</summary>
+    /// <summary>
+    /// The payload kinds in every namespace, as documents the analyzers read; not the harness's own helpers (the twin pod,
+    /// the sink, the control pod, the verification canaries: each labelled with its harness role), which exist while the
+    /// inventory is taken, beside the probes, and may be written by the same client library, so field manager, as the operator.
+    /// </summary>
     private static async Task<IReadOnlyList<ManifestDocument>> ObjectsAsync(IKubernetes client, CancellationToken ct)
     {
         var documents = new List<ManifestDocument>();
@@ -194,7 +198,10 @@ internal static class PayloadInventory
         {
             foreach (var item in await list(client, ct).ConfigureAwait(false))
             {
-                documents.Add(Document(apiVersion, kind, item));
+                if (item.Metadata?.Labels?.ContainsKey(SessionLabels.Role) != true)
+                {
+                    documents.Add(Document(apiVersion, kind, item));
+                }
             }
         }
         return documents;

@@ -201,7 +201,15 @@ public sealed class OperatorRun
                 await vehicle.StartAsync(stages.Session, vehicle.NeedsRunningPod || TwinPod.CouldRepelTheOperator(op.Target) ? await running.ConfigureAwait(false) : op, vantageStarting).ConfigureAwait(false)));
             var vehicleDisposal = StageGroup.DisposeWhenDone(vehicleStarting, v => v as IAsyncDisposable);
             teardown.Push(vehicleDisposal);
-            result = await ProbeAsync(stages.Session, op, running, vantageStarting, vehicleStarting, vehicleDisposal, asked, verified).ConfigureAwait(false);
+            // The payload inventory needs the operator running (it waits for what the operator makes to settle), not the
+            // probes: it goes on beside them. The harness's own pods carry their role label, so none is taken for payload.
+            async Task<Payload.PayloadReport> InventoryAsync(IPayloadStage stage)
+            {
+                var runningOp = await running.ConfigureAwait(false);
+                return await clock.TimeAsync(RunPhase.Payload, () => stage.InventoryAsync(stages.Session, runningOp)).ConfigureAwait(false);
+            }
+            var inventoried = PayloadStage is null ? null : stages.Watch(InventoryAsync(PayloadStage));
+            result = await ProbeAsync(stages.Session, op, running, vantageStarting, vehicleStarting, vehicleDisposal, asked, verified, inventoried).ConfigureAwait(false);
             if (rightsChecked is not null)
             {
                 var rights = await rightsChecked.ConfigureAwait(false);
@@ -233,7 +241,8 @@ public sealed class OperatorRun
     private static async Task<TOut> Then<TIn, TOut>(Task<TIn> task, Func<TIn, TOut> select) => select(await task.ConfigureAwait(false));
 
     private async Task<OperatorRunResult> ProbeAsync(RunSession session, OperatorUnderTest op, Task<OperatorUnderTest> running, Task<EgressVantage> vantageStarting,
-        Task<IProbeVehicle> vehicleStarting, IAsyncDisposable vehicleDisposal, Task<(ImmutableArray<AccessAnswer> Answers, ImmutableArray<Preflight.Finding> ForeignTokens)>? asked, Task? verified)
+        Task<IProbeVehicle> vehicleStarting, IAsyncDisposable vehicleDisposal, Task<(ImmutableArray<AccessAnswer> Answers, ImmutableArray<Preflight.Finding> ForeignTokens)>? asked, Task? verified,
+        Task<Payload.PayloadReport>? inventoried)
     {
         var clock = session.Clock;
         var outside = await vantageStarting.ConfigureAwait(false);
@@ -250,7 +259,7 @@ public sealed class OperatorRun
         }
         finally
         {
-            // Gone before the payload inventory: a twin pod must not be taken for something the operator created.
+            // Removed as soon as the probes are done (the teardown would remove it otherwise, later).
             await vehicleDisposal.DisposeAsync().ConfigureAwait(false);
         }
         if (verified is not null)
@@ -277,9 +286,9 @@ public sealed class OperatorRun
             }
         }
         Payload.PayloadReport? payload = null;
-        if (PayloadStage is not null)
+        if (inventoried is not null)
         {
-            payload = await clock.TimeAsync(RunPhase.Payload, () => PayloadStage.InventoryAsync(session, op)).ConfigureAwait(false);
+            payload = await inventoried.ConfigureAwait(false);
             await session.LogAsync($"  {(payload.Tested ? StatusLabel(payload.Status) : "UNTESTED"),-12} {"payload",-32} {payload.Evidence.FirstOrDefault()}").ConfigureAwait(false);
         }
         Webhooks.WebhookTlsReport? webhookTls = null;

@@ -17,6 +17,9 @@ public sealed class PayloadInventoryTests(DockerFixture docker)
 {
     private const string OperatorImage = "harness.local/greeter-operator:payload-test";
 
+    /// <summary>The sample operator's field manager (fixtures/sample-operator/src/GreeterOperator/Reconciler.cs).</summary>
+    private const string Reconciler = "greeter-operator";
+
     [Theory]
     [InlineData("weak", "greeter-weak")]
     [InlineData("hardened", "greeter-system")]
@@ -42,7 +45,8 @@ public sealed class PayloadInventoryTests(DockerFixture docker)
             report.Evidence.Should().Contain(e => e.StartsWith("control held", StringComparison.Ordinal));
             report.Created.Select(c => c.Display).Should().Contain($"ConfigMap {ns}/hello-greeting")
                 .And.NotContain($"Deployment {ns}/greeter-operator", "the harness applied it")
-                .And.NotContain($"Pod {ns}/greeter-operator-7c9", "the ReplicaSet controller created it");
+                .And.NotContain($"Pod {ns}/greeter-operator-7c9", "the ReplicaSet controller created it")
+                .And.NotContain($"Pod {ns}/greeter-operator-twin", "the harness's own pod, though its field manager is the operator's");
             api.Get("apis/demo.harness.dev/v1/greetings", ns, "hello")!["status"]!["configMap"]!.GetValue<string>().Should().Be("hello-greeting");
             if (variant == "weak")
             {
@@ -125,6 +129,12 @@ public sealed class PayloadInventoryTests(DockerFixture docker)
               "ownerReferences":[{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"greeter-operator-5d","uid":"rs-1","controller":true}]},
              "spec":{"serviceAccountName":"greeter-operator","containers":[{"name":"operator","image":"x"}]}}
             """.Replace("@NS", ns, StringComparison.Ordinal), "kube-controller-manager");
+        // The harness's twin pod, probing beside the inventory: the operator's account and labels, written by the same
+        // field manager as the operator (the same client library). Its harness role label keeps it out of the payload.
+        api.Seed("""
+            {"apiVersion":"v1","kind":"Pod","metadata":{"name":"greeter-operator-twin","namespace":"@NS","labels":{"app":"greeter","io.harness.role":"twin"}},
+             "spec":{"serviceAccountName":"greeter-operator","containers":[{"name":"operator","image":"x","securityContext":{"privileged":true}}]}}
+            """.Replace("@NS", ns, StringComparison.Ordinal), Reconciler);
         if (seedOwnedSecret)
         {
             var uid = (string)greeting["metadata"]!["uid"]!;

@@ -259,6 +259,60 @@ public sealed class OperatorRunTests
         result.Operator.Target.PodName.Should().Be("op-1");
     }
 
+    /// <summary>A payload inventory that says when it began (and on which operator) and settles at once.</summary>
+    private sealed class PayloadStage(Journal j, TaskCompletionSource began) : IPayloadStage
+    {
+        public Task<Harness.Payload.PayloadReport> InventoryAsync(RunSession session, OperatorUnderTest op)
+        {
+            j.Add("payload of " + (op.Target.PodName ?? "the template"));
+            began.TrySetResult();
+            return Task.FromResult(Harness.Payload.PayloadReport.Untested("test"));
+        }
+    }
+
+    /// <summary>A vehicle whose probes finish only once <paramref name="before"/> happened: a run that waited for the probes first would never get there.</summary>
+    private sealed class ProbesAfter(Journal j, Task before) : IVehicleStage
+    {
+        public bool NeedsRunningPod => false;
+
+        public Task<IProbeVehicle> StartAsync(RunSession session, OperatorUnderTest op, Task<EgressVantage> vantage) => Task.FromResult<IProbeVehicle>(new Waiting(j, before));
+
+        private sealed class Waiting(Journal j, Task before) : IProbeVehicle
+        {
+            public string Name => "vehicle";
+
+            public ImmutableArray<string> Notes => [];
+
+            public async Task<AgentReport> RunAsync(AgentPlan plan, CancellationToken ct = default)
+            {
+                await before.WaitAsync(TimeSpan.FromSeconds(30), ct);
+                j.Add("probe vehicle");
+                return new AgentReport { AgentVersion = "test", Results = [] };
+            }
+        }
+    }
+
+    [Fact]
+    public async Task RunAsync_TakesThePayloadInventoryBesideTheProbes_OnceTheOperatorRuns()
+    {
+        var j = new Journal();
+        var began = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var rollout = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var run = new OperatorRun(new Locate(j, rollout.Task), new Vantage(j), new ProbesAfter(j, began.Task), null, new OperatorProbeOptions { SkipProbes = ["egress."] })
+        {
+            PayloadStage = new PayloadStage(j, began),
+        };
+
+        var running = run.RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        j.Events.Should().NotContain(e => e.StartsWith("payload", StringComparison.Ordinal), "the inventory waits for the operator to run");
+        rollout.SetResult();
+        var result = await running;
+
+        j.Events.Should().ContainInOrder("rolled out", "payload of op-1", "probe vehicle");
+        result.Report.Payload!.Tested.Should().BeFalse();
+    }
+
     [Fact]
     public async Task RunAsync_ATwinThatCouldRepelTheOperatorsPod_WaitsForTheRollout()
     {
