@@ -28,7 +28,13 @@ public sealed class GreeterDirectExecProof(HarnessClusterFixture c, IMessageSink
 {
     protected override QualificationScenario Scenario(QualificationScenario fromFile)
     {
-        var copy = Directory.CreateTempSubdirectory("harness-proof-direct-exec-");
+        // Beside the test binaries, replaced on every run: nothing accumulates.
+        var copy = new DirectoryInfo(Path.Combine(AppContext.BaseDirectory, "proof-direct-exec"));
+        if (copy.Exists)
+        {
+            copy.Delete(recursive: true);
+        }
+        copy.Create();
         foreach (var (dir, i) in fromFile.Manifests.Select((d, i) => (d, i)))
         {
             var target = Directory.CreateDirectory(Path.Combine(copy.FullName, i.ToString(System.Globalization.CultureInfo.InvariantCulture))).FullName;
