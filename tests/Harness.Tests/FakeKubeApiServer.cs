@@ -244,11 +244,18 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         }
     }
 
+    /// <summary>How long the server takes before it answers each request: a real cluster's round trip (zero by default).</summary>
+    public TimeSpan Latency { get; set; }
+
     private async Task ServeAsync(HttpContext context)
     {
         var request = context.Request;
         var path = request.Path.Value ?? "/";
         Requests.Enqueue($"{request.Method} {path}{request.QueryString}");
+        if (Latency > TimeSpan.Zero)
+        {
+            await Task.Delay(Latency, context.RequestAborted);
+        }
         var body = "";
         if (request.Method != "GET")
         {
