@@ -70,7 +70,10 @@ public sealed partial class ConsumerTests(DockerFixture docker)
             var installed = new FileInfo(harness).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? harness;
             installed.Should().Contain($"operatorharness.cli.linux-x64{Path.DirectorySeparatorChar}{version}");
             (await File.ReadAllBytesAsync(installed, ct)).Take(4).Should().Equal((byte)0x7f, (byte)'E', (byte)'L', (byte)'F');
-            File.Exists(Path.Combine(Path.GetDirectoryName(installed)!, "managed", "Harness.Cli.dll")).Should().BeTrue("the native harness hands cluster commands to the managed one beside it");
+            var toolDir = Path.GetDirectoryName(installed)!;
+            File.Exists(Path.Combine(toolDir, "managed", "Harness.Cli.dll")).Should().BeTrue("the native harness hands cluster commands to the managed one beside it");
+            Directory.GetFiles(toolDir).Select(Path.GetFileName).Should().BeEquivalentTo(["Harness.Cli", "DotnetToolSettings.xml"], "no native symbols, pdb or XML files in the tool");
+            Directory.Exists(Path.Combine(toolDir, "managed", "probe")).Should().BeTrue("the managed harness runs the probes, with the agent beside it");
             (await Run(harness, ["--version"], work.FullName, ct)).Stdout.Should().StartWith(version);
             // Elsewhere the CLI picks the framework-dependent package: the same harness as a dll the dotnet host runs.
             var any = Directory.CreateDirectory(Path.Combine(work.FullName, "any")).FullName;
