@@ -200,14 +200,14 @@ public static partial class ManifestLoader
     /// <summary>Files smaller than this are read in one process: starting the second costs more than it saves.</summary>
     internal const int SecondReaderMinimumChars = 1 << 20;
 
-    private static List<ManifestDocument> LoadFile(string file)
+    private static IReadOnlyList<ManifestDocument> LoadFile(string file)
     {
         var text = ReadText(file);
         if (SecondReader is not { } second || text.Length < SecondReaderMinimumChars || SplitByMarkers(text) is not { Count: > 1 } parts
             || new FileInfo(file).Length != System.Text.Encoding.UTF8.GetByteCount(text))
         {
             // Small, split by the parser (directives), or not plain UTF-8 (a byte order mark): one reader.
-            return LoadParts(SplitDocuments(text, file), file, 0, int.MaxValue, []);
+            return LoadText(text, file);
         }
         // Half the characters each: the second process starts first, reads the later half, and this one the earlier.
         var (split, chars) = (0, 0L);
@@ -235,10 +235,10 @@ public static partial class ManifestLoader
     private static List<ManifestDocument> LoadParts(List<(string Text, int Line)> parts, string path, int from, int to, IReadOnlyList<string> read)
     {
         var result = new List<ManifestDocument>();
-        for (var i = from; i < Math.Min(to, parts.Count); i++)
+        for (var i = from; i < to; i++)
         {
             var (docText, line) = parts[i];
-            result.AddRange(i - from < read.Count && FromSecondProcess(read[i - from], docText) is { } done
+            result.AddRange(i - from < read.Count && FromSecondProcess(read[i - from]) is { } done
                 ? LoadDocument(docText, line, path, done)
                 : LoadDocument(docText, line, path));
         }
@@ -268,7 +268,7 @@ public static partial class ManifestLoader
             string line;
             try
             {
-                var (json, start) = YamlJson.Read(parts[i].Text, versionSchemasUnread: CrdKindLine().IsMatch(parts[i].Text));
+                var (json, start) = Read(parts[i].Text);
                 line = string.Create(CultureInfo.InvariantCulture, $"{parts[i].Text.Length} {start.Line} {start.Column} {json?.ToJsonString() ?? "null"}");
             }
             catch (YamlException)
@@ -279,11 +279,11 @@ public static partial class ManifestLoader
         }
     }
 
-    private static (JsonNode? Json, Mark Start)? FromSecondProcess(string line, string docText)
+    // A line LoadFile found aligned (its length is the document's): where the root starts, and the JSON; null for "!" or a cut line.
+    private static (JsonNode? Json, Mark Start)? FromSecondProcess(string line)
     {
         var fields = line.Split(' ', 4);
-        if (fields.Length != 4 || !int.TryParse(fields[0], CultureInfo.InvariantCulture, out var length) || length != docText.Length
-            || !long.TryParse(fields[1], CultureInfo.InvariantCulture, out var l) || !long.TryParse(fields[2], CultureInfo.InvariantCulture, out var c))
+        if (fields.Length != 4 || !long.TryParse(fields[1], CultureInfo.InvariantCulture, out var l) || !long.TryParse(fields[2], CultureInfo.InvariantCulture, out var c))
         {
             return null;
         }
@@ -306,8 +306,7 @@ public static partial class ManifestLoader
         Mark start;
         try
         {
-            // A CRD's version schemas are parsed and checked but not built: its typed object leaves them out anyway.
-            (json, start) = read ?? YamlJson.Read(docText, versionSchemasUnread: CrdKindLine().IsMatch(docText));
+            (json, start) = read ?? Read(docText);
         }
         catch (YamlException e)
         {
@@ -482,6 +481,10 @@ public static partial class ManifestLoader
             }
         }
     }
+
+    // One document into JSON, as both readers do. A CRD's version schemas are parsed and checked but not built: its typed
+    // object leaves them out anyway.
+    private static (JsonNode? Json, Mark Start) Read(string docText) => YamlJson.Read(docText, versionSchemasUnread: CrdKindLine().IsMatch(docText));
 
     // A block-style document's own kind is its only key line at column 0 naming it (a block scalar's lines are indented).
     [System.Text.RegularExpressions.GeneratedRegex(@"^kind:[ \t]*[""']?CustomResourceDefinition[""']?[ \t]*\r?$", System.Text.RegularExpressions.RegexOptions.Multiline)]

@@ -1,5 +1,6 @@
 // Proof: mutants of the user's own operator, each removing one hardening control it has, and the kill matrix.
 using System.Collections.Immutable;
+using System.Text.Json.Nodes;
 using Harness.Manifests;
 using Harness.PodSecurity;
 using Harness.Probes;
@@ -251,25 +252,25 @@ public static class Mutants
 
     // The container securityContexts under node: every item of a containers/initContainers array that names an image, and
     // every securityContext holding a container-only field.
-    private static void Privilege(System.Text.Json.Nodes.JsonNode? node, string path, List<string> paths)
+    private static void Privilege(JsonNode? node, string path, List<string> paths)
     {
         switch (node)
         {
-            case System.Text.Json.Nodes.JsonObject o:
+            case JsonObject o:
                 foreach (var (key, value) in o.ToList())
                 {
-                    if (key is "containers" or "initContainers" && value is System.Text.Json.Nodes.JsonArray items)
+                    if (key is "containers" or "initContainers" && value is JsonArray items)
                     {
                         for (var i = 0; i < items.Count; i++)
                         {
-                            if (items[i] is System.Text.Json.Nodes.JsonObject c && c.ContainsKey("image"))
+                            if (items[i] is JsonObject c && c.ContainsKey("image"))
                             {
-                                c["securityContext"] = Privileged(c["securityContext"] as System.Text.Json.Nodes.JsonObject);
+                                c["securityContext"] = Privileged(c["securityContext"] as JsonObject);
                                 paths.Add($"{path}.{key}[{i}].securityContext");
                             }
                         }
                     }
-                    else if (key == "securityContext" && value is System.Text.Json.Nodes.JsonObject sc && !o.ContainsKey("image")
+                    else if (key == "securityContext" && value is JsonObject sc && !o.ContainsKey("image")
                         && (sc.ContainsKey("allowPrivilegeEscalation") || sc.ContainsKey("readOnlyRootFilesystem") || sc.ContainsKey("capabilities") || sc.ContainsKey("privileged")))
                     {
                         o["securityContext"] = Privileged(sc);
@@ -281,7 +282,7 @@ public static class Mutants
                     }
                 }
                 break;
-            case System.Text.Json.Nodes.JsonArray a:
+            case JsonArray a:
                 for (var i = 0; i < a.Count; i++)
                 {
                     Privilege(a[i], $"{path}[{i}]", paths);
@@ -290,7 +291,7 @@ public static class Mutants
         }
     }
 
-    private static System.Text.Json.Nodes.JsonObject Privileged(System.Text.Json.Nodes.JsonObject? sc)
+    private static JsonObject Privileged(JsonObject? sc)
     {
         var result = sc?.DeepClone().AsObject() ?? [];
         result["privileged"] = true;

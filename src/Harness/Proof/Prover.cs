@@ -119,20 +119,19 @@ public static class Prover
         {
             throw new ArgumentException("harness prove runs every mutant on one cluster: give --kubeconfig (an existing cluster) or use the docker vehicle, not --cluster kind.");
         }
-        var (documents, workload, container) = await LoadAsync(scenario).ConfigureAwait(false);
+        var derived = await DeriveAsync(scenario).ConfigureAwait(false);
         if (!scenario.Vehicle.OnCluster())
         {
-            return await ProveCoreAsync(scenario, documents, workload, container, parallel, log,
+            return await ProveCoreAsync(scenario, derived, parallel, log,
                 (s, t) => Qualifier.RunAsync(request with { Scenario = s }, TextWriter.Null, t), ct).ConfigureAwait(false);
         }
         // One cluster for every run: one connection, one verification, one egress vantage. The credential is checked
         // for what every mutant applies too (the Secrets reader's Role needs a holder of that right to create it).
-        var set = Mutants.Derive(documents, workload.Ref, container, onCluster: true);
         var session = new RunSession(log, ct: ct);
-        await using var cluster = await Qualifier.ConnectAsync(request, session, [.. set.Mutants.SelectMany(m => m.Manifests).Distinct()]).ConfigureAwait(false);
+        await using var cluster = await Qualifier.ConnectAsync(request, session, [.. derived.Set.Mutants.SelectMany(m => m.Manifests).Distinct()]).ConfigureAwait(false);
         try
         {
-            return await ProveCoreAsync(scenario, documents, workload, container, parallel, log, OnCluster(cluster), ct).ConfigureAwait(false);
+            return await ProveCoreAsync(scenario, derived, parallel, log, OnCluster(cluster), ct).ConfigureAwait(false);
         }
         catch
         {
@@ -160,14 +159,14 @@ public static class Prover
         {
             throw new ArgumentException($"scenario {scenario.Name} names the docker vehicle: prove it with ProveAsync (no cluster), or name a cluster vehicle (twin-pod, ephemeral, exec).");
         }
-        var (documents, workload, container) = await LoadAsync(scenario).ConfigureAwait(false);
-        return await ProveCoreAsync(scenario, documents, workload, container, parallel, log, OnCluster(cluster), ct).ConfigureAwait(false);
+        return await ProveCoreAsync(scenario, await DeriveAsync(scenario).ConfigureAwait(false), parallel, log, OnCluster(cluster), ct).ConfigureAwait(false);
     }
 
     private static Func<QualificationScenario, CancellationToken, Task<QualificationReport>> OnCluster(HarnessCluster cluster) =>
         (s, t) => Qualifier.QualifyOnClusterAsync(cluster, new QualifyRequest { Scenario = s }, new RunSession(TextWriter.Null, ct: t));
 
-    private static async Task<(List<ManifestDocument> Documents, ManifestDocument Workload, string Container)> LoadAsync(QualificationScenario scenario)
+    // The scenario's manifests, its workload, and the mutants its vehicle can observe: derived once per proof.
+    private static async Task<(List<ManifestDocument> Documents, ManifestDocument Workload, MutantSet Set)> DeriveAsync(QualificationScenario scenario)
     {
         if (scenario.Manifests.IsEmpty || scenario.Deployment is null)
         {
@@ -176,15 +175,16 @@ public static class Prover
         var (documents, _) = await OperatorDeployment.LoadManifestsAsync(scenario.Manifests, scenario.Helm, TextWriter.Null).ConfigureAwait(false);
         var workload = documents.FirstOrDefault(d => d.Name == scenario.Deployment && d.Kind is "Deployment" or "StatefulSet" or "DaemonSet")
             ?? throw new TargetNotFoundException($"no workload named \"{scenario.Deployment}\" in {string.Join(", ", scenario.Manifests)}.");
-        return (documents, workload, scenario.Container ?? TargetDiscovery.FromWorkload(workload.Object!).Container);
+        var container = scenario.Container ?? TargetDiscovery.FromWorkload(workload.Object!).Container;
+        return (documents, workload, Mutants.Derive(documents, workload.Ref, container, scenario.Vehicle.OnCluster()));
     }
 
-    private static async Task<ProofReport> ProveCoreAsync(QualificationScenario scenario, List<ManifestDocument> documents, ManifestDocument workload, string container, int parallel,
+    private static async Task<ProofReport> ProveCoreAsync(QualificationScenario scenario, (List<ManifestDocument> Documents, ManifestDocument Workload, MutantSet Set) derived, int parallel,
         TextWriter log, Func<QualificationScenario, CancellationToken, Task<QualificationReport>> qualify, CancellationToken ct)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(parallel, 1);
         var watch = Stopwatch.StartNew();
-        var set = Mutants.Derive(documents, workload.Ref, container, scenario.Vehicle.OnCluster());
+        var (documents, workload, set) = derived;
         await log.WriteLineAsync($"prove: {set.Mutants.Length} mutants of {workload.DisplayName} ({string.Join(", ", set.Mutants.Select(m => m.Id))}), {parallel} at a time").ConfigureAwait(false);
 
         var work = Directory.CreateTempSubdirectory("harness-prove-");
