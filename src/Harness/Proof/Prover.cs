@@ -43,8 +43,8 @@ public sealed record ProofReport(string Operator, QualificationReport Original, 
     /// <inheritdoc/>
     public override string ToString() => $"proof of {Operator}: {Verdicts.Count(v => v.Outcome == MutantOutcome.Caught)} of {Verdicts.Length} mutants caught";
 
-    /// <summary>0 when every mutant was caught; 1 when one survived or is unproven.</summary>
-    public int ExitCode => Verdicts.All(v => v.Outcome == MutantOutcome.Caught) ? 0 : 1;
+    /// <summary>0 when every mutant was caught; 1 when one survived or is unproven, or when there was none.</summary>
+    public int ExitCode => !Verdicts.IsEmpty && Verdicts.All(v => v.Outcome == MutantOutcome.Caught) ? 0 : 1;
 
     /// <summary>The verdict on the mutant that removes the control <paramref name="item"/> guards; null when no mutant does (<see cref="WhyNoMutant"/>).</summary>
     public MutantVerdict? For(HardeningItem item) => Verdicts.FirstOrDefault(v => v.Mutant.Item == item);
@@ -82,7 +82,11 @@ public sealed record ProofReport(string Operator, QualificationReport Original, 
         {
             text.Append(CultureInfo.InvariantCulture, $"  NOT RUN   {b}\n");
         }
-        if (Verdicts.FirstOrDefault(v => v.Outcome != MutantOutcome.Caught) is { } first)
+        if (Verdicts.IsEmpty)
+        {
+            text.Append("NOT PROVEN: no mutant was run, so nothing shows that a check could fail this operator.\n");
+        }
+        else if (Verdicts.FirstOrDefault(v => v.Outcome != MutantOutcome.Caught) is { } first)
         {
             text.Append(CultureInfo.InvariantCulture, $"NOT PROVEN: {first.Mutant.Id} was not caught. A survivor means a check cannot observe that control on this operator as configured: ")
                 .Append("check the probe options the evidence names (probes.writableDirectory, probes.readOnlyPaths, probes.imageUser) or use a cluster vehicle.\n");

@@ -45,6 +45,10 @@ public sealed class ProofAssertionTests
         report.WhyNoMutant(HardeningItem.RootFilesystemReadOnly).Should().BeNull();
         report.WhyNoMutant(HardeningItem.EgressDefaultDeny).Should().Be("the operator does not have egress NetworkPolicies (egress-default-deny): the checklist fails it already");
         report.WhyNoMutant(HardeningItem.ServiceAccountLeastPrivilege).Should().StartWith("not run: ").And.EndWith("the access matrix needs a cluster");
+        report.ExitCode.Should().Be(0);
+        var none = report with { Verdicts = [] };
+        none.ExitCode.Should().Be(1, "no mutant proves nothing");
+        none.Render().Should().Contain("NOT PROVEN: no mutant was run").And.NotContain("PROVEN: every control");
     }
 }
 
