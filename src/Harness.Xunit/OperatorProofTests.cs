@@ -30,9 +30,22 @@ public abstract class OperatorProofFixture(IMessageSink messages) : IAsyncLifeti
     /// <summary>How many runs at once (2: what a 2-core CI machine holds).</summary>
     protected virtual int Parallel => 2;
 
-    /// <summary>The request: the scenario and, for a cluster vehicle, the kubeconfig in HARNESS_KUBECONFIG.</summary>
-    protected virtual QualifyRequest Request(QualificationScenario scenario) =>
-        new() { Scenario = scenario, Kubeconfig = Environment.GetEnvironmentVariable("HARNESS_KUBECONFIG") };
+    /// <summary>
+    /// The request: the scenario and, for a cluster vehicle, the cluster from the environment: HARNESS_KUBECONFIG,
+    /// HARNESS_CONTEXT, HARNESS_PROBE_IMAGE and HARNESS_IMAGE_LOADER.
+    /// </summary>
+    protected virtual QualifyRequest Request(QualificationScenario scenario)
+    {
+        var options = ClusterOptions.FromEnvironment();
+        return new()
+        {
+            Scenario = scenario,
+            Kubeconfig = options.Kubeconfig,
+            Context = options.Context,
+            ProbeImage = options.ProbeImage,
+            ImageLoader = options.ImageLoader,
+        };
+    }
 
     /// <summary>The kill matrix, once proven.</summary>
     public ProofReport? Report { get; private set; }

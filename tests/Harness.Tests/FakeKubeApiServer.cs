@@ -80,6 +80,16 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
     /// <summary>An admission step for creations (dry runs included): a refusal it returns is the answer; null admits.</summary>
     public Func<JsonObject, (int, string)?>? Admit { get; set; }
 
+    /// <summary>An answer the real server gives for a passing condition, injected before anything else is done.</summary>
+    public sealed record InjectedFault(int Status, string Reason, string Message, int? RetryAfterSeconds = null)
+    {
+        /// <summary>What a v1.36 server answered while a new CRD's watch cache initialized.</summary>
+        public static InjectedFault StorageInitializing => new(429, "TooManyRequests", "storage is (re)initializing", 1);
+    }
+
+    /// <summary>When set and it returns a fault for (method, path), that is the answer to the request.</summary>
+    public Func<string, string, InjectedFault?>? Fault { get; set; }
+
     /// <summary>The user the 403s name.</summary>
     public string User { get; set; } = "system:serviceaccount:team-a:releaser";
 
@@ -264,6 +274,17 @@ internal sealed class FakeKubeApiServer : IAsyncDisposable
         }
         (int, string) answer;
         var watching = request.Query["watch"].FirstOrDefault() is "1" or "true";
+        if (Fault?.Invoke(request.Method, path) is { } fault)
+        {
+            context.Response.StatusCode = fault.Status;
+            context.Response.ContentType = "application/json";
+            if (fault.RetryAfterSeconds is { } after)
+            {
+                context.Response.Headers.RetryAfter = after.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            }
+            await context.Response.WriteAsync(StatusJson(fault.Status, fault.Reason, fault.Message), context.RequestAborted);
+            return;
+        }
         if (Authorize is not null && Attributes(request.Method, path, watching) is { } attributes && Authorized(attributes, body, path) is { } refused)
         {
             context.Response.StatusCode = refused.Item1;

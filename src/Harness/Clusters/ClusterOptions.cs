@@ -80,6 +80,13 @@ public sealed record ClusterOptions
     /// <summary>The probe image as the cluster can pull it (kind and K3s load the local one; an existing cluster needs a registry reference).</summary>
     public string? ProbeImage { get; init; }
 
+    /// <summary>
+    /// Existing: a command that puts a local Docker image on the cluster's nodes, run as <c>COMMAND IMAGE</c> wherever kind
+    /// would run <c>kind load docker-image</c> (the probe image, the operator's local images); words split on spaces, so
+    /// <c>kind load docker-image --name staging</c> works. Null: the cluster pulls images itself (<see cref="ProbeImage"/>).
+    /// </summary>
+    public string? ImageLoader { get; init; }
+
     /// <summary>The name of the harness's kind cluster for this session: <c>{prefix}-{session}</c>, or the prefix itself when reusing.</summary>
     public string KindClusterName => Reuse ? Kind.Name : $"{Kind.Name}-{SessionId}";
 
@@ -96,7 +103,7 @@ public sealed record ClusterOptions
     /// <summary>
     /// Options from the environment: <c>HARNESS_CLUSTER</c> (kind, k3s, existing), <c>HARNESS_KUBECONFIG</c> and
     /// <c>HARNESS_CONTEXT</c> (which imply existing), <c>HARNESS_KEEP_CLUSTER=1</c>, <c>HARNESS_REUSE_CLUSTER=1</c>,
-    /// <c>HARNESS_CNI</c>, <c>HARNESS_PROBE_IMAGE</c>, <c>HARNESS_LOG_DIR</c>.
+    /// <c>HARNESS_CNI</c>, <c>HARNESS_PROBE_IMAGE</c>, <c>HARNESS_IMAGE_LOADER</c>, <c>HARNESS_LOG_DIR</c>.
     /// </summary>
     /// <exception cref="ArgumentException">A variable has a value the harness does not know; the message names it.</exception>
     public static ClusterOptions FromEnvironment(Func<string, string?>? read = null)
@@ -126,6 +133,7 @@ public sealed record ClusterOptions
             Keep = read("HARNESS_KEEP_CLUSTER") == "1",
             Reuse = read("HARNESS_REUSE_CLUSTER") == "1",
             ProbeImage = read("HARNESS_PROBE_IMAGE") is { Length: > 0 } image ? image : null,
+            ImageLoader = read("HARNESS_IMAGE_LOADER") is { Length: > 0 } loader ? loader : null,
             LogDirectory = read("HARNESS_LOG_DIR") is { Length: > 0 } logs ? logs : new ClusterOptions().LogDirectory,
         };
     }

@@ -291,7 +291,10 @@ public sealed class HarnessCluster : IAsyncDisposable
 
     /// <summary>A client for a kubeconfig and context, after checking the API server answers.</summary>
     /// <exception cref="PrerequisiteException">No kubeconfig, an unknown context, or an API server that does not answer.</exception>
-    public static async Task<IKubernetes> ConnectAsync(string kubeconfigPath, string? context, CancellationToken ct = default)
+    public static Task<IKubernetes> ConnectAsync(string kubeconfigPath, string? context, CancellationToken ct = default) => ConnectAsync(kubeconfigPath, context, null, ct);
+
+    /// <summary>A client whose requests go through the harness's retry policy, its attempts logged to <paramref name="log"/>.</summary>
+    internal static async Task<IKubernetes> ConnectAsync(string kubeconfigPath, string? context, TextWriter? log, CancellationToken ct = default)
     {
         if (!File.Exists(kubeconfigPath))
         {
@@ -306,7 +309,7 @@ public sealed class HarnessCluster : IAsyncDisposable
         {
             throw new PrerequisiteException("kubeconfig", $"{kubeconfigPath}{(context is null ? "" : $" (context {context})")} cannot be used: {e.Message}", "Check the file and the context name (`kubectl config get-contexts`).", e);
         }
-        var client = new k8s.Kubernetes(config);
+        var client = new k8s.Kubernetes(config, new Harness.Kubernetes.TransientRetryHandler(log));
         try
         {
             using var bound = CancellationTokenSource.CreateLinkedTokenSource(ct);

@@ -121,7 +121,7 @@ internal sealed class KindProvider : IClusterProvider
             {
                 await InstallCniAsync(options.Kind.Cni, installer, kubeconfig, log, ct).ConfigureAwait(false);
             }
-            client = await HarnessCluster.ConnectAsync(kubeconfig, null, ct).ConfigureAwait(false);
+            client = await HarnessCluster.ConnectAsync(kubeconfig, null, log, ct).ConfigureAwait(false);
             await ClusterReadiness.WaitAsync(client, options.Kind.Cni, options.ReadyTimeout, ct).ConfigureAwait(false);
             var probeImage = options.ProbeImage ?? await Images.ProbeImage.BuildAsync(docker, Images.ProbeArtifacts.Locate(), ct).ConfigureAwait(false);
             await Kind(kind, KindCommands.LoadImage(name, probeImage), TimeSpan.FromMinutes(3), ct).ConfigureAwait(false);

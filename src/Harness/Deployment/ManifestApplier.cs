@@ -81,7 +81,9 @@ internal static class ManifestApplier
                 var mine = existed && session is { } s && SessionOf(existing) == s.Value;
                 applied.Add(new AppliedObject(obj, plural, !existed || mine, shared ? session!.Value.Value : null));
                 // An object this session created keeps its labels on a re-apply: the field manager that set them must set them again.
-                var labelled = session is not { } id ? obj : WithLabels(obj, id, created: !existed || mine, hold: shared);
+                // A shared CRD carries no session label: runs that apply it at once would each own a different value of
+                // that one field (a conflict); each holds it under a label key of its own, and the owner value is the same for all.
+                var labelled = session is not { } id ? obj : WithLabels(obj, id, created: (!existed || mine) && !shared, hold: shared);
                 await ApplyOneAsync(client, labelled, plural, existed, shared ? $"{FieldManager}-{session}" : FieldManager, ct).ConfigureAwait(false);
                 await log.WriteLineAsync($"applied {obj.Display}{(existed ? shared ? " (shared, held)" : "" : " (created)")}").ConfigureAwait(false);
             }
@@ -166,6 +168,7 @@ internal static class ManifestApplier
         }
         if (hold)
         {
+            labels[SessionLabels.Owner] = "harness";
             labels[SessionLabels.HoldPrefix + session.Value] = "true";
         }
         return obj with { Json = json.ToJsonString() };
@@ -343,7 +346,7 @@ internal static class ManifestApplier
             }
             await log.WriteLineAsync($"CRD {crd.Name} was released by another run while this one applied it; waiting for it to go, then applying it again").ConfigureAwait(false);
             await WaitGoneAsync(client, crd, applied.Plural, time, ct).ConfigureAwait(false);
-            var labelled = session is not { } id ? crd : WithLabels(crd, id, created: true, hold: applied.Held);
+            var labelled = session is not { } id ? crd : WithLabels(crd, id, created: !applied.Held, hold: applied.Held);
             await ApplyOneAsync(client, labelled, applied.Plural, false, session is null ? FieldManager : $"{FieldManager}-{session}", ct).ConfigureAwait(false);
         }
     }

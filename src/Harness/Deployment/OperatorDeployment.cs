@@ -308,6 +308,27 @@ internal static class OperatorDeployment
         return null;
     }
 
+    /// <summary>
+    /// A PodSecurity refusal of the workload's pods, from its controller's <c>FailedCreate</c> events (the ReplicaSet of a
+    /// Deployment is named after it; a StatefulSet or DaemonSet is the workload itself). Pure.
+    /// </summary>
+    internal static Verdicts.PodSecurityRefusal? PodSecurityRefusal(ManifestDocument workload, IEnumerable<Corev1Event> events)
+    {
+        ArgumentNullException.ThrowIfNull(workload);
+        ArgumentNullException.ThrowIfNull(events);
+        var refused = events.Where(e => e.Reason == "FailedCreate" && Verdicts.PodSecurityRefusal.IsRefusal(e.Message)
+                && e.InvolvedObject?.Name is { } owner
+                && (owner == workload.Name || (e.InvolvedObject.Kind == "ReplicaSet" && IsReplicaSetOf(owner, workload.Name))))
+            .OrderByDescending(e => e.LastTimestamp ?? e.EventTime ?? e.Metadata?.CreationTimestamp)
+            .FirstOrDefault();
+        return refused is null ? null : new Verdicts.PodSecurityRefusal($"{refused.InvolvedObject.Kind} {refused.InvolvedObject.Name} (the operator's own pods)", refused.Message);
+    }
+
+    // A Deployment's ReplicaSet is named NAME-HASH, the pod-template hash having no dash: "greeter-7c9d" is not "greeter-operator"'s.
+    private static bool IsReplicaSetOf(string replicaSet, string deployment) =>
+        replicaSet.Length > deployment.Length + 1 && replicaSet.StartsWith(deployment + "-", StringComparison.Ordinal)
+        && replicaSet.AsSpan(deployment.Length + 1).IndexOf('-') < 0;
+
     private static async Task<V1Pod> WaitForRolloutAsync(IKubernetes client, string ns, ManifestDocument workload, TimeSpan timeout, IReadOnlyCollection<string> localImages, string cluster, TimeProvider? time, CancellationToken ct)
     {
         var selector = workload.Object switch
@@ -329,6 +350,10 @@ internal static class OperatorDeployment
                     throw failure; // waiting longer cannot help
                 }
                 var events = (await client.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: t).ConfigureAwait(false)).Items;
+                if (PodSecurityRefusal(workload, events) is { } refused)
+                {
+                    throw new Verdicts.PodSecurityRefusedException(refused); // its controller will be refused again: the refusal is the verdict
+                }
                 var status = workload.Kind == "Deployment"
                     ? RolloutStatus(await client.AppsV1.ReadNamespacedDeploymentAsync(workload.Name, ns, cancellationToken: t).ConfigureAwait(false))
                     : (pods.Count > 0 && pods.All(Pods.IsServing), "pods ready");

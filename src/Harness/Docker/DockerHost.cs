@@ -45,7 +45,12 @@ internal sealed class DockerHost : IAsyncDisposable
             [SessionLabels.Owner] = "harness",
             [SessionLabels.Session] = SessionId.Value,
             [SessionLabels.Created] = DateTimeOffset.UtcNow.ToUnixTimeSeconds().ToString(CultureInfo.InvariantCulture),
+            [SessionOwner.Label] = SessionOwner.Current,
         };
+        if (Environment.GetEnvironmentVariable("HARNESS_RUN_ID") is { Length: > 0 } run)
+        {
+            labels[SessionOwner.RunLabel] = run;
+        }
         if (role is not null)
         {
             labels[SessionLabels.Role] = role;
@@ -86,7 +91,28 @@ internal sealed class DockerHost : IAsyncDisposable
             client.Dispose();
             throw new DockerUnavailableException(NoDockerMessage($"{endpoint} did not answer a ping ({ex.GetType().Name}: {ex.Message})"), ex);
         }
-        return new DockerHost(client, sessionId ?? SessionId.New(), endpoint);
+        var host = new DockerHost(client, sessionId ?? SessionId.New(), endpoint);
+        await host.SweepOnceAsync(ct).ConfigureAwait(false);
+        return host;
+    }
+
+    private static int swept;
+
+    /// <summary>The first connection of a process sweeps what dead sessions left (Docker has no reaper here: Ryuk may be off).</summary>
+    private async Task SweepOnceAsync(CancellationToken ct)
+    {
+        if (Interlocked.Exchange(ref swept, 1) == 1 || Environment.GetEnvironmentVariable("HARNESS_NO_DOCKER_SWEEP") == "1")
+        {
+            return;
+        }
+        try
+        {
+            await SweepDeadSessionsAsync(TimeSpan.FromHours(6), ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is DockerApiException or HttpRequestException or IOException)
+        {
+            // A sweep that cannot finish never stops the run that asked for Docker; the next start tries again.
+        }
     }
 
     private static string NoDockerMessage(string why) =>
@@ -241,6 +267,59 @@ internal sealed class DockerHost : IAsyncDisposable
             await stream.CopyToAsync(buffer, ct).ConfigureAwait(false);
             return buffer.ToArray();
         }
+    }
+
+    /// <summary>
+    /// Removes the containers and networks of every dead session: one whose owning processes (<see cref="SessionOwner"/>)
+    /// are all known to be gone, or, when no owner can be judged from here (another machine, an older harness), whose
+    /// newest resource is older than <paramref name="unjudgedAfter"/>. A live session, and this one, are never touched.
+    /// </summary>
+    /// <returns>The sessions removed, with how many resources each had.</returns>
+    public async Task<IReadOnlyList<(string Session, int Resources)>> SweepDeadSessionsAsync(TimeSpan unjudgedAfter, CancellationToken ct = default)
+    {
+        var filter = new Dictionary<string, IDictionary<string, bool>> { ["label"] = new Dictionary<string, bool> { [$"{SessionLabels.Owner}=harness"] = true } };
+        var containers = await Client.Containers.ListContainersAsync(new ContainersListParameters { All = true, Filters = filter }, ct).ConfigureAwait(false);
+        var networks = await Client.Networks.ListNetworksAsync(new NetworksListParameters { Filters = filter }, ct).ConfigureAwait(false);
+        var resources = containers.Select(c => (Container: true, c.ID, c.Labels))
+            .Concat(networks.Select(n => (Container: false, n.ID, n.Labels)))
+            .Where(r => r.Labels is not null && r.Labels.TryGetValue(SessionLabels.Session, out var s) && s != SessionId.Value)
+            .GroupBy(r => r.Labels[SessionLabels.Session]);
+        var cutoff = DateTimeOffset.UtcNow - unjudgedAfter;
+        var removed = new List<(string, int)>();
+        foreach (var session in resources)
+        {
+            if (!SessionIsDead([.. session.Select(r => r.Labels)], cutoff))
+            {
+                continue;
+            }
+            // Containers before networks: a network with an endpoint cannot be removed.
+            foreach (var r in session.OrderByDescending(r => r.Container))
+            {
+                if (r.Container)
+                {
+                    await RemoveContainerAsync(r.ID, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    await RemoveNetworkAsync(r.ID, ct).ConfigureAwait(false);
+                }
+            }
+            removed.Add((session.Key, session.Count()));
+        }
+        return removed;
+    }
+
+    /// <summary>A session is dead when every owner it names is gone; with no owner to judge, when all it has is older than the cutoff.</summary>
+    internal static bool SessionIsDead(IReadOnlyList<IDictionary<string, string>> labels, DateTimeOffset cutoff, Func<string?, bool>? ownerIsDead = null)
+    {
+        ownerIsDead ??= SessionOwner.IsDead;
+        var owners = labels.Select(l => l.TryGetValue(SessionOwner.Label, out var o) ? o : null).Distinct().ToList();
+        if (owners.All(o => o is not null) && owners.All(ownerIsDead))
+        {
+            return true;
+        }
+        return labels.All(l => l.TryGetValue(SessionLabels.Created, out var t) && long.TryParse(t, CultureInfo.InvariantCulture, out var secs) && DateTimeOffset.FromUnixTimeSeconds(secs) < cutoff)
+            && owners.All(o => o is null || ownerIsDead(o) || !SessionOwner.IsJudgeable(o));
     }
 
     /// <summary>Removes harness containers and networks of any session older than <paramref name="olderThan"/> (crashed runs).</summary>

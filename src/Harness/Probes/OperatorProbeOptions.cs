@@ -88,6 +88,15 @@ public sealed record OperatorProbeOptions
     public int NetworkTimeoutMs { get; init; } = 3000;
 
     /// <summary>
+    /// How long a network plugin may take to enforce the policies of a pod that has just started, in milliseconds (default
+    /// 10000). Kubernetes lets a new pod run unprotected until its plugin has programmed the policies that select it: an
+    /// egress denial probe that was allowed while the policies in force deny it is repeated until the observation matches,
+    /// within this window, and the pass says how long enforcement took; an attempt still allowed after it is the failure
+    /// it is. With the outside open by the policies, nothing is repeated. 0 turns the repetition off.
+    /// </summary>
+    public int EnforcementWindowMs { get; init; } = 10000;
+
+    /// <summary>
     /// The operator's declared rights (a rights file, <c>harness rights lock</c>): on a cluster, the <c>rights-declared</c>
     /// item checks its account against it (every binding that reaches it); without one the item is untested.
     /// </summary>
@@ -161,6 +170,10 @@ public sealed record OperatorProbeOptions
         {
             throw new ArgumentException($"payloadWaitSeconds must be positive, got {PayloadWaitSeconds}.");
         }
+        if (EnforcementWindowMs < 0)
+        {
+            throw new ArgumentException($"enforcementWindowMs must be 0 or more, got {EnforcementWindowMs}.");
+        }
         if (LocalTimeoutMs <= 0 || NetworkTimeoutMs <= 0)
         {
             throw new ArgumentException($"localTimeoutMs and networkTimeoutMs must be positive, got {LocalTimeoutMs} and {NetworkTimeoutMs}.");
@@ -229,11 +242,22 @@ public sealed record OperatorHardeningReport(OperatorTarget Target, ProbeRunRepo
     /// <summary>The operator's account against its declared rights on the cluster; null when not checked (no cluster).</summary>
     public Rbac.DeclaredRightsReport? DeclaredRights { get; init; }
 
+    /// <summary>
+    /// PodSecurity admission refused the operator's pods (its own, or the twin cloned from its spec): the checks the refusal
+    /// names fail with the server's words, and the probes did not run. Null when nothing was refused.
+    /// </summary>
+    public Verdicts.PodSecurityRefusal? PodSecurityRefusal { get; init; }
+
     /// <summary>The outcome of one check.</summary>
     public CheckOutcome this[HardeningCheck check]
     {
         get
         {
+            if (PodSecurityRefusal is { } refusal && refusal.Checks.Contains(check))
+            {
+                var probed = CheckOutcome.Of(check, Probes.Results, Access);
+                return new CheckOutcome(check, ProbeStatus.Failed, [refusal.Evidence, .. probed.Tested ? probed.Evidence : []]) { Tested = true };
+            }
             if (check is HardeningCheck.PayloadSeparated or HardeningCheck.WebhookTlsVerified or HardeningCheck.RightsDeclared)
             {
                 (ILiveCheckReport? live, string name) = check switch

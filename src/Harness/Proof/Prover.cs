@@ -218,12 +218,19 @@ public static class Prover
 
             var original = Run("original", documents);
             var runs = set.Mutants.Select(m => (Mutant: m, Report: Run(m.Id, m.Manifests))).ToList();
+            // Every run settles before anything is judged or the scratch folder removed: a run that failed must not leave
+            // the others writing into a folder being deleted, nor unobserved.
+            await Task.WhenAll(runs.Select(r => (Task)r.Report).Prepend(original))
+                .ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
             var originalReport = await original.ConfigureAwait(false);
             var verdicts = ImmutableArray.CreateBuilder<MutantVerdict>();
             foreach (var (mutant, report) in runs)
             {
-                verdicts.Add(Judge(mutant, originalReport, await report.ConfigureAwait(false)));
+                verdicts.Add(report.IsCompletedSuccessfully
+                    ? Judge(mutant, originalReport, report.Result)
+                    : new MutantVerdict(mutant, MutantOutcome.Unproven, $"its run did not end in a verdict: {report.Exception?.InnerException?.Message ?? "cancelled"}"));
             }
+            ct.ThrowIfCancellationRequested();
             var lines = verdicts.Select(v => new ProofLine(v.Mutant.Id, v.Mutant.Control, v.Mutant.Item.Id(), v.Outcome.ToString(), v.Evidence));
             return new ProofReport($"{workload.DisplayName} ({scenario.Vehicle.Name()} vehicle)", originalReport with { Proof = [.. lines] }, verdicts.ToImmutable(), set, watch.Elapsed, parallel);
         }
@@ -239,7 +246,7 @@ public static class Prover
         var id = mutant.Item.Id();
         var before = original.Checklist.Single(i => i.Id == id);
         var after = mutated.Checklist.Single(i => i.Id == id);
-        static string Line(ChecklistItem item) => $"{item.Status.ToString().ToUpperInvariant()} ({item.Evidence.FirstOrDefault(e => e.Contains("Failed", StringComparison.Ordinal) || e.Contains("the manifests:", StringComparison.Ordinal)) ?? item.Evidence.FirstOrDefault() ?? "no evidence"})";
+        static string Line(ChecklistItem item) => $"{item.Status.ToString().ToUpperInvariant()} ({item.Evidence.FirstOrDefault(e => e.Contains("Failed", StringComparison.Ordinal) || e.Contains("the manifests:", StringComparison.Ordinal) || e.Contains("on the cluster:", StringComparison.Ordinal)) ?? item.Evidence.FirstOrDefault() ?? "no evidence"})";
         if (before.Status is ChecklistStatus.Failed or ChecklistStatus.Inconclusive)
         {
             // A check the unmutated operator does not pass cannot show that it catches the mutant.

@@ -70,7 +70,7 @@ public static class Checklist
         ArgumentNullException.ThrowIfNull(access);
         ArgumentNullException.ThrowIfNull(inputs);
         var items = ImmutableArray.CreateBuilder<ChecklistItem>();
-        items.Add(inputs.NamespaceEnforce switch
+        var namespaceItem = inputs.NamespaceEnforce switch
         {
             null => new ChecklistItem(HardeningItem.NamespacePodSecurity.Id(), HardeningItem.NamespacePodSecurity.Title(), ChecklistStatus.Skipped,
                 ["the namespace was not read (docker vehicle without a Namespace manifest)"], [], 0),
@@ -78,10 +78,18 @@ public static class Checklist
                 ["pod-security.kubernetes.io/enforce=restricted"], [], 0),
             var level => new ChecklistItem(HardeningItem.NamespacePodSecurity.Id(), HardeningItem.NamespacePodSecurity.Title(), ChecklistStatus.Failed,
                 [$"pod-security.kubernetes.io/enforce={(level.Length == 0 ? "(not set)" : level)}"], [], 0),
-        });
+        };
+        // The namespace enforces restricted and the operator's own pods do not meet it (PodSecurity refused them): failed.
+        items.Add(inputs.ClusterFindings.TryGetValue(HardeningItem.NamespacePodSecurity, out var refused) && !refused.IsEmpty
+            ? namespaceItem with { Status = ChecklistStatus.Failed, Evidence = [.. namespaceItem.Evidence, .. refused.Select(f => $"on the cluster: {f}")] }
+            : namespaceItem);
         foreach (var item in ProbeItems)
         {
-            var results = probes.Where(p => p.Probe.Items.Contains(item)).ToList();
+            var all = probes.Where(p => p.Probe.Items.Contains(item)).ToList();
+            // Something the operator must still be allowed (cluster DNS) that the cluster does not provide even to the
+            // harness's own unpoliced pod: untestable here, said so, and no reason to doubt the item.
+            var unprovided = all.Where(NotProvidedByTheCluster).ToList();
+            var results = all.Except(unprovided).ToList();
             var answers = access.Where(a => a.Question.Items.Contains(item)).ToList();
             var statuses = results.Select(r => r.Status).Concat(answers.Select(a => a.Status)).ToList();
             var status = statuses.Count == 0 ? ChecklistStatus.Skipped
@@ -91,6 +99,7 @@ public static class Checklist
             var evidence = results.Select(r => $"{r.Probe.Id}: {r.Status} ({r.Verdict}) - {r.Explanation}{(r.Evidence.Observed is { } o ? $" [observed: {o}]" : "")}")
                 .Concat(answers.Select(a => $"{a.Question.Id}: {a.Status} - {a.Question.Description}: {a.Evidence}"))
                 .DefaultIfEmpty("nothing tested this here (it needs a cluster)")
+                .Concat(unprovided.Select(r => $"{r.Probe.Id}: not tested - {r.Probe.Title}: the cluster does not provide it ({r.Evidence.Control!.Proves}: failed), so the operator's policies cannot be judged on it here"))
                 .ToImmutableArray();
             var controls = results.Where(r => r.Evidence.Control is not null)
                 .Select(r => $"{r.Probe.Id}: {r.Evidence.Control!.Proves} ({(r.Evidence.Control.Succeeded ? "held" : "FAILED")})")
@@ -138,6 +147,10 @@ public static class Checklist
             : rights);
         return items.ToImmutable();
     }
+
+    /// <summary>An allowed-expected probe whose control, from outside the operator's policies, failed too: the cluster lacks the service.</summary>
+    private static bool NotProvidedByTheCluster(ProbeResult result) =>
+        !result.Probe.Expectation.ExpectDenied && result.Status == ProbeStatus.Inconclusive && result.Evidence.Control is { Succeeded: false, Vantage: Vantage.Outside };
 
     /// <summary>
     /// The egress item from the probes and the policies in force: a rule opening the outside fails it, an undetermined

@@ -31,6 +31,9 @@ public sealed record QualifyRequest
     /// <summary>Existing cluster: the probe image as it can pull it.</summary>
     public string? ProbeImage { get; init; }
 
+    /// <summary>Existing cluster: the command that loads local images onto its nodes (<see cref="ClusterOptions.ImageLoader"/>).</summary>
+    public string? ImageLoader { get; init; }
+
     /// <summary>Where cosign is looked for (PATH by default).</summary>
     public string? SearchPath { get; init; } = Environment.GetEnvironmentVariable("PATH");
 }
@@ -86,7 +89,7 @@ public static class Qualifier
         var (log, ct) = (session.Log, session.Cancellation);
         var options = request.CreateKind
             ? ClusterOptions.ForKind() with { SessionId = session.Id }
-            : ClusterOptions.ForExisting(request.Kubeconfig, request.Context) with { SessionId = session.Id, ProbeImage = request.ProbeImage };
+            : ClusterOptions.ForExisting(request.Kubeconfig, request.Context) with { SessionId = session.Id, ProbeImage = request.ProbeImage, ImageLoader = request.ImageLoader };
         await session.LogAsync(request.CreateKind ? "creating a kind cluster and verifying it" : $"connecting to {request.Context ?? "the current context"} ({options.ResolveKubeconfig()}) and verifying it").ConfigureAwait(false);
         var modes = await ModesAsync(request.Scenario, options.Verify, log, alsoApplied).ConfigureAwait(false);
         return await session.Clock.TimeAsync(RunPhase.Cluster,
@@ -163,6 +166,24 @@ public static class Qualifier
         Helm = scenario.Helm,
     };
 
+    /// <summary>What the cluster showed besides the probes: another account's mounted token; each item a PodSecurity refusal names. Pure.</summary>
+    internal static ImmutableDictionary<HardeningItem, ImmutableArray<string>> ClusterFindings(OperatorHardeningReport hardening)
+    {
+        var findings = ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty;
+        if (!hardening.ForeignTokens.IsEmpty)
+        {
+            findings = findings.Add(HardeningItem.ServiceAccountToken, [.. hardening.ForeignTokens.Select(OperatorHardeningReport.FindingLine)]);
+        }
+        if (hardening.PodSecurityRefusal is { } refusal)
+        {
+            foreach (var item in refusal.Items)
+            {
+                findings = findings.SetItem(item, findings.TryGetValue(item, out var had) ? had.Add(refusal.Evidence) : [refusal.Evidence]);
+            }
+        }
+        return findings;
+    }
+
     private static async Task<QualificationReport> ReportAsync(QualifyRequest request, OperatorRunResult result, string where, IEnumerable<string> notes, RunSession session)
     {
         var (hardening, op) = (result.Report, result.Operator);
@@ -172,9 +193,7 @@ public static class Qualifier
             WebhookTls = hardening.WebhookTls,
             DeclaredRights = hardening.DeclaredRights,
             EgressPolicy = hardening.EgressPolicy,
-            ClusterFindings = hardening.ForeignTokens.IsEmpty
-                ? ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty
-                : ImmutableDictionary<HardeningItem, ImmutableArray<string>>.Empty.Add(HardeningItem.ServiceAccountToken, [.. hardening.ForeignTokens.Select(OperatorHardeningReport.FindingLine)]),
+            ClusterFindings = ClusterFindings(hardening),
         };
         if (result.Approximation is { } approximation)
         {

@@ -185,7 +185,7 @@ public static class ScenarioParser
         var settings = new OperatorProbeOptions();
         if (Map(root, "probes", "the scenario") is { } probes)
         {
-            Known(probes, ["skip", "expect", "writableDirectory", "readOnlyPaths", "allowedCapabilities", "localTimeoutMs", "networkTimeoutMs", "imageUser"], "probes");
+            Known(probes, ["skip", "expect", "writableDirectory", "readOnlyPaths", "allowedCapabilities", "localTimeoutMs", "networkTimeoutMs", "enforcementWindowMs", "imageUser"], "probes");
             if (Get(probes, "imageUser") is { } iu)
             {
                 // uid, uid:gid or uid:gid:group,group: the operator's ids when its image decides them and they cannot be learned.
@@ -202,11 +202,11 @@ public static class ScenarioParser
             skip = List(probes, "skip", "probes");
             string AbsolutePath(YamlNode node, string value, string field) =>
                 value.StartsWith('/') ? value : throw Error(node, $"probes.{field} must be an absolute path, got '{value}'.");
-            int Milliseconds(string field, int fallback) => Get(probes, field) switch
+            int Milliseconds(string field, int fallback, bool allowZero = false) => Get(probes, field) switch
             {
                 null => fallback,
-                YamlScalarNode { Value: { } v } n => int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms is > 0 and <= 600_000
-                    ? ms : throw Error(n, $"probes.{field} must be a whole number of milliseconds from 1 to 600000, got '{v}'."),
+                YamlScalarNode { Value: { } v } n => int.TryParse(v, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms <= 600_000 && (ms > 0 || allowZero)
+                    ? ms : throw Error(n, $"probes.{field} must be a whole number of milliseconds from {(allowZero ? 0 : 1)} to 600000, got '{v}'."),
                 var other => throw Error(other, $"probes.{field} must be a number."),
             };
             if (Get(probes, "writableDirectory") is { } wd)
@@ -234,7 +234,12 @@ public static class ScenarioParser
                 }
                 settings = settings with { AllowedCapabilities = [.. names.Select(Capabilities.Normalize)] };
             }
-            settings = settings with { LocalTimeoutMs = Milliseconds("localTimeoutMs", settings.LocalTimeoutMs), NetworkTimeoutMs = Milliseconds("networkTimeoutMs", settings.NetworkTimeoutMs) };
+            settings = settings with
+            {
+                LocalTimeoutMs = Milliseconds("localTimeoutMs", settings.LocalTimeoutMs),
+                NetworkTimeoutMs = Milliseconds("networkTimeoutMs", settings.NetworkTimeoutMs),
+                EnforcementWindowMs = Milliseconds("enforcementWindowMs", settings.EnforcementWindowMs, allowZero: true),
+            };
             if (Map(probes, "expect", "probes") is { } ex)
             {
                 foreach (var (k, v) in ex.Children)

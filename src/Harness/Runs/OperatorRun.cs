@@ -7,6 +7,7 @@ using Harness.Probes;
 using Harness.Protocol;
 using Harness.Rbac;
 using Harness.Vehicles;
+using Harness.Verdicts;
 
 namespace Harness.Runs;
 
@@ -171,6 +172,7 @@ public sealed class OperatorRun
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(session.Cancellation);
         var stages = new StageGroup(session, stop);
         OperatorRunResult result;
+        OperatorUnderTest? located = null;
         try
         {
             if (LeaseClient is not null)
@@ -185,9 +187,9 @@ public sealed class OperatorRun
             var vantageStarting = stages.Watch(clock.TimeAsync(RunPhase.Sink, () => vantage.StartAsync(stages.Session, stages.Watch(Then(locating, l => l.Operator)))));
             teardown.Push(StageGroup.DisposeWhenDone(vantageStarting, v => v));
 
-            var located = await locating.ConfigureAwait(false);
-            var op = located.Operator;
-            var running = stages.Watch(located.Running ?? Task.FromResult(op));
+            var found = await locating.ConfigureAwait(false);
+            var op = located = found.Operator;
+            var running = stages.Watch(found.Running ?? Task.FromResult(op));
             await session.LogAsync($"operator: {op}").ConfigureAwait(false);
 
             // The access matrix needs only the operator's account: it runs beside the sink, the vehicle and the probes
@@ -221,11 +223,20 @@ public sealed class OperatorRun
         {
             // Every stage still under way is stopped and settled before teardown; the first failure is the one to report.
             var first = await stages.StopAsync(e).ConfigureAwait(false);
-            if (!ReferenceEquals(first, e))
+            if (first is PodSecurityRefusedException refused && located is not null && !session.Cancellation.IsCancellationRequested)
+            {
+                // The refusal is the verdict: the checks it names fail with the server's words; what needs no pod still runs.
+                result = await RefusedAsync(session, located, refused.Refusal).ConfigureAwait(false);
+            }
+            else if (!ReferenceEquals(first, e))
             {
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+                throw;
             }
-            throw;
+            else
+            {
+                throw;
+            }
         }
         finally
         {
@@ -233,6 +244,78 @@ public sealed class OperatorRun
         }
         // After teardown, so the report's timings include it.
         return result with { Report = result.Report with { Timings = clock.Timings } };
+    }
+
+    /// <summary>
+    /// Egress denial probes that were allowed while the policies in force deny the outside, repeated until the
+    /// observation matches (the network plugin may program a new pod's policies a moment after it starts, as Kubernetes
+    /// allows), within <see cref="OperatorProbeOptions.EnforcementWindowMs"/>; what the first attempt saw and how long
+    /// enforcement took go into the notes. With the outside open, or nothing allowed, the first run stands.
+    /// </summary>
+    internal static async Task<ProbeRunReport> EnforcementSettledAsync(RunSession session, ProbePlan plan, ProbeRunReport first, NetworkPolicies.EgressReach policy,
+        int windowMs, Func<ProbePlan, CancellationToken, Task<ProbeRunReport>> rerun)
+    {
+        bool Racing(ProbeResult r) => r.Probe.Check == HardeningCheck.EgressDenied && r.Probe.Expectation.ExpectDenied && r.Status == ProbeStatus.Failed;
+        var racing = first.Results.Where(Racing).Select(r => r.Probe.Id).ToHashSet(StringComparer.Ordinal);
+        if (racing.Count == 0 || policy.Status != NetworkPolicies.EgressReachStatus.Closed || windowMs == 0)
+        {
+            return first;
+        }
+        var window = TimeSpan.FromMilliseconds(windowMs);
+        var started = session.Time.GetUtcNow();
+        var results = first.Results.ToDictionary(r => r.Probe.Id, StringComparer.Ordinal);
+        await session.LogAsync($"egress: {string.Join(", ", racing.Order(StringComparer.Ordinal))} allowed although the policies in force deny the outside; repeating for up to {window.TotalSeconds:0.#} s while the network plugin enforces them").ConfigureAwait(false);
+        var attempts = 1;
+        while (racing.Count > 0 && session.Time.GetUtcNow() - started < window)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(500), session.Time, session.Cancellation).ConfigureAwait(false);
+            var again = await rerun(plan.Where(p => racing.Contains(p.Id)), session.Cancellation).ConfigureAwait(false);
+            attempts++;
+            foreach (var r in again.Results)
+            {
+                results[r.Probe.Id] = r;
+                if (!Racing(r))
+                {
+                    racing.Remove(r.Probe.Id);
+                }
+            }
+        }
+        var took = session.Time.GetUtcNow() - started;
+        var note = racing.Count == 0
+            ? $"egress: enforcement took {took.TotalSeconds:0.0} s after the first probes ({attempts} attempts): the network plugin had not yet programmed the pod's policies when it started, which Kubernetes allows; every denial probe now matches the policies in force"
+            : $"egress: {string.Join(", ", racing.Order(StringComparer.Ordinal))} still allowed after the enforcement window ({window.TotalSeconds:0.#} s, {attempts} attempts) although the policies in force deny the outside: the network plugin does not enforce them";
+        await session.LogAsync(note).ConfigureAwait(false);
+        return first with
+        {
+            Results = [.. first.Results.Select(r => results[r.Probe.Id])],
+            Notes = first.Notes.Add(note),
+            Duration = first.Duration + took,
+        };
+    }
+
+    /// <summary>
+    /// The report of a run whose operator PodSecurity refused: no probe ran (there is no pod to run them in), the access
+    /// matrix and the policies in force are still asked (they need only the account and the namespace).
+    /// </summary>
+    private async Task<OperatorRunResult> RefusedAsync(RunSession session, OperatorUnderTest op, PodSecurityRefusal refusal)
+    {
+        await session.LogAsync($"  {"FAIL",-12} {"podsecurity.admission",-32} {refusal.Evidence}").ConfigureAwait(false);
+        ImmutableArray<AccessAnswer> answers = [];
+        if (access is not null)
+        {
+            answers = await access.AskAsync(session, op, options.OtherNamespace).ConfigureAwait(false);
+            foreach (var a in answers)
+            {
+                await session.LogAsync($"  {StatusLabel(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
+            }
+        }
+        var egressPolicy = await EgressPolicyStage.AnalyzeAsync(session, op, options.DeclaredEgress).ConfigureAwait(false);
+        var probes = new ProbeRunReport([], options.Vehicle.Name(), [$"no probe ran: {refusal.Evidence}"], session.Time.GetUtcNow(), TimeSpan.Zero);
+        return new OperatorRunResult(new OperatorHardeningReport(op.Target, probes, answers, op.UnpinnedImages)
+        {
+            EgressPolicy = egressPolicy,
+            PodSecurityRefusal = refusal,
+        }, op, null);
     }
 
     /// <summary>The cluster's verification, when it runs beside this run (<see cref="HarnessCluster.VerifiedAsync"/>); none when done before.</summary>
@@ -255,7 +338,11 @@ public sealed class OperatorRun
         ProbeRunReport probes;
         try
         {
-            probes = await clock.TimeAsync(RunPhase.Probes, () => ProbeRunner.RunAsync(plan, inside, outside.Control, access is null ? null : new KubernetesAccess(), ct: session.Cancellation)).ConfigureAwait(false);
+            probes = await clock.TimeAsync(RunPhase.Probes, async () =>
+            {
+                var first = await ProbeRunner.RunAsync(plan, inside, outside.Control, access is null ? null : new KubernetesAccess(), ct: session.Cancellation).ConfigureAwait(false);
+                return await EnforcementSettledAsync(session, plan, first, egressPolicy, options.EnforcementWindowMs, (p, t) => ProbeRunner.RunAsync(p, inside, outside.Control, ct: t)).ConfigureAwait(false);
+            }).ConfigureAwait(false);
         }
         finally
         {

@@ -164,7 +164,15 @@ internal static class ClusterVehicles
             verifyOnly = learned is null ? fixedBySpec : null;
         }
         var pod = TwinPod.Build(target, options);
-        await client.CoreV1.CreateNamespacedPodAsync(pod, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+        try
+        {
+            await client.CoreV1.CreateNamespacedPodAsync(pod, target.Namespace, cancellationToken: ct).ConfigureAwait(false);
+        }
+        catch (HttpOperationException e) when (Verdicts.PodSecurityRefusedException.From(e, $"the twin pod {target.Namespace}/{pod.Metadata.Name} (the operator's pod spec with the probe image)") is { } refused)
+        {
+            // The operator's own security context, cloned: the namespace's PodSecurity level refuses the operator itself.
+            throw refused;
+        }
         async ValueTask Delete()
         {
             try

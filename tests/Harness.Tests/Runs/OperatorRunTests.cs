@@ -380,6 +380,54 @@ public sealed class OperatorRunTests
         j.Events.Should().EndWith(["teardown vantage", "teardown operator"]);
     }
 
+    // What a v1.36 API server answered for a twin pod cloned from an operator without allowPrivilegeEscalation: false.
+    private const string RefusedTwin = "pods \"op-harness-twin-1\" is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"manager\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"manager\" must set securityContext.capabilities.drop=[\"ALL\"])";
+
+    [Fact]
+    public async Task RunAsync_TwinRefusedByPodSecurity_TheRefusalIsTheVerdict_NotAnAbort()
+    {
+        // Issue #36 item 3: the refusal fails the checks it names with the server's words; what needs no pod still runs.
+        var j = new Journal();
+        var refused = new Harness.Verdicts.PodSecurityRefusedException(new Harness.Verdicts.PodSecurityRefusal("the twin pod ns/op-harness-twin-1", RefusedTwin));
+
+        var result = await Run(j, startFails: refused).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
+
+        var report = result.Report;
+        report.PodSecurityRefusal.Should().Be(refused.Refusal);
+        report.Probes.Results.Should().BeEmpty("there is no pod to probe in");
+        report[HardeningCheck.PrivilegeEscalationDenied].Status.Should().Be(Harness.Verdicts.ProbeStatus.Failed);
+        report[HardeningCheck.PrivilegeEscalationDenied].Evidence[0].Should().Contain("allowPrivilegeEscalation != false").And.Contain("PodSecurity refused the twin pod");
+        report[HardeningCheck.ProcessHardening].Status.Should().Be(Harness.Verdicts.ProbeStatus.Failed);
+        report[HardeningCheck.SecretsNotReadable].Status.Should().NotBe(Harness.Verdicts.ProbeStatus.Failed, "the refusal says nothing about RBAC");
+        j.Events.Should().Contain("access kube-system", "the access matrix needs only the account").And.EndWith(["teardown vantage", "teardown operator"]);
+    }
+
+    [Fact]
+    public async Task RunAsync_OperatorsOwnPodsRefused_TheRolloutsRefusalIsTheVerdict()
+    {
+        var j = new Journal();
+        var refusal = new Harness.Verdicts.PodSecurityRefusal("ReplicaSet op-6bc8d87f9 (the operator's own pods)", RefusedTwin.Replace("op-harness-twin-1", "op-6bc8d87f9-np5g9", StringComparison.Ordinal));
+        var failing = Task.FromException(new Harness.Verdicts.PodSecurityRefusedException(refusal));
+
+        var result = await new OperatorRun(new Locate(j, failing), new Vantage(j), new VehicleStage(j, needsRunningPod: true), new Access(j), new OperatorProbeOptions { SkipProbes = ["egress."] })
+            .RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
+
+        result.Report.PodSecurityRefusal.Should().Be(refusal);
+        result.Report[HardeningCheck.PrivilegeEscalationDenied].Evidence[0].Should().Contain("ReplicaSet op-6bc8d87f9");
+        j.Events.Should().NotContain(e => e.StartsWith("probe", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task RunAsync_AForbiddenThatIsNotPodSecurity_StillEndsTheRun()
+    {
+        var j = new Journal();
+        var rbac = new InvalidOperationException("pods is forbidden: User \"x\" cannot create resource \"pods\"");
+
+        var act = () => Run(j, startFails: rbac).RunAsync(new RunSession(ct: TestContext.Current.CancellationToken));
+
+        await act.Should().ThrowAsync<InvalidOperationException>();
+    }
+
     [Fact]
     public async Task RunAsync_VantageFails_StopsTheVehicleAndTearsDownTheOperator()
     {
