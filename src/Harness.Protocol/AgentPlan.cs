@@ -156,6 +156,12 @@ public static class DataKeys
     /// <summary>What the step observed: the agent's own process, or the target process (pid, name) and how it was reached.</summary>
     public const string Observed = "observed";
 
+    /// <summary>
+    /// For file writes the kernel refused by permission: <c>read-only</c> or <c>writable</c>, the directory's mount as
+    /// statvfs reports it (ST_RDONLY), or <c>unknown: ERRNO</c> when it cannot be read.
+    /// </summary>
+    public const string Mount = "mount";
+
     /// <summary>For HTTP steps: the token the harness's sink put in its answer (proves the answer came from the sink).</summary>
     public const string SinkToken = "sinkToken";
 

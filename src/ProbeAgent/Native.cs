@@ -27,6 +27,26 @@ internal static partial class Native
     [LibraryImport("libc", EntryPoint = "unlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Unlink(string path);
 
+    /// <summary>statvfs(3); the buffer is larger than any libc's <c>struct statvfs</c>.</summary>
+    [LibraryImport("libc", EntryPoint = "statvfs", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static unsafe partial int StatVfs(string path, byte* buffer);
+
+    /// <summary>The mount flags of the filesystem holding <paramref name="path"/> (<c>f_flag</c>), or the errno.</summary>
+    public static unsafe (ulong Flags, int Errno) MountFlags(string path)
+    {
+        // glibc on 64-bit: eleven unsigned longs (bsize, frsize, blocks, bfree, bavail, files, ffree, favail, fsid, flag,
+        // namemax): f_flag is the tenth. 32-bit layouts differ; the agent ships for 64-bit Linux only.
+        var buffer = stackalloc byte[256];
+        if (StatVfs(path, buffer) != 0)
+        {
+            return (0, Marshal.GetLastPInvokeError());
+        }
+        return (((ulong*)buffer)[9], 0);
+    }
+
+    /// <summary>ST_RDONLY in <c>f_flag</c>.</summary>
+    public const ulong ST_RDONLY = 1;
+
     [LibraryImport("libc", EntryPoint = "strerrorname_np")]
     private static partial nint StrErrorNameNp(int errnum);
 

@@ -43,8 +43,15 @@ internal static class Steps
         var fd = Native.Open(file, Native.O_WRONLY | Native.O_CREAT | Native.O_EXCL | Native.O_CLOEXEC, 0x180 /* 0600 */);
         if (fd < 0)
         {
+            var errno = Marshal.GetLastPInvokeError();
             data["stage"] = "open";
-            return Failed(Marshal.GetLastPInvokeError(), $"open({file}, O_CREAT|O_EXCL|O_WRONLY)", data);
+            if (errno is 13 or 1)
+            {
+                // A permission refusal says nothing of the mount by itself: the mount's own flag does.
+                var (flags, statErrno) = Native.MountFlags(directory);
+                data[DataKeys.Mount] = statErrno != 0 ? $"unknown: {Native.ErrnoName(statErrno)}" : (flags & Native.ST_RDONLY) != 0 ? "read-only" : "writable";
+            }
+            return Failed(errno, $"open({file}, O_CREAT|O_EXCL|O_WRONLY)", data);
         }
         try
         {

@@ -49,11 +49,11 @@ internal static class Classifier
                 redactor.Redact(attempt.Data ?? new Dictionary<string, string>()), attempt.DurationMs, controlEvidence);
 
         var verdict = attempt is null ? Verdict.Inconclusive("the agent did not report this step") : Observe(probe, attempt);
-        var (status, explanation) = Judge(probe, verdict, controlEvidence);
+        var (status, explanation) = Judge(probe, verdict, controlEvidence, evidence.Data);
         return new ProbeResult(probe, verdict, status, explanation, evidence);
     }
 
-    private static (ProbeStatus, string) Judge(ProbeDefinition probe, Verdict verdict, ControlEvidence? control)
+    private static (ProbeStatus, string) Judge(ProbeDefinition probe, Verdict verdict, ControlEvidence? control, IReadOnlyDictionary<string, string> data)
     {
         var expectation = probe.Expectation;
         if (verdict.Kind == VerdictKind.Inconclusive)
@@ -73,6 +73,15 @@ internal static class Classifier
         {
             // A success needs no control: the protection is plainly absent.
             return (ProbeStatus.Failed, $"{probe.Title}: allowed, but it must be denied");
+        }
+        if (verdict.Mechanism is Mechanism.PermissionDenied or Mechanism.OperationNotPermitted && probe.Attempt.Kind == Protocol.StepKinds.FileWrite
+            && expectation.Accepted.Contains(Mechanism.ReadOnlyFilesystem) && !expectation.Accepted.Contains(verdict.Mechanism.Value)
+            && data.TryGetValue(Protocol.DataKeys.Mount, out var mount) && mount == "writable")
+        {
+            // The mount itself says it is writable (statvfs without ST_RDONLY): only this user's file permissions stopped the
+            // write, which a process of another uid (or one that gains root) would not meet. A read-only mount answers EROFS.
+            return (ProbeStatus.Failed,
+                $"{probe.Title}: denied by {verdict.Mechanism}, not by a read-only filesystem: the mount is writable (statvfs: no ST_RDONLY), and only file permissions stopped this user");
         }
         if (!expectation.Accepted.Contains(verdict.Mechanism!.Value))
         {

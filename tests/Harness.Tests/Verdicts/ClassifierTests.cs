@@ -49,6 +49,20 @@ public sealed class ClassifierTests
         r.Explanation.Should().Contain("does not accept").And.Contain("ReadOnlyFilesystem");
     }
 
+    [Theory]
+    [InlineData("writable", ProbeStatus.Failed, "the mount is writable")]
+    [InlineData("read-only", ProbeStatus.Inconclusive, "does not accept")]
+    [InlineData("unknown: EACCES", ProbeStatus.Inconclusive, "does not accept")]
+    public void ClassifyOne_EaccesWithTheMountsOwnFlag_AWritableMountFails(string mount, ProbeStatus expected, string because)
+    {
+        // Issue #35: the direct-exec proof's writable-root mutant (the operator's image owns / as root, so a non-root write
+        // gets EACCES) survived as Inconclusive; the mount's own flag shows the protection is absent.
+        var r = Classifier.ClassifyOne(P("fs.root"), Fail("fs.root", "EACCES", new() { [DataKeys.Mount] = mount }), Ok("control.fs.writable"));
+
+        r.Status.Should().Be(expected);
+        r.Explanation.Should().Contain(because);
+    }
+
     [Fact]
     public void ClassifyOne_DenialWithFailedControl_IsInconclusive()
     {
