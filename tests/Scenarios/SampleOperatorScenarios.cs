@@ -55,7 +55,12 @@ public abstract class GreeterFixture(HarnessClusterFixture cluster, IMessageSink
 {
     protected override OperatorSpec Operator => SampleOperator.Spec(variant, vehicle);
 
-    protected override OperatorProbeOptions ProbeOptions() => base.ProbeOptions() with { Vehicle = vehicle };
+    protected override OperatorProbeOptions ProbeOptions() => base.ProbeOptions() with
+    {
+        Vehicle = vehicle,
+        // The hardened sample's rights, locked (`harness rights lock`): its account is held to them on the cluster.
+        DeclaredRights = variant == "hardened" ? Harness.Rbac.DeclaredRights.Load(SampleOperator.RepoPath("fixtures/sample-operator/rights.yaml")) : null,
+    };
 }
 
 public sealed class HardenedGreeterFixture(HarnessClusterFixture c, IMessageSink l) : GreeterFixture(c, l, "hardened", VehicleKind.TwinPod);

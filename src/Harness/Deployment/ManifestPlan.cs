@@ -23,6 +23,12 @@ internal enum ApplyPhase
 
     /// <summary>Custom resources, once their CRDs are served.</summary>
     CustomResources = 4,
+
+    /// <summary>
+    /// Admission webhook configurations and APIServices, last (as Helm orders them): applied before the workload that
+    /// serves them, a webhook matching Deployments blocks that very Deployment (<c>failed calling webhook</c>).
+    /// </summary>
+    Admission = 5,
 }
 
 /// <summary>One object to apply: its JSON, where it goes, and in which phase.</summary>
@@ -64,6 +70,11 @@ internal sealed record Placement(string PrimaryNamespace, string? Suffix = null,
 /// </summary>
 internal static class ManifestPlan
 {
+    /// <summary>An admission webhook configuration or an APIService: what the API server calls out to.</summary>
+    internal static bool IsAdmission(ManifestDocument doc) =>
+        (doc.ApiVersion.StartsWith("admissionregistration.k8s.io/", StringComparison.Ordinal) && doc.Kind is "MutatingWebhookConfiguration" or "ValidatingWebhookConfiguration")
+        || (doc.ApiVersion.StartsWith("apiregistration.k8s.io/", StringComparison.Ordinal) && doc.Kind == "APIService");
+
     private static readonly ImmutableHashSet<string> ClusterScopedKinds =
     [
         "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "PriorityClass", "StorageClass",
@@ -135,7 +146,9 @@ internal static class ManifestPlan
             var name = custom ? doc.Name : names.ClusterScoped(doc.Kind, doc.Name);
             metadata["name"] = name;
             names.Rewrite(json, doc.Kind, targetNamespace);
-            var phase = doc.Kind == "CustomResourceDefinition" ? ApplyPhase.CustomResourceDefinitions : custom ? ApplyPhase.CustomResources : namespaced ? ApplyPhase.Namespaced : ApplyPhase.ClusterScoped;
+            var phase = doc.Kind == "CustomResourceDefinition" ? ApplyPhase.CustomResourceDefinitions
+                : IsAdmission(doc) ? ApplyPhase.Admission
+                : custom ? ApplyPhase.CustomResources : namespaced ? ApplyPhase.Namespaced : ApplyPhase.ClusterScoped;
             planned.Add(new PlannedObject(doc, group, version, doc.Kind, name, targetNamespace, json.ToJsonString(), phase));
         }
         // Every namespace the run uses exists: those the manifests use but do not declare are generated.

@@ -349,6 +349,10 @@ internal static class OperatorDeployment
                 {
                     throw failure; // waiting longer cannot help
                 }
+                if (Pods.StartFailure(pods, (time ?? TimeProvider.System).GetUtcNow()) is { } cannotStart)
+                {
+                    throw new DeploymentException(null, $"{workload.Kind} {ns}/{workload.Name} cannot roll out: {cannotStart}. Check the container's command and the objects its pod refers to.");
+                }
                 var events = (await client.CoreV1.ListNamespacedEventAsync(ns, cancellationToken: t).ConfigureAwait(false)).Items;
                 if (PodSecurityRefusal(workload, events) is { } refused)
                 {

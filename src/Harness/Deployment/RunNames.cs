@@ -198,6 +198,30 @@ internal sealed class RunNames
                     Walk(env["valueFrom"], "valueFrom");
                 }
                 break;
+            case JsonArray array when key is "args" or "command":
+                // A container's flags that name a namespace follow the map as env values do (issue #36 item 6): the
+                // certificate manager's --leader-election-namespace=kube-system must name where its Role now is.
+                for (var i = 0; i < array.Count; i++)
+                {
+                    if (array[i] is not JsonValue value || !value.TryGetValue<string>(out var text))
+                    {
+                        continue;
+                    }
+                    var eq = text.IndexOf('=', StringComparison.Ordinal);
+                    if (eq > 0 && IsNamespaceFlag(text[..eq]) && namespaces.TryGetValue(text[(eq + 1)..], out var mappedValue))
+                    {
+                        array[i] = $"{text[..eq]}={mappedValue}";
+                    }
+                    else if (i > 0 && (string?)array[i - 1] is { } flag && !flag.Contains('=', StringComparison.Ordinal) && IsNamespaceFlag(flag) && namespaces.TryGetValue(text, out var mappedNext))
+                    {
+                        array[i] = mappedNext;
+                    }
+                    else
+                    {
+                        array[i] = ServiceNames(text);
+                    }
+                }
+                break;
             case JsonArray array:
                 for (var i = 0; i < array.Count; i++)
                 {
@@ -213,6 +237,10 @@ internal sealed class RunNames
                 break;
         }
     }
+
+    // -n, --namespace, --leader-election-namespace, --cluster-resource-namespace, --watch-namespace ...
+    private static bool IsNamespaceFlag(string flag) =>
+        flag.StartsWith('-') && (flag is "-n" || flag.TrimStart('-').Contains("namespace", StringComparison.OrdinalIgnoreCase));
 
     private void RewriteSelector(JsonObject selector)
     {

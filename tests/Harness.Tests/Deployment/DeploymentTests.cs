@@ -31,6 +31,43 @@ public sealed class DeploymentTests
     }
 
     [Fact]
+    public void Plan_WebhookConfigurationsAndAPIServices_ComeAfterTheWorkloadsThatServeThem()
+    {
+        // Issue #36 item 4: a kubebuilder project's mutating webhook matches Deployments; applied first, it blocked its
+        // own manager: `failed calling webhook "mdeployment-v1.kb.io": failed to call webhook`. Helm applies them last.
+        var docs = Harness.Manifests.ManifestLoader.LoadText("""
+            apiVersion: admissionregistration.k8s.io/v1
+            kind: MutatingWebhookConfiguration
+            metadata: {name: op-mutating}
+            webhooks: []
+            ---
+            apiVersion: apiregistration.k8s.io/v1
+            kind: APIService
+            metadata: {name: v1.metrics.example.com}
+            spec: {group: metrics.example.com, version: v1, groupPriorityMinimum: 100, versionPriority: 100}
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRole
+            metadata: {name: op}
+            rules: []
+            ---
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: op-manager, namespace: op-system}
+            spec:
+              selector: {matchLabels: {app: op}}
+              template:
+                metadata: {labels: {app: op}}
+                spec: {containers: [{name: manager, image: op:1}]}
+            """, "install.yaml");
+
+        var plan = ManifestPlan.Build(docs, "harness-op-1");
+
+        plan.Select(p => p.Kind).Should().EndWith(["MutatingWebhookConfiguration", "APIService"]);
+        plan.Select(p => p.Kind).ToList().IndexOf("Deployment").Should().BeLessThan(plan.Select(p => p.Kind).ToList().IndexOf("MutatingWebhookConfiguration"));
+    }
+
+    [Fact]
     public void Plan_Sample_FoldsTheOperatorNamespaceIntoTheTargetKeepingItsLabelsAndMovesSubjects()
     {
         var plan = ManifestPlan.Build(Sample(), "harness-op-1");

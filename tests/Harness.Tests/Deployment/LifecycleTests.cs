@@ -49,9 +49,13 @@ public sealed class LifecycleTests
         api.Requests.Where(r => r.Method == "DELETE").Select(r => r.Path).Should().Equal(
             "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/greetings.demo.harness.dev",
             "/api/v1/namespaces/harness-op-1");
-        // Every object it created carries the session label, so a sweep finds it if the run dies
-        var created = api.Requests.Where(r => r.Method == "PATCH" && r.ContentType!.Contains("apply-patch", StringComparison.Ordinal)).Select(r => JsonNode.Parse(r.Body)!["metadata"]!["labels"]!).ToList();
-        created.Should().OnlyContain(l => l["io.harness.session"]!.GetValue<string>() == "s1");
+        // Every object it created carries the session label, so a sweep finds it if the run dies; the shared CRD carries
+        // the session's hold instead (runs applying it at once would conflict on one session label), which the sweep reads.
+        var created = api.Requests.Where(r => r.Method == "PATCH" && r.ContentType!.Contains("apply-patch", StringComparison.Ordinal))
+            .Select(r => (Path: r.Path, Labels: JsonNode.Parse(r.Body)!["metadata"]!["labels"]!)).ToList();
+        created.Where(c => !c.Path.Contains("customresourcedefinitions", StringComparison.Ordinal)).Should().OnlyContain(c => (string?)c.Labels["io.harness.session"] == "s1");
+        created.Where(c => c.Path.Contains("customresourcedefinitions", StringComparison.Ordinal)).Should().ContainSingle()
+            .Which.Labels.AsObject().Select(l => $"{l.Key}={l.Value}").Should().Contain(["io.harness.owner=harness", "hold.harness.dev/s1=true"]).And.NotContain(l => l.StartsWith("io.harness.session", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -72,6 +72,38 @@ public sealed class PlacementTests
     }
 
     [Fact]
+    public void ContainerFlagsNamingAMappedNamespace_FollowIt_OthersStay()
+    {
+        // Issue #36 item 6: the certificate manager keeps its leader-election Role in kube-system; the run places that Role
+        // in kube-system-s1, so its --leader-election-namespace must say so too, or the operator cannot take its lease.
+        var docs = ManifestLoader.LoadText("""
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: Role
+            metadata: {name: cm:leaderelection, namespace: kube-system}
+            rules: [{apiGroups: [coordination.k8s.io], resources: [leases], verbs: [get, create, update]}]
+            ---
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata: {name: cm, namespace: cert-manager}
+            spec:
+              selector: {matchLabels: {app: cm}}
+              template:
+                metadata: {labels: {app: cm}}
+                spec:
+                  containers:
+                    - name: controller
+                      image: cm:1
+                      args: ["--leader-election-namespace=kube-system", "--cluster-resource-namespace", "cert-manager", "--v=kube-system", "-n", "kube-system"]
+            """, "cm.yaml");
+
+        var plan = ManifestPlan.Build(docs, new Placement("harness-cm-s1", "s1", "cert-manager"));
+
+        plan.Single(p => p.Kind == "Role").Namespace.Should().Be("kube-system-s1");
+        var args = System.Text.Json.Nodes.JsonNode.Parse(plan.Single(p => p.Kind == "Deployment").Json)!["spec"]!["template"]!["spec"]!["containers"]![0]!["args"]!.AsArray().Select(a => a!.GetValue<string>());
+        args.Should().Equal("--leader-election-namespace=kube-system-s1", "--cluster-resource-namespace", "harness-cm-s1", "--v=kube-system", "-n", "kube-system-s1");
+    }
+
+    [Fact]
     public void NamespaceLessInstallFiles_GoToTheRunsNamespace_AndWithoutASuffixEverythingFolds()
     {
         var docs = ManifestLoader.LoadText("""

@@ -22,7 +22,15 @@ public sealed partial class StopSignalTests(DockerFixture docker)
         var ct = TestContext.Current.CancellationToken;
         docker.Require();
         var output = Directory.CreateTempSubdirectory("harness-stop-");
-        using var process = Process.Start(new ProcessStartInfo("dotnet")
+        // A background job of a non-interactive shell starts with SIGINT ignored, and a child inherits that (so does .NET,
+        // which then keeps it ignored): the child is started with its default disposition restored (issue #38 item 5).
+        var start = new ProcessStartInfo(InheritsIgnoredSigint() ? "env" : "dotnet");
+        if (start.FileName == "env")
+        {
+            start.ArgumentList.Add("--default-signal=INT");
+            start.ArgumentList.Add("dotnet");
+        }
+        using var process = Process.Start(new ProcessStartInfo(start.FileName, start.ArgumentList)
         {
             ArgumentList =
             {
@@ -67,6 +75,13 @@ public sealed partial class StopSignalTests(DockerFixture docker)
         (await DockerAsync($"ps -a -q --filter label=io.harness.session={session}")).Should().BeEmpty("its containers are gone");
         (await DockerAsync($"network ls -q --filter label=io.harness.session={session}")).Should().BeEmpty("its networks are gone");
         output.Delete(recursive: true);
+    }
+
+    /// <summary>Whether this process was started with SIGINT ignored (<c>SigIgn</c> in /proc/self/status has bit 1 set).</summary>
+    private static bool InheritsIgnoredSigint()
+    {
+        var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        return line is not null && (Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16) & (1UL << (2 - 1))) != 0;
     }
 
     /// <summary>The program as built in its own output folder (same configuration as the tests), with its own dependencies.</summary>
