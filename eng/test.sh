@@ -39,6 +39,8 @@ if [ -z "${HARNESS_KUBECONFIG:-}" ] && [ -x "$kit/up.sh" ]; then
   kubeconfig=$(sed -n 's/^export KUBECONFIG=//p' /tmp/harness-cluster-up.log | tail -1)
   [ -f "$kubeconfig" ] || { echo "test: up.sh printed no kubeconfig (see /tmp/harness-cluster-up.log)" >&2; exit 1; }
   export HARNESS_KUBECONFIG=$kubeconfig HARNESS_IMAGE_LOADER="$kit/load-image.sh" HARNESS_REQUIRE_CLUSTER=1
+  # The kit's node sits on the Docker network "kind", which its pods reach: the egress sink runs there, outside the cluster.
+  if docker network inspect kind >/dev/null 2>&1; then export HARNESS_DOCKER_NETWORK=kind; fi
   echo "test: cluster up ($(kubectl --kubeconfig "$kubeconfig" version -o json 2>/dev/null | sed -n 's/.*"gitVersion": "\(v[^"]*\)".*/\1/p' | tail -1)); live scenarios run with HARNESS_REQUIRE_CLUSTER=1"
   # The sample's images up front (the harness loads what a run names too; this makes a broken loader fail here, once).
   bash "$kit/load-image.sh" harness.local/greeter-operator:dev harness.local/greeter-operator-probed:dev >/dev/null
@@ -54,7 +56,7 @@ log=$(mktemp)
 status=0
 declare -A seconds
 # The cluster's variables reach the live part only: the unit tests hold the no-cluster paths (what a user without one sees).
-cluster_vars=(HARNESS_KUBECONFIG HARNESS_CONTEXT HARNESS_CLUSTER HARNESS_IMAGE_LOADER HARNESS_PROBE_IMAGE HARNESS_REQUIRE_CLUSTER)
+cluster_vars=(HARNESS_KUBECONFIG HARNESS_CONTEXT HARNESS_CLUSTER HARNESS_IMAGE_LOADER HARNESS_PROBE_IMAGE HARNESS_DOCKER_NETWORK HARNESS_REQUIRE_CLUSTER)
 run_part() { # name, project, "live" when the cluster's variables are its
   local start=$SECONDS rc unset=()
   if [ "${3:-}" != live ]; then for v in "${cluster_vars[@]}"; do unset+=(-u "$v"); done; fi

@@ -75,7 +75,8 @@ public sealed class PodSecurityScenarios(HarnessClusterFixture live)
         var ct = TestContext.Current.CancellationToken;
         await using var docker = await DockerHost.ConnectAsync(ct: ct);
 
-        await using var sink = await ClusterEgressSink.StartAsync(cluster, docker, cluster.ProbeImage, live.Options!.SessionId, ct: ct);
+        // A session of its own: the shared egress vantage of the runs on this cluster already holds the cluster session's control namespace.
+        await using var sink = await ClusterEgressSink.StartAsync(cluster, docker, cluster.ProbeImage, Harness.Runs.SessionId.New(), ct: ct);
 
         sink.Evidence.Should().Contain("200");
         sink.Https.Url.Should().StartWith("https://harness-sink-");

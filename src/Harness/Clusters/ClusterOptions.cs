@@ -87,6 +87,13 @@ public sealed record ClusterOptions
     /// </summary>
     public string? ImageLoader { get; init; }
 
+    /// <summary>
+    /// Existing: a Docker network on this machine whose containers the cluster's pods can reach (as kind's and K3s's
+    /// nodes sit on theirs; <c>HARNESS_DOCKER_NETWORK</c>). The egress sink then runs there, outside the cluster, instead
+    /// of as a pod inside it. Null: an in-cluster sink, or the given egress targets.
+    /// </summary>
+    public string? DockerNetwork { get; init; }
+
     /// <summary>The name of the harness's kind cluster for this session: <c>{prefix}-{session}</c>, or the prefix itself when reusing.</summary>
     public string KindClusterName => Reuse ? Kind.Name : $"{Kind.Name}-{SessionId}";
 
@@ -103,7 +110,7 @@ public sealed record ClusterOptions
     /// <summary>
     /// Options from the environment: <c>HARNESS_CLUSTER</c> (kind, k3s, existing), <c>HARNESS_KUBECONFIG</c> and
     /// <c>HARNESS_CONTEXT</c> (which imply existing), <c>HARNESS_KEEP_CLUSTER=1</c>, <c>HARNESS_REUSE_CLUSTER=1</c>,
-    /// <c>HARNESS_CNI</c>, <c>HARNESS_PROBE_IMAGE</c>, <c>HARNESS_IMAGE_LOADER</c>, <c>HARNESS_LOG_DIR</c>.
+    /// <c>HARNESS_CNI</c>, <c>HARNESS_PROBE_IMAGE</c>, <c>HARNESS_IMAGE_LOADER</c>, <c>HARNESS_DOCKER_NETWORK</c>, <c>HARNESS_LOG_DIR</c>.
     /// </summary>
     /// <exception cref="ArgumentException">A variable has a value the harness does not know; the message names it.</exception>
     public static ClusterOptions FromEnvironment(Func<string, string?>? read = null)
@@ -134,6 +141,7 @@ public sealed record ClusterOptions
             Reuse = read("HARNESS_REUSE_CLUSTER") == "1",
             ProbeImage = read("HARNESS_PROBE_IMAGE") is { Length: > 0 } image ? image : null,
             ImageLoader = read("HARNESS_IMAGE_LOADER") is { Length: > 0 } loader ? loader : null,
+            DockerNetwork = read("HARNESS_DOCKER_NETWORK") is { Length: > 0 } network ? network : null,
             LogDirectory = read("HARNESS_LOG_DIR") is { Length: > 0 } logs ? logs : new ClusterOptions().LogDirectory,
         };
     }

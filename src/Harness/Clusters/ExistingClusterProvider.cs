@@ -41,7 +41,7 @@ internal sealed class ExistingClusterProvider : IClusterProvider
             client.Dispose();
             throw;
         }
-        return new HarnessCluster(ClusterProvider.Existing, options.Context ?? "current-context", path, options.Context, client, probeImage, "the cluster's CNI", null, _ => ValueTask.CompletedTask)
+        return new HarnessCluster(ClusterProvider.Existing, options.Context ?? "current-context", path, options.Context, client, probeImage, "the cluster's CNI", options.DockerNetwork, _ => ValueTask.CompletedTask)
         {
             ImageLoader = loader is null ? null : (image, t) => loader.LoadAsync(image, log, t),
         };
