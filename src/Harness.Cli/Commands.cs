@@ -385,6 +385,7 @@ internal static class Commands
                 Context = r.GetValue(context) ?? Environment.GetEnvironmentVariable("HARNESS_CONTEXT"),
                 ProbeImage = r.GetValue(probeImage) ?? Environment.GetEnvironmentVariable("HARNESS_PROBE_IMAGE"),
                 ImageLoader = r.GetValue(imageLoader) ?? Environment.GetEnvironmentVariable("HARNESS_IMAGE_LOADER"),
+                DockerNetwork = Environment.GetEnvironmentVariable("HARNESS_DOCKER_NETWORK") is { Length: > 0 } network ? network : null,
             };
             using var progress = new StatusWriter(stdout, Interactive());
             var proof = await Harness.Proof.Prover.ProveAsync(request, r.GetValue(parallel), progress, ct).ConfigureAwait(false);
@@ -453,6 +454,7 @@ internal static class Commands
                 CreateKind = r.GetValue(cluster) == "kind",
                 ProbeImage = r.GetValue(probeImage) ?? Environment.GetEnvironmentVariable("HARNESS_PROBE_IMAGE"),
                 ImageLoader = r.GetValue(imageLoader) ?? Environment.GetEnvironmentVariable("HARNESS_IMAGE_LOADER"),
+                DockerNetwork = Environment.GetEnvironmentVariable("HARNESS_DOCKER_NETWORK") is { Length: > 0 } network ? network : null,
             };
             using var progress = new StatusWriter(stdout, Interactive());
             var report = await Qualifier.RunAsync(request, progress, ct).ConfigureAwait(false);

@@ -32,7 +32,7 @@ public abstract class OperatorProofFixture(IMessageSink messages) : IAsyncLifeti
 
     /// <summary>
     /// The request: the scenario and, for a cluster vehicle, the cluster from the environment: HARNESS_KUBECONFIG,
-    /// HARNESS_CONTEXT, HARNESS_PROBE_IMAGE and HARNESS_IMAGE_LOADER.
+    /// HARNESS_CONTEXT, HARNESS_PROBE_IMAGE, HARNESS_IMAGE_LOADER and HARNESS_DOCKER_NETWORK.
     /// </summary>
     protected virtual QualifyRequest Request(QualificationScenario scenario)
     {
@@ -44,6 +44,7 @@ public abstract class OperatorProofFixture(IMessageSink messages) : IAsyncLifeti
             Context = options.Context,
             ProbeImage = options.ProbeImage,
             ImageLoader = options.ImageLoader,
+            DockerNetwork = options.DockerNetwork,
         };
     }
 

@@ -34,6 +34,9 @@ public sealed record QualifyRequest
     /// <summary>Existing cluster: the command that loads local images onto its nodes (<see cref="ClusterOptions.ImageLoader"/>).</summary>
     public string? ImageLoader { get; init; }
 
+    /// <summary>Existing cluster: the Docker network beside it, where the egress sink runs (<see cref="ClusterOptions.DockerNetwork"/>).</summary>
+    public string? DockerNetwork { get; init; }
+
     /// <summary>Where cosign is looked for (PATH by default).</summary>
     public string? SearchPath { get; init; } = Environment.GetEnvironmentVariable("PATH");
 }
@@ -89,7 +92,7 @@ public static class Qualifier
         var (log, ct) = (session.Log, session.Cancellation);
         var options = request.CreateKind
             ? ClusterOptions.ForKind() with { SessionId = session.Id }
-            : ClusterOptions.ForExisting(request.Kubeconfig, request.Context) with { SessionId = session.Id, ProbeImage = request.ProbeImage, ImageLoader = request.ImageLoader };
+            : ClusterOptions.ForExisting(request.Kubeconfig, request.Context) with { SessionId = session.Id, ProbeImage = request.ProbeImage, ImageLoader = request.ImageLoader, DockerNetwork = request.DockerNetwork };
         await session.LogAsync(request.CreateKind ? "creating a kind cluster and verifying it" : $"connecting to {request.Context ?? "the current context"} ({options.ResolveKubeconfig()}) and verifying it").ConfigureAwait(false);
         var modes = await ModesAsync(request.Scenario, options.Verify, log, alsoApplied).ConfigureAwait(false);
         return await session.Clock.TimeAsync(RunPhase.Cluster,
