@@ -176,11 +176,13 @@ internal static class YamlJson
         {
             return JsonValue.Create(value);
         }
+        // YAML 1.2's core schema, which kubectl and the API server read: an empty value is null like ~ (Helm output is full
+        // of `replicas: ` and `securityContext: `), and null, true and false come in three spellings each.
         return value switch
         {
-            null or "~" or "null" => null,
-            "true" => JsonValue.Create(true),
-            "false" => JsonValue.Create(false),
+            null or "" or "~" or "null" or "Null" or "NULL" => null,
+            "true" or "True" or "TRUE" => JsonValue.Create(true),
+            "false" or "False" or "FALSE" => JsonValue.Create(false),
             var v when long.TryParse(v, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l) => JsonValue.Create(l),
             var v when double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && v.Contains('.', StringComparison.Ordinal) => JsonValue.Create(d),
             var v => JsonValue.Create(v),

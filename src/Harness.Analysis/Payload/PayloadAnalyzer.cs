@@ -20,6 +20,12 @@ public sealed record OperatorIdentity(ImmutableHashSet<string> OwnerUids, Immuta
     public static ImmutableHashSet<string> SystemManagers { get; } =
         ["harness", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-apiserver", "kubectl", "kubectl-client-side-apply", "kubectl-create", "kubectl-edit", "kubectl-patch", "kubectl-label", "kubectl-annotate"];
 
+    /// <summary>
+    /// The uids of other instances of the operator's custom resources (another run's, on a shared cluster): what they own
+    /// is theirs, even when the same field manager wrote it.
+    /// </summary>
+    public ImmutableHashSet<string> ForeignOwnerUids { get; init; } = [];
+
     /// <inheritdoc/>
     public override string ToString() => $"owners {string.Join(", ", OwnerUids.Order(StringComparer.Ordinal))}; managers {string.Join(", ", FieldManagers.Order(StringComparer.Ordinal))}";
 }
@@ -68,7 +74,8 @@ public static class PayloadAnalyzer
         ArgumentNullException.ThrowIfNull(identity);
         // Each object's owning custom resource, looked up once; the custom resources themselves are not payload.
         var candidates = objects
-            .Where(o => !identity.OwnerUids.Contains(o.Object?.Metadata?.Uid ?? ""))
+            .Where(o => !identity.OwnerUids.Contains(o.Object?.Metadata?.Uid ?? "") && !identity.ForeignOwnerUids.Contains(o.Object?.Metadata?.Uid ?? ""))
+            .Where(o => !OwnedOnlyByOthers(o, identity))
             .Select(o => (Object: o, Owner: o.Object?.Metadata?.OwnerReferences?.FirstOrDefault(r => identity.OwnerUids.Contains(r.Uid ?? ""))))
             .ToList();
         var managers = identity.FieldManagers
@@ -85,6 +92,13 @@ public static class PayloadAnalyzer
             }
         }
         return [.. created.OrderBy(c => c.Document.Namespace ?? "", StringComparer.Ordinal).ThenBy(c => c.Document.Kind, StringComparer.Ordinal).ThenBy(c => c.Document.Name, StringComparer.Ordinal)];
+    }
+
+    // Owned by another instance of the operator's custom resources and by none of ours: that instance's payload.
+    private static bool OwnedOnlyByOthers(ManifestDocument o, OperatorIdentity identity)
+    {
+        var owners = o.Object?.Metadata?.OwnerReferences ?? [];
+        return owners.Any(r => identity.ForeignOwnerUids.Contains(r.Uid ?? "")) && !owners.Any(r => identity.OwnerUids.Contains(r.Uid ?? ""));
     }
 
     /// <summary>

@@ -90,8 +90,10 @@ internal static class PayloadInventory
         while (true)
         {
             polls++;
-            owners = Ours(await CustomResourcesAsync(client, crds, ct).ConfigureAwait(false), op.Manifests, crds);
-            var identity = new OperatorIdentity([.. owners.Select(o => o.Uid)], [.. fieldManagers]);
+            var instances = await CustomResourcesAsync(client, crds, ct).ConfigureAwait(false);
+            owners = Ours(instances, op.Manifests, crds);
+            // Other runs on the cluster share the CRD, and their operators the field manager: what their instances own is theirs.
+            var identity = new OperatorIdentity([.. owners.Select(o => o.Uid)], [.. fieldManagers]) { ForeignOwnerUids = [.. instances.Select(i => i.Uid).Except(owners.Select(o => o.Uid))] };
             var created = owners.IsEmpty ? [] : PayloadAnalyzer.Select(await ObjectsAsync(client, ct).ConfigureAwait(false), identity);
             previous = created;
             var now = session.Time.GetUtcNow();

@@ -108,6 +108,7 @@ public static class SelfRights
             case HarnessMode.WebhookTls:
                 Add(null, R("admissionregistration.k8s.io", "validatingwebhookconfigurations,mutatingwebhookconfigurations", "get,list"), "the operator's webhooks as the cluster holds them (caBundle injected or not)");
                 Add(ns, R("", "services", "get"), "each webhook's Service and port");
+                Add(ns, R("discovery.k8s.io", "endpointslices", "list"), "whether something serves each webhook's Service yet");
                 Vantage(Add);
                 break;
             default:

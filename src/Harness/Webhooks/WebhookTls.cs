@@ -144,12 +144,28 @@ internal static class WebhookTls
             }
         }
         var ips = new Dictionary<string, string>(StringComparer.Ordinal);
+        var unserved = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var service in webhooks.Select(w => w.Item3.Service).Where(s => s is not null).DistinctBy(s => $"{s!.NamespaceProperty}/{s.Name}"))
         {
-            var svc = await client.CoreV1.ReadNamespacedServiceAsync(service!.Name, service.NamespaceProperty, cancellationToken: ct).ConfigureAwait(false);
+            var key = $"{service!.NamespaceProperty}/{service.Name}";
+            V1Service svc;
+            try
+            {
+                svc = await client.CoreV1.ReadNamespacedServiceAsync(service.Name, service.NamespaceProperty, cancellationToken: ct).ConfigureAwait(false);
+            }
+            catch (k8s.Autorest.HttpOperationException e) when (e.Response.StatusCode == System.Net.HttpStatusCode.NotFound)
+            {
+                unserved[key] = $"its Service {key} does not exist: every call the API server makes to it fails";
+                continue;
+            }
             if (svc.Spec?.ClusterIP is { Length: > 0 } ip && ip != "None")
             {
-                ips[$"{service.NamespaceProperty}/{service.Name}"] = ip;
+                ips[key] = ip;
+            }
+            // Applied after the workloads (as Helm does), the webhooks are judged once something serves them.
+            if (await BackendAsync(client, service.NamespaceProperty, service.Name, session).ConfigureAwait(false) is { } none)
+            {
+                unserved[key] = none;
             }
         }
         var endpoints = Endpoints(webhooks, ips);
@@ -157,13 +173,38 @@ internal static class WebhookTls
         {
             return new WebhookTlsReport(ProbeStatus.Inconclusive, ["the webhooks call URLs, not Services: their TLS is outside the cluster's view"]) { Tested = false };
         }
-        var report = await vantage.RunAsync(Plan(endpoints, timeoutMs), ct).ConfigureAwait(false);
-        var judged = endpoints.Select((e, i) => Judge(e, report.Results.FirstOrDefault(r => r.Id == $"webhook.tls.{i}"), report.Results.FirstOrDefault(r => r.Id == $"webhook.tls.{i}.control"), session.Time.GetUtcNow())).ToList();
+        var served = endpoints.Where(e => !unserved.ContainsKey($"{e.Namespace}/{e.Service}")).ToList();
+        var report = served.Count == 0 ? new AgentReport { AgentVersion = "none", Results = [] } : await vantage.RunAsync(Plan(served, timeoutMs), ct).ConfigureAwait(false);
+        var judged = endpoints.Select(e => unserved.TryGetValue($"{e.Namespace}/{e.Service}", out var why)
+            ? (Status: ProbeStatus.Failed, Line: $"{e.Configuration}/{e.Webhook} ({e.Url}): {why}")
+            : Judge(e, report.Results.FirstOrDefault(r => r.Id == $"webhook.tls.{served.IndexOf(e)}"), report.Results.FirstOrDefault(r => r.Id == $"webhook.tls.{served.IndexOf(e)}.control"), session.Time.GetUtcNow())).ToList();
         var status = judged.Any(j => j.Status == ProbeStatus.Failed) ? ProbeStatus.Failed
             : judged.Any(j => j.Status == ProbeStatus.Inconclusive) ? ProbeStatus.Inconclusive
             : ProbeStatus.Passed;
-        var controls = endpoints.Select((e, i) => ControlLine(e, report.Results.FirstOrDefault(r => r.Id == $"webhook.tls.{i}.control")));
+        var controls = served.Select((e, i) => ControlLine(e, report.Results.FirstOrDefault(r => r.Id == $"webhook.tls.{i}.control")));
         return new WebhookTlsReport(status, [.. judged.Select(j => j.Line)]) { Controls = [.. controls] };
+    }
+
+    /// <summary>How long a webhook's Service may take to have a ready backend (its pod starting) before that is the verdict.</summary>
+    internal static readonly TimeSpan BackendWait = TimeSpan.FromSeconds(60);
+
+    /// <summary>Null once the Service has a ready endpoint; otherwise, after <see cref="BackendWait"/>, why it has none.</summary>
+    private static async Task<string?> BackendAsync(IKubernetes client, string ns, string service, RunSession session)
+    {
+        try
+        {
+            await Waits.BoundedWait.UntilAsync(
+                $"a ready backend for Service {ns}/{service}",
+                async t => (await client.DiscoveryV1.ListNamespacedEndpointSliceAsync(ns, labelSelector: $"kubernetes.io/service-name={service}", cancellationToken: t).ConfigureAwait(false)).Items,
+                slices => slices.SelectMany(s => s.Endpoints ?? []).Any(e => e.Conditions?.Ready != false),
+                slices => $"{slices.Sum(s => s.Endpoints?.Count ?? 0)} endpoints, none ready",
+                BackendWait, TimeSpan.FromSeconds(1), time: session.Time, ct: session.Cancellation).ConfigureAwait(false);
+            return null;
+        }
+        catch (Waits.WaitTimeoutException e)
+        {
+            return $"its Service {ns}/{service} has no ready backend after {BackendWait.TotalSeconds:0} s ({e.Message}): every call the API server makes to it fails";
+        }
     }
 
     /// <summary>What one webhook's control showed, from its own result. Pure.</summary>

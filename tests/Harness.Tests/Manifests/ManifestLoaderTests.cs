@@ -6,6 +6,52 @@ namespace Harness.Tests.Manifests;
 public sealed class ManifestLoaderTests
 {
     [Fact]
+    public void LoadText_EmptyValues_AreNullLikeTilde_AsKubectlReadsThem()
+    {
+        // Issue #37 item 1: the policy engine's release file has `replicas: ` with no value in four Deployments, and
+        // Helm output is full of empty `hostNetwork:`, `automountServiceAccountToken:`, `securityContext:`.
+        var yaml = """
+            apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: kyverno-admission-controller
+            spec:
+              replicas: 
+              selector: {matchLabels: {app: k}}
+              template:
+                metadata: {labels: {app: k}}
+                spec:
+                  hostNetwork:
+                  automountServiceAccountToken: Null
+                  securityContext:
+                  containers:
+                    - name: k
+                      image: x:1
+                      securityContext:
+                        runAsNonRoot:
+                        readOnlyRootFilesystem: True
+            """;
+
+        var doc = ManifestLoader.LoadText(yaml, "install-latest-testing.yaml").Single();
+
+        var deployment = doc.Object.Should().BeOfType<V1Deployment>().Subject;
+        deployment.Spec.Replicas.Should().BeNull();
+        deployment.Spec.Template.Spec.HostNetwork.Should().BeNull();
+        deployment.Spec.Template.Spec.AutomountServiceAccountToken.Should().BeNull();
+        deployment.Spec.Template.Spec.SecurityContext.Should().BeNull();
+        deployment.Spec.Template.Spec.Containers[0].SecurityContext.RunAsNonRoot.Should().BeNull();
+        deployment.Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem.Should().BeTrue("True is YAML 1.2's true too");
+    }
+
+    [Fact]
+    public void LoadText_QuotedEmptyString_StaysAString()
+    {
+        var doc = ManifestLoader.LoadText("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {empty: \"\", blank: ''}\n", "cm.yaml").Single();
+
+        doc.Object.Should().BeOfType<V1ConfigMap>().Which.Data.Should().Equal(new Dictionary<string, string> { ["empty"] = "", ["blank"] = "" });
+    }
+
+    [Fact]
     public void LoadText_MultiDocument_GivesEachObjectWithItsStartLine()
     {
         var yaml = """

@@ -67,6 +67,30 @@ public sealed class PayloadAnalyzerTests
     }
 
     [Fact]
+    public void Select_AnotherRunsInstanceOwnsIt_ItIsThatRunsPayload_EvenWrittenByTheSameManager()
+    {
+        // Issue #35: three runs of the sample on one cluster; each run's inventory took the others' presenter Pods
+        // (same CRD, same field manager) for its own payload, and the hardened run failed payload-separation.
+        var other = """
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata:
+              name: hello-presenter
+              namespace: harness-greeter-operator-8b72bae3
+              uid: pod-9
+              ownerReferences: [{apiVersion: demo.harness.dev/v1, kind: Greeting, name: hello, uid: greeting-2, controller: true}]
+              managedFields: [{manager: greeter-operator, operation: Apply, apiVersion: v1}]
+            spec:
+              containers: [{name: c, image: x, securityContext: {privileged: true}}]
+            """;
+
+        var created = PayloadAnalyzer.Select(Cluster(Objects + "\n" + other), new OperatorIdentity(["greeting-1"], []) { ForeignOwnerUids = ["greeting-2"] });
+
+        created.Select(c => c.Document.Name).Should().Equal(["hello-greeting", "sidecar"], "the other run's presenter is owned by its own Greeting");
+    }
+
+    [Fact]
     public void Select_WithoutOwnerReferences_NeedsTheManagerToBeGiven()
     {
         var yaml = Objects.Replace("ownerReferences: [{apiVersion: demo.harness.dev/v1, kind: Greeting, name: hello, uid: greeting-1, controller: true}]", "labels: {a: b}");

@@ -191,6 +191,8 @@ public sealed class SelfRightsTests
         {
             api.Seed(k8s.KubernetesJson.Serialize(doc.Object), "kubectl");
         }
+        // Its backend is up: the check waits for a ready endpoint of the Service before it judges the webhook.
+        api.Seed("""{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"greeter-webhook-x1","namespace":"greeter-system","labels":{"kubernetes.io/service-name":"greeter-webhook"}},"addressType":"IPv4","endpoints":[{"addresses":["10.244.0.9"],"conditions":{"ready":true}}],"ports":[{"port":9443}]}""", "endpointslice-controller");
         var manifests = (await SampleAsync()).Concat(webhook).ToList();
         var rights = SelfRights.For(HarnessMode.WebhookTls, "greeter-system", manifests);
         api.Authorize = r => Allows(rights, r);
@@ -203,6 +205,35 @@ public sealed class SelfRightsTests
         api.Denied.Should().BeEmpty();
         report.Tested.Should().BeTrue(string.Join("; ", report.Evidence));
         api.Requests.Should().Contain(r => r.StartsWith("GET /api/v1/namespaces/greeter-system/services/greeter-webhook", StringComparison.Ordinal));
+        api.Requests.Should().Contain(r => r.StartsWith("GET /apis/discovery.k8s.io/v1/namespaces/greeter-system/endpointslices", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task WebhookTls_AServiceThatDoesNotExist_FailsTheWebhook_NotTheRun()
+    {
+        // Issue #36: a webhook whose Service is missing is a verdict (every call the API server makes fails), not an abort.
+        var ct = TestContext.Current.CancellationToken;
+        await using var api = await SharedClusterTests.ClusterAsync(ct);
+        var webhook = ManifestLoader.LoadText("""
+            apiVersion: admissionregistration.k8s.io/v1
+            kind: ValidatingWebhookConfiguration
+            metadata: {name: greeter-validation}
+            webhooks:
+            - name: greetings.demo.harness.dev
+              admissionReviewVersions: [v1]
+              sideEffects: None
+              clientConfig:
+                service: {namespace: greeter-system, name: greeter-webhook, port: 443, path: /validate}
+            """, "webhook.yaml");
+        api.Seed(k8s.KubernetesJson.Serialize(webhook[0].Object), "kubectl");
+        var manifests = (await SampleAsync()).Concat(webhook).ToList();
+        using var client = api.Client();
+        var op = new OperatorUnderTest(Harness.Vehicles.TargetDiscovery.FromWorkload(manifests.Single(d => d.Kind == "Deployment").Object!), manifests, [], "restricted");
+
+        var report = await Harness.Webhooks.WebhookTls.CheckAsync(client, op, new SilentControl(), 1000, new RunSession(ct: ct));
+
+        report.Status.Should().Be(Harness.Verdicts.ProbeStatus.Failed);
+        report.Evidence.Should().ContainSingle().Which.Should().Contain("its Service greeter-system/greeter-webhook does not exist");
     }
 
     [Fact]
