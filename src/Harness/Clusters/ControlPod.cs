@@ -17,7 +17,8 @@ internal static class ControlPod
     public static async Task<KubernetesVehicle> StartAsync(IKubernetes client, string probeImage, SessionId session, TimeProvider? time = null, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(client);
-        var ns = $"harness-control-{session}";
+        // A name of its own per start: a start that failed is retried while its namespace is still terminating.
+        var ns = $"harness-control-{session}-{Guid.NewGuid().ToString("N")[..5]}";
         await client.CoreV1.CreateNamespaceAsync(ClusterVerification.CanaryNamespace(ns, session), cancellationToken: ct).ConfigureAwait(false);
         try
         {

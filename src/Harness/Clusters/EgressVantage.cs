@@ -288,7 +288,7 @@ internal sealed class InClusterSink : IAsyncDisposable
 
     public static async Task<InClusterSink> StartAsync(IKubernetes client, string probeImage, SessionId session, CancellationToken ct)
     {
-        var ns = $"harness-sink-{session}";
+        var ns = $"harness-sink-{session}-{Guid.NewGuid().ToString("N")[..5]}"; // per start, like the control pod's
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
         var name = CertificateName(session);
         var certificate = SinkCertificate.Create([name], []);

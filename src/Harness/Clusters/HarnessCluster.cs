@@ -87,7 +87,9 @@ public sealed class HarnessCluster : IAsyncDisposable
             ObjectDisposedException.ThrowIf(disposed != 0, this);
             if (sharedVantage is null || sharedVantage.IsFaulted || sharedVantage.IsCanceled)
             {
-                sharedVantage = VantageStarter is { } start ? start(log, lifetime.Token) : EgressVantage.StartAsync(this, Session, [], log, lifetime.Token);
+                // It outlives the run that starts it: that run's log may be closed before the start ends.
+                var shared = new OutlivedLog(log);
+                sharedVantage = VantageStarter is { } start ? start(shared, lifetime.Token) : EgressVantage.StartAsync(this, Session, [], shared, lifetime.Token);
             }
             starting = sharedVantage;
         }

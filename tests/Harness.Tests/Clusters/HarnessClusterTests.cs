@@ -323,6 +323,33 @@ public sealed class SharedVantageTests
     }
 
     [Fact]
+    public async Task SharedVantageAsync_TheStartingRunEndsAndClosesItsLog_TheStartStillCompletesForTheOthers()
+    {
+        // Issue #35, on the real cluster: the first run's operator was refused by PodSecurity at once, its log closed, and
+        // the vantage it had started wrote its last line there: "Cannot write to a closed TextWriter" for every later run.
+        var ct = TestContext.Current.CancellationToken;
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var cluster = new HarnessCluster(ClusterProvider.Existing, "shared", "/dev/null", null, new k8s.Kubernetes(new k8s.KubernetesClientConfiguration { Host = "https://127.0.0.1:1" }), "probe", "cni", null, _ => ValueTask.CompletedTask)
+        {
+            VantageStarter = async (log, token) =>
+            {
+                await release.Task.WaitAsync(token);
+                await log.WriteLineAsync("egress: the harness's sink on Docker network kind");
+                return EgressVantage.Of(EgressVantageKind.InClusterSink, [], new Control(), () => ValueTask.CompletedTask);
+            },
+        };
+        var firstRunsLog = new StringWriter();
+        var first = cluster.SharedVantageAsync(firstRunsLog, ct);
+        firstRunsLog.Dispose();
+
+        var second = cluster.SharedVantageAsync(TextWriter.Null, ct);
+        release.SetResult();
+
+        (await second).Kind.Should().Be(EgressVantageKind.InClusterSink);
+        (await first).Kind.Should().Be(EgressVantageKind.InClusterSink);
+    }
+
+    [Fact]
     public async Task SharedVantageAsync_AStartThatFailed_IsTriedAgainByTheNextRun()
     {
         var ct = TestContext.Current.CancellationToken;
