@@ -20,7 +20,7 @@ kit=${HARNESS_CLUSTER_KIT:-$root/../shared/cluster}
 started_kit=""
 stop_kit() {
   if [ -n "$started_kit" ]; then
-    echo "test: taking the cluster down ($kit/down.sh)"
+    echo "test: taking the cluster down ($kit/down.sh)" >&2
     bash "$kit/down.sh" >/tmp/harness-cluster-down.log 2>&1 || echo "test: down.sh failed; see /tmp/harness-cluster-down.log" >&2
     started_kit=""
   fi
@@ -93,6 +93,7 @@ if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then
   status=1
 fi
 rm -f "$log"
+stop_kit # before the counts: the counts are the last line
 for part in "unit and container (tests/Harness.Tests)" "live (tests/Scenarios)"; do
   echo "wall time: ${seconds[$part]} s  $part"
 done

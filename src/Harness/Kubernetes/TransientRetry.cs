@@ -36,23 +36,23 @@ internal sealed class TransientRetryHandler : DelegatingHandler
                 BackoffType = DelayBackoffType.Exponential,
                 MaxDelay = TimeSpan.FromSeconds(10),
                 UseJitter = baseDelay is null,
-                ShouldHandle = args => ValueTask.FromResult(WithinBudget(args.Context) && args.Outcome switch
+                ShouldHandle = async args => WithinBudget(args.Context) && args.Outcome switch
                 {
                     { Exception: OperationCanceledException } => false,
                     { Exception: HttpRequestException e } => IsConnectionFault(e) && Resendable(args.Context),
-                    { Result: { } response } => IsTransient(response),
+                    { Result: { } response } => IsTransient(response.StatusCode, await ReasonAsync(response).ConfigureAwait(false)),
                     _ => false,
-                }),
+                },
                 // The server's own Retry-After wins (429 and 503 carry it), capped like the backoff.
                 DelayGenerator = args => ValueTask.FromResult(args.Outcome.Result?.Headers.RetryAfter?.Delta is { } after
                     ? (TimeSpan?)TimeSpan.FromTicks(Math.Min(after.Ticks, TimeSpan.FromSeconds(10).Ticks))
                     : null),
-                OnRetry = args =>
+                OnRetry = async args =>
                 {
                     var request = args.Context.Properties.GetValue(RequestKey, null!);
-                    var why = args.Outcome.Result is { } r ? $"{(int)r.StatusCode} {Reason(r)}" : args.Outcome.Exception?.Message;
-                    return new ValueTask(this.log.WriteLineAsync(
-                        $"api: {request?.Method} {request?.RequestUri?.AbsolutePath} answered {why}; attempt {args.AttemptNumber + 2} of {MaxAttempts} in {args.RetryDelay.TotalSeconds:0.0} s"));
+                    var why = args.Outcome.Result is { } r ? $"{(int)r.StatusCode} {await ReasonAsync(r).ConfigureAwait(false)}" : args.Outcome.Exception?.Message;
+                    await this.log.WriteLineAsync(
+                        $"api: {request?.Method} {request?.RequestUri?.AbsolutePath} answered {why}; attempt {args.AttemptNumber + 2} of {MaxAttempts} in {args.RetryDelay.TotalSeconds:0.0} s").ConfigureAwait(false);
                 },
             })
             .Build();
@@ -65,11 +65,11 @@ internal sealed class TransientRetryHandler : DelegatingHandler
     private bool WithinBudget(ResilienceContext context) =>
         time.GetUtcNow() - context.Properties.GetValue(StartedKey, time.GetUtcNow()) < Budget;
 
-    /// <summary>Whether an answer is one a real server gives for a passing condition.</summary>
-    internal static bool IsTransient(HttpResponseMessage response) => response.StatusCode switch
+    /// <summary>Whether an answer (its status and status message) is one a real server gives for a passing condition. Pure.</summary>
+    internal static bool IsTransient(HttpStatusCode status, string? message) => status switch
     {
         HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable => true,
-        HttpStatusCode.InternalServerError => Reason(response) is { } text
+        HttpStatusCode.InternalServerError => message is { } text
             && (text.Contains("etcdserver: leader changed", StringComparison.Ordinal) || text.Contains("etcdserver: request timed out", StringComparison.Ordinal)),
         _ => false,
     };
@@ -82,11 +82,15 @@ internal sealed class TransientRetryHandler : DelegatingHandler
         context.Properties.GetValue(RequestKey, null!) is { } r && r.Method != HttpMethod.Post;
 
     /// <summary>The status message of an answer, read from its buffered body (a few hundred bytes), or its reason phrase.</summary>
-    private static string? Reason(HttpResponseMessage response)
+    private static async Task<string?> ReasonAsync(HttpResponseMessage response)
     {
+        if (!IsErrorWorthReading(response))
+        {
+            return response.ReasonPhrase;
+        }
         try
         {
-            var body = response.Content.ReadAsStringAsync().GetAwaiter().GetResult();
+            var body = await response.Content.ReadAsStringAsync().ConfigureAwait(false);
             return body.Length == 0 ? response.ReasonPhrase
                 : k8s.KubernetesJson.Deserialize<k8s.Models.V1Status>(body)?.Message ?? response.ReasonPhrase;
         }
