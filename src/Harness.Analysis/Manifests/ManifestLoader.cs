@@ -493,6 +493,9 @@ public static partial class ManifestLoader
     [System.Text.RegularExpressions.GeneratedRegex(@"could not be converted to (\S+?)\.? Path")]
     private static partial System.Text.RegularExpressions.Regex ExpectedType();
 
+    [System.Text.RegularExpressions.GeneratedRegex(@"^System\.Nullable`1\[(.+)\]$")]
+    private static partial System.Text.RegularExpressions.Regex NullableOf();
+
     private static string TypeWords(string clrType)
     {
         if (clrType.Contains("IList", StringComparison.Ordinal) || clrType.Contains("List`1", StringComparison.Ordinal))
@@ -503,13 +506,22 @@ public static partial class ManifestLoader
         {
             return "a map";
         }
+        // System.Nullable`1[System.Int32]: the value type inside; a field that may be absent is still that type when present.
+        if (NullableOf().Match(clrType) is { Success: true } nullable)
+        {
+            clrType = nullable.Groups[1].Value;
+        }
         return clrType switch
         {
             "System.String" => "a string",
-            "System.Int32" or "System.Int64" => "a number",
+            "System.Int32" or "System.Int64" or "System.Double" or "System.Single" or "System.Decimal" => "a number",
             "System.Boolean" => "true or false",
+            "System.DateTime" or "System.DateTimeOffset" => "a date and time (RFC 3339)",
+            "k8s.Models.IntOrString" or "k8s.Models.IntstrIntOrString" => "a number or a string",
+            "k8s.Models.ResourceQuantity" => "a quantity (such as 100m or 64Mi)",
             _ when clrType.StartsWith("k8s.Models.", StringComparison.Ordinal) => $"an object ({clrType["k8s.Models.".Length..]})",
-            _ => clrType,
+            // Never a .NET type name in a message about YAML.
+            _ => "another type",
         };
     }
 

@@ -131,7 +131,10 @@ public static class Sarif
             : (string.Join('/', relative.Split(Path.DirectorySeparatorChar).Select(Uri.EscapeDataString)), true);
     }
 
-    /// <summary>Stable across runs and line moves: the rule, the subject and the message.</summary>
-    private static string Fingerprint(Finding f) =>
-        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes($"{f.Id}\n{f.Subject}\n{f.Message}")))[..32];
+    /// <summary>
+    /// Stable across runs and rewording: the rule, the object and its location (code scanning keeps an alert open as long
+    /// as its fingerprint stays; a message that changed its words is the same finding, two rules of one object are not).
+    /// </summary>
+    internal static string Fingerprint(Finding f) =>
+        Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes($"{f.Id}\n{f.Subject}\n{f.Path.Replace('\\', '/')}:{f.Line}")))[..32];
 }

@@ -84,7 +84,7 @@ public static class WebhookAnalyzer
                     else
                     {
                         Add(CaBundleMissing, FindingSeverity.Error,
-                            $"clientConfig.caBundle is empty, no controller injects it ({string.Join(", ", InjectionAnnotations.Keys)}) and no account of these manifests may patch this configuration: the API server cannot verify the webhook's certificate");
+                            $"clientConfig.caBundle is empty, no controller injects it ({string.Join(", ", InjectionAnnotations.Keys.Where(k => k != Manifests.OlmBundle.CaInjection).Order(StringComparer.Ordinal))}) and no account of these manifests may patch this configuration: the API server cannot verify the webhook's certificate");
                     }
                 }
                 if (client?.Url is { Length: > 0 } url)

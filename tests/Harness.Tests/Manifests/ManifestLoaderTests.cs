@@ -43,6 +43,17 @@ public sealed class ManifestLoaderTests
         deployment.Spec.Template.Spec.Containers[0].SecurityContext.ReadOnlyRootFilesystem.Should().BeTrue("True is YAML 1.2's true too");
     }
 
+    [Theory]
+    [InlineData("replicas: \"three\"", "expected a number, found a string")]
+    [InlineData("replicas: [1]", "expected a number, found a list")]
+    [InlineData("minReadySeconds: true", "expected a number, found true or false")]
+    public void LoadText_AWrongTypeForANullableField_SaysItInYamlsWords_NeverADotNetTypeName(string field, string words)
+    {
+        var act = () => ManifestLoader.LoadText($"apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d}}\nspec:\n  {field}\n", "d.yaml");
+
+        act.Should().Throw<ManifestException>().Which.Message.Should().Contain(words).And.NotContain("System.").And.NotContain("`1");
+    }
+
     [Fact]
     public void LoadText_QuotedEmptyString_StaysAString()
     {

@@ -131,6 +131,37 @@ public sealed class PreflightTests
     }
 
     [Fact]
+    public void Sarif_Fingerprint_IsTheRuleObjectAndLocation_NotTheWording()
+    {
+        // Issue #37 item 5: fingerprints held the message, so code scanning closed and reopened alerts whose wording moved.
+        var finding = new Finding("WEBHOOK-CABUNDLE-MISSING", FindingSeverity.Error, "ValidatingWebhookConfiguration x", "clientConfig.caBundle is empty (a, b)", "config/webhook/manifests.yaml", 12);
+
+        Sarif.Fingerprint(finding with { Message = "clientConfig.caBundle is empty (b, a)" }).Should().Be(Sarif.Fingerprint(finding));
+        Sarif.Fingerprint(finding with { Line = 40 }).Should().NotBe(Sarif.Fingerprint(finding), "another rule of the same object is another finding");
+        Sarif.Fingerprint(finding with { Subject = "ValidatingWebhookConfiguration y" }).Should().NotBe(Sarif.Fingerprint(finding));
+    }
+
+    [Fact]
+    public void CaBundleMissing_NamesTheInjectionAnnotationsInOneOrder_AndNotTheHarnesssOwn()
+    {
+        var docs = Harness.Manifests.ManifestLoader.LoadText("""
+            apiVersion: admissionregistration.k8s.io/v1
+            kind: ValidatingWebhookConfiguration
+            metadata: {name: v}
+            webhooks:
+              - name: v.example.com
+                admissionReviewVersions: [v1]
+                sideEffects: None
+                clientConfig: {service: {name: s, namespace: n, path: /v}}
+            """, "webhook.yaml");
+
+        var message = Harness.Webhooks.WebhookAnalyzer.Analyze(docs).Single(f => f.Id == "WEBHOOK-CABUNDLE-MISSING").Message;
+
+        message.Should().Contain("(cert-manager.io/inject-ca-from, cert-manager.io/inject-ca-from-secret, service.beta.openshift.io/inject-cabundle)")
+            .And.NotContain("harness.dev");
+    }
+
+    [Fact]
     public void Sarif_PathsUnderTheRootAreRelativeToSrcRoot()
     {
         var report = PreflightAnalyzer.Run(Weak, new PreflightOptions());
