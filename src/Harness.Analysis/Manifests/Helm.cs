@@ -28,7 +28,7 @@ public sealed record HelmOptions
 /// <c>Source</c> comments), at the line of its <c>kind:</c> there. No helm: one error naming it and what to do.
 /// The helm binary is <c>helm</c> on PATH, or <c>HARNESS_HELM</c>.
 /// </summary>
-public static class Helm
+public static partial class Helm
 {
     /// <summary>The arguments of <c>helm template</c> for a chart. Pure.</summary>
     public static IReadOnlyList<string> Arguments(string chart, HelmOptions options)
@@ -69,15 +69,22 @@ public static class Helm
         ArgumentException.ThrowIfNullOrEmpty(folder);
         var chart = Path.GetFullPath(folder);
         var chartFile = Path.Combine(chart, "Chart.yaml");
-        var helm = options.Program ?? (Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } given ? given : RenderTool.Find("helm"));
+        var given = options.Program ?? (Environment.GetEnvironmentVariable(Variable) is { Length: > 0 } fromEnvironment ? fromEnvironment : null);
+        var helm = given ?? RenderTool.Find("helm");
+        if (given is not null && !File.Exists(given))
+        {
+            throw new ManifestException(chartFile, 0, 0, $"is a Helm chart, and the helm given to render it ({(options.Program is null ? Variable + "=" : "")}{given}) does not exist: point {(options.Program is null ? Variable : "it")} at the helm binary, or render the chart yourself (`helm template NAME DIR > rendered.yaml`) and give that file.");
+        }
         if (helm is null || !File.Exists(helm))
         {
             throw new ManifestException(chartFile, 0, 0, "is a Helm chart, and helm is not on PATH to render it: install helm (https://helm.sh/docs/intro/install/), set HARNESS_HELM to it, or render the chart yourself (`helm template NAME DIR > rendered.yaml`) and give that file.");
         }
         // helm template has no cluster: `lookup` answers nothing, and the templates that use it render their fallback.
+        // Only a call in a template action counts (a CRD's prose may say "lookup").
         var lookups = Directory.EnumerateFiles(chart, "*", SearchOption.AllDirectories)
-            .Where(f => f.EndsWith(".yaml", StringComparison.Ordinal) || f.EndsWith(".tpl", StringComparison.Ordinal) || f.EndsWith(".yml", StringComparison.Ordinal))
-            .Where(f => File.ReadAllText(f).Contains("lookup ", StringComparison.Ordinal)).ToList();
+            .Where(f => Path.GetRelativePath(chart, f).Split(Path.DirectorySeparatorChar).Contains("templates"))
+            .Where(f => f.EndsWith(".yaml", StringComparison.Ordinal) || f.EndsWith(".tpl", StringComparison.Ordinal) || f.EndsWith(".yml", StringComparison.Ordinal) || f.EndsWith(".txt", StringComparison.Ordinal))
+            .Where(f => LookupCall().IsMatch(File.ReadAllText(f))).ToList();
         if (lookups.Count > 0)
         {
             notes.Add($"{chartFile}: {string.Join(", ", lookups.Select(l => Path.GetRelativePath(chart, l)))} call lookup, which answers nothing without a cluster: rendered with empty lookups");
@@ -85,11 +92,21 @@ public static class Helm
         var rendered = RenderTool.Run(helm, Arguments(chart, options), chartFile, "`helm template` could not render the chart");
         var lines = rendered.Replace("\r", "", StringComparison.Ordinal).Split('\n');
         var templates = new Dictionary<string, string[]>(StringComparer.Ordinal);
-        return [.. ManifestLoader.LoadText(rendered, chartFile).Select(d => Place(d, lines, chart, templates)).Select(d => d with { Path = RenderTool.AsGiven(folder, d.Path) })];
+        var seen = new Dictionary<(string, string), int>();
+        return [.. ManifestLoader.LoadText(rendered, chartFile).Select(d => Place(d, lines, chart, templates, seen)).Select(d => d with { Path = RenderTool.AsGiven(folder, d.Path) })];
     }
 
-    /// <summary>The document at its template: the nearest <c># Source: CHART/templates/x.yaml</c> above it; <paramref name="templates"/> holds the templates read so far.</summary>
-    internal static ManifestDocument Place(ManifestDocument doc, string[] rendered, string chart, Dictionary<string, string[]> templates)
+    [System.Text.RegularExpressions.GeneratedRegex(@"\{\{-?[^}]*\blookup\b")]
+    private static partial System.Text.RegularExpressions.Regex LookupCall();
+
+    /// <summary>
+    /// The document at its template: the nearest <c># Source: CHART/templates/x.yaml</c> above it, at the <c>kind:</c> line
+    /// of its kind that its place among that template's rendered documents of the kind gives (the second ClusterRole a
+    /// template renders is at its second <c>kind: ClusterRole</c>; a loop that renders more than the template spells out
+    /// stays at the last); <paramref name="templates"/> holds the templates read so far, <paramref name="seen"/> how many
+    /// documents of each template and kind were placed before this one.
+    /// </summary>
+    internal static ManifestDocument Place(ManifestDocument doc, string[] rendered, string chart, Dictionary<string, string[]> templates, Dictionary<(string, string), int>? seen = null)
     {
         var source = rendered.Take(Math.Max(doc.Line - 1, 0)).Reverse().FirstOrDefault(l => l.StartsWith("# Source: ", StringComparison.Ordinal));
         if (source is null)
@@ -107,9 +124,22 @@ public static class Helm
             {
                 templates[path] = template = File.ReadAllLines(path);
             }
-            var kind = Array.FindIndex(template, l => l.TrimStart().StartsWith($"kind: {doc.Kind}", StringComparison.Ordinal));
-            line = kind < 0 ? 1 : kind + 1;
+            var kinds = template.Select((l, i) => (Line: l, Index: i)).Where(x => KindLine(x.Line, doc.Kind)).Select(x => x.Index).ToList();
+            var ordinal = 0;
+            if (seen is not null)
+            {
+                seen.TryGetValue((path, doc.Kind), out ordinal);
+                seen[(path, doc.Kind)] = ordinal + 1;
+            }
+            line = kinds.Count == 0 ? 1 : kinds[Math.Min(ordinal, kinds.Count - 1)] + 1;
         }
         return doc with { Path = path, Line = line, SourceText = "" };
+    }
+
+    // `kind: ClusterRole`, not `kind: ClusterRoleBinding`.
+    private static bool KindLine(string line, string kind)
+    {
+        var text = line.TrimStart();
+        return text.StartsWith($"kind: {kind}", StringComparison.Ordinal) && (text.Length == kind.Length + 6 || !char.IsLetterOrDigit(text[kind.Length + 6]));
     }
 }

@@ -78,14 +78,15 @@ public sealed class HelmInputTests : IDisposable
     }
 
     [Fact]
-    public void NoHelm_IsOneErrorNamingItAndWhatToDo()
+    public void HarnessHelmPointingNowhere_IsOneErrorNamingItAndWhatToDo()
     {
+        // Issue #37 item 8: it said "helm is not on PATH", which sent the user looking in the wrong place.
         Environment.SetEnvironmentVariable(Helm.Variable, Path.Combine(root.FullName, "no-such-helm"));
         try
         {
             var act = () => ManifestLoader.LoadPath(Chart);
 
-            act.Should().Throw<ManifestException>().WithMessage("*Chart.yaml: is a Helm chart, and helm is not on PATH*install helm*helm template NAME DIR*");
+            act.Should().Throw<ManifestException>().WithMessage($"*Chart.yaml: is a Helm chart, and the helm given to render it (HARNESS_HELM={Path.Combine(root.FullName, "no-such-helm")}) does not exist: point HARNESS_HELM at the helm binary*helm template NAME DIR*");
         }
         finally
         {
@@ -168,5 +169,81 @@ public sealed class HelmInputTests : IDisposable
         {
             Environment.SetEnvironmentVariable(Helm.Variable, null);
         }
+    }
+
+    [Fact]
+    public void Place_EachRenderedObjectAtItsOwnKindLine_InTheOrderTheTemplateRendersThem()
+    {
+        // Issue #37 item 4: seven errors about four ClusterRoles of the certificate manager's templates/rbac.yaml all
+        // pointed at line 50 (the first `kind: ClusterRole`), and one finding merged away.
+        File.WriteAllText(Path.Combine(Chart, "templates", "rbac.yaml"), """
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRole
+            metadata:
+              name: {{ .Release.Name }}-issuers
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRoleBinding
+            metadata:
+              name: {{ .Release.Name }}-issuers
+            ---
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRole
+            metadata:
+              name: {{ .Release.Name }}-certificates
+            """);
+        var rendered = """
+            ---
+            # Source: widget/templates/rbac.yaml
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRole
+            metadata:
+              name: harness-issuers
+            ---
+            # Source: widget/templates/rbac.yaml
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRoleBinding
+            metadata:
+              name: harness-issuers
+            ---
+            # Source: widget/templates/rbac.yaml
+            apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRole
+            metadata:
+              name: harness-certificates
+            """;
+        var lines = rendered.Split('\n');
+        var templates = new Dictionary<string, string[]>(StringComparer.Ordinal);
+        var seen = new Dictionary<(string, string), int>();
+
+        var placed = ManifestLoader.LoadText(rendered, "rendered.yaml").Select(d => Helm.Place(d, lines, Chart, templates, seen)).ToList();
+
+        placed.Select(d => $"{d.Kind} {d.Name} {Path.GetFileName(d.Path)}:{d.Line}").Should().Equal(
+            "ClusterRole harness-issuers rbac.yaml:2", "ClusterRoleBinding harness-issuers rbac.yaml:7", "ClusterRole harness-certificates rbac.yaml:12");
+    }
+
+    [Fact]
+    public void Render_HarnessHelmPointingNowhere_SaysSo_NotThatHelmIsMissingFromPath()
+    {
+        var act = () => Helm.Render(Chart, HelmOptions.Default with { Program = "/nonexistent/helm" }, new List<string>());
+
+        act.Should().Throw<ManifestException>().WithMessage("*the helm given to render it (/nonexistent/helm) does not exist*");
+    }
+
+    [Fact]
+    public void Render_LookupNote_OnlyForACallInATemplate_NotForTheWordInProse()
+    {
+        // Issue #37 item 7: the note fired on "lookup" in a CRD's description.
+        Directory.CreateDirectory(Path.Combine(Chart, "crds"));
+        File.WriteAllText(Path.Combine(Chart, "crds", "widgets.yaml"), "description: the lookup table of widgets\n");
+        File.WriteAllText(Path.Combine(Chart, "templates", "NOTES.txt"), "Run a lookup of your widgets with kubectl.\n");
+        var notes = new List<string>();
+
+        Helm.Render(Chart, HelmOptions.Default with { Program = Path.Combine(root.FullName, "helm") }, notes);
+        notes.Should().NotContain(n => n.Contains("lookup", StringComparison.Ordinal));
+
+        File.WriteAllText(Path.Combine(Chart, "templates", "secret.yaml"), "{{- $old := (lookup \"v1\" \"Secret\" .Release.Namespace \"w\") }}\n");
+        Helm.Render(Chart, HelmOptions.Default with { Program = Path.Combine(root.FullName, "helm") }, notes);
+        notes.Should().ContainSingle(n => n.Contains("templates/secret.yaml call lookup", StringComparison.Ordinal));
     }
 }
