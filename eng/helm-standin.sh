@@ -3,7 +3,7 @@
 # workflow uses the real one). It renders charts written in a small subset of the template language, such as the
 # sample's (fixtures/sample-operator/chart): {{ .Release.Name }}, {{ .Release.Namespace }} and {{ .Values.KEY }} for
 # top-level scalar values; anything else in a template is an error, never passed through. Like helm it takes
-#   template NAME CHART [--namespace NS] [--values FILE]... [--set KEY=VALUE[,KEY=VALUE]]...
+#   template NAME CHART [--include-crds] [--namespace NS] [--values FILE]... [--set KEY=VALUE[,KEY=VALUE]]...
 # and prints each template after `---` and a `# Source: CHART-NAME/templates/FILE` comment.
 # Use: HARNESS_HELM=eng/helm-standin.sh harness preflight fixtures/sample-operator/chart
 set -eu
@@ -30,10 +30,20 @@ while [ $# -gt 0 ]; do
         case "$pair" in *.*=*) fail "helm-standin sets top-level values only, not $pair" ;; *=*) echo "$pair" ;; *) fail "failed parsing --set data: key \"$pair\" has no value" ;; esac
       done >> "$values"
       shift 2 ;;
+    --include-crds) include_crds=1; shift ;;
     *) fail "unknown flag: $1" ;;
   esac
 done
 name=$(sed -n 's/^name:[[:space:]]*\([^[:space:]#]*\).*/\1/p' "$chart/Chart.yaml" | head -n 1)
+# Like helm, crds/ first and as they are (never templated), with --include-crds.
+if [ "${include_crds:-}" = 1 ]; then
+  for crd in "$chart"/crds/*.yaml "$chart"/crds/*.yml; do
+    [ -f "$crd" ] || continue
+    printf -- '---\n# Source: %s/crds/%s\n' "$name" "${crd##*/}"
+    cat "$crd"
+    printf '\n'
+  done
+fi
 for template in "$chart"/templates/*.yaml "$chart"/templates/*.yml; do
   [ -f "$template" ] || continue
   file=${template##*/}

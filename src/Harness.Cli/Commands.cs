@@ -159,11 +159,12 @@ internal static class Commands
         var level = OneOf("--level", "The Pod Security level to hold the pods to (default restricted).", Levels);
         var version = Text("--version", "The Pod Security version: latest or v1.MINOR (default latest).", "latest|v1.MINOR", "latest");
         var format = OneOf("--format", "Output format (default text); sarif is SARIF 2.1.0 for code scanning.", "text", "json", "sarif");
-        var ns = Text("--namespace", "Namespace for objects that name none (as kubectl apply -n).", "NS");
+        var ns = Text("--namespace", "Namespace for objects that name none (as kubectl apply -n); an OLM bundle's install namespace.", "NS");
+        var olmMode = OneOf("--olm-install-mode", "An OLM bundle's install mode (default: the widest its ClusterServiceVersion supports; AllNamespaces makes its permissions cluster-wide).", [.. Harness.Manifests.OlmInstall.Modes]);
         var (release, values, set) = HelmFlags();
         var command = new Command("preflight", "Without a cluster: Pod Security, RBAC, NetworkPolicy and image analysis of manifests. Exit 0 when everything passes, 1 when something violates, 2 on bad input.")
         {
-            path, level, version, format, ns, release, values, set,
+            path, level, version, format, ns, olmMode, release, values, set,
         };
         command.SetAction(async (r, ct) =>
         {
@@ -172,6 +173,7 @@ internal static class Commands
                 Level = r.GetValue(level) == "baseline" ? PodSecurityLevel.Baseline : PodSecurityLevel.Restricted,
                 Version = Version(r.GetValue(version), "--version"),
                 DefaultNamespace = r.GetValue(ns),
+                OlmInstallMode = r.GetValue(olmMode),
                 Helm = Helm(r, release, values, set, HelmOptions.Default),
             };
             var report = PreflightAnalyzer.Run(r.GetValue(path)!, options);

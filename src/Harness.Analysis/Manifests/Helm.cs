@@ -34,7 +34,8 @@ public static partial class Helm
     public static IReadOnlyList<string> Arguments(string chart, HelmOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var args = new List<string> { "template", options.ReleaseName, chart };
+        // --include-crds: `helm install` creates the chart's crds/ first; without them its custom resources name unknown kinds.
+        var args = new List<string> { "template", options.ReleaseName, chart, "--include-crds" };
         if (options.Namespace is { } ns)
         {
             args.AddRange(["--namespace", ns]);

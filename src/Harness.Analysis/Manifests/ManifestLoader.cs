@@ -82,11 +82,17 @@ public static partial class ManifestLoader
 
     /// <summary>As <see cref="LoadPath(string, ICollection{string})"/>, rendering a chart with <paramref name="helm"/>.</summary>
     /// <exception cref="ManifestException">The path does not exist, a file is not valid YAML, a document lacks apiVersion or kind, or a kustomization or chart cannot be rendered.</exception>
-    public static IReadOnlyList<ManifestDocument> LoadPath(string path, ICollection<string> skipped, HelmOptions helm)
+    public static IReadOnlyList<ManifestDocument> LoadPath(string path, ICollection<string> skipped, HelmOptions helm) =>
+        LoadPath(path, skipped, helm, new OlmInstall { Namespace = helm?.Namespace });
+
+    /// <summary>As <see cref="LoadPath(string, ICollection{string}, HelmOptions)"/>, an OLM bundle expanded as installed by <paramref name="olm"/>.</summary>
+    /// <exception cref="ManifestException">The path does not exist, a file is not valid YAML, a document lacks apiVersion or kind, a kustomization or chart cannot be rendered, or a bundle cannot be installed so.</exception>
+    public static IReadOnlyList<ManifestDocument> LoadPath(string path, ICollection<string> skipped, HelmOptions helm, OlmInstall olm)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(skipped);
         ArgumentNullException.ThrowIfNull(helm);
+        ArgumentNullException.ThrowIfNull(olm);
         if (Directory.Exists(path) && Kustomize.IsKustomization(path))
         {
             return Kustomize.Render(path);
@@ -115,7 +121,8 @@ public static partial class ManifestLoader
             {
                 throw new ManifestException(path, 0, 0, "the folder has no .yaml, .yml or .json files; give a manifest file or a folder of manifests.");
             }
-            var all = WithoutHarnessKinds(files.SelectMany(LoadFile).SelectMany(ExpandBundle(skipped)), skipped);
+            var read = files.SelectMany(LoadFile).ToList();
+            var all = WithoutHarnessKinds(read.SelectMany(ExpandBundle(skipped, BundleInstall(read, olm))), skipped);
             return all.Count > 0 ? all
                 : throw new ManifestException(path, 0, 0, $"the folder's {files.Count} manifest files hold no Kubernetes object (only comments or empty documents); give manifests with apiVersion and kind.");
         }
@@ -123,7 +130,8 @@ public static partial class ManifestLoader
         {
             throw new ManifestException(path, 0, 0, "no such file or folder.");
         }
-        var loaded = WithoutHarnessKinds(LoadFile(path).SelectMany(ExpandBundle(skipped)), skipped);
+        var inFile = LoadFile(path).ToList();
+        var loaded = WithoutHarnessKinds(inFile.SelectMany(ExpandBundle(skipped, BundleInstall(inFile, olm))), skipped);
         return loaded.Count > 0 ? loaded
             : throw new ManifestException(path, 0, 0, "the file holds no Kubernetes object (only comments or empty documents); give manifests with apiVersion and kind.");
     }
@@ -138,14 +146,24 @@ public static partial class ManifestLoader
         return new string(buffer, 0, read);
     }
 
+    /// <summary>
+    /// Where a bundle read with these documents is installed when no namespace was given: the only Namespace they declare
+    /// (a bundle given beside its install namespace, its labels and policies), else as <paramref name="olm"/> says. Pure.
+    /// </summary>
+    internal static OlmInstall BundleInstall(IReadOnlyList<ManifestDocument> documents, OlmInstall olm) =>
+        olm.Namespace is null && documents.Any(OlmBundle.IsCsv)
+            && documents.Where(d => d.Kind == "Namespace" && d.ApiVersion == "v1").Select(d => d.Name).Distinct(StringComparer.Ordinal).ToList() is [var only]
+            ? olm with { Namespace = only }
+            : olm;
+
     // An OLM ClusterServiceVersion stands for what OLM would create from it; the rest of the bundle (its CRDs) is read as is.
-    private static Func<ManifestDocument, IEnumerable<ManifestDocument>> ExpandBundle(ICollection<string> skipped) => d =>
+    private static Func<ManifestDocument, IEnumerable<ManifestDocument>> ExpandBundle(ICollection<string> skipped, OlmInstall olm) => d =>
     {
         if (!OlmBundle.IsCsv(d))
         {
             return [d];
         }
-        var expanded = OlmBundle.Expand(d);
+        var expanded = OlmBundle.Expand(d, olm, skipped);
         skipped.Add($"{d.Location}: ClusterServiceVersion {d.Name} read as the {expanded.Count} objects OLM would create from it (deployed without OLM; OLM injects webhook CA bundles)");
         return expanded;
     };

@@ -7,8 +7,11 @@ namespace Harness.Manifests;
 /// create from the ClusterServiceVersion, located in the CSV. Each <c>install.spec.deployments[]</c> becomes a Deployment;
 /// each <c>permissions[]</c> a ServiceAccount, Role and RoleBinding, each <c>clusterPermissions[]</c> a ClusterRole and
 /// ClusterRoleBinding; each <c>webhookdefinitions[]</c> a webhook configuration and the Service OLM puts in front of its
-/// Deployment, with OLM's CA injection marked (<see cref="CaInjection"/>). The install namespace is the CSV's own (or
-/// <c>default</c>); the harness deploys a bundle without OLM, the same way.
+/// Deployment, with OLM's CA injection marked (<see cref="CaInjection"/>). The install namespace is the one given (OLM
+/// installs into its OperatorGroup's namespace and ignores the CSV's own, often <c>placeholder</c>), else
+/// <see cref="OlmInstall.UnknownNamespace"/>; in <c>AllNamespaces</c> mode (the widest the CSV supports, unless another is
+/// chosen) <c>permissions[]</c> become a ClusterRole and ClusterRoleBinding, as OLM makes them. The harness deploys a bundle
+/// without OLM, the same way.
 /// </summary>
 public static class OlmBundle
 {
@@ -37,11 +40,23 @@ public static class OlmBundle
 
     /// <summary>The objects OLM would create from <paramref name="csv"/>, each located at the CSV entry it comes from.</summary>
     /// <exception cref="ManifestException">The CSV has no deployment install strategy.</exception>
-    public static IReadOnlyList<ManifestDocument> Expand(ManifestDocument csv)
+    public static IReadOnlyList<ManifestDocument> Expand(ManifestDocument csv) => Expand(csv, new OlmInstall(), []);
+
+    /// <summary>
+    /// The objects OLM would create from <paramref name="csv"/> installed as <paramref name="how"/> says, each located at
+    /// the CSV entry it comes from; what the reader should know (the mode judged, rights that go to a namespace's
+    /// <c>default</c> account) goes to <paramref name="notes"/>.
+    /// </summary>
+    /// <exception cref="ManifestException">No deployment install strategy, an install mode the CSV does not support, or a permission without <c>serviceAccountName</c>.</exception>
+    public static IReadOnlyList<ManifestDocument> Expand(ManifestDocument csv, OlmInstall how, ICollection<string> notes)
     {
         ArgumentNullException.ThrowIfNull(csv);
+        ArgumentNullException.ThrowIfNull(how);
+        ArgumentNullException.ThrowIfNull(notes);
         var root = YamlJson.FromText(csv.Text)!.AsObject();
-        var ns = (string?)root["metadata"]?["namespace"] ?? "default";
+        var ns = how.Namespace ?? OlmInstall.UnknownNamespace;
+        var mode = Mode(csv, root, how.Mode);
+        notes.Add($"{csv.Location}: ClusterServiceVersion {csv.Name} judged in install mode {mode} (supported: {string.Join(", ", Supported(root))}), installed in {ns}{(mode == OlmInstall.AllNamespaces ? ": its permissions[] become cluster-wide, as OLM makes them" : "")}");
         var install = root["spec"]?["install"];
         if ((string?)install?["strategy"] != "deployment" || install?["spec"]?["deployments"] is not JsonArray deployments)
         {
@@ -70,11 +85,20 @@ public static class OlmBundle
         // permissions[] become a Role and RoleBinding in the install namespace, clusterPermissions[] a ClusterRole and
         // ClusterRoleBinding; both numbered in one sequence, as OLM names them apart.
         var index = 0;
-        foreach (var (key, roleKind, roleNamespace) in new[] { ("permissions", "Role", ns), ("clusterPermissions", "ClusterRole", (string?)null) })
+        var clusterWide = mode == OlmInstall.AllNamespaces;
+        foreach (var (key, roleKind, roleNamespace) in new[] { ("permissions", clusterWide ? "ClusterRole" : "Role", clusterWide ? null : ns), ("clusterPermissions", "ClusterRole", (string?)null) })
         {
-            foreach (var p in (install["spec"]?[key] as JsonArray ?? []).OfType<JsonObject>())
+            foreach (var (p, i) in (install["spec"]?[key] as JsonArray ?? []).OfType<JsonObject>().Select((p, i) => (p, i)))
             {
-                var sa = (string)p["serviceAccountName"]!;
+                if ((string?)p["serviceAccountName"] is not { Length: > 0 } sa)
+                {
+                    throw new ManifestException(csv.Path, LineLocator.FirstLine(csv, l => l.Trim().TrimStart('-').Trim() == $"{key}:"), 0,
+                        $"ClusterServiceVersion {csv.Name}: spec.install.spec.{key}[{i}] has no serviceAccountName: OLM cannot bind these rules to anything. Name the ServiceAccount its Deployment runs as.");
+                }
+                if (sa == "default")
+                {
+                    notes.Add($"{csv.Location}: ClusterServiceVersion {csv.Name}: {key}[{i}] go to ServiceAccount default in {ns}, which every pod there that names no account shares");
+                }
                 Account(sa);
                 var roleName = $"{csv.Name}-{sa}-{index++}";
                 var role = Object("rbac.authorization.k8s.io/v1", roleKind, roleName, roleNamespace);
@@ -125,6 +149,28 @@ public static class OlmBundle
             with { Line = LineLocator.FirstLine(csv, l => l.Trim().TrimStart('-').Trim() == o.Anchor), SourceText = "" })];
     }
 
+    // The modes the CSV marks supported, widest first; a CSV that lists none is installed in its own namespace.
+    private static List<string> Supported(JsonObject root)
+    {
+        var listed = (root["spec"]?["installModes"] as JsonArray ?? []).OfType<JsonObject>()
+            .Where(m => m["supported"] is JsonValue v && v.TryGetValue<bool>(out var yes) && yes)
+            .Select(m => (string?)m["type"]).OfType<string>().ToList();
+        return listed.Count == 0 ? [OlmInstall.OwnNamespace] : [.. OlmInstall.Modes.Where(listed.Contains)];
+    }
+
+    private static string Mode(ManifestDocument csv, JsonObject root, string? chosen)
+    {
+        var supported = Supported(root);
+        if (chosen is null)
+        {
+            return supported.FirstOrDefault() ?? OlmInstall.OwnNamespace;
+        }
+        var mode = OlmInstall.Modes.FirstOrDefault(m => string.Equals(m, chosen, StringComparison.OrdinalIgnoreCase))
+            ?? throw new ManifestException(csv.Path, csv.Line, 0, $"install mode '{chosen}' is not an OLM install mode; use one of {string.Join(", ", OlmInstall.Modes)}.");
+        return supported.Contains(mode) ? mode
+            : throw new ManifestException(csv.Path, csv.Line, 0, $"ClusterServiceVersion {csv.Name} does not support install mode {mode} (it supports {string.Join(", ", supported)}).");
+    }
+
     private static JsonObject Object(string apiVersion, string kind, string name, string? ns)
     {
         var metadata = new JsonObject { ["name"] = name };
@@ -142,4 +188,26 @@ public static class OlmBundle
         binding["subjects"] = new JsonArray(new JsonObject { ["kind"] = "ServiceAccount", ["name"] = account, ["namespace"] = ns });
         return binding;
     }
+}
+
+/// <summary>How an OLM bundle is installed: the namespace OLM installs it into, and the install mode.</summary>
+public sealed record OlmInstall
+{
+    /// <summary>The install namespace in messages when none was given (OLM's is the OperatorGroup's, known only at install).</summary>
+    public const string UnknownNamespace = "<install namespace>";
+
+    /// <summary>OLM's install modes.</summary>
+    public const string OwnNamespace = "OwnNamespace", SingleNamespace = "SingleNamespace", MultiNamespace = "MultiNamespace", AllNamespaces = "AllNamespaces";
+
+    /// <summary>The install modes, widest first.</summary>
+    public static IReadOnlyList<string> Modes { get; } = [AllNamespaces, MultiNamespace, SingleNamespace, OwnNamespace];
+
+    /// <summary>The install namespace; null: <see cref="UnknownNamespace"/>.</summary>
+    public string? Namespace { get; init; }
+
+    /// <summary>The install mode; null: the widest the CSV supports (what grants the most).</summary>
+    public string? Mode { get; init; }
+
+    /// <inheritdoc/>
+    public override string ToString() => $"{Mode ?? "widest supported"} in {Namespace ?? UnknownNamespace}";
 }

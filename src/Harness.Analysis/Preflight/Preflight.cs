@@ -25,6 +25,9 @@ public sealed record PreflightOptions
     /// </summary>
     public string? DefaultNamespace { get; init; }
 
+    /// <summary>An OLM bundle's install mode (OwnNamespace, SingleNamespace, MultiNamespace, AllNamespaces); null: the widest its CSV supports.</summary>
+    public string? OlmInstallMode { get; init; }
+
     /// <summary>How a Helm chart among the inputs is rendered (release, values files, <c>--set</c>); its namespace defaults to <see cref="DefaultNamespace"/>.</summary>
     public HelmOptions Helm { get; init; } = HelmOptions.Default;
 }
@@ -85,7 +88,8 @@ public static partial class PreflightAnalyzer
 
     /// <summary>The manifests at <paramref name="path"/>, a chart among them rendered into the namespace objects default to.</summary>
     internal static IReadOnlyList<ManifestDocument> Load(string path, PreflightOptions options, ICollection<string> skipped) =>
-        ManifestLoader.LoadPath(path, skipped, options.Helm with { Namespace = options.Helm.Namespace ?? options.DefaultNamespace });
+        ManifestLoader.LoadPath(path, skipped, options.Helm with { Namespace = options.Helm.Namespace ?? options.DefaultNamespace },
+            new OlmInstall { Namespace = options.DefaultNamespace, Mode = options.OlmInstallMode });
 
     /// <summary>Analyzes loaded manifests.</summary>
     public static PreflightReport Analyze(IReadOnlyList<ManifestDocument> documents, PreflightOptions options)
@@ -96,7 +100,9 @@ public static partial class PreflightAnalyzer
         var notes = new List<Finding>();
         var loaded = documents;
         documents = LastDefinitions(documents, notes);
-        var (defaultNamespace, namespaceNote, namespaceWarning) = NamespaceInference.Resolve(documents, options.DefaultNamespace);
+        // A bundle's objects all go to the namespace OLM installs it into, its namespace-less ones too.
+        var bundleNamespace = options.DefaultNamespace is null && documents.Any(d => d.Namespace == OlmInstall.UnknownNamespace) ? OlmInstall.UnknownNamespace : null;
+        var (defaultNamespace, namespaceNote, namespaceWarning) = NamespaceInference.Resolve(documents, options.DefaultNamespace ?? bundleNamespace);
         options = options with { DefaultNamespace = defaultNamespace };
         if (namespaceNote is not null && documents.FirstOrDefault(d => d.Namespace is null && (d.Object is V1ServiceAccount || PodTemplates.TryGet(d.Object, out _, out _))) is { } first)
         {

@@ -207,7 +207,18 @@ internal static class OperatorDeployment
     internal static async Task<(List<ManifestDocument> Documents, ImmutableArray<string> Notes)> LoadManifestsAsync(IEnumerable<string> manifests, HelmOptions helm, TextWriter log)
     {
         var notes = new List<string>();
-        var documents = manifests.SelectMany(m => ManifestLoader.LoadPath(m, notes, helm)).ToList();
+        var paths = manifests.ToList();
+        var loaded = paths.Select(m => (Path: m, Documents: ManifestLoader.LoadPath(m, notes, helm))).ToList();
+        // An OLM bundle is installed into a namespace OLM is told, never its CSV's own: the release namespace when one
+        // is given, else the only Namespace the other manifests declare (a bundle shipped with its namespace's labels and
+        // policies), else one of the run's own (the placement maps the placeholder like any namespace).
+        if (helm.Namespace is null && loaded.Any(l => l.Documents.Any(d => d.Namespace == OlmInstall.UnknownNamespace))
+            && loaded.SelectMany(l => l.Documents).Where(d => d.Kind == "Namespace" && d.ApiVersion == "v1").Select(d => d.Name).Distinct().ToList() is [var only])
+        {
+            notes.Clear();
+            loaded = [.. paths.Select(m => (Path: m, Documents: ManifestLoader.LoadPath(m, notes, helm, new OlmInstall { Namespace = only })))];
+        }
+        var documents = loaded.SelectMany(l => l.Documents).ToList();
         foreach (var note in notes)
         {
             await log.WriteLineAsync($"note: {note}").ConfigureAwait(false);

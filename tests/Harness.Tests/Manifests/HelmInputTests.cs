@@ -112,7 +112,7 @@ public sealed class HelmInputTests : IDisposable
             var (exit, _, errors) = await CliRunner.RunAsync("preflight", Chart, "--namespace", "widgets", "--helm-release", "prod", "--helm-values", values, "--helm-set", "image.tag=2.0,debug=false");
 
             exit.Should().Be(1, errors);
-            File.ReadAllText(args).Trim().Should().Be($"template prod {Chart} --namespace widgets --values {values} --set image.tag=2.0 --set debug=false");
+            File.ReadAllText(args).Trim().Should().Be($"template prod {Chart} --include-crds --namespace widgets --values {values} --set image.tag=2.0 --set debug=false");
 
             var scenario = Harness.Qualification.ScenarioParser.Parse($$"""
                 apiVersion: harness.dev/v1alpha1
@@ -123,7 +123,7 @@ public sealed class HelmInputTests : IDisposable
                   helm: {release: staging, namespace: widgets, values: [prod.yaml], set: [debug=true]}
                 """, Path.Combine(root.FullName, "scenario.yaml"));
             scenario.Helm.Should().BeEquivalentTo(new HelmOptions { ReleaseName = "staging", Namespace = "widgets", ValuesFiles = [values], Set = ["debug=true"] });
-            Helm.Arguments(Chart, scenario.Helm).Should().Equal("template", "staging", Chart, "--namespace", "widgets", "--values", values, "--set", "debug=true");
+            Helm.Arguments(Chart, scenario.Helm).Should().Equal("template", "staging", Chart, "--include-crds", "--namespace", "widgets", "--values", values, "--set", "debug=true");
         }
         finally
         {
@@ -245,5 +245,32 @@ public sealed class HelmInputTests : IDisposable
         File.WriteAllText(Path.Combine(Chart, "templates", "secret.yaml"), "{{- $old := (lookup \"v1\" \"Secret\" .Release.Namespace \"w\") }}\n");
         Helm.Render(Chart, HelmOptions.Default with { Program = Path.Combine(root.FullName, "helm") }, notes);
         notes.Should().ContainSingle(n => n.Contains("templates/secret.yaml call lookup", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Render_TheChartsCrdsFolder_IsRead_AsHelmInstallCreatesIt()
+    {
+        // Issue #37 item 7: a chart's crds/ was skipped without a note (3 CRDs missing for one chart), so its custom
+        // resources named kinds nothing served.
+        var chart = Path.Combine(root.FullName, "crdchart");
+        Directory.CreateDirectory(Path.Combine(chart, "templates"));
+        Directory.CreateDirectory(Path.Combine(chart, "crds"));
+        File.WriteAllText(Path.Combine(chart, "Chart.yaml"), "apiVersion: v2\nname: crdchart\nversion: 0.1.0\n");
+        File.WriteAllText(Path.Combine(chart, "templates", "cm.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-cm\n");
+        File.WriteAllText(Path.Combine(chart, "crds", "widgets.yaml"), """
+            apiVersion: apiextensions.k8s.io/v1
+            kind: CustomResourceDefinition
+            metadata: {name: widgets.example.com}
+            spec:
+              group: example.com
+              names: {kind: Widget, plural: widgets}
+              scope: Namespaced
+              versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]
+            """);
+
+        var docs = Helm.Render(chart, HelmOptions.Default with { Program = RepoPaths.File("eng/helm-standin.sh") }, new List<string>());
+
+        docs.Should().Contain(d => d.Kind == "CustomResourceDefinition" && d.Name == "widgets.example.com" && d.Path.EndsWith(Path.Combine("crds", "widgets.yaml"), StringComparison.Ordinal) && d.Line == 2);
+        docs.Should().Contain(d => d.Kind == "ConfigMap" && d.Name == "harness-cm");
     }
 }

@@ -47,15 +47,17 @@ public sealed class SampleLayoutsTests : IDisposable
     }
 
     [Fact]
-    public void EveryShape_PlacesTheObjectsOfTheHardenedSample()
+    public async Task EveryShape_PlacesTheObjectsOfTheHardenedSample()
     {
         var hardened = Placed(Load(null, RepoPaths.File("fixtures/sample-operator/hardened")));
+        // The bundle as a deploy reads it: with its namespace beside it, which is where OLM would be told to install it.
+        var (bundle, _) = await OperatorDeployment.LoadManifestsAsync(Bundled, HelmOptions.Default, TextWriter.Null);
 
-        foreach (var (shape, documents) in new[]
+        foreach (var (shape, documents) in new (string, IReadOnlyList<ManifestDocument>)[]
         {
             ("kustomize", Load(null, Kustomized)),
             ("chart", Load(ChartOptions, Chart)),
-            ("bundle", Load(null, Bundled)),
+            ("bundle", bundle),
         })
         {
             var placed = Placed(documents);
@@ -109,7 +111,7 @@ public sealed class SampleLayoutsTests : IDisposable
 
         Judged(report).Should().BeEquivalentTo(Judged(Preflight(RepoPaths.File("fixtures/sample-operator/hardened"))));
         var csv = Path.Combine(folder.FullName, "bundle", "manifests", "greeter-operator.clusterserviceversion.yaml");
-        report.Findings.Should().ContainSingle(f => f.Id == "IMAGE-NOT-PINNED").Which.Should().Match<Finding>(f => f.Path == csv && f.Line == 44, "at the deployment's entry in the CSV");
+        report.Findings.Should().ContainSingle(f => f.Id == "IMAGE-NOT-PINNED").Which.Should().Match<Finding>(f => f.Path == csv && f.Line == 45, "at the deployment's entry in the CSV");
         report.Notes.Should()
             .Contain(m => m.Contains("an OLM bundle's metadata", StringComparison.Ordinal), "metadata/annotations.yaml is the bundle's, not a manifest")
             .And.Contain(m => m.Contains("deployed without OLM", StringComparison.Ordinal));
