@@ -103,10 +103,26 @@ public static partial class ManifestLoader
         }
         if (Directory.Exists(path))
         {
-            var files = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
+            // Folders below that are rendered, not read (a kustomization, a chart) are left out, each with what to give instead.
+            var rendered = new List<string>();
+            var files = FilesBelow(path, rendered)
                 .Where(f => Extensions.Contains(System.IO.Path.GetExtension(f), StringComparer.OrdinalIgnoreCase) || Kustomize.FileNames.Contains(System.IO.Path.GetFileName(f)))
                 .Order(StringComparer.Ordinal)
                 .ToList();
+            foreach (var folder in rendered)
+            {
+                skipped.Add($"{folder}: {(Helm.IsChart(folder) ? "a Helm chart" : "a kustomization")}, left out of {path} (give `{folder}` itself to render it)");
+            }
+            foreach (var config in files.Where(f => System.IO.Path.GetFileName(f) is "kustomizeconfig.yaml" or "kustomizeconfig.yml").ToList())
+            {
+                skipped.Add($"{config}: kustomize's own configuration, not a manifest, left out");
+                files.Remove(config);
+            }
+            if (files.Count == 0 && rendered.Count > 0)
+            {
+                var suggestion = rendered.FirstOrDefault(r => System.IO.Path.GetFileName(r) == "default") ?? rendered[0];
+                throw new ManifestException(path, 0, 0, $"the folder holds no manifests of its own, only {(rendered.Count == 1 ? "a folder" : "folders")} to render: {string.Join(", ", rendered)}. Give one of them (for a kubebuilder tree, `{suggestion}`).");
+            }
             foreach (var notManifest in files.Where(f => NotAManifest(System.IO.Path.GetFileName(f))).ToList())
             {
                 skipped.Add($"{notManifest}: not a manifest ({System.IO.Path.GetFileName(notManifest)} is a Helm or kustomize file), left out");
@@ -134,6 +150,35 @@ public static partial class ManifestLoader
         var loaded = WithoutHarnessKinds(inFile.SelectMany(ExpandBundle(skipped, BundleInstall(inFile, olm))), skipped);
         return loaded.Count > 0 ? loaded
             : throw new ManifestException(path, 0, 0, "the file holds no Kubernetes object (only comments or empty documents); give manifests with apiVersion and kind.");
+    }
+
+    /// <summary>
+    /// The files below <paramref name="root"/>, not descending into a folder that is a kustomization or a chart (those go
+    /// to <paramref name="rendered"/>), and never following a directory link (<c>loop -> .</c> would read a file forever).
+    /// </summary>
+    private static IEnumerable<string> FilesBelow(string root, List<string> rendered)
+    {
+        var pending = new Stack<string>([root]);
+        while (pending.TryPop(out var folder))
+        {
+            foreach (var file in Directory.EnumerateFiles(folder))
+            {
+                yield return file;
+            }
+            foreach (var sub in Directory.EnumerateDirectories(folder).Order(StringComparer.Ordinal))
+            {
+                if (new DirectoryInfo(sub).LinkTarget is not null)
+                {
+                    continue;
+                }
+                if (Kustomize.IsKustomization(sub) || Helm.IsChart(sub))
+                {
+                    rendered.Add(sub);
+                    continue;
+                }
+                pending.Push(sub);
+            }
+        }
     }
 
     // A file's text in one read into a buffer of its size (File.ReadAllText grows a builder: an eighth of the time of a

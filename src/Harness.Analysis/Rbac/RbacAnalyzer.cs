@@ -101,11 +101,20 @@ public static class RbacAnalyzer
                     danger.Id,
                     named ? FindingSeverity.Warning : FindingSeverity.Error,
                     subject,
-                    $"{danger.What}{names}: {string.Join("/", verbs)} {grant.Scope}",
+                    $"{Granted(danger, verbs)}{names}: {string.Join("/", verbs)} {grant.Scope}",
                     grant));
             }
         }
         return findings.ToImmutable();
+    }
+
+    // "can create or delete X" when only delete is granted says "can delete X": the title names what is granted, no more.
+    private static string Granted(Danger danger, IReadOnlyList<string> verbs)
+    {
+        var all = $"can {string.Join(" or ", danger.Verbs)} ";
+        return verbs.Count < danger.Verbs.Length && danger.What.StartsWith(all, StringComparison.Ordinal)
+            ? $"can {string.Join(" or ", verbs)} {danger.What[all.Length..]}"
+            : danger.What;
     }
 
     private static bool IsWildcard(RbacRule rule) =>

@@ -6,6 +6,54 @@ namespace Harness.Tests.Manifests;
 public sealed class ManifestLoaderTests
 {
     [Fact]
+    public void LoadPath_AKubebuilderConfigFolder_SaysWhichKustomizationToGive_InsteadOfFailingOnKustomizeconfig()
+    {
+        // Issue #37 item 6: `preflight config` failed on config/crd/kustomizeconfig.yaml ("the object has no apiVersion").
+        var root = Directory.CreateTempSubdirectory("harness-config-");
+        try
+        {
+            foreach (var folder in new[] { "default", "crd", "rbac" })
+            {
+                Directory.CreateDirectory(Path.Combine(root.FullName, folder));
+                File.WriteAllText(Path.Combine(root.FullName, folder, "kustomization.yaml"), "resources: []\n");
+            }
+            File.WriteAllText(Path.Combine(root.FullName, "crd", "kustomizeconfig.yaml"), "nameReference:\n- kind: Service\n  version: v1\n");
+
+            var act = () => ManifestLoader.LoadPath(root.FullName);
+
+            act.Should().Throw<ManifestException>().WithMessage($"*only folders to render*Give one of them (for a kubebuilder tree, `{Path.Combine(root.FullName, "default")}`)*");
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
+    public void LoadPath_AChartBelow_IsLeftOutWithANote_AndALinkLoopIsNotFollowed()
+    {
+        var root = Directory.CreateTempSubdirectory("harness-below-");
+        try
+        {
+            File.WriteAllText(Path.Combine(root.FullName, "sa.yaml"), "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: op}\n");
+            Directory.CreateDirectory(Path.Combine(root.FullName, "chart", "templates"));
+            File.WriteAllText(Path.Combine(root.FullName, "chart", "Chart.yaml"), "apiVersion: v2\nname: c\nversion: 0.1.0\n");
+            File.WriteAllText(Path.Combine(root.FullName, "chart", "templates", "cm.yaml"), "{{- if .Values.on }}\nkind: ConfigMap\n{{- end }}\n");
+            Directory.CreateSymbolicLink(Path.Combine(root.FullName, "loop"), ".");
+            var skipped = new List<string>();
+
+            var docs = ManifestLoader.LoadPath(root.FullName, skipped);
+
+            docs.Select(d => d.DisplayName).Should().Equal(["ServiceAccount/op"], "one file, read once, and not the chart's raw templates");
+            skipped.Should().Contain(n => n.Contains("a Helm chart, left out of", StringComparison.Ordinal) && n.Contains($"give `{Path.Combine(root.FullName, "chart")}` itself", StringComparison.Ordinal));
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public void LoadText_EmptyValues_AreNullLikeTilde_AsKubectlReadsThem()
     {
         // Issue #37 item 1: the policy engine's release file has `replicas: ` with no value in four Deployments, and

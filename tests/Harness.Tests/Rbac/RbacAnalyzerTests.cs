@@ -33,6 +33,19 @@ public sealed class RbacAnalyzerTests
         """;
 
     [Fact]
+    public void Analyze_ADeleteOnlyRightByName_IsTitledWithWhatIsGranted_NotCreateOrDelete()
+    {
+        // Issue #37 item 8: it said "can create or delete ValidatingWebhookConfigurations (only ...): delete cluster-wide".
+        var model = Model(Role("ClusterRole", "cleanup", "- {apiGroups: [admissionregistration.k8s.io], resources: [validatingwebhookconfigurations], verbs: [delete], resourceNames: [op-validating]}")
+            + Binding("ClusterRoleBinding", "cleanup", "ClusterRole", "cleanup"));
+
+        var finding = RbacAnalyzer.Analyze(model, Op).Single(f => f.Id == "RBAC-ADMISSION");
+
+        finding.Message.Should().StartWith("can delete ValidatingWebhookConfigurations (only \"op-validating\"): delete");
+        finding.Severity.Should().Be(FindingSeverity.Warning);
+    }
+
+    [Fact]
     public void Allows_RoleBindingToClusterRole_GrantsOnlyInTheBindingsNamespace()
     {
         var model = Model(Role("ClusterRole", "reader", "- {apiGroups: [''], resources: [configmaps], verbs: [get]}") + Binding("RoleBinding", "rb", "ClusterRole", "reader", "demo"));
