@@ -420,6 +420,11 @@ public static partial class ManifestLoader
         var metadata = root["metadata"] as JsonObject;
         var name = Text(metadata?["name"]) ?? "";
         var ns = Text(metadata?["namespace"]);
+        if (name.Length == 0 && string.IsNullOrEmpty(Text(metadata?["generateName"])))
+        {
+            // A truncated document (a Job cut after `metadata:`) was read as an object with nothing in it, and passed.
+            throw new ManifestException(path, line, (int)start.Column, $"{kind} has no metadata.name: the API server refuses an object without one (\"resource name may not be empty\"). Give it a name, or check that the file is not cut short.");
+        }
         IKubernetesObject<V1ObjectMeta>? typed = null;
         if (ModelType(apiVersion, kind) is { } type)
         {

@@ -5,6 +5,18 @@ namespace Harness.Tests.Manifests;
 
 public sealed class ManifestLoaderTests
 {
+    [Theory]
+    [InlineData("apiVersion: batch/v1\nkind: Job\nmetadata:\n")]
+    [InlineData("apiVersion: batch/v1\nkind: Job\nmetadata: {labels: {a: b}}\nspec: {template: {spec: {containers: [{name: c, image: x}]}}}\n")]
+    public void LoadText_AnObjectWithoutAName_IsBadInputThatSaysSo_NotASilentPass(string yaml)
+    {
+        // Issue #37 item 8: a truncated, nameless Job was read as an empty object and the file passed.
+        var act = () => ManifestLoader.LoadText(yaml, "job.yaml");
+
+        act.Should().Throw<ManifestException>().WithMessage("job.yaml:1:*Job has no metadata.name*cut short*");
+        ManifestLoader.LoadText("apiVersion: batch/v1\nkind: Job\nmetadata: {generateName: migrate-}\n", "job.yaml").Should().ContainSingle("generateName names it at creation");
+    }
+
     [Fact]
     public void LoadPath_AKubebuilderConfigFolder_SaysWhichKustomizationToGive_InsteadOfFailingOnKustomizeconfig()
     {
