@@ -345,6 +345,28 @@ internal static class Commands
         return await HarnessCluster.ConnectAsync(kubeconfig ?? ClusterOptions.ForExisting(null, context).ResolveKubeconfig(), context, ct).ConfigureAwait(false);
     }
 
+    /// <summary>The image flags qualify and prove share, for an existing cluster.</summary>
+    private static (Option<string?> ProbeImage, Option<string?> ImageLoader) ImageFlags() =>
+    (
+        Text("--probe-image", "Existing cluster: the probe image as the cluster can pull it (default HARNESS_PROBE_IMAGE).", "IMAGE"),
+        Text("--image-loader", "Existing cluster: a command run as `COMMAND IMAGE` that puts a local image on its nodes, where kind would run `kind load` (default HARNESS_IMAGE_LOADER); the probe image is then built here and loaded.", "COMMAND")
+    );
+
+    /// <summary>A qualify or prove request: the cluster from the flags, else from the environment the xUnit fixtures read too.</summary>
+    private static QualifyRequest Request(QualificationScenario scenario, ParseResult r, Option<string?> kubeconfig, Option<string?> context, Option<string?> probeImage, Option<string?> imageLoader)
+    {
+        static string? Env(string name) => Environment.GetEnvironmentVariable(name);
+        return new()
+        {
+            Scenario = scenario,
+            Kubeconfig = r.GetValue(kubeconfig) ?? Env("HARNESS_KUBECONFIG"),
+            Context = r.GetValue(context) ?? Env("HARNESS_CONTEXT"),
+            ProbeImage = r.GetValue(probeImage) ?? Env("HARNESS_PROBE_IMAGE"),
+            ImageLoader = r.GetValue(imageLoader) ?? Env("HARNESS_IMAGE_LOADER"),
+            DockerNetwork = Env("HARNESS_DOCKER_NETWORK") is { Length: > 0 } network ? network : null,
+        };
+    }
+
     /// <summary>The chart flags preflight and qualify share.</summary>
     private static (Option<string?> Release, Option<string?> Values, Option<string?> Set) HelmFlags() =>
     (
@@ -369,8 +391,7 @@ internal static class Commands
         var scenarioFile = new Option<string>("--scenario") { Description = "The scenario (operator.manifests and operator.deployment; the docker vehicle, or a cluster with --kubeconfig).", Required = true, HelpName = "FILE" };
         var kubeconfig = Text("--kubeconfig", "An existing cluster to run every mutant on (default: the scenario's vehicle; the docker vehicle needs none).", "PATH");
         var context = Text("--context", "With --kubeconfig: the context.", "NAME");
-        var probeImage = Text("--probe-image", "Existing cluster: the probe image as the cluster can pull it (default HARNESS_PROBE_IMAGE).", "IMAGE");
-        var imageLoader = Text("--image-loader", "Existing cluster: a command run as `COMMAND IMAGE` that puts a local image on its nodes, where kind would run `kind load` (default HARNESS_IMAGE_LOADER); the probe image is then built here and loaded.", "COMMAND");
+        var (probeImage, imageLoader) = ImageFlags();
         var parallel = Number("--parallel", "Runs at once", 3, 1, 16);
         var output = Text("--output", "Where the original's reports go, with the kill matrix as their proof section (default artifacts/proof).", "DIR");
         var command = new Command("prove", "Prove the checks can fail on your operator: one mutant per hardening control it has, each removing that control, run through the same vehicle; prints the kill matrix. Exit 0 every mutant caught, 1 a survivor (or a check the original does not pass), 2 bad input.")
@@ -380,15 +401,7 @@ internal static class Commands
         command.SetAction(async (r, ct) =>
         {
             var scenario = ScenarioParser.Load(r.GetValue(scenarioFile)!);
-            var request = new QualifyRequest
-            {
-                Scenario = scenario,
-                Kubeconfig = r.GetValue(kubeconfig) ?? Environment.GetEnvironmentVariable("HARNESS_KUBECONFIG"),
-                Context = r.GetValue(context) ?? Environment.GetEnvironmentVariable("HARNESS_CONTEXT"),
-                ProbeImage = r.GetValue(probeImage) ?? Environment.GetEnvironmentVariable("HARNESS_PROBE_IMAGE"),
-                ImageLoader = r.GetValue(imageLoader) ?? Environment.GetEnvironmentVariable("HARNESS_IMAGE_LOADER"),
-                DockerNetwork = Environment.GetEnvironmentVariable("HARNESS_DOCKER_NETWORK") is { Length: > 0 } network ? network : null,
-            };
+            var request = Request(scenario, r, kubeconfig, context, probeImage, imageLoader);
             using var progress = new StatusWriter(stdout, Interactive());
             var proof = await Harness.Proof.Prover.ProveAsync(request, r.GetValue(parallel), progress, ct).ConfigureAwait(false);
             var paths = await ReportWriters.WriteAllAsync(proof.Original, r.GetValue(output) ?? Path.Combine("artifacts", "proof"), ct: ct).ConfigureAwait(false);
@@ -412,8 +425,7 @@ internal static class Commands
         var manifests = Text("--manifests", "Manifest files or folders, comma-separated: deployed first on a cluster, read for the docker vehicle.", "PATH[,PATH]");
         var localImages = Text("--local-images", "Images built on this machine to load into the cluster, comma-separated.", "IMAGE[,IMAGE]");
         var vehicle = OneOf("--vehicle", "What carries the probe agent into the operator's security context (default twin-pod); docker needs no cluster and is a local approximation.", [.. VehicleKinds.All]);
-        var probeImage = Text("--probe-image", "Existing cluster: the probe image as the cluster can pull it (default HARNESS_PROBE_IMAGE).", "IMAGE");
-        var imageLoader = Text("--image-loader", "Existing cluster: a command run as `COMMAND IMAGE` that puts a local image on its nodes, where kind would run `kind load` (default HARNESS_IMAGE_LOADER); the probe image is then built here and loaded.", "COMMAND");
+        var (probeImage, imageLoader) = ImageFlags();
         var cosignKey = Text("--cosign-key", "Verify the operator's image signatures with cosign and this key.", "FILE");
         var rightsFile = Text("--rights", "The operator's declared rights (`harness rights lock`): the rights-declared item checks its account on the cluster against them.", "FILE");
         var output = Text("--output", "Where the reports go (default artifacts/qualification).", "DIR");
@@ -448,16 +460,7 @@ internal static class Commands
             {
                 throw new UsageException("qualify needs the operator: --deployment NAME or --selector LABELS (or a --scenario file)");
             }
-            var request = new QualifyRequest
-            {
-                Scenario = scenario,
-                Kubeconfig = r.GetValue(kubeconfig) ?? Environment.GetEnvironmentVariable("HARNESS_KUBECONFIG"),
-                Context = r.GetValue(context) ?? Environment.GetEnvironmentVariable("HARNESS_CONTEXT"),
-                CreateKind = r.GetValue(cluster) == "kind",
-                ProbeImage = r.GetValue(probeImage) ?? Environment.GetEnvironmentVariable("HARNESS_PROBE_IMAGE"),
-                ImageLoader = r.GetValue(imageLoader) ?? Environment.GetEnvironmentVariable("HARNESS_IMAGE_LOADER"),
-                DockerNetwork = Environment.GetEnvironmentVariable("HARNESS_DOCKER_NETWORK") is { Length: > 0 } network ? network : null,
-            };
+            var request = Request(scenario, r, kubeconfig, context, probeImage, imageLoader) with { CreateKind = r.GetValue(cluster) == "kind" };
             using var progress = new StatusWriter(stdout, Interactive());
             var report = await Qualifier.RunAsync(request, progress, ct).ConfigureAwait(false);
             var paths = await ReportWriters.WriteAllAsync(report, r.GetValue(output) ?? Path.Combine("artifacts", "qualification"), ct: ct).ConfigureAwait(false);
@@ -512,8 +515,7 @@ internal static class Commands
             // Docker first: its containers and networks have no Lease, only their owning process, which this machine can judge.
             try
             {
-                Environment.SetEnvironmentVariable("HARNESS_NO_DOCKER_SWEEP", "1"); // the sweep below reports what it removes
-                await using var docker = await DockerHost.ConnectAsync(ct: ct).ConfigureAwait(false);
+                await using var docker = await DockerHost.ConnectAsync(null, sweepDeadSessions: false, ct).ConfigureAwait(false); // this sweep reports what it removes
                 var dead = await docker.SweepDeadSessionsAsync(TimeSpan.FromHours(r.GetValue(hours)), ct).ConfigureAwait(false);
                 await stdout.WriteLineAsync(dead.Count == 0
                     ? "sweep: Docker: nothing left by dead runs"

@@ -196,10 +196,13 @@ public static partial class ManifestLoader
     /// (a bundle given beside its install namespace, its labels and policies), else as <paramref name="olm"/> says. Pure.
     /// </summary>
     internal static OlmInstall BundleInstall(IReadOnlyList<ManifestDocument> documents, OlmInstall olm) =>
-        olm.Namespace is null && documents.Any(OlmBundle.IsCsv)
-            && documents.Where(d => d.Kind == "Namespace" && d.ApiVersion == "v1").Select(d => d.Name).Distinct(StringComparer.Ordinal).ToList() is [var only]
+        olm.Namespace is null && documents.Any(OlmBundle.IsCsv) && OnlyDeclaredNamespace(documents) is { } only
             ? olm with { Namespace = only }
             : olm;
+
+    /// <summary>The one Namespace <paramref name="documents"/> declare, or null when they declare none or several. Pure.</summary>
+    internal static string? OnlyDeclaredNamespace(IEnumerable<ManifestDocument> documents) =>
+        documents.Where(d => d.Kind == "Namespace" && d.ApiVersion == "v1").Select(d => d.Name).Distinct(StringComparer.Ordinal).ToList() is [var only] ? only : null;
 
     // An OLM ClusterServiceVersion stands for what OLM would create from it; the rest of the bundle (its CRDs) is read as is.
     private static Func<ManifestDocument, IEnumerable<ManifestDocument>> ExpandBundle(ICollection<string> skipped, OlmInstall olm) => d =>

@@ -55,8 +55,9 @@ public static class OlmBundle
         ArgumentNullException.ThrowIfNull(notes);
         var root = YamlJson.FromText(csv.Text)!.AsObject();
         var ns = how.Namespace ?? OlmInstall.UnknownNamespace;
-        var mode = Mode(csv, root, how.Mode);
-        notes.Add($"{csv.Location}: ClusterServiceVersion {csv.Name} judged in install mode {mode} (supported: {string.Join(", ", Supported(root))}), installed in {ns}{(mode == OlmInstall.AllNamespaces ? ": its permissions[] become cluster-wide, as OLM makes them" : "")}");
+        var supported = Supported(root);
+        var mode = Mode(csv, supported, how.Mode);
+        notes.Add($"{csv.Location}: ClusterServiceVersion {csv.Name} judged in install mode {mode} (supported: {string.Join(", ", supported)}), installed in {ns}{(mode == OlmInstall.AllNamespaces ? ": its permissions[] become cluster-wide, as OLM makes them" : "")}");
         var install = root["spec"]?["install"];
         if ((string?)install?["strategy"] != "deployment" || install?["spec"]?["deployments"] is not JsonArray deployments)
         {
@@ -158,9 +159,8 @@ public static class OlmBundle
         return listed.Count == 0 ? [OlmInstall.OwnNamespace] : [.. OlmInstall.Modes.Where(listed.Contains)];
     }
 
-    private static string Mode(ManifestDocument csv, JsonObject root, string? chosen)
+    private static string Mode(ManifestDocument csv, List<string> supported, string? chosen)
     {
-        var supported = Supported(root);
         if (chosen is null)
         {
             return supported.FirstOrDefault() ?? OlmInstall.OwnNamespace;

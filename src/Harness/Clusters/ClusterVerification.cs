@@ -151,9 +151,9 @@ internal static class ClusterVerification
             catch (HttpOperationException e) when (e.Response.StatusCode == HttpStatusCode.Forbidden)
             {
                 var status = KubernetesExec.Status(e);
-                if (status?.Message?.Contains("violates PodSecurity", StringComparison.Ordinal) == true)
+                if (status?.Message is { } message && Verdicts.PodSecurityRefusal.IsRefusal(message))
                 {
-                    return status.Message;
+                    return message;
                 }
                 throw new ClusterVerificationException("PodSecurity",
                     $"the privileged dry-run pod was refused, but not by PodSecurity ({status?.Reason}: {status?.Message}); the harness's credentials may lack pod creation.", e);

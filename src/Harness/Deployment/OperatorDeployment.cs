@@ -208,17 +208,16 @@ internal static class OperatorDeployment
     {
         var notes = new List<string>();
         var paths = manifests.ToList();
-        var loaded = paths.Select(m => (Path: m, Documents: ManifestLoader.LoadPath(m, notes, helm))).ToList();
+        var documents = paths.SelectMany(m => ManifestLoader.LoadPath(m, notes, helm)).ToList();
         // An OLM bundle is installed into a namespace OLM is told, never its CSV's own: the release namespace when one
         // is given, else the only Namespace the other manifests declare (a bundle shipped with its namespace's labels and
-        // policies), else one of the run's own (the placement maps the placeholder like any namespace).
-        if (helm.Namespace is null && loaded.Any(l => l.Documents.Any(d => d.Namespace == OlmInstall.UnknownNamespace))
-            && loaded.SelectMany(l => l.Documents).Where(d => d.Kind == "Namespace" && d.ApiVersion == "v1").Select(d => d.Name).Distinct().ToList() is [var only])
+        // policies), else one of the run's own (the placement maps the placeholder like any namespace). Across paths, as
+        // ManifestLoader.BundleInstall does within one.
+        if (helm.Namespace is null && documents.Any(d => d.Namespace == OlmInstall.UnknownNamespace) && ManifestLoader.OnlyDeclaredNamespace(documents) is { } only)
         {
             notes.Clear();
-            loaded = [.. paths.Select(m => (Path: m, Documents: ManifestLoader.LoadPath(m, notes, helm, new OlmInstall { Namespace = only })))];
+            documents = [.. paths.SelectMany(m => ManifestLoader.LoadPath(m, notes, helm, new OlmInstall { Namespace = only }))];
         }
-        var documents = loaded.SelectMany(l => l.Documents).ToList();
         foreach (var note in notes)
         {
             await log.WriteLineAsync($"note: {note}").ConfigureAwait(false);

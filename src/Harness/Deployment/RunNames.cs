@@ -212,7 +212,7 @@ internal sealed class RunNames
                     {
                         array[i] = $"{text[..eq]}={mappedValue}";
                     }
-                    else if (i > 0 && (string?)array[i - 1] is { } flag && !flag.Contains('=', StringComparison.Ordinal) && IsNamespaceFlag(flag) && namespaces.TryGetValue(text, out var mappedNext))
+                    else if (i > 0 && array[i - 1] is JsonValue previous && previous.TryGetValue<string>(out var flag) && !flag.Contains('=', StringComparison.Ordinal) && IsNamespaceFlag(flag) && namespaces.TryGetValue(text, out var mappedNext))
                     {
                         array[i] = mappedNext;
                     }

@@ -60,7 +60,14 @@ internal sealed class DockerHost : IAsyncDisposable
 
     /// <summary>Connects and pings the engine.</summary>
     /// <exception cref="DockerUnavailableException">No engine answers; the message names the endpoint and what to do.</exception>
-    public static async Task<DockerHost> ConnectAsync(SessionId? sessionId = null, CancellationToken ct = default)
+    public static Task<DockerHost> ConnectAsync(SessionId? sessionId = null, CancellationToken ct = default) => ConnectAsync(sessionId, sweepDeadSessions: true, ct);
+
+    /// <summary>
+    /// Connects and pings the engine; the first connection of a process also sweeps dead sessions, unless the caller
+    /// sweeps itself (<c>harness sweep</c>, which reports what it removes).
+    /// </summary>
+    /// <exception cref="DockerUnavailableException">No engine answers; the message names the endpoint and what to do.</exception>
+    internal static async Task<DockerHost> ConnectAsync(SessionId? sessionId, bool sweepDeadSessions, CancellationToken ct)
     {
         Uri endpoint;
         DockerClient client;
@@ -92,7 +99,10 @@ internal sealed class DockerHost : IAsyncDisposable
             throw new DockerUnavailableException(NoDockerMessage($"{endpoint} did not answer a ping ({ex.GetType().Name}: {ex.Message})"), ex);
         }
         var host = new DockerHost(client, sessionId ?? SessionId.New(), endpoint);
-        await host.SweepOnceAsync(ct).ConfigureAwait(false);
+        if (sweepDeadSessions)
+        {
+            await host.SweepOnceAsync(ct).ConfigureAwait(false);
+        }
         return host;
     }
 
@@ -101,7 +111,7 @@ internal sealed class DockerHost : IAsyncDisposable
     /// <summary>The first connection of a process sweeps what dead sessions left (Docker has no reaper here: Ryuk may be off).</summary>
     private async Task SweepOnceAsync(CancellationToken ct)
     {
-        if (Interlocked.Exchange(ref swept, 1) == 1 || Environment.GetEnvironmentVariable("HARNESS_NO_DOCKER_SWEEP") == "1")
+        if (Interlocked.Exchange(ref swept, 1) == 1)
         {
             return;
         }

@@ -135,23 +135,16 @@ internal sealed class TransientRetryHandler : DelegatingHandler
 
     private static bool IsErrorWorthReading(HttpResponseMessage response) => response.StatusCode is HttpStatusCode.InternalServerError or HttpStatusCode.TooManyRequests or HttpStatusCode.ServiceUnavailable;
 
+    // The first attempt is the request itself, with its body replaced by a re-readable copy.
     private static HttpRequestMessage WithBody(HttpRequestMessage request, byte[]? body)
     {
-        if (body is not null)
-        {
-            var content = new ByteArrayContent(body);
-            foreach (var h in request.Content!.Headers)
-            {
-                content.Headers.TryAddWithoutValidation(h.Key, h.Value);
-            }
-            request.Content = content;
-        }
+        request.Content = Body(request, body);
         return request;
     }
 
     private static HttpRequestMessage Copy(HttpRequestMessage request, byte[]? body)
     {
-        var copy = new HttpRequestMessage(request.Method, request.RequestUri) { Version = request.Version, VersionPolicy = request.VersionPolicy };
+        var copy = new HttpRequestMessage(request.Method, request.RequestUri) { Version = request.Version, VersionPolicy = request.VersionPolicy, Content = Body(request, body) };
         foreach (var h in request.Headers)
         {
             copy.Headers.TryAddWithoutValidation(h.Key, h.Value);
@@ -160,14 +153,21 @@ internal sealed class TransientRetryHandler : DelegatingHandler
         {
             ((IDictionary<string, object?>)copy.Options)[o.Key] = o.Value;
         }
-        if (body is not null)
-        {
-            copy.Content = new ByteArrayContent(body);
-            foreach (var h in request.Content!.Headers)
-            {
-                copy.Content.Headers.TryAddWithoutValidation(h.Key, h.Value);
-            }
-        }
         return copy;
+    }
+
+    // The kept body as new content with the original's content headers (content type, for an apply patch).
+    private static ByteArrayContent? Body(HttpRequestMessage request, byte[]? body)
+    {
+        if (body is null)
+        {
+            return null;
+        }
+        var content = new ByteArrayContent(body);
+        foreach (var h in request.Content!.Headers)
+        {
+            content.Headers.TryAddWithoutValidation(h.Key, h.Value);
+        }
+        return content;
     }
 }

@@ -228,13 +228,12 @@ public sealed class OperatorRun
                 // The refusal is the verdict: the checks it names fail with the server's words; what needs no pod still runs.
                 result = await RefusedAsync(session, located, refused.Refusal).ConfigureAwait(false);
             }
-            else if (!ReferenceEquals(first, e))
-            {
-                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
-                throw;
-            }
             else
             {
+                if (!ReferenceEquals(first, e))
+                {
+                    System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+                }
                 throw;
             }
         }
@@ -304,10 +303,7 @@ public sealed class OperatorRun
         if (access is not null)
         {
             answers = await access.AskAsync(session, op, options.OtherNamespace).ConfigureAwait(false);
-            foreach (var a in answers)
-            {
-                await session.LogAsync($"  {StatusLabel(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
-            }
+            await LogAnswersAsync(session, answers).ConfigureAwait(false);
         }
         var egressPolicy = await EgressPolicyStage.AnalyzeAsync(session, op, options.DeclaredEgress).ConfigureAwait(false);
         var probes = new ProbeRunReport([], options.Vehicle.Name(), [$"no probe ran: {refusal.Evidence}"], session.Time.GetUtcNow(), TimeSpan.Zero);
@@ -367,10 +363,7 @@ public sealed class OperatorRun
         if (asked is not null)
         {
             (answers, foreignTokens) = await asked.ConfigureAwait(false);
-            foreach (var a in answers)
-            {
-                await session.LogAsync($"  {StatusLabel(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
-            }
+            await LogAnswersAsync(session, answers).ConfigureAwait(false);
         }
         Payload.PayloadReport? payload = null;
         if (inventoried is not null)
@@ -392,6 +385,14 @@ public sealed class OperatorRun
             WebhookTls = webhookTls,
             ForeignTokens = foreignTokens,
         }, op, outside.Approximation);
+    }
+
+    private static async Task LogAnswersAsync(RunSession session, ImmutableArray<AccessAnswer> answers)
+    {
+        foreach (var a in answers)
+        {
+            await session.LogAsync($"  {StatusLabel(a.Status),-12} {a.Question.Id,-32} {a.Question.Description}: {a.Evidence}").ConfigureAwait(false);
+        }
     }
 
     /// <summary>The column label of a status in progress lines.</summary>

@@ -54,7 +54,12 @@ internal static class SessionOwner
 
     private static string Sanitize(string value) => value.Replace('/', '_');
 
-    private static string? BootId()
+    // The boot id does not change while this process lives: read once.
+    private static readonly Lazy<string?> Boot = new(ReadBootId);
+
+    private static string? BootId() => Boot.Value;
+
+    private static string? ReadBootId()
     {
         try
         {

@@ -261,7 +261,7 @@ internal static class ClusterVehicles
             await PatchAsync(container).ConfigureAwait(false);
         }
         catch (HttpOperationException e) when (e.Response?.StatusCode == System.Net.HttpStatusCode.Forbidden
-            && KubernetesExec.Status(e)?.Message is { } message && message.Contains("violates PodSecurity", StringComparison.Ordinal))
+            && KubernetesExec.Status(e)?.Message is { } message && Verdicts.PodSecurityRefusal.IsRefusal(message))
         {
             // The copy is refused (the namespace's level is stricter than the running pod): probe restricted, and let the
             // agent's comparison of the two processes make the kernel attempts inconclusive where that matters.

@@ -284,7 +284,7 @@ internal static class Classifier
         {
             >= 200 and <= 299 => Verdict.Allowed(),
             401 => Verdict.Denied(Mechanism.Unauthenticated),
-            403 when message.Contains("violates PodSecurity", StringComparison.Ordinal) => Verdict.Denied(Mechanism.PodSecurityRejected),
+            403 when PodSecurityRefusal.IsRefusal(message) => Verdict.Denied(Mechanism.PodSecurityRejected),
             403 when message.Contains("admission webhook", StringComparison.Ordinal) => Verdict.Denied(Mechanism.AdmissionRejected),
             403 when r.StatusReason == "Forbidden" => Verdict.Denied(Mechanism.RbacForbidden),
             403 => Verdict.Inconclusive($"403 without a Kubernetes Status (a proxy?): {r.Detail}"),

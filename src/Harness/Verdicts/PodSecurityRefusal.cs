@@ -82,19 +82,8 @@ public sealed class PodSecurityRefusedException(PodSecurityRefusal refusal) : Ex
     /// <summary>The refusal in a 403 from the API server, or null when it is not one.</summary>
     internal static PodSecurityRefusedException? From(k8s.Autorest.HttpOperationException e, string subject)
     {
-        if (e.Response?.StatusCode != System.Net.HttpStatusCode.Forbidden || !PodSecurityRefusal.IsRefusal(e.Response.Content))
-        {
-            return null;
-        }
-        string message;
-        try
-        {
-            message = k8s.KubernetesJson.Deserialize<k8s.Models.V1Status>(e.Response.Content).Message ?? e.Response.Content;
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            message = e.Response.Content;
-        }
-        return new PodSecurityRefusedException(new PodSecurityRefusal(subject, message));
+        return e.Response?.StatusCode == System.Net.HttpStatusCode.Forbidden && Kubernetes.KubernetesExec.Status(e)?.Message is { } message && PodSecurityRefusal.IsRefusal(message)
+            ? new PodSecurityRefusedException(new PodSecurityRefusal(subject, message))
+            : null;
     }
 }

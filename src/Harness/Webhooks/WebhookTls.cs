@@ -175,13 +175,19 @@ internal static class WebhookTls
         }
         var served = endpoints.Where(e => !unserved.ContainsKey($"{e.Namespace}/{e.Service}")).ToList();
         var report = served.Count == 0 ? new AgentReport { AgentVersion = "none", Results = [] } : await vantage.RunAsync(Plan(served, timeoutMs), ct).ConfigureAwait(false);
+        StepResult? Result(string id) => report.Results.FirstOrDefault(r => r.Id == id);
+        (ProbeStatus Status, string Line) JudgeServed(WebhookEndpoint e)
+        {
+            var i = served.IndexOf(e); // its steps' number in the plan
+            return Judge(e, Result($"webhook.tls.{i}"), Result($"webhook.tls.{i}.control"), session.Time.GetUtcNow());
+        }
         var judged = endpoints.Select(e => unserved.TryGetValue($"{e.Namespace}/{e.Service}", out var why)
             ? (Status: ProbeStatus.Failed, Line: $"{e.Configuration}/{e.Webhook} ({e.Url}): {why}")
-            : Judge(e, report.Results.FirstOrDefault(r => r.Id == $"webhook.tls.{served.IndexOf(e)}"), report.Results.FirstOrDefault(r => r.Id == $"webhook.tls.{served.IndexOf(e)}.control"), session.Time.GetUtcNow())).ToList();
+            : JudgeServed(e)).ToList();
         var status = judged.Any(j => j.Status == ProbeStatus.Failed) ? ProbeStatus.Failed
             : judged.Any(j => j.Status == ProbeStatus.Inconclusive) ? ProbeStatus.Inconclusive
             : ProbeStatus.Passed;
-        var controls = served.Select((e, i) => ControlLine(e, report.Results.FirstOrDefault(r => r.Id == $"webhook.tls.{i}.control")));
+        var controls = served.Select((e, i) => ControlLine(e, Result($"webhook.tls.{i}.control")));
         return new WebhookTlsReport(status, [.. judged.Select(j => j.Line)]) { Controls = [.. controls] };
     }
 

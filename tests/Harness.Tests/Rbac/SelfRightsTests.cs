@@ -164,24 +164,27 @@ public sealed class SelfRightsTests
             Task.FromResult(new Harness.Protocol.AgentReport { AgentVersion = "test", Results = [] });
     }
 
+    // The sample's webhook as an operator would declare it; its caBundle is injected at run time.
+    private const string GreeterWebhook = """
+        apiVersion: admissionregistration.k8s.io/v1
+        kind: ValidatingWebhookConfiguration
+        metadata: {name: greeter-validation}
+        webhooks:
+        - name: greetings.demo.harness.dev
+          admissionReviewVersions: [v1]
+          sideEffects: None
+          clientConfig:
+            service: {namespace: greeter-system, name: greeter-webhook, port: 443, path: /validate}
+            caBundle: ""
+        """;
+
     [Fact]
     public async Task WebhookTls_WithExactlyItsRights_ReadsTheWebhooksAndTheirServices_WithoutA403()
     {
         // The API side of webhook-tls mode; the TLS handshakes run in the control pod (a stand-in here that answers nothing).
         var ct = TestContext.Current.CancellationToken;
         await using var api = await SharedClusterTests.ClusterAsync(ct);
-        var webhook = ManifestLoader.LoadText("""
-            apiVersion: admissionregistration.k8s.io/v1
-            kind: ValidatingWebhookConfiguration
-            metadata: {name: greeter-validation}
-            webhooks:
-            - name: greetings.demo.harness.dev
-              admissionReviewVersions: [v1]
-              sideEffects: None
-              clientConfig:
-                service: {namespace: greeter-system, name: greeter-webhook, port: 443, path: /validate}
-                caBundle: ""
-            ---
+        var webhook = ManifestLoader.LoadText(GreeterWebhook + "\n---\n" + """
             apiVersion: v1
             kind: Service
             metadata: {name: greeter-webhook, namespace: greeter-system}
@@ -214,17 +217,7 @@ public sealed class SelfRightsTests
         // Issue #36: a webhook whose Service is missing is a verdict (every call the API server makes fails), not an abort.
         var ct = TestContext.Current.CancellationToken;
         await using var api = await SharedClusterTests.ClusterAsync(ct);
-        var webhook = ManifestLoader.LoadText("""
-            apiVersion: admissionregistration.k8s.io/v1
-            kind: ValidatingWebhookConfiguration
-            metadata: {name: greeter-validation}
-            webhooks:
-            - name: greetings.demo.harness.dev
-              admissionReviewVersions: [v1]
-              sideEffects: None
-              clientConfig:
-                service: {namespace: greeter-system, name: greeter-webhook, port: 443, path: /validate}
-            """, "webhook.yaml");
+        var webhook = ManifestLoader.LoadText(GreeterWebhook, "webhook.yaml");
         api.Seed(k8s.KubernetesJson.Serialize(webhook[0].Object), "kubectl");
         var manifests = (await SampleAsync()).Concat(webhook).ToList();
         using var client = api.Client();
